@@ -1,0 +1,30 @@
+#pragma once
+// RelayConfig: what every relay Session shares: where the engine is, the filters, the limits,
+// and a hook to count live client connections (idle-stop). Built once, then read-only;
+// safe to share across threads.
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "api/FilterChain.h"
+#include "server/net/Connector.h"
+
+namespace berth::server {
+
+struct RelayLimits {
+  std::size_t max_header_bytes = 64 * 1024;       // request line + headers
+  std::size_t max_filtered_body = 16 * 1024 * 1024;  // JSON bodies a filter buffers (413 beyond)
+  std::chrono::seconds head_timeout{300};          // waiting for / reading a request head
+  std::size_t chunk_bytes = 64 * 1024;             // streaming buffer per direction
+};
+
+struct RelayConfig {
+  net::ConnectorPtr engine;
+  std::shared_ptr<const api::FilterChainFactory> filters;
+  RelayLimits limits;
+  // Called with +1 when a client connection opens and -1 when it closes (may be empty).
+  std::function<void(int delta)> on_connection_count;
+};
+
+}  // namespace berth::server

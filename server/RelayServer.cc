@@ -1,0 +1,60 @@
+#include "server/RelayServer.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "server/Session.h"
+#include "server/net/Log.h"
+
+namespace berth::server {
+
+RelayServer::RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config)
+    : io_(io), config_(std::move(config)), registry_(std::make_shared<SessionRegistry>()) {}
+
+void RelayServer::listenUnix(const std::string& path) {
+  auto listener = std::make_shared<UnixListener>(
+      io_, path, [this](net::ByteStreamPtr stream) { serve(std::move(stream)); });
+  listener->open();
+  listener->start();
+  listeners_.push_back(listener);
+  BERTH_LOG(Info, "server", "listening on unix://" << path << ", engine "
+                                                   << config_->engine->describe());
+}
+
+void RelayServer::serve(net::ByteStreamPtr stream) {
+  const std::uint64_t id = next_id_++;
+  // The registry entry goes when the session does: the session's last owner is its own
+  // pending operation, so a custom deleter is the one place that sees the end.
+  auto registry = registry_;
+  std::shared_ptr<Session> session(new Session(std::move(stream), config_, id),
+                                   [registry, id](Session* s) {
+                                     registry->remove(id);
+                                     delete s;
+                                   });
+  registry_->add(id, session);
+  session->start();
+}
+
+void RelayServer::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+  for (auto& l : listeners_) l->stop();
+  registry_->stopAll();
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_);
+  auto check = std::make_shared<std::function<void()>>();
+  *check = [this, timer, deadline, done = std::move(done), check]() {
+    if (registry_->size() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      if (registry_->size() > 0) {
+        BERTH_LOG(Warn, "server", registry_->size() << " connection(s) still open at shutdown");
+      }
+      done();
+      *check = nullptr;  // break the self-reference
+      return;
+    }
+    timer->expires_after(std::chrono::milliseconds(50));
+    timer->async_wait([check](boost::system::error_code) {
+      if (*check) (*check)();
+    });
+  };
+  (*check)();
+}
+
+}  // namespace berth::server

@@ -1,0 +1,39 @@
+#pragma once
+// RelayServer: the Docker API front of berth: its listeners, and a relay Session per accepted
+// connection. stop() stops accepting at once, lets exchanges in flight finish for up to
+// `grace`, then calls `done`. Methods are called from one control thread; sessions run on
+// their own strands.
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/RelayConfig.h"
+#include "server/SessionRegistry.h"
+#include "server/UnixListener.h"
+
+namespace berth::server {
+
+class RelayServer {
+ public:
+  RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config);
+
+  // Listens on a unix socket (mode 0600); throws std::runtime_error with one clear line.
+  void listenUnix(const std::string& path);
+  // Serves one accepted stream (from any listener, e.g. a TLS one).
+  void serve(net::ByteStreamPtr stream);
+  void stop(std::chrono::milliseconds grace, std::function<void()> done);
+  std::size_t liveSessions() const { return registry_->size(); }
+
+ private:
+  boost::asio::io_context& io_;
+  std::shared_ptr<const RelayConfig> config_;
+  std::shared_ptr<SessionRegistry> registry_;
+  std::vector<std::shared_ptr<UnixListener>> listeners_;
+  std::atomic<std::uint64_t> next_id_{1};
+};
+
+}  // namespace berth::server

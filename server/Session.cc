@@ -1,0 +1,471 @@
+#include "server/Session.h"
+
+#include <boost/asio/error.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "api/ErrorBody.h"
+#include "server/RawPipe.h"
+#include "server/net/Log.h"
+
+namespace berth::server {
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view kRawStream = "application/vnd.docker.raw-stream";
+constexpr std::string_view kMultiplexedStream = "application/vnd.docker.multiplexed-stream";
+
+// Boost 1.74's Beast speaks boost::string_view.
+std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+bool isEof(const net::ErrorCode& ec) {
+  return ec == boost::asio::error::eof || ec == http::error::end_of_stream;
+}
+
+// Moves one parsed piece of a buffer_body message from `from` to `to`: read what is available
+// (at most one chunk buffer), then write it at once, so stream chunks are never held back.
+// `done(ec)` runs when the message is complete on both sides or on the first error.
+template <bool IsRequest>
+class BodyPump : public std::enable_shared_from_this<BodyPump<IsRequest>> {
+ public:
+  using Parser = http::parser<IsRequest, http::buffer_body>;
+  using Serializer = http::serializer<IsRequest, http::buffer_body>;
+
+  BodyPump(net::StreamAdapter& from, boost::beast::flat_buffer& buffer, Parser& parser,
+           net::StreamAdapter& to, Serializer& serializer, std::vector<char>& chunk,
+           std::function<void(net::ErrorCode)> done)
+      : from_(from), buffer_(buffer), parser_(parser), to_(to), serializer_(serializer),
+        chunk_(chunk), done_(std::move(done)) {}
+
+  void run() {
+    auto& body = parser_.get().body();
+    if (parser_.is_done()) {
+      body.data = nullptr;
+      body.size = 0;
+      body.more = false;
+      write();
+      return;
+    }
+    body.data = chunk_.data();
+    body.size = chunk_.size();
+    http::async_read_some(from_, buffer_, parser_,
+                          [self = this->shared_from_this()](net::ErrorCode ec, std::size_t) {
+                            self->onRead(ec);
+                          });
+  }
+
+ private:
+  void onRead(net::ErrorCode ec) {
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec && !(isEof(ec) && parser_.is_done())) {
+      done_(ec);
+      return;
+    }
+    auto& body = parser_.get().body();
+    std::size_t parsed = chunk_.size() - body.size;
+    if (parsed == 0 && !parser_.is_done()) {
+      run();  // only framing was parsed (a chunk header); read on
+      return;
+    }
+    body.data = parsed ? chunk_.data() : nullptr;
+    body.size = parsed;
+    body.more = !parser_.is_done();
+    write();
+  }
+
+  void write() {
+    http::async_write(to_, serializer_,
+                      [self = this->shared_from_this()](net::ErrorCode ec, std::size_t) {
+                        if (ec == http::error::need_buffer) ec = {};
+                        if (ec) {
+                          self->done_(ec);
+                        } else if (self->serializer_.is_done()) {
+                          self->done_({});
+                        } else {
+                          self->run();
+                        }
+                      });
+  }
+
+  net::StreamAdapter& from_;
+  boost::beast::flat_buffer& buffer_;
+  Parser& parser_;
+  net::StreamAdapter& to_;
+  Serializer& serializer_;
+  std::vector<char>& chunk_;
+  std::function<void(net::ErrorCode)> done_;
+};
+
+std::string leftover(boost::beast::flat_buffer& buffer) {
+  auto data = buffer.data();
+  std::string out(static_cast<const char*>(data.data()), data.size());
+  buffer.consume(buffer.size());
+  return out;
+}
+
+}  // namespace
+
+Session::Session(net::ByteStreamPtr client, std::shared_ptr<const RelayConfig> config,
+                 std::uint64_t id)
+    : client_(std::move(client)),
+      config_(std::move(config)),
+      id_(id),
+      head_timer_(client_->executor()),
+      request_chunk_(config_->limits.chunk_bytes),
+      response_chunk_(config_->limits.chunk_bytes) {
+  client_io_.emplace(*client_);
+  if (config_->on_connection_count) {
+    auto hook = config_->on_connection_count;
+    hook(+1);
+    connection_token_ = std::shared_ptr<void>(nullptr, [hook](void*) { hook(-1); });
+  }
+}
+
+Session::~Session() { BERTH_LOG(Debug, "relay", "conn " << id_ << " closed"); }
+
+void Session::start() {
+  BERTH_LOG(Debug, "relay", "conn " << id_ << " open");
+  readRequestHead();
+}
+
+void Session::stopGracefully() {
+  stopping_ = true;
+  if (waiting_for_head_ && client_buffer_.size() == 0) closeAll();
+}
+
+void Session::readRequestHead() {
+  if (stopping_) {
+    closeAll();
+    return;
+  }
+  request_parser_.emplace();
+  request_parser_->header_limit(static_cast<std::uint32_t>(config_->limits.max_header_bytes));
+  request_parser_->body_limit(boost::none);  // uploads may be gigabytes; they stream
+  request_serializer_.reset();
+  response_parser_.reset();
+  response_serializer_.reset();
+  filters_.reset();
+  route_.reset();
+  request_done_ = response_done_ = false;
+  waiting_for_head_ = true;
+
+  // A stalled or slow head (slow-loris) closes the connection; live streams have no timer.
+  auto generation = ++head_generation_;
+  head_timer_.expires_after(config_->limits.head_timeout);
+  head_timer_.async_wait([self = shared_from_this(), generation](net::ErrorCode ec) {
+    if (ec || generation != self->head_generation_ || !self->waiting_for_head_) return;
+    BERTH_LOG(Info, "relay", "conn " << self->id_ << " request head timed out");
+    self->closeAll();
+  });
+  http::async_read_header(*client_io_, client_buffer_, *request_parser_,
+                          [self = shared_from_this()](net::ErrorCode ec, std::size_t) {
+                            self->onRequestHead(ec);
+                          });
+}
+
+void Session::onRequestHead(net::ErrorCode ec) {
+  waiting_for_head_ = false;
+  head_timer_.cancel();
+  if (closed_) return;
+  if (ec) {
+    if (isEof(ec) || ec == boost::asio::error::operation_aborted ||
+        ec == boost::asio::error::connection_reset) {
+      closeAll();
+    } else if (ec == http::error::header_limit) {
+      replyError(431, "request header too large (berth accepts at most " +
+                          std::to_string(config_->limits.max_header_bytes) + " bytes)");
+    } else {
+      replyError(400, "malformed HTTP request: " + ec.message());
+    }
+    return;
+  }
+  auto& req = request_parser_->get();
+  keep_alive_ = req.keep_alive();
+  request_is_head_ = req.method() == http::verb::head;
+  route_ = api::RouteMatcher::match(sv(req.method_string()), sv(req.target()));
+  BERTH_LOG(Debug, "relay", "conn " << id_ << " " << req.method_string() << " " << route_->path
+                                    << " (" << api::routeKindName(route_->kind) << ")");
+  api::RequestHead head{sv(req.method_string()), sv(req.target()), *route_};
+  if (config_->filters) {
+    filters_.emplace(config_->filters->create(head));
+    if (auto reply = filters_->onRequestHead(head)) {
+      replyError(reply->status, reply->message);
+      return;
+    }
+    if (filters_->wantsRequestBody()) {
+      readFilteredRequestBody();
+      return;
+    }
+  }
+  withEngine([this] { sendRequestHead(); });
+}
+
+void Session::readFilteredRequestBody() {
+  // The head is parsed and no body byte consumed: the parser can change body type.
+  auto parser = std::make_shared<http::request_parser<http::string_body>>(std::move(*request_parser_));
+  parser->body_limit(config_->limits.max_filtered_body);
+  http::async_read(*client_io_, client_buffer_, *parser,
+                   [self = shared_from_this(), parser](net::ErrorCode ec, std::size_t) {
+                     if (ec == http::error::body_limit) {
+                       self->replyError(413, "request body too large for berth to inspect (limit " +
+                                                 std::to_string(self->config_->limits.max_filtered_body) +
+                                                 " bytes)");
+                       return;
+                     }
+                     if (ec) {
+                       self->fail("reading request body", ec);
+                       return;
+                     }
+                     auto& parsed = parser->get();
+                     if (auto reply = self->filters_->onRequestBody(parsed.body())) {
+                       self->replyError(reply->status, reply->message);
+                       return;
+                     }
+                     auto message = std::make_shared<http::request<http::string_body>>(
+                         std::move(parsed.base()), std::move(parsed.body()));
+                     self->withEngine([self, message] { self->sendFilteredRequest(message); });
+                   });
+}
+
+void Session::withEngine(std::function<void()> next) {
+  if (engine_) {
+    next();
+    return;
+  }
+  config_->engine->connect(
+      client_->executor(), [self = shared_from_this(), next = std::move(next)](
+                               net::ByteStreamPtr stream, const net::ConnectError* error) {
+        if (self->closed_) return;
+        if (error) {
+          BERTH_LOG(Warn, "relay", "conn " << self->id_ << " " << error->message);
+          self->replyError(error->http_status, error->message);
+          return;
+        }
+        self->engine_ = std::move(stream);
+        self->engine_io_.emplace(*self->engine_);
+        self->engine_buffer_.consume(self->engine_buffer_.size());
+        next();
+      });
+}
+
+void Session::sendRequestHead() {
+  request_serializer_.emplace(request_parser_->get());
+  http::async_write_header(*engine_io_, *request_serializer_,
+                           [self = shared_from_this()](net::ErrorCode ec, std::size_t) {
+                             if (ec) {
+                               self->replyError(502, "cannot send the request to the Docker engine: " +
+                                                         ec.message());
+                               return;
+                             }
+                             // Read the reply while the body still streams: the engine may
+                             // answer early (an error, or a hijack), and must not wait on us.
+                             self->readResponseHead();
+                             self->pumpRequestBody();
+                           });
+}
+
+void Session::sendFilteredRequest(std::shared_ptr<http::request<http::string_body>> message) {
+  message->prepare_payload();  // the filter may have changed the length; chunked is dropped
+  http::async_write(*engine_io_, *message,
+                    [self = shared_from_this(), message](net::ErrorCode ec, std::size_t) {
+                      if (ec) {
+                        self->replyError(502, "cannot send the request to the Docker engine: " +
+                                                  ec.message());
+                        return;
+                      }
+                      self->readResponseHead();
+                      self->requestDone();
+                    });
+}
+
+void Session::pumpRequestBody() {
+  auto pump = std::make_shared<BodyPump<true>>(
+      *client_io_, client_buffer_, *request_parser_, *engine_io_, *request_serializer_,
+      request_chunk_, [self = shared_from_this()](net::ErrorCode ec) {
+        if (ec) {
+          self->fail("relaying request body", ec);
+          return;
+        }
+        self->requestDone();
+      });
+  pump->run();
+}
+
+void Session::readResponseHead() {
+  response_parser_.emplace();
+  response_parser_->body_limit(boost::none);
+  if (request_is_head_) response_parser_->skip(true);
+  http::async_read_header(*engine_io_, engine_buffer_, *response_parser_,
+                          [self = shared_from_this()](net::ErrorCode ec, std::size_t) {
+                            self->onResponseHead(ec);
+                          });
+}
+
+void Session::onResponseHead(net::ErrorCode ec) {
+  if (closed_) return;
+  if (ec) {
+    replyError(502, "the Docker engine closed the connection before answering: " + ec.message());
+    return;
+  }
+  auto& res = response_parser_->get();
+  const int status = static_cast<int>(res.result_int());
+  if (status == 101 || (status == 200 && route_->mayHijack() && !res.chunked() &&
+                        !res.has_content_length() &&
+                        (sv(res[http::field::content_type]) == kRawStream ||
+                         sv(res[http::field::content_type]) == kMultiplexedStream))) {
+    // The request side must have finished with the engine stream before the pipe owns it.
+    if (request_done_) {
+      hijack();
+    } else {
+      hijack_pending_ = true;
+    }
+    return;
+  }
+  if (status >= 100 && status < 200) {
+    // An interim reply (100 Continue): hand it on, then wait for the real one.
+    auto interim = std::make_shared<http::response<http::empty_body>>(res.base());
+    response_parser_.reset();
+    http::async_write(*client_io_, *interim,
+                      [self = shared_from_this(), interim](net::ErrorCode wec, std::size_t) {
+                        if (wec) return self->fail("writing interim reply", wec);
+                        self->readResponseHead();
+                      });
+    return;
+  }
+  if (!response_parser_->keep_alive()) keep_alive_ = false;
+  if (filters_ && filters_->wantsResponseBody(status)) {
+    readFilteredResponseBody();
+    return;
+  }
+  response_serializer_.emplace(res);
+  // Flush the head now: `POST /wait` sends it long before its body.
+  http::async_write_header(*client_io_, *response_serializer_,
+                           [self = shared_from_this()](net::ErrorCode wec, std::size_t) {
+                             if (wec) return self->fail("writing response head", wec);
+                             self->pumpResponseBody();
+                           });
+}
+
+void Session::readFilteredResponseBody() {
+  auto parser =
+      std::make_shared<http::response_parser<http::string_body>>(std::move(*response_parser_));
+  parser->body_limit(config_->limits.max_filtered_body);
+  http::async_read(*engine_io_, engine_buffer_, *parser,
+                   [self = shared_from_this(), parser](net::ErrorCode ec, std::size_t) {
+                     if (ec && !(isEof(ec) && parser->is_done())) {
+                       self->replyError(502, "reading the Docker engine's reply failed: " +
+                                                 ec.message());
+                       return;
+                     }
+                     auto message = std::make_shared<http::response<http::string_body>>(
+                         parser->release());
+                     self->filters_->onResponseBody(message->result_int(), message->body());
+                     message->prepare_payload();
+                     message->keep_alive(self->keep_alive_);
+                     http::async_write(*self->client_io_, *message,
+                                       [self, message](net::ErrorCode wec, std::size_t) {
+                                         if (wec) return self->fail("writing response", wec);
+                                         self->responseDone();
+                                       });
+                   });
+}
+
+void Session::pumpResponseBody() {
+  auto pump = std::make_shared<BodyPump<false>>(
+      *engine_io_, engine_buffer_, *response_parser_, *client_io_, *response_serializer_,
+      response_chunk_, [self = shared_from_this()](net::ErrorCode ec) {
+        if (ec) {
+          self->fail("relaying response body", ec);
+          return;
+        }
+        self->responseDone();
+      });
+  pump->run();
+}
+
+void Session::hijack() {
+  auto& res = response_parser_->get();
+  BERTH_LOG(Debug, "relay", "conn " << id_ << " hijacked (" << res.result_int() << ")");
+  auto head = std::make_shared<http::response<http::empty_body>>(res.base());
+  auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+  http::async_write_header(
+      *client_io_, *serializer,
+      [self = shared_from_this(), head, serializer](net::ErrorCode ec, std::size_t) {
+        if (ec) return self->fail("writing hijack head", ec);
+        auto to_engine = leftover(self->client_buffer_);
+        auto to_client = leftover(self->engine_buffer_);
+        auto token = self->connection_token_;
+        auto pipe = std::make_shared<RawPipe>(std::move(self->client_), std::move(self->engine_),
+                                              std::move(to_engine), std::move(to_client),
+                                              self->config_->limits.chunk_bytes,
+                                              [token] { /* releases the connection count */ });
+        self->closed_ = true;  // the session is done; the pipe owns both streams now
+        pipe->start();
+      });
+}
+
+void Session::requestDone() {
+  request_done_ = true;
+  if (hijack_pending_) {
+    hijack_pending_ = false;
+    hijack();
+    return;
+  }
+  maybeNextExchange();
+}
+
+void Session::responseDone() {
+  response_done_ = true;
+  if (!request_done_) {
+    // The engine answered before the request body ended (an early error): the rest of the
+    // body has nowhere to go, so this connection cannot carry another exchange.
+    keep_alive_ = false;
+    closeAll();
+    return;
+  }
+  maybeNextExchange();
+}
+
+void Session::maybeNextExchange() {
+  if (!request_done_ || !response_done_ || closed_) return;
+  if (!keep_alive_ || stopping_) {
+    closeAll();
+    return;
+  }
+  readRequestHead();
+}
+
+void Session::replyError(int status, const std::string& message) {
+  if (closed_ || !client_) return;
+  auto reply = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(status), 11, api::errorBody(message));
+  reply->set(http::field::content_type, "application/json");
+  reply->set(http::field::server, "berth");
+  reply->keep_alive(false);  // the rest of the request may be unread: start afresh
+  reply->prepare_payload();
+  http::async_write(*client_io_, *reply, [self = shared_from_this(), reply](net::ErrorCode,
+                                                                            std::size_t) {
+    self->closeAll();
+  });
+}
+
+void Session::fail(const char* where, net::ErrorCode ec) {
+  if (closed_) return;
+  if (!isEof(ec) && ec != boost::asio::error::operation_aborted) {
+    BERTH_LOG(Info, "relay", "conn " << id_ << " " << where << ": " << ec.message());
+  }
+  closeAll();
+}
+
+void Session::closeAll() {
+  if (closed_) return;
+  closed_ = true;
+  head_timer_.cancel();
+  if (client_) client_->close();
+  if (engine_) engine_->close();
+}
+
+}  // namespace berth::server

@@ -1,0 +1,96 @@
+#pragma once
+// Session: one client connection of the Docker API socket, relayed to the engine (DESIGN.md
+// "The relay"). Request heads are forwarded unchanged; bodies stream both ways through fixed
+// buffers; response heads and every chunk are flushed at once; a 101 or a raw-stream 200 on
+// attach/exec switches to a RawPipe. Only bodies a filter asks for are buffered, under a cap.
+// One engine connection per client connection, opened on the first request. Lives while an
+// operation is pending (shared_from_this); runs on its connection's strand; no locks.
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "api/FilterChain.h"
+#include "server/RelayConfig.h"
+#include "server/net/StreamAdapter.h"
+
+namespace berth::server {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(net::ByteStreamPtr client, std::shared_ptr<const RelayConfig> config, std::uint64_t id);
+  ~Session();
+
+  void start();
+  // Ends the connection after the exchange in flight; an idle connection closes now.
+  // Must be called on the session's executor.
+  void stopGracefully();
+  net::ByteStream& client() { return *client_; }
+
+ private:
+  using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+  using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  using RequestSerializer =
+      boost::beast::http::request_serializer<boost::beast::http::buffer_body>;
+  using ResponseSerializer =
+      boost::beast::http::response_serializer<boost::beast::http::buffer_body>;
+
+  void readRequestHead();
+  void onRequestHead(net::ErrorCode ec);
+  void readFilteredRequestBody();
+  void withEngine(std::function<void()> next);
+  void sendRequestHead();
+  void sendFilteredRequest(
+      std::shared_ptr<boost::beast::http::request<boost::beast::http::string_body>> message);
+  void pumpRequestBody();
+  void readResponseHead();
+  void onResponseHead(net::ErrorCode ec);
+  void readFilteredResponseBody();
+  void pumpResponseBody();
+  void hijack();
+  void requestDone();
+  void responseDone();
+  void maybeNextExchange();
+  void replyError(int status, const std::string& message);
+  void fail(const char* where, net::ErrorCode ec);
+  void closeAll();
+
+  net::ByteStreamPtr client_;
+  net::ByteStreamPtr engine_;
+  std::optional<net::StreamAdapter> client_io_;
+  std::optional<net::StreamAdapter> engine_io_;
+  std::shared_ptr<const RelayConfig> config_;
+  std::uint64_t id_;
+  std::shared_ptr<void> connection_token_;  // counts this connection while it (or its pipe) lives
+  boost::asio::steady_timer head_timer_;
+
+  boost::beast::flat_buffer client_buffer_;
+  boost::beast::flat_buffer engine_buffer_;
+  std::vector<char> request_chunk_;
+  std::vector<char> response_chunk_;
+
+  // One exchange (request + response); reset for the next one on a kept-alive connection.
+  std::optional<RequestParser> request_parser_;
+  std::optional<RequestSerializer> request_serializer_;
+  std::optional<ResponseParser> response_parser_;
+  std::optional<ResponseSerializer> response_serializer_;
+  std::optional<api::FilterChain> filters_;
+  std::optional<api::Route> route_;
+  bool request_done_ = false;
+  bool response_done_ = false;
+  bool keep_alive_ = true;
+  bool request_is_head_ = false;
+  bool hijack_pending_ = false;
+  bool waiting_for_head_ = false;
+  bool stopping_ = false;
+  bool closed_ = false;
+  std::uint64_t head_generation_ = 0;
+};
+
+}  // namespace berth::server

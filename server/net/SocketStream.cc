@@ -1,0 +1,37 @@
+#include "server/net/SocketStream.h"
+
+#include <boost/asio/post.hpp>
+#include <vector>
+
+namespace berth::net {
+
+template <class Protocol>
+void SocketStream<Protocol>::readSome(boost::asio::mutable_buffer buffer, IoHandler handler) {
+  socket_.async_read_some(buffer, std::move(handler));
+}
+
+template <class Protocol>
+void SocketStream<Protocol>::writeSome(std::span<const boost::asio::const_buffer> buffers,
+                                       IoHandler handler) {
+  // The span may die before completion; Asio copies the buffer sequence it is given.
+  std::vector<boost::asio::const_buffer> copy(buffers.begin(), buffers.end());
+  socket_.async_write_some(copy, std::move(handler));
+}
+
+template <class Protocol>
+void SocketStream<Protocol>::shutdownSend(std::function<void(ErrorCode)> handler) {
+  ErrorCode ec;
+  socket_.shutdown(Socket::shutdown_send, ec);
+  boost::asio::post(socket_.get_executor(), [handler = std::move(handler), ec] { handler(ec); });
+}
+
+template <class Protocol>
+void SocketStream<Protocol>::close() {
+  ErrorCode ignored;
+  socket_.close(ignored);
+}
+
+template class SocketStream<boost::asio::local::stream_protocol>;
+template class SocketStream<boost::asio::ip::tcp>;
+
+}  // namespace berth::net

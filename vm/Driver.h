@@ -1,0 +1,65 @@
+#pragma once
+// Driver: runs one profile's guest (a VM, or a namespace sandbox) and its Docker engine.
+// Control-plane code: calls block and may take minutes (start), so the daemon calls them from
+// a worker thread, never from the io_context. One Driver per profile; calls are serialised by
+// the caller (not thread-safe), except status(), which may be called at any time.
+// Failures throw DriverError with one clear line for the user (what failed, what to do).
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace berth::vm {
+
+class DriverError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A host folder shared into the guest.
+struct Share {
+  std::string location;     // absolute host path
+  std::string mount_point;  // absolute guest path
+  bool writable = true;
+};
+
+// How to reach the guest's engine from the host.
+struct EngineEndpoint {
+  enum class Kind { Unix, TlsTcp };
+  Kind kind = Kind::Unix;
+  std::string unix_path;  // Kind::Unix
+  std::string host;       // Kind::TlsTcp (host loopback end of a forwarded port)
+  std::uint16_t port = 0;
+  std::string ca_file, cert_file, key_file;  // client side of the engine's mutual TLS
+};
+
+enum class GuestState { Stopped, Starting, Running, Stopping, Broken };
+
+struct GuestStatus {
+  GuestState state = GuestState::Stopped;
+  std::string detail;  // e.g. "dockerd restarting (attempt 3)", "qemu exited with 1"
+};
+
+// Receives one line per boot phase ("kernel up 12.1s") for the CLI's progress and the log.
+using ProgressSink = std::function<void(const std::string& line)>;
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+
+  virtual std::string name() const = 0;  // "ns", "qemu"
+  // Boots the guest until its engine answers a real request; throws DriverError.
+  virtual void start(const ProgressSink& progress) = 0;
+  // Stops the guest: graceful within a timeout, then killed; `force` kills at once.
+  virtual void stop(bool force) = 0;
+  virtual GuestStatus status() const = 0;
+  // Valid once start() returned.
+  virtual EngineEndpoint engine() const = 0;
+  // Address on which published container ports are reachable from the host (veth address,
+  // or "" when the driver forwards ports itself, e.g. qemu's hostfwd).
+  virtual std::string guestAddress() const = 0;
+  virtual std::vector<Share> shares() const = 0;
+};
+
+}  // namespace berth::vm
