@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# README's test command: installs what the tests need (Debian packages, npm modules), builds
+# berth, and runs every suite: unit tests, integration tests against a real dockerd, then each
+# script in tests/ci/suites/ in name order (fuzz, sanitizers, the slow VM suite, ...).
+# Env: BERTH_BUILD_DIR (default build), BERTH_SUITES (space-separated names to run, default
+# all), BERTH_SKIP_INSTALL=1 to skip apt/npm. Ends with one line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BERTH_BUILD_DIR:-$ROOT/build}
+export BERTH_BIN=$BUILD/server/berth
+passed=0
+failed=0
+failed_names=()
+
+log() { printf '\n=== %s: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+suite() {  # suite NAME CMD...: run one suite, count it
+  local name=$1
+  shift
+  if [ -n "${BERTH_SUITES:-}" ] && [[ " $BERTH_SUITES " != *" $name "* ]]; then return 0; fi
+  log "suite $name"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    log "suite $name passed in $((SECONDS - start))s"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    log "suite $name FAILED in $((SECONDS - start))s"
+  fi
+}
+
+if [ "${BERTH_SKIP_INSTALL:-0}" != 1 ]; then
+  log "installing test dependencies"
+  bash tests/ci/install-deps.sh || { echo "dependency install failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+log "building"
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_WERROR=ON >/dev/null &&
+  cmake --build "$BUILD" -j "$(nproc)" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+suite unit ctest --test-dir "$BUILD" --output-on-failure -j 2
+suite integration /usr/bin/python3 -m pytest -x -q -p no:cacheprovider tests/integration
+for s in tests/ci/suites/*.sh; do
+  [ -e "$s" ] || continue
+  name=$(basename "$s" .sh)
+  name=${name#[0-9][0-9]-}
+  suite "$name" bash "$s"
+done
+
+log "summary"
+[ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
