@@ -5,6 +5,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <limits>
 
 #include "api/ErrorBody.h"
 #include "server/RawPipe.h"
@@ -17,6 +18,11 @@ namespace {
 
 constexpr std::string_view kRawStream = "application/vnd.docker.raw-stream";
 constexpr std::string_view kMultiplexedStream = "application/vnd.docker.multiplexed-stream";
+
+// No body limit: streamed bodies may be gigabytes. Not boost::none: Boost 1.74's parser
+// compares `len_ > body_limit_`, which is true for an empty optional, so every
+// Content-Length body would fail with body_limit.
+constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
 
 // Boost 1.74's Beast speaks boost::string_view.
 std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
@@ -143,7 +149,7 @@ void Session::readRequestHead() {
   }
   request_parser_.emplace();
   request_parser_->header_limit(static_cast<std::uint32_t>(config_->limits.max_header_bytes));
-  request_parser_->body_limit(boost::none);  // uploads may be gigabytes; they stream
+  request_parser_->body_limit(kUnlimited);  // uploads may be gigabytes; they stream
   request_serializer_.reset();
   response_parser_.reset();
   response_serializer_.reset();
@@ -186,7 +192,7 @@ void Session::onRequestHead(net::ErrorCode ec) {
   keep_alive_ = req.keep_alive();
   request_is_head_ = req.method() == http::verb::head;
   route_ = api::RouteMatcher::match(sv(req.method_string()), sv(req.target()));
-  BERTH_LOG(Debug, "relay", "conn " << id_ << " " << req.method_string() << " " << route_->path
+  BERTH_LOG(Debug, "relay", "conn " << id_ << " " << req.method_string() << " " << req.target()
                                     << " (" << api::routeKindName(route_->kind) << ")");
   api::RequestHead head{sv(req.method_string()), sv(req.target()), *route_};
   if (config_->filters) {
@@ -296,7 +302,7 @@ void Session::pumpRequestBody() {
 
 void Session::readResponseHead() {
   response_parser_.emplace();
-  response_parser_->body_limit(boost::none);
+  response_parser_->body_limit(kUnlimited);
   if (request_is_head_) response_parser_->skip(true);
   http::async_read_header(*engine_io_, engine_buffer_, *response_parser_,
                           [self = shared_from_this()](net::ErrorCode ec, std::size_t) {
