@@ -16,8 +16,21 @@ void RelayServer::listenUnix(const std::string& path) {
   listener->open();
   listener->start();
   listeners_.push_back(listener);
-  BERTH_LOG(Info, "server", "listening on unix://" << path << ", engine "
-                                                   << config_->engine->describe());
+  BERTH_LOG(Info, "server",
+            "listening on unix://" << path << ", engine " << config_->engine->describe());
+}
+
+std::uint16_t RelayServer::listenTcp(const std::string& host, std::uint16_t port,
+                                     net::TlsContextPtr tls) {
+  auto listener = std::make_shared<TcpListener>(
+      io_, host, port, std::move(tls),
+      [this](net::ByteStreamPtr stream) { serve(std::move(stream)); });
+  listener->open();
+  listener->start();
+  tcp_listeners_.push_back(listener);
+  BERTH_LOG(Info, "server",
+            "listening on " << listener->describe() << ", engine " << config_->engine->describe());
+  return listener->port();
 }
 
 void RelayServer::serve(net::ByteStreamPtr stream) {
@@ -36,6 +49,7 @@ void RelayServer::serve(net::ByteStreamPtr stream) {
 
 void RelayServer::stop(std::chrono::milliseconds grace, std::function<void()> done) {
   for (auto& l : listeners_) l->stop();
+  for (auto& l : tcp_listeners_) l->stop();
   registry_->stopAll();
   auto deadline = std::chrono::steady_clock::now() + grace;
   auto timer = std::make_shared<boost::asio::steady_timer>(io_);

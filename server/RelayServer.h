@@ -13,6 +13,7 @@
 
 #include "server/RelayConfig.h"
 #include "server/SessionRegistry.h"
+#include "server/TcpListener.h"
 #include "server/UnixListener.h"
 
 namespace berth::server {
@@ -23,6 +24,10 @@ class RelayServer {
 
   // Listens on a unix socket (mode 0600); throws std::runtime_error with one clear line.
   void listenUnix(const std::string& path);
+  // Listens on TCP; with `tls` (a server context) every client must present a certificate
+  // from its CA; null means plain TCP (the caller allows that only on loopback, on request).
+  // Returns the bound port; throws std::runtime_error with one clear line.
+  std::uint16_t listenTcp(const std::string& host, std::uint16_t port, net::TlsContextPtr tls);
   // Serves one accepted stream (from any listener, e.g. a TLS one).
   void serve(net::ByteStreamPtr stream);
   void stop(std::chrono::milliseconds grace, std::function<void()> done);
@@ -33,6 +38,7 @@ class RelayServer {
   std::shared_ptr<const RelayConfig> config_;
   std::shared_ptr<SessionRegistry> registry_;
   std::vector<std::shared_ptr<UnixListener>> listeners_;
+  std::vector<std::shared_ptr<TcpListener>> tcp_listeners_;
   std::atomic<std::uint64_t> next_id_{1};
 };
 
