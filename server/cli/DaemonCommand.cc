@@ -1,12 +1,16 @@
 // `berth daemon --socket PATH --upstream URL`: the relay in the foreground, in front of an
-// engine that already runs (the plain relay mode).
+// engine that already runs (the plain relay mode). With `--forward-to GUEST_IP`, ports the
+// engine's containers publish are forwarded from the host to that address as well.
+#include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "forwarding/Forwarder.h"
 #include "server/RelayServer.h"
 #include "server/cli/Cli.h"
 #include "server/net/Log.h"
@@ -20,15 +24,33 @@ struct DaemonOptions {
   std::string upstream;
   bool debug = false;
   int grace_seconds = 5;
+  std::string forward_to;
+  std::string forward_bind = "loopback";
+  std::string forward_status;
 };
+
+// Writes the forwarding status where tests and scripts can read it; rename keeps it whole.
+void writeStatusFile(const std::string& path, const nlohmann::json& status) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << status.dump(2) << "\n";
+    if (!out) {
+      BERTH_LOG(Warn, "daemon", "cannot write " << tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    BERTH_LOG(Warn, "daemon", "cannot rename " << tmp << " to " << path);
+  }
+}
 
 net::ConnectorPtr connectorFor(const std::string& url) {
   constexpr std::string_view kUnix = "unix://";
   if (url.rfind(kUnix, 0) == 0 && url.size() > kUnix.size()) {
     return std::make_shared<net::UnixConnector>(url.substr(kUnix.size()));
   }
-  throw std::runtime_error("unsupported --upstream '" + url +
-                           "': use unix:///path/to/docker.sock");
+  throw std::runtime_error("unsupported --upstream '" + url + "': use unix:///path/to/docker.sock");
 }
 
 void runRelay(const DaemonOptions& options) {
@@ -37,15 +59,29 @@ void runRelay(const DaemonOptions& options) {
   config->engine = connectorFor(options.upstream);
   config->filters = std::make_shared<api::FilterChainFactory>();
 
+  fwd::ForwarderOptions forward_options;
+  forward_options.bind = fwd::parseBindMode(options.forward_bind);
+
   boost::asio::io_context io;
   server::RelayServer relay(io, config);
   relay.listenUnix(options.socket);
+  fwd::Forwarder forwarder(io.get_executor());
+  if (!options.forward_to.empty()) {
+    if (!options.forward_status.empty()) {
+      forwarder.onChange([path = options.forward_status](const nlohmann::json& status) {
+        writeStatusFile(path, status);
+      });
+    }
+    forwarder.start(config->engine, options.forward_to, forward_options);
+  }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {
     if (ec) return;
-    BERTH_LOG(Info, "daemon", "signal " << signo << ": stopping, in-flight requests get "
-                                        << options.grace_seconds << "s");
+    BERTH_LOG(Info, "daemon",
+              "signal " << signo << ": stopping, in-flight requests get " << options.grace_seconds
+                        << "s");
+    forwarder.stop();
     relay.stop(std::chrono::seconds(options.grace_seconds), [&io] { io.stop(); });
   });
 
@@ -64,12 +100,18 @@ void registerDaemonCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("daemon", "Run the daemon in the foreground");
   cmd->add_option("--socket", options->socket, "Unix socket to serve the Docker API on")
       ->required();
-  cmd->add_option("--upstream", options->upstream, "Engine to relay to (unix:///path)")
-      ->required();
-  cmd->add_option("--grace", options->grace_seconds,
-                  "Seconds in-flight requests get on SIGTERM")
+  cmd->add_option("--upstream", options->upstream, "Engine to relay to (unix:///path)")->required();
+  cmd->add_option("--grace", options->grace_seconds, "Seconds in-flight requests get on SIGTERM")
       ->capture_default_str();
   cmd->add_flag("--debug", options->debug, "Log every request");
+  cmd->add_option("--forward-to", options->forward_to,
+                  "Forward ports the engine's containers publish to this guest IP");
+  cmd->add_option("--forward-bind", options->forward_bind,
+                  "Host address of forwards: loopback (127.0.0.1 and ::1) or mirror (HostIp)")
+      ->check(CLI::IsMember({"loopback", "mirror"}))
+      ->capture_default_str();
+  cmd->add_option("--forward-status", options->forward_status,
+                  "Write the forwarding status (JSON) to this file after every change");
   cmd->callback([options] { runRelay(*options); });
 }
 

@@ -1,0 +1,109 @@
+#include "api/PublishedPorts.h"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+namespace berth::api {
+namespace {
+
+bool parsePort(std::string_view text, std::uint16_t& port) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) {
+    return false;
+  }
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+bool relayable(const std::string& proto) { return proto == "tcp" || proto == "udp"; }
+
+std::string stringField(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string nameOf(const std::string& raw) {
+  return !raw.empty() && raw.front() == '/' ? raw.substr(1) : raw;
+}
+
+}  // namespace
+
+std::vector<PublishedPort> publishedPortsFromInspect(const nlohmann::json& inspect) {
+  std::vector<PublishedPort> out;
+  if (!inspect.is_object()) return out;
+  auto state = inspect.find("State");
+  if (state == inspect.end() || !state->is_object() || !state->value("Running", false)) {
+    return out;
+  }
+  auto settings = inspect.find("NetworkSettings");
+  if (settings == inspect.end() || !settings->is_object()) return out;
+  auto ports = settings->find("Ports");
+  if (ports == settings->end() || !ports->is_object()) return out;
+  const std::string id = stringField(inspect, "Id");
+  const std::string name = nameOf(stringField(inspect, "Name"));
+  // Keys are "80/tcp"; values are null (exposed only) or [{HostIp, HostPort}, ...].
+  for (const auto& [key, bindings] : ports->items()) {
+    auto slash = key.find('/');
+    PublishedPort base;
+    base.proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
+    if (!relayable(base.proto) ||
+        !parsePort(std::string_view(key).substr(0, slash), base.container_port) ||
+        !bindings.is_array()) {
+      continue;
+    }
+    base.container_id = id;
+    base.container_name = name;
+    for (const auto& binding : bindings) {
+      if (!binding.is_object()) continue;
+      PublishedPort port = base;
+      port.host_ip = stringField(binding, "HostIp");
+      if (!parsePort(stringField(binding, "HostPort"), port.host_port)) continue;
+      out.push_back(std::move(port));
+    }
+  }
+  return out;
+}
+
+std::vector<PublishedPort> publishedPortsFromList(const nlohmann::json& list) {
+  std::vector<PublishedPort> out;
+  if (!list.is_array()) return out;
+  for (const auto& container : list) {
+    if (!container.is_object()) continue;
+    auto state = container.find("State");
+    if (state != container.end() && state->is_string() && *state != "running") continue;
+    auto ports = container.find("Ports");
+    if (ports == container.end() || !ports->is_array()) continue;
+    std::string name;
+    auto names = container.find("Names");
+    if (names != container.end() && names->is_array() && !names->empty() &&
+        names->front().is_string()) {
+      name = nameOf(names->front().get<std::string>());
+    }
+    for (const auto& entry : *ports) {
+      if (!entry.is_object()) continue;
+      auto public_port = entry.find("PublicPort");
+      auto private_port = entry.find("PrivatePort");
+      if (public_port == entry.end() || !public_port->is_number_unsigned() ||
+          private_port == entry.end() || !private_port->is_number_unsigned()) {
+        continue;  // exposed, not published
+      }
+      auto pub = public_port->get<std::uint64_t>();
+      auto priv = private_port->get<std::uint64_t>();
+      if (pub == 0 || pub > 65535 || priv == 0 || priv > 65535) continue;
+      PublishedPort port;
+      port.proto = entry.value("Type", std::string("tcp"));
+      if (!relayable(port.proto)) continue;
+      port.host_ip = stringField(entry, "IP");
+      port.host_port = static_cast<std::uint16_t>(pub);
+      port.container_port = static_cast<std::uint16_t>(priv);
+      port.container_id = stringField(container, "Id");
+      port.container_name = name;
+      out.push_back(std::move(port));
+    }
+  }
+  return out;
+}
+
+}  // namespace berth::api

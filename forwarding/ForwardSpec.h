@@ -1,0 +1,47 @@
+#pragma once
+// ForwardSpec: one host listener forwarding wants (proto, host address, host port) and where
+// it relays to (the guest's published port), with the container that asked for it. The plan
+// turns the engine's published ports into specs: `loopback` binds 127.0.0.1 and ::1 whatever
+// the container's HostIp, `mirror` binds the HostIp the engine used (0.0.0.0, ::, an address).
+// Pure value code; thread-safe.
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "api/PublishedPorts.h"
+
+namespace berth::fwd {
+
+enum class BindMode { Loopback, Mirror };
+
+struct ForwardSpec {
+  std::string proto;    // "tcp" / "udp"
+  std::string bind_ip;  // host address to listen on
+  std::uint16_t host_port = 0;
+  std::uint16_t guest_port = 0;  // the engine's published port, reached at the guest address
+  std::uint16_t container_port = 0;
+  std::string container_id;
+  std::string container_name;
+
+  // What identifies a listener on the host.
+  std::tuple<std::string, std::string, std::uint16_t> key() const {
+    return {proto, bind_ip, host_port};
+  }
+  std::string hostAddress() const;  // "127.0.0.1:18080", "[::1]:18080"
+  friend bool operator==(const ForwardSpec&, const ForwardSpec&) = default;
+};
+
+struct PlanOptions {
+  BindMode bind = BindMode::Loopback;
+  bool udp = true;
+  bool ipv6 = true;  // the host has an IPv6 loopback to bind
+};
+
+// One spec per host listener, sorted by key, without duplicates (an engine publishing a port on
+// both 0.0.0.0 and :: yields one loopback pair). When two containers claim one host listener
+// (only possible across HostIps in the guest), the first in engine order keeps it.
+std::vector<ForwardSpec> planForwards(const std::vector<api::PublishedPort>& ports,
+                                      const PlanOptions& options);
+
+}  // namespace berth::fwd

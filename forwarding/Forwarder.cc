@@ -1,0 +1,201 @@
+#include "forwarding/Forwarder.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <mutex>
+#include <stdexcept>
+
+#include "forwarding/EventWatcher.h"
+#include "forwarding/PortTable.h"
+#include "forwarding/TcpForward.h"
+#include "forwarding/UdpForward.h"
+#include "server/net/Log.h"
+
+namespace berth::fwd {
+namespace {
+
+bool hostHasIpv6Loopback(boost::asio::any_io_executor executor) {
+  boost::asio::ip::tcp::acceptor probe(executor);
+  net::ErrorCode ec;
+  probe.open(boost::asio::ip::tcp::v6(), ec);
+  if (!ec) probe.bind({boost::asio::ip::address_v6::loopback(), 0}, ec);
+  return !ec;
+}
+
+nlohmann::json specJson(const ForwardSpec& spec) {
+  return {{"proto", spec.proto},
+          {"host", spec.hostAddress()},
+          {"container", spec.container_name},
+          {"container_id", spec.container_id},
+          {"guest_port", spec.guest_port},
+          {"container_port", spec.container_port}};
+}
+
+}  // namespace
+
+BindMode parseBindMode(const std::string& text) {
+  if (text == "loopback") return BindMode::Loopback;
+  if (text == "mirror") return BindMode::Mirror;
+  throw std::invalid_argument("forwarding bind must be 'loopback' or 'mirror', not '" + text + "'");
+}
+
+class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_this<Impl> {
+ public:
+  explicit Impl(boost::asio::any_io_executor io)
+      : io_(io), strand_(boost::asio::make_strand(io)), table_(*this) {
+    snapshot_ = {{"engine", "stopped"},
+                 {"forwards", nlohmann::json::array()},
+                 {"conflicts", nlohmann::json::array()}};
+  }
+
+  void start(net::ConnectorPtr engine, boost::asio::ip::address guest, ForwarderOptions options) {
+    stopWatcher();
+    guest_ = guest;
+    options_ = options;
+    plan_.bind = options.bind;
+    plan_.udp = options.udp;
+    plan_.ipv6 = hostHasIpv6Loopback(io_);
+    engine_state_ = "connecting";
+    std::weak_ptr<Impl> weak = shared_from_this();
+    EventWatcher::Callbacks callbacks;
+    callbacks.on_ports = [weak](std::vector<api::PublishedPort> ports) {
+      if (auto self = weak.lock()) self->reconcile(ports);
+    };
+    callbacks.on_container_gone = [weak](const std::string& id) {
+      if (auto self = weak.lock()) {
+        if (self->table_.closeContainer(id) > 0) self->publish();
+      }
+    };
+    callbacks.on_engine_lost = [weak](const std::string& reason) {
+      if (auto self = weak.lock()) {
+        BERTH_LOG(Warn, "forwarding",
+                  "engine unreachable (" << reason << "): closing every forward");
+        self->engine_state_ = "unreachable";
+        self->table_.closeAll();
+        self->publish();
+      }
+    };
+    callbacks.on_connection = [weak](bool connected) {
+      if (auto self = weak.lock()) {
+        if (connected)
+          self->engine_state_ = "connected";
+        else if (self->engine_state_ == "connected")
+          self->engine_state_ = "connecting";
+        self->publish();
+      }
+    };
+    watcher_ = std::make_shared<EventWatcher>(std::move(engine), strand_, std::move(callbacks));
+    watcher_->start();
+    publish();
+  }
+
+  void stop() {
+    stopWatcher();
+    table_.closeAll();
+    engine_state_ = "stopped";
+    publish();
+  }
+
+  std::unique_ptr<Listener> open(const ForwardSpec& spec, std::string& error) override {
+    net::ErrorCode ec;
+    auto bind_ip = boost::asio::ip::make_address(spec.bind_ip, ec);
+    if (ec) {
+      error = "not an IP address: " + spec.bind_ip;
+      return nullptr;
+    }
+    if (spec.proto == "udp") {
+      return UdpForward::open(strand_, {bind_ip, spec.host_port}, {guest_, spec.guest_port}, error);
+    }
+    return TcpForward::open(strand_, io_, {bind_ip, spec.host_port}, {guest_, spec.guest_port},
+                            error);
+  }
+
+  boost::asio::any_io_executor strand() const { return strand_; }
+
+  nlohmann::json snapshot() const {
+    std::lock_guard lock(mutex_);
+    return snapshot_;
+  }
+  void setOnChange(std::function<void(const nlohmann::json&)> callback) {
+    on_change_ = std::move(callback);
+  }
+
+ private:
+  void stopWatcher() {
+    if (watcher_) watcher_->stop();
+    watcher_.reset();
+  }
+
+  void reconcile(const std::vector<api::PublishedPort>& ports) {
+    auto change = table_.reconcile(planForwards(ports, plan_));
+    if (change.opened || change.closed || change.conflicts || !published_once_) publish();
+  }
+
+  void publish() {
+    published_once_ = true;
+    nlohmann::json forwards = nlohmann::json::array();
+    for (const auto& spec : table_.active()) forwards.push_back(specJson(spec));
+    nlohmann::json conflicts = nlohmann::json::array();
+    for (const auto& conflict : table_.conflicts()) {
+      auto entry = specJson(conflict.spec);
+      entry["error"] = conflict.error;
+      conflicts.push_back(std::move(entry));
+    }
+    nlohmann::json status = {
+        {"engine", engine_state_},
+        {"guest", guest_.is_unspecified() ? std::string() : guest_.to_string()},
+        {"bind", options_.bind == BindMode::Mirror ? "mirror" : "loopback"},
+        {"udp", options_.udp},
+        {"forwards", std::move(forwards)},
+        {"conflicts", std::move(conflicts)}};
+    {
+      std::lock_guard lock(mutex_);
+      snapshot_ = status;
+    }
+    if (on_change_) on_change_(status);
+  }
+
+  boost::asio::any_io_executor io_;
+  boost::asio::any_io_executor strand_;
+  PortTable table_;
+  std::shared_ptr<EventWatcher> watcher_;
+  boost::asio::ip::address guest_;
+  ForwarderOptions options_;
+  PlanOptions plan_;
+  std::string engine_state_ = "stopped";
+  bool published_once_ = false;
+  std::function<void(const nlohmann::json&)> on_change_;
+  mutable std::mutex mutex_;
+  nlohmann::json snapshot_;
+};
+
+Forwarder::Forwarder(boost::asio::any_io_executor io) : impl_(std::make_shared<Impl>(io)) {}
+
+Forwarder::~Forwarder() { stop(); }
+
+void Forwarder::start(net::ConnectorPtr engine, const std::string& guest_address,
+                      ForwarderOptions options) {
+  net::ErrorCode ec;
+  auto guest = boost::asio::ip::make_address(guest_address, ec);
+  if (ec) throw std::invalid_argument("guest address '" + guest_address + "' is not an IP address");
+  boost::asio::dispatch(impl_->strand(),
+                        [impl = impl_, engine = std::move(engine), guest, options]() mutable {
+                          impl->start(std::move(engine), guest, options);
+                        });
+}
+
+void Forwarder::stop() {
+  boost::asio::dispatch(impl_->strand(), [impl = impl_] { impl->stop(); });
+}
+
+nlohmann::json Forwarder::status() const { return impl_->snapshot(); }
+
+void Forwarder::onChange(std::function<void(const nlohmann::json&)> callback) {
+  boost::asio::dispatch(impl_->strand(), [impl = impl_, callback = std::move(callback)]() mutable {
+    impl->setOnChange(std::move(callback));
+  });
+}
+
+}  // namespace berth::fwd

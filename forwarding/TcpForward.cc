@@ -1,0 +1,83 @@
+#include "forwarding/TcpForward.h"
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "forwarding/SpliceRelay.h"
+#include "server/net/ByteStream.h"
+#include "server/net/Log.h"
+
+namespace berth::fwd {
+
+struct TcpForward::State {
+  State(boost::asio::any_io_executor control, boost::asio::any_io_executor io_executor)
+      : acceptor(control), io(std::move(io_executor)) {}
+  boost::asio::ip::tcp::acceptor acceptor;
+  boost::asio::any_io_executor io;
+  boost::asio::ip::tcp::endpoint target;
+  std::mutex mutex;  // guards relays: they end on their own strands
+  std::unordered_map<std::uint64_t, std::weak_ptr<SpliceRelay>> relays;
+  std::uint64_t next_id = 0;
+};
+
+std::unique_ptr<TcpForward> TcpForward::open(boost::asio::any_io_executor control,
+                                             boost::asio::any_io_executor io,
+                                             const boost::asio::ip::tcp::endpoint& bind,
+                                             const boost::asio::ip::tcp::endpoint& target,
+                                             std::string& error) {
+  auto state = std::make_shared<State>(std::move(control), std::move(io));
+  state->target = target;
+  auto& acceptor = state->acceptor;
+  net::ErrorCode ec;
+  acceptor.open(bind.protocol(), ec);
+  if (!ec) acceptor.set_option(boost::asio::socket_base::reuse_address(true), ec);
+  if (!ec && bind.address().is_v6()) acceptor.set_option(boost::asio::ip::v6_only(true), ec);
+  if (!ec) acceptor.bind(bind, ec);
+  if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    error = ec.message();
+    return nullptr;
+  }
+  accept(state);
+  return std::unique_ptr<TcpForward>(new TcpForward(state));
+}
+
+void TcpForward::accept(const std::shared_ptr<State>& state) {
+  state->acceptor.async_accept(
+      boost::asio::make_strand(state->io),
+      [state](net::ErrorCode ec, boost::asio::ip::tcp::socket socket) {
+        if (ec == boost::asio::error::operation_aborted || !state->acceptor.is_open()) return;
+        if (!ec) {
+          std::uint64_t id = 0;
+          std::shared_ptr<SpliceRelay> relay;
+          {
+            std::lock_guard lock(state->mutex);
+            id = state->next_id++;
+            std::weak_ptr<State> weak = state;
+            relay = std::make_shared<SpliceRelay>(std::move(socket), state->target, [weak, id] {
+              if (auto s = weak.lock()) {
+                std::lock_guard inner(s->mutex);
+                s->relays.erase(id);
+              }
+            });
+            state->relays.emplace(id, relay);
+          }
+          relay->start();
+        } else {
+          // EMFILE and friends: keep accepting, the next connection may succeed.
+          BERTH_LOG(Warn, "forwarding", "accept: " << ec.message());
+        }
+        accept(state);
+      });
+}
+
+TcpForward::~TcpForward() {
+  net::ErrorCode ignored;
+  state_->acceptor.close(ignored);
+  std::lock_guard lock(state_->mutex);
+  for (auto& [id, weak] : state_->relays) {
+    if (auto relay = weak.lock()) relay->close();
+  }
+}
+
+}  // namespace berth::fwd

@@ -1,0 +1,36 @@
+#pragma once
+// TcpForward: one host TCP listener of a forward. Accepts on the control strand, gives each
+// connection its own strand and a SpliceRelay to the guest's published port; no thread per port
+// or per connection. Destroying it closes the listening socket at once (new connects are
+// refused) and ends its live connections. Created and destroyed on the control strand.
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "forwarding/Listener.h"
+
+namespace berth::fwd {
+
+class SpliceRelay;
+
+class TcpForward final : public Listener {
+ public:
+  // Binds and listens now; on failure returns null with the reason in `error`.
+  static std::unique_ptr<TcpForward> open(boost::asio::any_io_executor control,
+                                          boost::asio::any_io_executor io,
+                                          const boost::asio::ip::tcp::endpoint& bind,
+                                          const boost::asio::ip::tcp::endpoint& target,
+                                          std::string& error);
+  ~TcpForward() override;
+
+ private:
+  struct State;
+  explicit TcpForward(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  static void accept(const std::shared_ptr<State>& state);
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace berth::fwd

@@ -1,0 +1,35 @@
+#pragma once
+// UdpForward: one host UDP port of a forward. Each client address gets its own flow (a socket
+// connected to the guest's published port), so replies find their client; a flow idle for
+// 90 s is dropped (docker-proxy's rule), at most 4096 flows live (the oldest goes first).
+// Replies leave from the address the client sent to, also on a wildcard bind (IP_PKTINFO /
+// IPV6_PKTINFO). Datagrams are moved in batches with non-blocking recvmsg/sendmsg; a full
+// socket drops, as UDP may. Runs on the control strand; created and destroyed there.
+#include <boost/asio/ip/udp.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "forwarding/Listener.h"
+
+namespace berth::fwd {
+
+class UdpForward final : public Listener {
+ public:
+  static constexpr std::chrono::seconds kIdleExpiry{90};
+  static constexpr std::size_t kMaxFlows = 4096;
+
+  // Binds now; on failure returns null with the reason in `error`.
+  static std::unique_ptr<UdpForward> open(boost::asio::any_io_executor control,
+                                          const boost::asio::ip::udp::endpoint& bind,
+                                          const boost::asio::ip::udp::endpoint& target,
+                                          std::string& error);
+  ~UdpForward() override;
+
+ private:
+  struct State;
+  explicit UdpForward(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace berth::fwd
