@@ -1,7 +1,10 @@
 // `berth daemon --socket PATH --upstream URL`: the relay in the foreground, in front of an
 // engine that already runs (the plain relay mode). With `--forward-to GUEST_IP`, ports the
-// engine's containers publish are forwarded from the host to that address as well.
+// engine's containers publish are forwarded from the host to that address as well. A
+// `--listen tcp://HOST:PORT` serves the same API over mutual TLS (material in --tls-dir,
+// default next to the socket).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
@@ -12,6 +15,7 @@
 
 #include "forwarding/Forwarder.h"
 #include "server/RelayServer.h"
+#include "server/TcpApiAccess.h"
 #include "server/cli/Cli.h"
 #include "server/net/Log.h"
 #include "server/net/UnixConnector.h"
@@ -22,6 +26,9 @@ namespace {
 struct DaemonOptions {
   std::string socket;
   std::string upstream;
+  std::vector<std::string> listen;
+  std::string tls_dir;
+  bool insecure = false;
   bool debug = false;
   int grace_seconds = 5;
   std::string forward_to;
@@ -64,6 +71,22 @@ void runRelay(const DaemonOptions& options) {
 
   boost::asio::io_context io;
   server::RelayServer relay(io, config);
+  if (!options.listen.empty()) {
+    std::string tls_dir = options.tls_dir;
+    if (tls_dir.empty()) {
+      auto slash = options.socket.rfind('/');
+      tls_dir = (slash == std::string::npos ? std::string(".") : options.socket.substr(0, slash)) +
+                "/tls";
+    }
+    for (const auto& env :
+         server::TcpApiAccess::open(relay, options.listen, tls_dir, options.insecure)) {
+      std::string line = env.exports();
+      std::replace(line.begin(), line.end(), '\n', ' ');
+      BERTH_LOG(Info, "daemon", "clients over TCP use: " << line);
+    }
+  }
+
+  // After the TCP listeners: a refused --listen must not leave a socket file behind.
   relay.listenUnix(options.socket);
   fwd::Forwarder forwarder(io.get_executor());
   if (!options.forward_to.empty()) {
@@ -103,6 +126,13 @@ void registerDaemonCommand(CLI::App& app) {
   cmd->add_option("--upstream", options->upstream, "Engine to relay to (unix:///path)")->required();
   cmd->add_option("--grace", options->grace_seconds, "Seconds in-flight requests get on SIGTERM")
       ->capture_default_str();
+  cmd->add_option("--listen", options->listen,
+                  "Also serve the API on tcp://HOST:PORT, with mutual TLS (repeatable)");
+  cmd->add_option("--tls-dir", options->tls_dir,
+                  "Where the TLS CA and certificates for --listen live (default: "
+                  "<socket dir>/tls; clients use its client/ folder as DOCKER_CERT_PATH)");
+  cmd->add_flag("--insecure", options->insecure,
+                "Serve --listen over plain TCP without TLS (loopback only; prints a warning)");
   cmd->add_flag("--debug", options->debug, "Log every request");
   cmd->add_option("--forward-to", options->forward_to,
                   "Forward ports the engine's containers publish to this guest IP");
