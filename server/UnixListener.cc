@@ -10,6 +10,7 @@
 
 #include "server/net/Log.h"
 #include "server/net/SocketStream.h"
+#include "vm/PrivateDir.h"
 
 namespace berth::server {
 using Protocol = boost::asio::local::stream_protocol;
@@ -23,12 +24,16 @@ void checkSocketPathLength(const std::string& path) {
   }
 }
 
-UnixListener::UnixListener(boost::asio::io_context& io, std::string path,
-                           AcceptHandler on_accept)
+UnixListener::UnixListener(boost::asio::io_context& io, std::string path, AcceptHandler on_accept)
     : io_(io), path_(std::move(path)), on_accept_(std::move(on_accept)), acceptor_(io) {}
 
 void UnixListener::open() {
   checkSocketPathLength(path_);
+  // Whoever can write the socket's directory can swap the socket for their own.
+  auto slash = path_.rfind('/');
+  vm::PrivateDir::checkSocketDir(slash == std::string::npos ? "."
+                                 : slash == 0               ? "/"
+                                                            : path_.substr(0, slash));
   struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -57,26 +62,24 @@ void UnixListener::open() {
 void UnixListener::start() { accept(); }
 
 void UnixListener::accept() {
-  acceptor_.async_accept(
-      boost::asio::make_strand(io_),
-      [self = shared_from_this()](boost::system::error_code ec, Protocol::socket socket) {
-        if (self->stopped_) return;
-        if (ec) {
-          BERTH_LOG(Warn, "listener", "accept on " << self->path_ << ": " << ec.message());
-          if (ec == boost::asio::error::no_descriptors ||
-              ec == boost::asio::error::no_buffer_space) {
-            // Out of fds: retry later instead of spinning.
-            auto timer = std::make_shared<boost::asio::steady_timer>(self->io_);
-            timer->expires_after(std::chrono::milliseconds(100));
-            timer->async_wait([self, timer](boost::system::error_code) { self->accept(); });
-            return;
-          }
-        } else {
-          self->on_accept_(std::make_unique<net::UnixStream>(std::move(socket),
-                                                             "unix:" + self->path_));
-        }
-        self->accept();
-      });
+  acceptor_.async_accept(boost::asio::make_strand(io_), [self = shared_from_this()](
+                                                            boost::system::error_code ec,
+                                                            Protocol::socket socket) {
+    if (self->stopped_) return;
+    if (ec) {
+      BERTH_LOG(Warn, "listener", "accept on " << self->path_ << ": " << ec.message());
+      if (ec == boost::asio::error::no_descriptors || ec == boost::asio::error::no_buffer_space) {
+        // Out of fds: retry later instead of spinning.
+        auto timer = std::make_shared<boost::asio::steady_timer>(self->io_);
+        timer->expires_after(std::chrono::milliseconds(100));
+        timer->async_wait([self, timer](boost::system::error_code) { self->accept(); });
+        return;
+      }
+    } else {
+      self->on_accept_(std::make_unique<net::UnixStream>(std::move(socket), "unix:" + self->path_));
+    }
+    self->accept();
+  });
 }
 
 void UnixListener::stop() {

@@ -19,6 +19,7 @@
 #include <stdexcept>
 
 #include "server/net/OpenSslError.h"
+#include "vm/PrivateDir.h"
 
 namespace berth::vm {
 namespace {
@@ -49,20 +50,16 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
   throw std::runtime_error(what + ": " + std::strerror(errno));
 }
 
-// Creates `dir` 0700, or makes an existing one of ours 0700; refuses one owned by another user
-// (its owner could swap our keys).
+// Creates `dir` 0700 or tightens our own existing one to 0700 (these folders are berth's
+// alone); refuses one that is not private (PrivateDir's rules).
 void ensurePrivateDir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) failErrno("cannot create " + dir);
   struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0) failErrno("cannot stat " + dir);
-  if (!S_ISDIR(st.st_mode)) throw std::runtime_error(dir + " exists and is not a directory");
-  if (st.st_uid != ::geteuid()) {
-    throw std::runtime_error(dir + " is owned by uid " + std::to_string(st.st_uid) +
-                             ", not by you; remove it or fix its owner");
-  }
-  if ((st.st_mode & 07777) != 0700 && ::chmod(dir.c_str(), 0700) != 0) {
+  if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+      (st.st_mode & 07777) != 0700 && ::chmod(dir.c_str(), 0700) != 0) {
     failErrno("cannot chmod 0700 " + dir);
   }
+  PrivateDir::check(dir);
 }
 
 // Writes `data` to `path` atomically (temp file + rename), created with `mode` from the start.
