@@ -213,12 +213,21 @@ void Session::readFilteredRequestBody() {
   // The head is parsed and no body byte consumed: the parser can change body type.
   auto parser = std::make_shared<http::request_parser<http::string_body>>(std::move(*request_parser_));
   parser->body_limit(config_->limits.max_filtered_body);
+  auto too_large = [self = shared_from_this()] {
+    self->replyError(413, "request body too large for berth to inspect (limit " +
+                              std::to_string(self->config_->limits.max_filtered_body) + " bytes)");
+  };
+  // Beast compares Content-Length with the limit only when the head completes, and the head
+  // was parsed before the limit was set: check it here, before buffering a byte.
+  if (auto length = parser->content_length();
+      length && *length > config_->limits.max_filtered_body) {
+    too_large();
+    return;
+  }
   http::async_read(*client_io_, client_buffer_, *parser,
-                   [self = shared_from_this(), parser](net::ErrorCode ec, std::size_t) {
+                   [self = shared_from_this(), parser, too_large](net::ErrorCode ec, std::size_t) {
                      if (ec == http::error::body_limit) {
-                       self->replyError(413, "request body too large for berth to inspect (limit " +
-                                                 std::to_string(self->config_->limits.max_filtered_body) +
-                                                 " bytes)");
+                       too_large();
                        return;
                      }
                      if (ec) {

@@ -8,17 +8,20 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "forwarding/Forwarder.h"
+#include "server/MountSetup.h"
 #include "server/RelayServer.h"
 #include "server/TcpApiAccess.h"
 #include "server/cli/Cli.h"
 #include "server/net/Log.h"
 #include "server/net/UnixConnector.h"
+#include "vm/MountFlag.h"
 
 namespace berth::cli {
 namespace {
@@ -34,6 +37,7 @@ struct DaemonOptions {
   std::string forward_to;
   std::string forward_bind = "loopback";
   std::string forward_status;
+  std::vector<std::string> mounts;  // --mount HOST[:GUEST][:w], repeatable
 };
 
 // Writes the forwarding status where tests and scripts can read it; rename keeps it whole.
@@ -64,7 +68,13 @@ void runRelay(const DaemonOptions& options) {
   if (options.debug) net::Log::setLevel(net::LogLevel::Debug);
   auto config = std::make_shared<server::RelayConfig>();
   config->engine = connectorFor(options.upstream);
-  config->filters = std::make_shared<api::FilterChainFactory>();
+  auto filters = std::make_shared<api::FilterChainFactory>();
+  if (!options.mounts.empty()) {
+    const char* home = std::getenv("HOME");
+    server::registerMountFilter(*filters,
+                                vm::MountFlag::parseAll(options.mounts, home ? home : ""));
+  }
+  config->filters = filters;
 
   fwd::ForwarderOptions forward_options;
   forward_options.bind = fwd::parseBindMode(options.forward_bind);
@@ -133,6 +143,10 @@ void registerDaemonCommand(CLI::App& app) {
                   "<socket dir>/tls; clients use its client/ folder as DOCKER_CERT_PATH)");
   cmd->add_flag("--insecure", options->insecure,
                 "Serve --listen over plain TCP without TLS (loopback only; prints a warning)");
+  cmd->add_option("--mount", options->mounts,
+                  "Share HOST at GUEST (default: the same path; ':w' writable, else read-only): "
+                  "bind mounts are translated to it and unshared paths refused; repeatable")
+      ->type_name("HOST[:GUEST][:w]");
   cmd->add_flag("--debug", options->debug, "Log every request");
   cmd->add_option("--forward-to", options->forward_to,
                   "Forward ports the engine's containers publish to this guest IP");

@@ -1,0 +1,35 @@
+#include "server/MountSetup.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/MountFilterFactory.h"
+#include "server/net/Log.h"
+
+namespace berth::server {
+
+api::LinkReader hostLinkReader() {
+  return [](const std::string& path) -> std::optional<std::string> {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return std::nullopt;
+    std::string target(st.st_size > 0 ? static_cast<std::size_t>(st.st_size) + 1 : 4096, '\0');
+    ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+    if (n <= 0 || static_cast<std::size_t>(n) >= target.size()) return std::nullopt;
+    target.resize(static_cast<std::size_t>(n));
+    return target;
+  };
+}
+
+void registerMountFilter(api::FilterChainFactory& filters, std::vector<vm::Share> shares) {
+  for (const auto& s : shares) {
+    BERTH_LOG(Info, "mounts",
+              "share " << s.location << " -> guest " << s.mount_point
+                       << (s.writable ? " (rw)" : " (ro)"));
+  }
+  auto translator =
+      std::make_shared<const api::MountTranslator>(std::move(shares), hostLinkReader());
+  filters.add(std::string(api::MountFilterFactory::kName),
+              std::make_shared<api::MountFilterFactory>(std::move(translator)));
+}
+
+}  // namespace berth::server

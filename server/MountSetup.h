@@ -1,0 +1,21 @@
+#pragma once
+// Mount translation on the host: the real LinkReader (lstat + readlink, the only I/O the
+// MountTranslator needs) and the one call that registers the "mounts" filter for a set of
+// shares. Used by every daemon mode (plain relay, profile daemon). Thread-safe.
+#include <vector>
+
+#include "api/FilterChain.h"
+#include "api/MountTranslator.h"
+#include "vm/Driver.h"
+
+namespace berth::server {
+
+// Reads symlinks of the host file system (readlink(2)); nullopt for anything else.
+api::LinkReader hostLinkReader();
+
+// Registers the "mounts" filter translating bind mounts into `shares` on `filters`, and logs
+// the shares. With no shares every bind mount would be refused, so callers register only
+// when shares exist or the profile says so.
+void registerMountFilter(api::FilterChainFactory& filters, std::vector<vm::Share> shares);
+
+}  // namespace berth::server
