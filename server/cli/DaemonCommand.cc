@@ -2,7 +2,8 @@
 // engine that already runs (the plain relay mode). With `--forward-to GUEST_IP`, ports the
 // engine's containers publish are forwarded from the host to that address as well. A
 // `--listen tcp://HOST:PORT` serves the same API over mutual TLS (material in --tls-dir,
-// default next to the socket).
+// default next to the socket). With `--mount HOST[:GUEST][:w]`, bind mounts are translated
+// to those shares (the "mounts" filter).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
