@@ -14,6 +14,8 @@
 # /run/berth-harness/NAME). dockerd is started with `nsenter --net=` rather than
 # `ip netns exec`, which remounts /sys and loses the cgroup mounts dockerd needs.
 # Env: BERTH_NS_SUBNET=10.X.Y to choose the /24 (default: derived from NAME, first free).
+#      BERTH_NS_PORT_RANGE="LOW HIGH": the namespace's ip_local_port_range, which is where
+#      dockerd picks engine-chosen published ports (-P) from.
 set -euo pipefail
 
 STATE_DIR=/run/berth-harness
@@ -173,6 +175,9 @@ do_start() {
   ip -n "$name" addr add "$subnet.2/24" dev "$vg"
   ip -n "$name" link set "$vg" up
   ip -n "$name" route add default via "$subnet.1"
+  if [ -n "${BERTH_NS_PORT_RANGE:-}" ]; then
+    nsenter --net="/var/run/netns/$name" sysctl -qw net.ipv4.ip_local_port_range="$BERTH_NS_PORT_RANGE"
+  fi
 
   mkdir -p "$dir/data" "$dir/exec"
   echo '{}' >"$dir/daemon.json"

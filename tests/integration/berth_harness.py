@@ -54,13 +54,17 @@ class Engine:
     with a busybox image `bb`. Attributes: sock, guest_addr (the namespace's veth address,
     not loopback), host_addr (the host end of the veth), netns, dir."""
 
-    def __init__(self, name, dir=None):
+    def __init__(self, name, dir=None, port_range=None):
         self.name = name
         self.dir = dir or short_tmpdir(name)
+        self.port_range = port_range  # (low, high): where the engine picks -P ports
         self.started = False
 
     def start(self):
-        p = run(["bash", HARNESS, "start", self.name, self.dir], timeout=180)
+        env = dict(os.environ)
+        if self.port_range:
+            env["BERTH_NS_PORT_RANGE"] = "%d %d" % self.port_range
+        p = run(["bash", HARNESS, "start", self.name, self.dir], env=env, timeout=180)
         env = dict(line.split("=", 1) for line in p.stdout.decode().split("\n") if "=" in line)
         self.sock = env["DOCKER_SOCK"]
         self.guest_addr = env["GUEST_ADDR"]

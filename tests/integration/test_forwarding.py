@@ -1,0 +1,420 @@
+"""Automatic port forwarding (issue 7) against a real dockerd in a network namespace.
+
+The engine's published ports are reachable at the namespace's veth address only, never on
+host loopback, so every connection to 127.0.0.1 / ::1 here goes through berth's forwards.
+The module has its own engine (its dockerd gets killed and restarted by one test) whose
+engine-chosen (-P) ports come from 18900-18999; all host ports used are in 18000-18999.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from berth_harness import Berth, Engine, run, short_tmpdir
+
+HTTPD = ["sh", "-c", "echo hello-$HOSTNAME > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+# A UDP echo server: the container runs the host's python3 from a read-only bind of /.
+UDP_ECHO = ["chroot", "/host", "python3", "-c",
+            "import socket\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.bind(('0.0.0.0', 80))\n"
+            "while True:\n"
+            "    d, a = s.recvfrom(65536)\n"
+            "    s.sendto(d, a)\n"]
+
+
+@pytest.fixture(scope="module")
+def fwd_engine():
+    e = Engine("fwd-%d" % os.getpid(), short_tmpdir("fwd"), port_range=(18900, 18999))
+    e.start()
+    yield e
+    e.stop()
+    shutil.rmtree(e.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fwd(fwd_engine):
+    """`berth daemon` relaying to the module's engine with forwarding on."""
+    d = short_tmpdir("fwdb")
+    status = os.path.join(d, "forwards.json")
+    b = Berth(fwd_engine.url, dir=d,
+              extra_args=["--forward-to", fwd_engine.guest_addr, "--forward-status", status])
+    b.status_path = status
+    b.engine = fwd_engine
+    b.start()
+    wait_until(lambda: read_status(b).get("engine") == "connected", 10, "engine connected")
+    yield b
+    code = b.stop()
+    b.cleanup()
+    assert code == 0, "berth daemon exited %s on SIGTERM" % code
+
+
+@pytest.fixture(autouse=True)
+def clean_containers(request):
+    yield
+    if "fwd" in request.fixturenames:
+        b = request.getfixturevalue("fwd")
+        ids = b.engine.docker("ps", "-aq").stdout.decode().split()
+        if ids:
+            b.engine.docker("rm", "-f", *ids, check=False)
+
+
+def read_status(b):
+    try:
+        with open(b.status_path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def forwards(b):
+    return {(f["proto"], f["host"]) for f in read_status(b).get("forwards", [])}
+
+
+def expected_forwards(b):
+    """What the table must be: both loopbacks for every port the engine publishes."""
+    want = set()
+    for c in b.engine.docker("ps", "-q").stdout.decode().split():
+        out = b.engine.docker("port", c).stdout.decode()
+        for line in out.splitlines():  # "80/tcp -> 0.0.0.0:18080"
+            spec, host = line.split(" -> ")
+            port = host.rsplit(":", 1)[1]
+            proto = spec.split("/")[1]
+            want |= {(proto, "127.0.0.1:" + port), (proto, "[::1]:" + port)}
+    return want
+
+
+def assert_table_exact(b, timeout=3.0):
+    want = expected_forwards(b)
+    try:
+        wait_until(lambda: forwards(b) == want, timeout, "forward table == published ports")
+    except AssertionError:
+        raise AssertionError("forward table %s != published ports %s" % (
+            sorted(forwards(b)), sorted(want)))
+    for proto, host in want:
+        if proto == "tcp":
+            addr, port = host.rsplit(":", 1)
+            assert accepts(addr.strip("[]"), int(port)), "%s does not accept" % host
+    return want
+
+
+def accepts(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        s.connect((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def http_get(host, port, timeout=5):
+    url = "http://%s:%d/index.html" % ("[%s]" % host if ":" in host else host, port)
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def http_get_retry(host, port, timeout=10):
+    """The forward accepts as soon as the container starts; httpd may need a moment more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return http_get(host, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+class EventClock:
+    """Watches the engine's events directly (not through berth): timeNano of each
+    (container name, action) seen."""
+
+    def __init__(self, engine, actions):
+        import docker
+        self.api = docker.APIClient(base_url=engine.url, timeout=60)
+        self.seen = {}
+        self.cond = threading.Condition()
+        self.stream = self.api.events(decode=True, filters={"type": "container",
+                                                            "event": list(actions)})
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            for ev in self.stream:
+                name = ev.get("Actor", {}).get("Attributes", {}).get("name")
+                with self.cond:
+                    self.seen.setdefault((name, ev["Action"]), ev["timeNano"])
+                    self.cond.notify_all()
+        except Exception:  # the stream is closed at the end
+            pass
+
+    def wait(self, name, action, timeout=30):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: (name, action) in self.seen, timeout)
+            assert ok, "no %s event for %s" % (action, name)
+            return self.seen[(name, action)]
+
+    def close(self):
+        self.stream.close()
+        self.api.close()
+
+
+class Poller:
+    """Polls `predicate` every ~0.2 ms in a thread started before the docker command runs
+    (the command returns well after the event); at() is time.time_ns() of the first success."""
+
+    def __init__(self, predicate):
+        self.predicate = predicate
+        self.when = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.predicate():
+                self.when = time.time_ns()
+                return
+            time.sleep(0.0002)
+
+    def at(self):
+        self.thread.join()
+        assert self.when is not None, "condition not met in 30s"
+        return self.when
+
+
+def test_tcp_forward_opens_on_start_and_refuses_after_die(fwd):
+    assert not accepts(fwd.engine.guest_addr, 18080)  # nothing published yet
+    clock = EventClock(fwd.engine, ["start", "die"])
+    try:
+        opened = Poller(lambda: accepts("127.0.0.1", 18080))
+        fwd.docker("run", "-d", "--name", "web", "-p", "18080:80", "bb", *HTTPD)
+        start_ns = clock.wait("web", "start")
+        open_ns = opened.at()
+        open_ms = max(0, open_ns - start_ns) / 1e6
+        print("\nforward open after start event: %.1f ms" % open_ms)
+        assert http_get_retry("127.0.0.1", 18080) == "hello-%s\n" % fwd.docker(
+            "inspect", "-f", "{{.Config.Hostname}}", "web").stdout.decode().strip()
+        assert http_get("::1", 18080).startswith("hello-")  # IPv6 loopback too
+        assert open_ms < 100, "forward opened %.1f ms after the start event" % open_ms
+
+        closed = Poller(lambda: not accepts("127.0.0.1", 18080))
+        fwd.docker("stop", "-t", "0", "web")
+        die_ns = clock.wait("web", "die")
+        closed_ns = closed.at()
+        closed_ms = max(0, closed_ns - die_ns) / 1e6
+        print("port refused after die event: %.1f ms" % closed_ms)
+        assert closed_ms < 100, "port still accepted %.1f ms after die" % closed_ms
+        assert not accepts("::1", 18080)
+        assert forwards(fwd) == set()
+    finally:
+        clock.close()
+
+
+def test_half_close_is_kept(fwd):
+    # `nc -l -e cat` echoes until its stdin ends, then exits: the client's FIN must reach
+    # it through the forward while the reply still flows back.
+    fwd.docker("run", "-d", "--name", "echo", "-p", "18082:80", "bb",
+               "sh", "-c", "while true; do nc -l -p 80 -e cat; done")
+    wait_until(lambda: ("tcp", "127.0.0.1:18082") in forwards(fwd), 5, "forward 18082")
+    payload = os.urandom(256 * 1024)
+    for attempt in range(50):
+        s = socket.create_connection(("127.0.0.1", 18082), timeout=10)
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        if got:  # nc may not be listening yet on the first tries
+            break
+        time.sleep(0.1)
+    assert got == payload
+
+
+def test_udp_round_trip_with_a_flow_per_client(fwd):
+    fwd.docker("run", "-d", "--name", "udpecho", "-p", "18081:80/udp", "-v", "/:/host:ro",
+               "bb", *UDP_ECHO)
+    wait_until(lambda: ("udp", "127.0.0.1:18081") in forwards(fwd), 5, "udp forward")
+    clients = []
+    for family, host in [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET, "127.0.0.1"),
+                         (socket.AF_INET6, "::1")]:
+        c = socket.socket(family, socket.SOCK_DGRAM)
+        c.settimeout(0.5)
+        clients.append((c, host))
+    deadline = time.monotonic() + 10
+    for i, (c, host) in enumerate(clients):
+        msg = b"datagram-%d" % i
+        while True:  # the echo server may still be starting
+            c.sendto(msg, (host, 18081))
+            try:
+                data, peer = c.recvfrom(65536)
+                break
+            except socket.timeout:
+                assert time.monotonic() < deadline, "no UDP echo through the forward"
+        assert data == msg
+        assert peer[0] == host and peer[1] == 18081  # reply from the address we sent to
+    for rounds in range(20):  # each client keeps getting its own replies
+        for i, (c, host) in enumerate(clients):
+            c.sendto(b"r%d-%d" % (rounds, i), (host, 18081))
+        for i, (c, host) in enumerate(clients):
+            assert c.recvfrom(65536)[0] == b"r%d-%d" % (rounds, i)
+    for c, _ in clients:
+        c.close()
+
+
+def test_engine_chosen_port_is_forwarded(fwd):
+    fwd.docker("run", "-d", "--name", "auto", "-P", "--expose", "80", "bb", *HTTPD)
+    out = fwd.docker("port", "auto", "80/tcp").stdout.decode().split()[0]
+    port = int(out.rsplit(":", 1)[1])
+    assert 18900 <= port <= 18999
+    assert http_get_retry("127.0.0.1", port).startswith("hello-")
+    assert_table_exact(fwd)
+
+
+def test_port_ranges(fwd):
+    # 100 host ports to 100 container ports: every one answers with its own port number.
+    script = ("for p in $(seq 8100 8199); do mkdir -p /w/$p; echo $p > /w/$p/index.html; "
+              "httpd -p $p -h /w/$p; done; exec sleep 1000000")
+    fwd.docker("run", "-d", "--name", "range", "-p", "18100-18199:8100-8199", "bb",
+               "sh", "-c", script)
+    # A host range for one container port: the engine picks one port of it.
+    fwd.docker("run", "-d", "--name", "pick", "-p", "18200-18209:80", "bb", *HTTPD)
+    want = assert_table_exact(fwd)
+    assert len(want) == 2 * 101
+    for i in range(100):
+        assert http_get_retry("127.0.0.1", 18100 + i).strip() == str(8100 + i)
+    picked = int(fwd.docker("port", "pick", "80/tcp").stdout.decode().split(":")[-1])
+    assert 18200 <= picked <= 18209
+    assert http_get_retry("::1", picked).startswith("hello-")
+
+
+def test_rm_restart_and_compose_keep_the_table_exact(fwd, tmp_short):
+    fwd.docker("run", "-d", "--name", "fa", "-p", "18301:80", "bb", *HTTPD)
+    fwd.docker("run", "-d", "--name", "fb", "-p", "18302:80", "-p", "18303:80/udp", "bb", *HTTPD)
+    assert len(assert_table_exact(fwd)) == 6
+    fwd.docker("rm", "-f", "fa")
+    assert_table_exact(fwd)
+    assert not accepts("127.0.0.1", 18301)
+    fwd.docker("restart", "-t", "0", "fb")
+    assert len(assert_table_exact(fwd)) == 4
+    assert http_get_retry("127.0.0.1", 18302).startswith("hello-")
+    # The same host port handed to a new container right away.
+    fwd.docker("rm", "-f", "fb")
+    fwd.docker("run", "-d", "--name", "fc", "-p", "18302:80", "bb", *HTTPD)
+    assert_table_exact(fwd)
+    ids = {f["container"] for f in read_status(fwd)["forwards"]}
+    assert ids == {"fc"}
+    fwd.docker("rm", "-f", "fc")
+
+    with open(os.path.join(tmp_short, "docker-compose.yml"), "w") as f:
+        f.write("version: '2.4'\nservices:\n"
+                "  web:\n    image: bb\n    command: %s\n    ports: ['18310:80']\n"
+                "  api:\n    image: bb\n    command: %s\n    ports: ['18311:80', '18312:80/udp']\n"
+                % ((json.dumps(HTTPD).replace("$", "$$"),) * 2))
+    fwd.compose("-p", "fwdt", "up", "-d", cwd=tmp_short)
+    assert len(assert_table_exact(fwd)) == 6
+    assert http_get_retry("127.0.0.1", 18310).startswith("hello-")
+    fwd.compose("-p", "fwdt", "restart", "-t", "0", "api", cwd=tmp_short)
+    assert len(assert_table_exact(fwd)) == 6
+    fwd.compose("-p", "fwdt", "down", "-t", "0", cwd=tmp_short)
+    assert_table_exact(fwd)
+    assert forwards(fwd) == set()
+
+
+def test_taken_host_port_is_a_conflict_until_freed(fwd):
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 18090))
+    holder.listen(1)
+    try:
+        fwd.docker("run", "-d", "--name", "blocked", "-p", "18090:80", "bb", *HTTPD)
+        wait_until(lambda: read_status(fwd).get("conflicts"), 5, "a conflict in the status")
+        conflicts = read_status(fwd)["conflicts"]
+        assert [(c["proto"], c["host"], c["container"]) for c in conflicts] == [
+            ("tcp", "127.0.0.1:18090", "blocked")]
+        assert "in use" in conflicts[0]["error"]
+        assert ("tcp", "[::1]:18090") in forwards(fwd)  # the other family is not blocked
+        assert "cannot open tcp 127.0.0.1:18090 for container blocked" in fwd.log_text()
+        assert fwd.proc.poll() is None
+    finally:
+        holder.close()
+    fwd.docker("restart", "-t", "0", "blocked")
+    wait_until(lambda: ("tcp", "127.0.0.1:18090") in forwards(fwd), 5, "forward after restart")
+    assert read_status(fwd)["conflicts"] == []
+    assert http_get_retry("127.0.0.1", 18090).startswith("hello-")
+
+
+def restart_dockerd(engine):
+    """SIGKILLs the engine (dockerd and its containerd; container shims live on) and starts
+    dockerd again with the same command line."""
+    with open("/proc/%d/cmdline" % engine.pid, "rb") as f:
+        cmdline = [a.decode() for a in f.read().split(b"\0") if a]
+    containerd_pidfile = os.path.join(engine.dir, "exec", "containerd", "containerd.pid")
+    with open(containerd_pidfile) as f:
+        containerd_pid = int(f.read().strip())
+    for pid in (engine.pid, containerd_pid):
+        os.kill(pid, signal.SIGKILL)
+    for pid in (engine.pid, containerd_pid):
+        wait_until(lambda: not os.path.exists("/proc/%d/stat" % pid)
+                   or open("/proc/%d/stat" % pid).read().split()[2] == "Z", 10, "pid %d to die" % pid)
+    # Killed processes may linger as zombies of whoever adopted them: their pid files would
+    # make the new dockerd wait for them.
+    os.unlink(os.path.join(engine.dir, "dockerd.pid"))
+    os.unlink(containerd_pidfile)
+    log = open(os.path.join(engine.dir, "dockerd.log"), "ab")
+    p = subprocess.Popen(["nsenter", "--net=/var/run/netns/" + engine.netns] + cmdline,
+                         stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    log.close()
+    engine.pid = p.pid
+    engine.proc = p  # reaped when the harness stops it
+
+    def answers():
+        r = subprocess.run(["curl", "-sf", "--max-time", "2", "--unix-socket", engine.sock,
+                            "http://engine/_ping"], capture_output=True)
+        return r.returncode == 0
+    wait_until(answers, 60, "dockerd to answer again")
+
+
+def test_engine_restart_reopens_restarted_containers_only(fwd):
+    fwd.docker("run", "-d", "--name", "keeps", "--restart", "always", "-p", "18401:80", "bb",
+               *HTTPD)
+    fwd.docker("run", "-d", "--name", "dies", "-p", "18402:80", "bb", *HTTPD)
+    assert len(assert_table_exact(fwd)) == 4
+    restart_dockerd(fwd.engine)
+    wait_until(lambda: "running" in fwd.engine.docker(
+        "inspect", "-f", "{{.State.Status}}", "keeps", check=False).stdout.decode(), 30,
+        "the restart-always container to run again")
+    assert fwd.engine.docker("inspect", "-f", "{{.State.Running}}", "dies").stdout.decode() \
+        .strip() == "false"
+    wait_until(lambda: read_status(fwd).get("engine") == "connected", 10, "engine connected")
+    want = assert_table_exact(fwd, timeout=10)
+    assert want == {("tcp", "127.0.0.1:18401"), ("tcp", "[::1]:18401")}
+    assert http_get_retry("127.0.0.1", 18401).startswith("hello-")
+    assert not accepts("127.0.0.1", 18402)
+    assert "event stream ended" in fwd.log_text()
