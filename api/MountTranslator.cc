@@ -61,8 +61,12 @@ std::string shareHint(const std::string& location, const std::string& mount_poin
 
 }  // namespace
 
-MountTranslator::MountTranslator(std::vector<vm::Share> shares, LinkReader read_link)
-    : shares_(std::move(shares)), read_link_(std::move(read_link)) {
+MountTranslator::MountTranslator(std::vector<vm::Share> shares, LinkReader read_link,
+                                 EngineSocket engine_socket)
+    : shares_(std::move(shares)),
+      read_link_(std::move(read_link)),
+      engine_socket_(std::move(engine_socket)) {
+  for (auto& alias : engine_socket_.host_aliases) alias = lexical(alias);
   for (const auto& share : shares_) {
     auto location = resolve(share.location);
     resolved_.push_back(
@@ -114,6 +118,14 @@ std::optional<std::string> MountTranslator::resolve(std::string_view path) const
 
 GuestPath MountTranslator::toGuest(std::string_view host_path, bool write) const {
   if (auto why = checkHostPath(host_path); !why.empty()) return {"", "bind source " + why};
+  if (!engine_socket_.guest_path.empty()) {
+    // Matched before symlinks are resolved: on the host the alias may point anywhere (on
+    // macOS /var/run/docker.sock is often a link to some other engine's socket).
+    const std::string normal = lexical(host_path);
+    for (const auto& alias : engine_socket_.host_aliases) {
+      if (alias == normal) return {engine_socket_.guest_path, ""};
+    }
+  }
   auto resolved = resolve(host_path);
   if (!resolved) {
     return {"", "bind source " + std::string(host_path) +
@@ -150,6 +162,10 @@ GuestPath MountTranslator::toGuest(std::string_view host_path, bool write) const
 std::optional<std::string> MountTranslator::toHost(std::string_view guest_path) const {
   if (guest_path.empty() || guest_path[0] != '/') return std::nullopt;
   std::string normal = lexical(guest_path);
+  if (!engine_socket_.host_aliases.empty() && !engine_socket_.guest_path.empty() &&
+      normal == lexical(engine_socket_.guest_path)) {
+    return engine_socket_.host_aliases.front();
+  }
   const Resolved* best = nullptr;
   std::string_view rest;
   for (const auto& r : resolved_) {

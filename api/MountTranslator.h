@@ -26,17 +26,27 @@ struct GuestPath {
   bool ok() const { return error.empty(); }
 };
 
+// Host paths that name the engine's own socket (`/var/run/docker.sock`, berth's socket):
+// a container that drives its engine (testcontainers' Ryuk, CI runners) binds them, and gets
+// the engine's socket in the guest whether or not the path is shared.
+struct EngineSocket {
+  std::vector<std::string> host_aliases;  // absolute host paths, matched after normalising
+  std::string guest_path;                 // the engine's socket as the guest sees it
+};
+
 class MountTranslator {
  public:
   static constexpr int kMaxSymlinks = 40;  // as Linux's MAXSYMLINKS
 
   // Share locations are resolved through `read_link` too, so a share given as a symlinked path
   // (macOS /tmp, a symlinked home) matches what its folders resolve to.
-  MountTranslator(std::vector<vm::Share> shares, LinkReader read_link);
+  MountTranslator(std::vector<vm::Share> shares, LinkReader read_link,
+                  EngineSocket engine_socket = {});
 
   // `host_path` as the client wrote it; `write` says the mount is not read-only.
   GuestPath toGuest(std::string_view host_path, bool write) const;
-  // The host path for a guest path under a share's mount point; nullopt for other paths.
+  // The host path for a guest path under a share's mount point (the first alias for the
+  // engine's socket); nullopt for other paths.
   std::optional<std::string> toHost(std::string_view guest_path) const;
 
   // The absolute `path` with `.`, `..`, duplicate slashes and every symlink resolved; the part
@@ -56,6 +66,7 @@ class MountTranslator {
   std::vector<Resolved> resolved_;
   std::vector<vm::Share> shares_;
   LinkReader read_link_;
+  EngineSocket engine_socket_;
 };
 
 }  // namespace berth::api

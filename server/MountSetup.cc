@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "api/MountFilterFactory.h"
 #include "server/net/Log.h"
 
@@ -20,14 +22,30 @@ api::LinkReader hostLinkReader() {
   };
 }
 
-void registerMountFilter(api::FilterChainFactory& filters, std::vector<vm::Share> shares) {
+api::EngineSocket engineSocket(const std::string& berth_socket,
+                               const std::string& guest_engine_socket) {
+  if (guest_engine_socket.empty() || guest_engine_socket[0] != '/') return {};
+  api::EngineSocket socket{{"/var/run/docker.sock", "/run/docker.sock"}, guest_engine_socket};
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(berth_socket, ec);
+  if (!berth_socket.empty() && !ec) socket.host_aliases.push_back(absolute.string());
+  return socket;
+}
+
+void registerMountFilter(api::FilterChainFactory& filters, std::vector<vm::Share> shares,
+                         api::EngineSocket engine_socket) {
   for (const auto& s : shares) {
     BERTH_LOG(Info, "mounts",
               "share " << s.location << " -> guest " << s.mount_point
                        << (s.writable ? " (rw)" : " (ro)"));
   }
-  auto translator =
-      std::make_shared<const api::MountTranslator>(std::move(shares), hostLinkReader());
+  if (!engine_socket.guest_path.empty()) {
+    BERTH_LOG(Info, "mounts",
+              "bind mounts of /var/run/docker.sock get the engine's socket ("
+                  << engine_socket.guest_path << " in the guest)");
+  }
+  auto translator = std::make_shared<const api::MountTranslator>(
+      std::move(shares), hostLinkReader(), std::move(engine_socket));
   filters.add(std::string(api::MountFilterFactory::kName),
               std::make_shared<api::MountFilterFactory>(std::move(translator)));
 }

@@ -72,8 +72,11 @@ void runRelay(const DaemonOptions& options) {
   auto filters = std::make_shared<api::FilterChainFactory>();
   if (!options.mounts.empty()) {
     const char* home = std::getenv("HOME");
-    server::registerMountFilter(*filters,
-                                vm::MountFlag::parseAll(options.mounts, home ? home : ""));
+    // The engine runs beside berth here: its socket path is the same in its "guest".
+    server::registerMountFilter(
+        *filters, vm::MountFlag::parseAll(options.mounts, home ? home : ""),
+        server::engineSocket(options.socket,
+                             options.upstream.substr(std::string("unix://").size())));
   }
   config->filters = filters;
 

@@ -131,6 +131,27 @@ TEST(MountTranslatorTest, MapsGuestPathsBack) {
   EXPECT_EQ(t->toHost("relative"), std::nullopt);
 }
 
+TEST(MountTranslatorTest, EngineSocketAliasesReachTheEngineSocket) {
+  MountTranslator t(testing::testShares(), testing::fakeLinkReader(),
+                    {{"/var/run/docker.sock", "/run/docker.sock", "/home/me/.berth/docker.sock"},
+                     "/run/guest/docker.sock"});
+  for (const char* alias : {"/var/run/docker.sock", "/var//run/./docker.sock",
+                            "/run/docker.sock", "/home/me/.berth/docker.sock"}) {
+    auto r = t.toGuest(alias, true);
+    ASSERT_TRUE(r.ok()) << alias << ": " << r.error;
+    EXPECT_EQ(r.path, "/run/guest/docker.sock") << alias;
+  }
+  // Not an alias: other files beside it follow the shares as usual.
+  EXPECT_FALSE(t.toGuest("/var/run/docker.pid", false).ok());
+  EXPECT_EQ(t.toGuest("/home/me/.berth/other", true).path, "/host/home/.berth/other");
+  EXPECT_EQ(t.toHost("/run/guest/docker.sock"), "/var/run/docker.sock");
+  // Without a guest socket path, aliases are plain paths (refused here: /var/run is unshared).
+  MountTranslator plain(testing::testShares(), testing::fakeLinkReader(),
+                        {{"/var/run/docker.sock"}, ""});
+  EXPECT_FALSE(plain.toGuest("/var/run/docker.sock", false).ok());
+  EXPECT_EQ(plain.toHost("/"), std::nullopt);
+}
+
 TEST(MountTranslatorTest, NoSharesMeansEveryPathIsRefused) {
   MountTranslator t({}, nullptr);
   auto r = t.toGuest("/home/me/x", true);

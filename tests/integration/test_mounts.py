@@ -182,6 +182,26 @@ def test_read_only_share(mb, share):
     assert "--mount %s:%s:w" % (share.ro_host, share.ro_guest) in err, err
 
 
+def test_engine_socket_binds_reach_the_engine(mb, engine):
+    """`-v /var/run/docker.sock:...` (testcontainers' Ryuk, CI runners) gets the engine's own
+    socket, shared or not; so does berth's socket. Neither exists in the guest by that name
+    here, so only the translation can make the socket appear."""
+    assert not os.path.exists("/var/run/docker.sock")
+    for source in ("/var/run/docker.sock", mb.sock):
+        name = uid("sock")
+        mb.docker("create", "--name", name, "-v", source + ":/var/run/docker.sock", "bb", "sh",
+                  "-c", "test -S /var/run/docker.sock && echo socket")
+        try:
+            direct = json.loads(engine.docker("inspect", name).stdout)[0]
+            assert direct["HostConfig"]["Binds"] == [engine.sock + ":/var/run/docker.sock"]
+            p = mb.docker("start", "-a", name)
+            assert p.stdout == b"socket\n"
+            shown = json.loads(mb.docker("inspect", name).stdout)[0]
+            assert shown["HostConfig"]["Binds"] == ["/var/run/docker.sock:/var/run/docker.sock"]
+        finally:
+            mb.docker("rm", "-f", name)
+
+
 def test_volumes_untouched(mb, engine):
     name = uid("vol")
     p = mb.docker("run", "--rm", "-v", "/anon", "-v", name + ":/n", "bb", "sh", "-c",
