@@ -197,6 +197,16 @@ class Restorer {
     mounts(member(c, "Mounts"), "Source");
   }
 
+  // A local volume made with o=bind,device=PATH shows its device as the host path.
+  void volume(Json& v) {
+    if (!v.is_object()) return;
+    std::string driver = stringOr(member(v, "Driver"), "local");
+    Json* options = member(v, "Options");
+    if (driver != "local" || !options || !options->is_object()) return;
+    std::string o = stringOr(member(*options, "o"));
+    if (hasToken(o, "bind") || hasToken(o, "rbind")) path(member(*options, "device"));
+  }
+
   bool changed = false;
 
  private:
@@ -207,11 +217,11 @@ std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_hand
 
 }  // namespace
 
-MountFilter::MountFilter(std::shared_ptr<const MountTranslator> translator, RouteKind kind)
-    : translator_(std::move(translator)), kind_(kind) {}
+MountFilter::MountFilter(std::shared_ptr<const MountTranslator> translator, Subject subject)
+    : translator_(std::move(translator)), subject_(subject) {}
 
 bool MountFilter::wantsRequestBody() const {
-  return kind_ == RouteKind::ContainerCreate || kind_ == RouteKind::VolumeCreate;
+  return subject_ == Subject::ContainerCreate || subject_ == Subject::VolumeCreate;
 }
 
 std::optional<LocalReply> MountFilter::onRequestBody(std::string& body) {
@@ -222,7 +232,7 @@ std::optional<LocalReply> MountFilter::onRequestBody(std::string& body) {
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;  // the engine will say why
   Rewriter rewrite(*translator_);
-  if (kind_ == RouteKind::ContainerCreate) {
+  if (subject_ == Subject::ContainerCreate) {
     if (Json* host_config = member(j, "HostConfig")) {
       if (Json* binds = member(*host_config, "Binds"); binds && binds->is_array()) {
         for (auto& b : *binds) rewrite.bind(b);
@@ -240,8 +250,7 @@ std::optional<LocalReply> MountFilter::onRequestBody(std::string& body) {
 }
 
 bool MountFilter::wantsResponseBody(int status) const {
-  return status == 200 &&
-         (kind_ == RouteKind::ContainerInspect || kind_ == RouteKind::ContainerList);
+  return status == 200 && !wantsRequestBody();
 }
 
 void MountFilter::onResponseBody(int, std::string& body) {
@@ -249,10 +258,25 @@ void MountFilter::onResponseBody(int, std::string& body) {
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return;
   Restorer restore(*translator_);
-  if (j.is_array()) {
-    for (auto& c : j) restore.container(c);
-  } else {
-    restore.container(j);
+  switch (subject_) {
+    case Subject::ContainerList:
+      if (j.is_array()) {
+        for (auto& c : j) restore.container(c);
+      }
+      break;
+    case Subject::ContainerInspect:
+      restore.container(j);
+      break;
+    case Subject::VolumeList:
+      if (Json* volumes = member(j, "Volumes"); volumes && volumes->is_array()) {
+        for (auto& v : *volumes) restore.volume(v);
+      }
+      break;
+    case Subject::VolumeInspect:
+      restore.volume(j);
+      break;
+    default:
+      break;
   }
   if (restore.changed) body = dump(j);
 }

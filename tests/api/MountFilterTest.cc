@@ -12,29 +12,30 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 using testing::testTranslator;
+using Subject = MountFilter::Subject;
 
 struct Outcome {
   std::optional<LocalReply> reply;
   std::string body;
 };
 
-Outcome request(RouteKind kind, std::string body) {
-  MountFilter filter(testTranslator(), kind);
+Outcome request(Subject subject, std::string body) {
+  MountFilter filter(testTranslator(), subject);
   EXPECT_TRUE(filter.wantsRequestBody());
   auto reply = filter.onRequestBody(body);
   return {reply, body};
 }
 
 Json createdBinds(const Json& binds) {
-  auto out = request(RouteKind::ContainerCreate,
+  auto out = request(Subject::ContainerCreate,
                      Json{{"Image", "bb"}, {"HostConfig", {{"Binds", binds}}}}.dump());
   EXPECT_FALSE(out.reply) << out.reply->message;
   return Json::parse(out.body)["HostConfig"]["Binds"];
 }
 
 std::string createError(const Json& host_config) {
-  auto out = request(RouteKind::ContainerCreate,
-                     Json{{"Image", "bb"}, {"HostConfig", host_config}}.dump());
+  auto out =
+      request(Subject::ContainerCreate, Json{{"Image", "bb"}, {"HostConfig", host_config}}.dump());
   EXPECT_TRUE(out.reply);
   if (!out.reply) return "";
   EXPECT_EQ(out.reply->status, 400);
@@ -148,7 +149,7 @@ TEST(MountFilterTest, RewritesMounts) {
           {{"Name", "sshfs"}, {"Options", {{"o", "bind"}, {"device", "/not/shared"}}}}}}}},
       {{"Type", "tmpfs"}, {"Target", "/t"}},
   };
-  auto out = request(RouteKind::ContainerCreate, Json{{"HostConfig", {{"Mounts", mounts}}}}.dump());
+  auto out = request(Subject::ContainerCreate, Json{{"HostConfig", {{"Mounts", mounts}}}}.dump());
   ASSERT_FALSE(out.reply) << out.reply->message;
   Json expected = mounts;
   expected[0]["Source"] = "/host/home/proj";
@@ -161,7 +162,7 @@ TEST(MountFilterTest, RewritesMounts) {
   EXPECT_TRUE(contains(createError({{"Mounts", {rw_volume}}}), "read-only share /srv/data"));
   rw_volume["ReadOnly"] = true;
   EXPECT_FALSE(
-      request(RouteKind::ContainerCreate, Json{{"HostConfig", {{"Mounts", {rw_volume}}}}}.dump())
+      request(Subject::ContainerCreate, Json{{"HostConfig", {{"Mounts", {rw_volume}}}}}.dump())
           .reply);
 }
 
@@ -170,7 +171,7 @@ TEST(MountFilterTest, KeepsUnknownFieldsAndKeyOrder) {
       R"({"Zeta":1,"Image":"bb","HostConfig":{"Memory":0,"Binds":["/home/me/p:/p"],)"
       R"("FutureField":{"deep":[1,2.5,null,true,"\u00e9"]}},"Labels":{"b":"2","a":"1"},)"
       R"("Alpha":{"x":18446744073709551615}})";
-  auto out = request(RouteKind::ContainerCreate, body);
+  auto out = request(Subject::ContainerCreate, body);
   ASSERT_FALSE(out.reply);
   std::string expected = body;
   expected.replace(expected.find("/home/me/p:"), 11, "/host/home/p:");
@@ -180,19 +181,19 @@ TEST(MountFilterTest, KeepsUnknownFieldsAndKeyOrder) {
 
 TEST(MountFilterTest, UntouchedBodyKeepsItsBytes) {
   const std::string body = "{ \"Image\" : \"bb\",\n \"HostConfig\": {\"Binds\": [\"v:/v\"]} }\n";
-  auto out = request(RouteKind::ContainerCreate, body);
+  auto out = request(Subject::ContainerCreate, body);
   EXPECT_FALSE(out.reply) << out.reply->message;
   EXPECT_EQ(out.body, body);
 }
 
 TEST(MountFilterTest, NonJsonBodyPassesUnchanged) {
   for (std::string body : {"not json", "", "[1,2", "\"just a string\"", "[]", "null"}) {
-    auto out = request(RouteKind::ContainerCreate, body);
+    auto out = request(Subject::ContainerCreate, body);
     EXPECT_FALSE(out.reply) << body;
     EXPECT_EQ(out.body, body);
   }
   Json odd = {{"HostConfig", {{"Binds", "not-a-list"}, {"Mounts", {1, "x", nullptr}}}}};
-  auto out = request(RouteKind::ContainerCreate, odd.dump());
+  auto out = request(Subject::ContainerCreate, odd.dump());
   EXPECT_FALSE(out.reply);
   EXPECT_EQ(out.body, odd.dump());
 }
@@ -201,13 +202,13 @@ TEST(MountFilterTest, DeepNestingIsRefused) {
   std::string body =
       "{\"HostConfig\":{\"Binds\":[\"/not/shared:/x\"]},\"X\":" + std::string(2000, '[') +
       std::string(2000, ']') + "}";
-  auto out = request(RouteKind::ContainerCreate, body);
+  auto out = request(Subject::ContainerCreate, body);
   ASSERT_TRUE(out.reply);
   EXPECT_EQ(out.reply->status, 400);
   EXPECT_TRUE(contains(out.reply->message, "deeper than 512"));
   // Brackets inside strings do not count.
   std::string quoted = "{\"Image\":\"" + std::string(2000, '[') + "\"}";
-  EXPECT_FALSE(request(RouteKind::ContainerCreate, quoted).reply);
+  EXPECT_FALSE(request(Subject::ContainerCreate, quoted).reply);
 }
 
 TEST(MountFilterTest, RewritesVolumeCreate) {
@@ -215,7 +216,7 @@ TEST(MountFilterTest, RewritesVolumeCreate) {
                {"Driver", "local"},
                {"DriverOpts", {{"type", "none"}, {"o", "bind"}, {"device", "/home/me/vol"}}},
                {"Labels", {{"k", "v"}}}};
-  auto out = request(RouteKind::VolumeCreate, body.dump());
+  auto out = request(Subject::VolumeCreate, body.dump());
   ASSERT_FALSE(out.reply);
   Json expected = body;
   expected["DriverOpts"]["device"] = "/host/home/vol";
@@ -223,11 +224,11 @@ TEST(MountFilterTest, RewritesVolumeCreate) {
 
   Json no_driver = {{"Name", "v"}, {"DriverOpts", {{"o", "bind"}, {"device", "/tmp/s/x"}}}};
   EXPECT_EQ(
-      Json::parse(request(RouteKind::VolumeCreate, no_driver.dump()).body)["DriverOpts"]["device"],
+      Json::parse(request(Subject::VolumeCreate, no_driver.dump()).body)["DriverOpts"]["device"],
       "/gtmp/x");
 
   Json unshared = {{"Name", "v"}, {"DriverOpts", {{"o", "bind"}, {"device", "/not/shared"}}}};
-  out = request(RouteKind::VolumeCreate, unshared.dump());
+  out = request(Subject::VolumeCreate, unshared.dump());
   ASSERT_TRUE(out.reply);
   EXPECT_EQ(out.reply->status, 400);
   EXPECT_TRUE(contains(out.reply->message, "--mount /not/shared:w"));
@@ -238,14 +239,14 @@ TEST(MountFilterTest, RewritesVolumeCreate) {
                           {"DriverOpts", {{"o", "bind"}, {"device", "/not/shared"}}}},
                      Json{{"Name", "b"}, {"DriverOpts", {{"type", "tmpfs"}, {"device", "tmpfs"}}}},
                      Json{{"Name", "c"}}, Json::object()}) {
-    out = request(RouteKind::VolumeCreate, other.dump());
+    out = request(Subject::VolumeCreate, other.dump());
     EXPECT_FALSE(out.reply) << other.dump();
     EXPECT_EQ(out.body, other.dump());
   }
 }
 
 TEST(MountFilterTest, MapsInspectAndListBack) {
-  MountFilter inspect(testTranslator(), RouteKind::ContainerInspect);
+  MountFilter inspect(testTranslator(), Subject::ContainerInspect);
   EXPECT_FALSE(inspect.wantsRequestBody());
   EXPECT_TRUE(inspect.wantsResponseBody(200));
   EXPECT_FALSE(inspect.wantsResponseBody(404));
@@ -273,7 +274,7 @@ TEST(MountFilterTest, MapsInspectAndListBack) {
   expected["Mounts"][0]["Source"] = "/home/me/proj";
   EXPECT_EQ(Json::parse(body), expected);
 
-  MountFilter list(testTranslator(), RouteKind::ContainerList);
+  MountFilter list(testTranslator(), Subject::ContainerList);
   Json containers = {{{"Id", "a"},
                       {"HostConfig", {{"NetworkMode", "default"}}},
                       {"Mounts", {{{"Type", "bind"}, {"Source", "/scratch/f"}}}}},
@@ -286,6 +287,33 @@ TEST(MountFilterTest, MapsInspectAndListBack) {
   std::string not_json = "oops";
   list.onResponseBody(200, not_json);
   EXPECT_EQ(not_json, "oops");
+}
+
+TEST(MountFilterTest, MapsVolumeDevicesBack) {
+  Json bound = {{"Name", "b"},
+                {"Driver", "local"},
+                {"Mountpoint", "/var/lib/docker/volumes/b/_data"},
+                {"Options", {{"type", "none"}, {"o", "bind"}, {"device", "/host/home/vol"}}}};
+  Json plain = {{"Name", "p"}, {"Driver", "local"}, {"Options", nullptr}};
+  Json other = {
+      {"Name", "o"}, {"Driver", "nfs"}, {"Options", {{"o", "bind"}, {"device", "/host/home/vol"}}}};
+  MountFilter inspect(testTranslator(), Subject::VolumeInspect);
+  EXPECT_FALSE(inspect.wantsRequestBody());
+  ASSERT_TRUE(inspect.wantsResponseBody(200));
+  std::string body = bound.dump();
+  inspect.onResponseBody(200, body);
+  Json expected = bound;
+  expected["Options"]["device"] = "/home/me/vol";
+  EXPECT_EQ(Json::parse(body), expected);
+
+  MountFilter list(testTranslator(), Subject::VolumeList);
+  Json volumes = {{"Volumes", {bound, plain, other}}, {"Warnings", nullptr}};
+  body = volumes.dump();
+  list.onResponseBody(200, body);
+  Json listed = Json::parse(body);
+  EXPECT_EQ(listed["Volumes"][0], expected);
+  EXPECT_EQ(listed["Volumes"][1], plain);
+  EXPECT_EQ(listed["Volumes"][2], other);
 }
 
 TEST(MountFilterTest, FactoryRegistersByNameForItsRoutesOnly) {
@@ -302,7 +330,10 @@ TEST(MountFilterTest, FactoryRegistersByNameForItsRoutesOnly) {
   EXPECT_FALSE(chainFor("GET", "/v1.43/containers/abc/json").empty());
   EXPECT_FALSE(chainFor("GET", "/containers/json?all=1").empty());
   EXPECT_TRUE(chainFor("POST", "/containers/abc/start").empty());
-  EXPECT_TRUE(chainFor("GET", "/volumes").empty());
+  EXPECT_FALSE(chainFor("GET", "/volumes").empty());
+  EXPECT_FALSE(chainFor("GET", "/v1.41/volumes/v1").empty());
+  EXPECT_TRUE(chainFor("DELETE", "/volumes/v1").empty());
+  EXPECT_TRUE(chainFor("POST", "/volumes/prune").empty());
   EXPECT_TRUE(chainFor("DELETE", "/containers/abc").empty());
 
   auto chain = chainFor("POST", "/v1.41/containers/create");

@@ -97,6 +97,15 @@ def test_container_write_appears_on_host(mb, data):
         assert f.read() == "written-in-container\n"
 
 
+def test_missing_source_is_created_inside_the_share(mb, data):
+    """`-v` of a path that does not exist yet: the engine creates it at the translated guest
+    path, which is the host folder seen through the share."""
+    fresh = os.path.join(data, "new", "deeper")
+    mb.docker("run", "--rm", "-v", fresh + ":/n", "bb", "sh", "-c", "echo made > /n/f")
+    with open(os.path.join(fresh, "f")) as f:
+        assert f.read() == "made\n"
+
+
 def test_mount_flag_type_bind(mb, data):
     p = mb.docker("run", "--rm", "--mount", "type=bind,source=%s,target=/data" % data, "bb",
                   "sh", "-c", "cat /data/x; echo via-mount > /data/m")
@@ -218,6 +227,14 @@ def test_bind_volume_device_translated(mb, engine, share, data):
     try:
         direct = json.loads(engine.docker("volume", "inspect", name).stdout)[0]
         assert direct["Options"]["device"] == data.replace(share.host, share.guest, 1)
+        shown = json.loads(mb.docker("volume", "inspect", name).stdout)[0]
+        assert shown["Options"]["device"] == data
+        c = mb.client()
+        try:
+            listed = [v for v in c.api.volumes()["Volumes"] if v["Name"] == name]
+        finally:
+            c.close()
+        assert listed[0]["Options"]["device"] == data
         p = mb.docker("run", "--rm", "-v", name + ":/v", "bb", "cat", "/v/x")
         assert p.stdout == b"hello from the host\n"
     finally:
