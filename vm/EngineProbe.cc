@@ -1,0 +1,111 @@
+#include "vm/EngineProbe.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace berth::vm {
+namespace {
+
+std::string sslError() {
+  unsigned long code = ERR_get_error();
+  if (code == 0) return "TLS handshake failed";
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof buf);
+  return buf;
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+int msLeft(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+}  // namespace
+
+bool EngineProbe::ping(const EngineEndpoint& endpoint, std::chrono::milliseconds timeout,
+                       std::string& error) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        &SSL_CTX_free);
+  if (!ctx || SSL_CTX_load_verify_locations(ctx.get(), endpoint.ca_file.c_str(), nullptr) != 1 ||
+      SSL_CTX_use_certificate_chain_file(ctx.get(), endpoint.cert_file.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx.get(), endpoint.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    error = "cannot load the engine's TLS client files: " + sslError();
+    return false;
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+
+  Fd sock;
+  sock.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(endpoint.port);
+  if (inet_pton(AF_INET, endpoint.host.c_str(), &addr.sin_addr) != 1) {
+    error = "bad engine address " + endpoint.host;
+    return false;
+  }
+  if (connect(sock.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
+      errno != EINPROGRESS) {
+    error = std::string("connect: ") + std::strerror(errno);
+    return false;
+  }
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
+  SSL_set_fd(ssl.get(), sock.fd);
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl.get()), "localhost", 0);
+
+  // Drives one non-blocking TLS call to completion or to the deadline.
+  auto drive = [&](auto&& call) -> int {
+    for (;;) {
+      int rc = call();
+      if (rc > 0) return rc;
+      int err = SSL_get_error(ssl.get(), rc);
+      short events = err == SSL_ERROR_WANT_READ ? POLLIN : err == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+      if (events == 0) return rc;
+      pollfd p{sock.fd, events, 0};
+      int left = msLeft(deadline);
+      if (left == 0 || poll(&p, 1, left) <= 0) return -2;
+    }
+  };
+  int rc = drive([&] { return SSL_connect(ssl.get()); });
+  if (rc <= 0) {
+    error = rc == -2 ? "no TLS handshake from the engine in time" : sslError();
+    return false;
+  }
+  static const char kRequest[] = "GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
+  if (drive([&] { return SSL_write(ssl.get(), kRequest, sizeof kRequest - 1); }) <= 0) {
+    error = "cannot send the ping: " + sslError();
+    return false;
+  }
+  std::string response;
+  char buf[2048];
+  while (response.size() < 65536) {
+    int n = drive([&] { return SSL_read(ssl.get(), buf, sizeof buf); });
+    if (n <= 0) break;
+    response.append(buf, static_cast<size_t>(n));
+  }
+  if (response.rfind("HTTP/1.1 200", 0) == 0 && response.size() >= 2 &&
+      response.compare(response.size() - 2, 2, "OK") == 0)
+    return true;
+  error = response.empty() ? "the engine closed the connection without answering"
+                           : "unexpected answer: " + response.substr(0, response.find('\r'));
+  return false;
+}
+
+}  // namespace berth::vm

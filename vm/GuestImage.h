@@ -1,0 +1,22 @@
+#pragma once
+// GuestImage: a built qemu guest (contrib/guest/build-image.sh output): a folder holding
+// disk.qcow2 (the base every profile's overlay backs onto), vmlinuz and initrd.img. find()
+// chooses the folder to boot: an explicit --disk-image, else the newest valid build in the
+// image cache. Thread-safe (no state beyond the returned value).
+#include <string>
+
+namespace berth::vm {
+
+struct GuestImage {
+  std::string dir, disk, kernel, initrd;
+  std::string recipe;  // recipe hash of the build ("" for an image from elsewhere)
+
+  // The image cache: $BERTH_IMAGE_CACHE, else $XDG_CACHE_HOME/berth/images, else
+  // ~/.cache/berth/images (the same rule as build-image.sh).
+  static std::string cacheDir();
+  // `path` is an image folder or its disk.qcow2; "" means the newest valid build in the cache.
+  // Throws DriverError naming the command that builds one when none is found.
+  static GuestImage find(const std::string& path);
+};
+
+}  // namespace berth::vm

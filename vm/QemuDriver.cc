@@ -1,0 +1,669 @@
+#include "vm/QemuDriver.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "server/net/Log.h"
+#include "vm/EngineProbe.h"
+#include "vm/GuestImage.h"
+#include "vm/QemuCommandLine.h"
+#include "vm/QemuGuestConfig.h"
+#include "vm/QmpClient.h"
+#include "vm/Subprocess.h"
+
+namespace berth::vm {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kSnapshotTag = "berth-resume";
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void writeFile(const std::string& path, const std::string& content, mode_t mode = 0600) {
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out) throw DriverError("cannot write " + path);
+  }
+  ::chmod(path.c_str(), mode);
+}
+
+std::string sha256Hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+  std::ostringstream hex;
+  for (unsigned int i = 0; i < size; ++i)
+    hex << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(digest[i]);
+  return hex.str();
+}
+
+double secondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string fixed1(double seconds) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << seconds << "s";
+  return out.str();
+}
+
+// A TCP port on 127.0.0.1 that nothing listens on now (`preferred` when it is free).
+std::uint16_t freeLoopbackPort(std::uint16_t preferred) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw DriverError(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(preferred);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    addr.sin_port = 0;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      close(fd);
+      throw DriverError(std::string("no free loopback port: ") + std::strerror(errno));
+    }
+  }
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void runOrThrow(const std::vector<std::string>& argv, const std::string& what,
+                std::chrono::milliseconds timeout = 60s) {
+  auto result = Subprocess::run(argv, timeout);
+  if (result.exit_code != 0) {
+    std::string out = result.output;
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    throw DriverError(what + " failed: " + (result.timed_out ? "timed out" : out));
+  }
+}
+
+}  // namespace
+
+QemuDriver::QemuDriver(QemuOptions options) : options_(std::move(options)) {
+  if (options_.state_dir.empty()) throw DriverError("qemu driver: no state directory");
+}
+
+QemuDriver::~QemuDriver() {
+  // The daemon stops the guest before it drops the driver; a QEMU still running here has
+  // lost its supervisor, so it goes too instead of running on unseen.
+  if (qemuAlive()) killQemu();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+std::string QemuDriver::path(const std::string& name) const {
+  return options_.state_dir + "/" + name;
+}
+
+std::string QemuDriver::detectAccel() {
+#ifdef __APPLE__
+  return "hvf";
+#else
+  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+    return "kvm";
+  }
+  return "tcg";
+#endif
+}
+
+EngineEndpoint QemuDriver::engine() const {
+  EngineEndpoint endpoint;
+  endpoint.kind = EngineEndpoint::Kind::TlsTcp;
+  endpoint.host = "127.0.0.1";
+  endpoint.port = ports_.engine;
+  endpoint.ca_file = path("tls/ca.pem");
+  endpoint.cert_file = path("tls/cert.pem");
+  endpoint.key_file = path("tls/key.pem");
+  return endpoint;
+}
+
+GuestStatus QemuDriver::status() const {
+  std::lock_guard lock(mutex_);
+  GuestStatus status;
+  status.state = state_;
+  status.detail = detail_;
+  if ((state_ == GuestState::Running || state_ == GuestState::Starting) && exited_) {
+    status.state = GuestState::Broken;
+    status.detail = "qemu exited unexpectedly (status " + std::to_string(exit_status_) +
+                    "); see " + path("qemu.log") + " and " + path("serial.log");
+  }
+  return status;
+}
+
+bool QemuDriver::qemuAlive() const {
+  std::lock_guard lock(mutex_);
+  return pid_ > 0 && !exited_;
+}
+
+// ---- preparation -------------------------------------------------------------------------
+
+void QemuDriver::ensureKeys() {
+  fs::create_directories(path("ssh"));
+  fs::create_directories(path("tls"));
+  ::chmod(options_.state_dir.c_str(), 0700);
+  for (const char* key : {"ssh/id_ed25519", "ssh/host_ed25519"}) {
+    if (fs::exists(path(key))) continue;
+    runOrThrow({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                "berth-" + options_.profile, "-f", path(key)},
+               "ssh-keygen");
+  }
+  // TODO(security): switch to vm::TlsMaterial once it lands on main. Until then the CA,
+  // server and client certificates come from the openssl CLI: same files, same roles.
+  if (fs::exists(path("tls/key.pem"))) return;
+  const std::string dir = path("tls");
+  const std::string days = "3650";
+  runOrThrow({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes", "-keyout", dir + "/ca-key.pem", "-out", dir + "/ca.pem", "-days", days,
+              "-subj", "/CN=berth " + options_.profile + " engine CA"},
+             "openssl (CA)");
+  auto issue = [&](const std::string& name, const std::string& cn, const std::string& ext) {
+    writeFile(dir + "/" + name + ".ext", ext);
+    runOrThrow({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", dir + "/" + name + "-key.pem", "-out",
+                dir + "/" + name + ".csr", "-subj", "/CN=" + cn},
+               "openssl (" + name + " key)");
+    runOrThrow({"openssl", "x509", "-req", "-in", dir + "/" + name + ".csr", "-CA", dir + "/ca.pem",
+                "-CAkey", dir + "/ca-key.pem", "-CAcreateserial", "-days", days, "-extfile",
+                dir + "/" + name + ".ext", "-out", dir + "/" + name + "-cert.pem"},
+               "openssl (" + name + " certificate)");
+    fs::remove(dir + "/" + name + ".csr");
+    fs::remove(dir + "/" + name + ".ext");
+  };
+  issue("server", "localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:10.0.2.15\nextendedKeyUsage=serverAuth\n");
+  issue("client", "berth-daemon", "extendedKeyUsage=clientAuth\n");
+  fs::rename(dir + "/client-cert.pem", dir + "/cert.pem");
+  fs::rename(dir + "/client-key.pem", dir + "/key.pem");
+  for (const char* key : {"/ca-key.pem", "/server-key.pem", "/key.pem"})
+    ::chmod((dir + key).c_str(), 0600);
+}
+
+void QemuDriver::ensureOverlay(const ProgressSink& progress) {
+  const std::string overlay = path("disk.qcow2");
+  const std::string image_record = path("image");
+  // A profile keeps the image its overlay was made on (the overlay is a diff against it).
+  std::string recorded = fs::exists(image_record) ? readFile(image_record) : "";
+  while (!recorded.empty() && recorded.back() == '\n') recorded.pop_back();
+  if (!fs::exists(overlay)) recorded.clear();
+  GuestImage image = GuestImage::find(recorded.empty() ? options_.disk_image : recorded);
+  image_dir_ = image.dir;
+  kernel_ = image.kernel;
+  initrd_ = image.initrd;
+  recipe_ = image.recipe;
+  const long long want = static_cast<long long>(options_.disk_gib) << 30;
+  if (!fs::exists(overlay)) {
+    progress("qemu: creating the profile's disk (" + std::to_string(options_.disk_gib) +
+             " GiB qcow2 overlay on " + image.dir + ")");
+    runOrThrow({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.disk,
+                overlay},
+               "qemu-img create");
+    writeFile(image_record, image.dir + "\n", 0644);
+  }
+  auto info = Subprocess::run({"qemu-img", "info", "-U", "--output=json", overlay});
+  auto parsed = nlohmann::json::parse(info.output, nullptr, false);
+  long long size = parsed.is_object() ? parsed.value("virtual-size", 0LL) : 0LL;
+  if (want > size) {
+    // Growing the disk changes the machine: the saved state (if any) cannot be resumed.
+    Subprocess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, overlay});
+    runOrThrow({"qemu-img", "resize", "-q", overlay, std::to_string(want)}, "qemu-img resize");
+    if (size > 0) progress("qemu: disk grown to " + std::to_string(options_.disk_gib) + " GiB");
+  } else if (want < size && size > 0) {
+    progress("qemu: disk stays at " + std::to_string(size >> 30) + " GiB (disks only grow)");
+  }
+}
+
+void QemuDriver::pickPorts() {
+  Ports recorded;
+  auto saved = nlohmann::json::parse(readFile(path("ports.json")), nullptr, false);
+  if (saved.is_object()) {
+    recorded.ssh = saved.value("ssh", std::uint16_t{0});
+    recorded.engine = saved.value("engine", std::uint16_t{0});
+  }
+  ports_.ssh = freeLoopbackPort(recorded.ssh);
+  ports_.engine = freeLoopbackPort(recorded.engine);
+  if (ports_.engine == ports_.ssh) ports_.engine = freeLoopbackPort(0);
+  writeFile(path("ports.json"),
+            nlohmann::json{{"ssh", ports_.ssh}, {"engine", ports_.engine}}.dump() + "\n", 0644);
+}
+
+void QemuDriver::prepare(const ProgressSink& progress) {
+  if (options_.arch != "x86_64")
+    throw DriverError("--arch " + options_.arch +
+                      ": contrib/guest/build-image.sh builds x86_64 guests only");
+  fs::create_directories(options_.state_dir);
+  accel_ = options_.accel == "auto" ? detectAccel() : options_.accel;
+  if (accel_ == "tcg")
+    progress("qemu: no hardware virtualisation (KVM/HVF) here: using TCG emulation, "
+             "expect a slow first boot (about 1-2 minutes)");
+  ensureKeys();
+  ensureOverlay(progress);
+  std::string mount_type = options_.mount_type;
+  if (mount_type == "virtiofs") {
+    progress("qemu: virtiofs is not wired up yet in this build: sharing with 9p");
+    mount_type = "9p";
+  }
+  GuestConfigInput input;
+  input.authorized_key = readFile(path("ssh/id_ed25519.pub"));
+  input.host_private_key = readFile(path("ssh/host_ed25519"));
+  input.host_public_key = readFile(path("ssh/host_ed25519.pub"));
+  input.tls_ca = readFile(path("tls/ca.pem"));
+  input.tls_server_cert = readFile(path("tls/server-cert.pem"));
+  input.tls_server_key = readFile(path("tls/server-key.pem"));
+  input.docker = options_.docker;
+  input.dns = options_.dns;
+  input.env = options_.env;
+  input.shares = options_.shares;
+  input.mount_type = mount_type;
+  for (const auto& share : options_.shares) {
+    if (!fs::is_directory(share.location))
+      throw DriverError("mount " + share.location + ": not a folder on this host");
+  }
+  QemuGuestConfig::write(path("config"), input);
+  // Pins the guest's host key to this profile: ssh checks it under a fixed alias, whatever port.
+  std::string host_pub = input.host_public_key;
+  writeFile(path("ssh/known_hosts"), "berth-" + options_.profile + " " + host_pub, 0644);
+  pickPorts();
+}
+
+// Everything a saved VM state depends on: the machine's argv (without ports and sockets),
+// the guest config, the image and the QEMU binary. Any change means a full boot.
+std::string QemuDriver::stateKey(const QemuLaunchSpec& spec) const {
+  std::string key = QemuCommandLine::machineKey(spec) + "\n" + recipe_ + "\n" + image_dir_;
+  std::vector<std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(path("config")))
+    if (entry.is_regular_file()) files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) key += "\n" + file + "\n" + readFile(file);
+  std::error_code ec;
+  std::string qemu = Subprocess::which(spec.qemu_binary);
+  if (!qemu.empty())
+    key += "\n" + qemu + std::to_string(fs::file_size(qemu, ec)) +
+           std::to_string(fs::last_write_time(qemu, ec).time_since_epoch().count());
+  return sha256Hex(key);
+}
+
+// ---- lifecycle ---------------------------------------------------------------------------
+
+void QemuDriver::start(const ProgressSink& progress) {
+  const ProgressSink say = [&](const std::string& line) {
+    BERTH_LOG(Info, "qemu", line);
+    if (progress) progress(line);
+  };
+  if (qemuAlive()) {
+    std::string error;
+    if (EngineProbe::ping(engine(), 5s, error)) return;
+    say("qemu: a guest from an earlier run is still up but its engine does not answer: restarting it");
+    killQemu();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    state_ = GuestState::Starting;
+    detail_ = "booting";
+  }
+  try {
+    prepare(say);
+    QemuLaunchSpec spec;
+    const std::string qemu_binary = "qemu-system-" + options_.arch;
+    if (Subprocess::which(qemu_binary).empty())
+      throw DriverError(qemu_binary + " is not installed (Debian: apt-get install qemu-system-x86)");
+    spec.qemu_binary = qemu_binary;
+    spec.arch = options_.arch;
+    spec.accel = accel_;
+    spec.cpus = options_.cpus;
+    spec.memory_mib = options_.memory_mib;
+    spec.kernel = kernel_;
+    spec.initrd = initrd_;
+    spec.disk = path("disk.qcow2");
+    spec.config_dir = path("config");
+    spec.shares = options_.shares;
+    spec.ssh_port = ports_.ssh;
+    spec.engine_port = ports_.engine;
+    spec.qmp_socket = path("qmp.sock");
+    spec.pid_file = path("qemu.pid");
+    spec.serial_log = path("serial.log");
+    state_key_ = stateKey(spec);
+    const bool resumable = options_.resume && readFile(path("resume.stamp")) == state_key_ &&
+                           Subprocess::run({"qemu-img", "snapshot", "-l", "-U", spec.disk})
+                                   .output.find(kSnapshotTag) != std::string::npos;
+    // From here on the disk moves past any saved state: never resume it after this boot.
+    fs::remove(path("resume.stamp"));
+    if (resumable) {
+      spec.loadvm_tag = kSnapshotTag;
+      argv_ = QemuCommandLine::build(spec);
+      try {
+        boot(say, true);
+        return;
+      } catch (const DriverError& e) {
+        say(std::string("qemu: resuming the saved state failed (") + e.what() +
+            "): booting from scratch");
+        killQemu();
+        Subprocess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, spec.disk});
+      }
+    } else if (options_.resume) {
+      say("qemu: no valid saved state: full boot");
+    }
+    spec.loadvm_tag.clear();
+    argv_ = QemuCommandLine::build(spec);
+    boot(say, false);
+  } catch (const std::exception& e) {
+    if (qemuAlive()) killQemu();
+    cleanupRuntimeFiles();
+    std::lock_guard lock(mutex_);
+    state_ = GuestState::Stopped;
+    detail_ = e.what();
+    throw DriverError(e.what());
+  }
+}
+
+void QemuDriver::launch(const std::vector<std::string>& argv) {
+  cleanupRuntimeFiles();
+  std::ofstream(path("serial.log"), std::ios::trunc).close();
+  {
+    std::ofstream log(path("qemu.log"), std::ios::app);
+    log << "---- " << std::time(nullptr) << " starting:";
+    for (const auto& arg : argv) log << " " << arg;
+    log << "\n";
+  }
+  if (reaper_.joinable()) reaper_.join();
+  pid_t pid = Subprocess::spawn(argv, path("qemu.log"));
+  {
+    std::lock_guard lock(mutex_);
+    pid_ = pid;
+    exited_ = false;
+    exit_status_ = 0;
+  }
+  reaper_ = std::thread([this, pid] {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::lock_guard lock(mutex_);
+    exited_ = true;
+    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    exited_cv_.notify_all();
+  });
+}
+
+void QemuDriver::boot(const ProgressSink& say, bool resume) {
+  std::chrono::seconds timeout = options_.boot_timeout;
+  if (timeout.count() == 0) timeout = accel_ == "tcg" ? 600s : 180s;
+  if (resume) timeout = std::min<std::chrono::seconds>(timeout, 120s);
+  say(resume ? "qemu: resuming the saved VM state" : "qemu: booting the guest (" + accel_ + ")");
+  const auto t0 = Clock::now();
+  launch(argv_);
+  waitEngine(t0, timeout, say);
+  const double engine_s = secondsSince(t0);
+  if (resume) {
+    // The guest's clock stopped when it was saved, and its shares were unmounted for the save.
+    auto argv = sshArgv({"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))},
+                        false);
+    auto result = Subprocess::run(argv, 60s);
+    if (result.exit_code != 0)
+      throw DriverError("could not remount the shares after resuming: " + result.output);
+    say("qemu: resumed: engine answered in " + fixed1(engine_s) + ", shares remounted and clock set at " +
+        fixed1(secondsSince(t0)));
+  } else {
+    reportPhases(t0, engine_s, say);
+  }
+  std::lock_guard lock(mutex_);
+  state_ = GuestState::Running;
+  detail_ = std::string(resume ? "resumed" : "booted") + " with " + accel_ + "; ssh 127.0.0.1:" +
+            std::to_string(ports_.ssh) + ", engine 127.0.0.1:" + std::to_string(ports_.engine);
+}
+
+void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout, const ProgressSink& say) {
+  const auto deadline = t0 + timeout;
+  bool qmp_seen = false;
+  std::string error;
+  auto next_note = t0 + 30s;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (exited_)
+        throw DriverError("qemu exited with status " + std::to_string(exit_status_) + ": " +
+                          lastLines(path("qemu.log"), 3));
+    }
+    if (!qmp_seen && fs::exists(path("qmp.sock"))) {
+      qmp_seen = true;
+      say("qemu: phase qemu-up " + fixed1(secondsSince(t0)) + " (QMP socket ready)");
+    }
+    if (EngineProbe::ping(engine(), 5s, error)) return;
+    if (Clock::now() >= deadline) {
+      killQemu();
+      throw DriverError("dockerd in the qemu guest did not answer within " +
+                        std::to_string(timeout.count()) + "s (last: " + error +
+                        "); QEMU was stopped; guest console log: " + path("serial.log"));
+    }
+    if (Clock::now() >= next_note) {
+      say("qemu: still waiting for dockerd (" + fixed1(secondsSince(t0)) + ")");
+      next_note += 30s;
+    }
+    std::this_thread::sleep_for(500ms);
+  }
+}
+
+// The guest writes "BERTH-PHASE <name> <uptime>" lines on its serial console; with the host's
+// own clock they give where a boot spends its time.
+void QemuDriver::reportPhases(Clock::time_point t0, double engine_s, const ProgressSink& say) const {
+  std::istringstream serial(readFile(path("serial.log")));
+  std::string line;
+  std::ostringstream phases;
+  while (std::getline(serial, line)) {
+    auto at = line.find("BERTH-PHASE ");
+    if (at == std::string::npos) continue;
+    std::istringstream fields(line.substr(at + 12));
+    std::string name, seconds;
+    fields >> name >> seconds;
+    if (name.empty() || seconds.empty()) continue;
+    try {
+      phases << " " << name << "=" << fixed1(std::stod(seconds));
+    } catch (const std::exception&) {
+    }
+  }
+  say("qemu: boot phases (guest clock):" + phases.str() + "; engine answered over TLS at " +
+      fixed1(engine_s) + " (host clock), ready at " + fixed1(secondsSince(t0)));
+}
+
+std::string QemuDriver::hmp(const std::string& command_line, std::chrono::seconds timeout) {
+  std::lock_guard lock(qmp_mutex_);
+  QmpClient qmp(timeout);
+  qmp.connect(path("qmp.sock"));
+  return qmp.human(command_line);
+}
+
+bool QemuDriver::saveState() {
+  const auto t0 = Clock::now();
+  auto result = Subprocess::run(sshArgv({"sh", "/etc/berth/provision.sh", "suspend"}, false), 60s);
+  if (result.exit_code != 0) {
+    BERTH_LOG(Warn, "qemu", "not saving the VM state: " << result.output);
+    return false;
+  }
+  try {
+    std::lock_guard lock(qmp_mutex_);
+    QmpClient qmp(300s);
+    qmp.connect(path("qmp.sock"));
+    qmp.execute("stop");
+    qmp.human(std::string("delvm ") + kSnapshotTag);
+    std::string out = qmp.human(std::string("savevm ") + kSnapshotTag);
+    if (!out.empty()) {
+      BERTH_LOG(Warn, "qemu", "savevm failed: " << out);
+      qmp.execute("cont");
+      Subprocess::run(sshArgv({"sh", "/etc/berth/provision.sh", "resume",
+                               std::to_string(std::time(nullptr))}, false), 60s);
+      return false;
+    }
+    writeFile(path("resume.stamp"), state_key_, 0644);
+    qmp.execute("quit");
+  } catch (const DriverError& e) {
+    BERTH_LOG(Warn, "qemu", "saving the VM state failed: " << e.what());
+    fs::remove(path("resume.stamp"));
+    return false;
+  }
+  BERTH_LOG(Info, "qemu", "VM state saved in " << fixed1(secondsSince(t0)));
+  return waitExit(30s);
+}
+
+void QemuDriver::stop(bool force) {
+  if (!qemuAlive()) {
+    cleanupRuntimeFiles();
+    std::lock_guard lock(mutex_);
+    state_ = GuestState::Stopped;
+    detail_.clear();
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    state_ = GuestState::Stopping;
+  }
+  bool down = false;
+  if (!force && options_.resume) down = saveState();
+  if (!force && !down) {
+    try {
+      std::lock_guard lock(qmp_mutex_);
+      QmpClient qmp(10s);
+      qmp.connect(path("qmp.sock"));
+      qmp.execute("cont");  // a VM paused by a failed save would ignore the power button
+      qmp.execute("system_powerdown");
+    } catch (const DriverError& e) {
+      BERTH_LOG(Warn, "qemu", "ACPI power-down request failed: " << e.what());
+    }
+    down = waitExit(options_.stop_timeout);
+    if (!down) BERTH_LOG(Warn, "qemu", "guest did not power off in time: killing QEMU");
+  }
+  if (!down) killQemu();
+  if (reaper_.joinable()) reaper_.join();
+  cleanupRuntimeFiles();
+  std::lock_guard lock(mutex_);
+  state_ = GuestState::Stopped;
+  detail_.clear();
+}
+
+bool QemuDriver::waitExit(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return exited_cv_.wait_for(lock, timeout, [this] { return exited_; });
+}
+
+void QemuDriver::killQemu() {
+  pid_t pid;
+  {
+    std::lock_guard lock(mutex_);
+    if (pid_ <= 0 || exited_) return;
+    pid = pid_;
+  }
+  ::kill(pid, SIGTERM);
+  if (!waitExit(5s)) {
+    ::kill(pid, SIGKILL);
+    waitExit(10s);
+  }
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void QemuDriver::cleanupRuntimeFiles() {
+  std::error_code ec;
+  fs::remove(path("qmp.sock"), ec);
+  fs::remove(path("qemu.pid"), ec);
+}
+
+std::string QemuDriver::lastLines(const std::string& file, int lines) const {
+  std::string text = readFile(file);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t at = text.size();
+  for (int i = 0; i < lines && at != std::string::npos && at > 0; ++i) at = text.rfind('\n', at - 1);
+  std::string tail = at == std::string::npos ? text : text.substr(at + 1);
+  for (auto& c : tail)
+    if (c == '\n') c = ' ';
+  return tail;
+}
+
+// ---- ssh and forwards --------------------------------------------------------------------
+
+std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& command, bool tty) const {
+  std::vector<std::string> argv = {"ssh",
+                                   "-i", path("ssh/id_ed25519"),
+                                   "-p", std::to_string(ports_.ssh),
+                                   "-o", "IdentitiesOnly=yes",
+                                   "-o", "BatchMode=yes",
+                                   "-o", "StrictHostKeyChecking=yes",
+                                   "-o", "UserKnownHostsFile=" + path("ssh/known_hosts"),
+                                   "-o", "HostKeyAlias=berth-" + options_.profile,
+                                   "-o", "ConnectTimeout=10",
+                                   "-o", "LogLevel=ERROR",
+                                   tty ? "-t" : "-T",
+                                   "root@127.0.0.1"};
+  if (!command.empty()) argv.push_back("--");
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+std::string QemuDriver::sshConfig() const {
+  std::ostringstream out;
+  out << "Host berth-" << options_.profile << "\n"
+      << "  HostName 127.0.0.1\n"
+      << "  Port " << ports_.ssh << "\n"
+      << "  User root\n"
+      << "  IdentityFile " << path("ssh/id_ed25519") << "\n"
+      << "  IdentitiesOnly yes\n"
+      << "  UserKnownHostsFile " << path("ssh/known_hosts") << "\n"
+      << "  HostKeyAlias berth-" << options_.profile << "\n"
+      << "  StrictHostKeyChecking yes\n"
+      << "  LogLevel ERROR\n";
+  return out.str();
+}
+
+std::string QemuDriver::openForward(const std::string& protocol, const std::string& host_ip,
+                                    std::uint16_t host_port, std::uint16_t guest_port) {
+  if (protocol != "tcp" && protocol != "udp") return "unsupported protocol " + protocol;
+  if (!qemuAlive()) return "the guest is not running";
+  std::string addr = host_ip.find(':') != std::string::npos ? "[" + host_ip + "]" : host_ip;
+  try {
+    std::string out = hmp("hostfwd_add net0 " + protocol + ":" + addr + ":" +
+                              std::to_string(host_port) + "-:" + std::to_string(guest_port),
+                          10s);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return out;
+  } catch (const DriverError& e) {
+    return e.what();
+  }
+}
+
+std::string QemuDriver::closeForward(const std::string& protocol, const std::string& host_ip,
+                                     std::uint16_t host_port) {
+  if (!qemuAlive()) return "";  // nothing to close: the VM and its forwards are gone
+  std::string addr = host_ip.find(':') != std::string::npos ? "[" + host_ip + "]" : host_ip;
+  try {
+    std::string out =
+        hmp("hostfwd_remove net0 " + protocol + ":" + addr + ":" + std::to_string(host_port), 10s);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    // hostfwd_remove reports success as "host forwarding rule for ... removed".
+    return out.find("removed") != std::string::npos ? "" : out;
+  } catch (const DriverError& e) {
+    return e.what();
+  }
+}
+
+}  // namespace berth::vm

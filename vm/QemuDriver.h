@@ -1,0 +1,112 @@
+#pragma once
+// QemuDriver: runs a profile's guest as a QEMU VM (KVM/HVF when usable, TCG otherwise) with a
+// qcow2 overlay on the cached guest image, 9p (or virtiofs) shares, user networking that
+// forwards ssh and dockerd's TLS port to host loopback, and QMP for control. Fast start: a
+// graceful stop saves the VM state into the overlay (savevm) and the next start resumes it
+// (-loadvm) when nothing that shapes the machine changed; otherwise, or when resuming fails,
+// it boots. Contract and threading: see vm::Driver (status() and the port forwards may be
+// called from any thread; start/stop are serialised by the caller).
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <sys/types.h>
+#include <thread>
+#include <vector>
+
+#include "vm/Driver.h"
+#include "vm/GuestPortForwarder.h"
+#include "vm/QemuCommandLine.h"
+
+namespace berth::vm {
+
+struct QemuOptions {
+  std::string profile = "default";
+  std::string state_dir;   // <profile dir>/qemu: overlay, keys, sockets, logs
+  std::string disk_image;  // --disk-image; "" = newest build in the image cache
+  std::string arch = "x86_64";
+  std::string accel = "auto";  // auto | kvm | hvf | tcg
+  int cpus = 2;
+  int memory_mib = 2048;
+  int disk_gib = 20;
+  std::vector<Share> shares;
+  std::string mount_type = "9p";  // 9p | virtiofs (virtiofs needs virtiofsd; else 9p is used)
+  std::vector<std::string> dns;
+  nlohmann::json docker = nlohmann::json::object();
+  std::map<std::string, std::string> env;
+  bool resume = true;  // save the VM state on stop and resume it on the next start
+  std::chrono::seconds boot_timeout{0};  // 0: 600 s under TCG, 180 s with a hypervisor
+  std::chrono::seconds stop_timeout{60};
+};
+
+class QemuDriver : public Driver, public GuestPortForwarder {
+ public:
+  explicit QemuDriver(QemuOptions options);
+  ~QemuDriver() override;
+
+  std::string name() const override { return "qemu"; }
+  void start(const ProgressSink& progress) override;
+  void stop(bool force) override;
+  GuestStatus status() const override;
+  EngineEndpoint engine() const override;
+  std::string guestAddress() const override { return ""; }  // ports forwarded by QEMU
+  std::vector<Share> shares() const override { return options_.shares; }
+
+  std::string openForward(const std::string& protocol, const std::string& host_ip,
+                          std::uint16_t host_port, std::uint16_t guest_port) override;
+  std::string closeForward(const std::string& protocol, const std::string& host_ip,
+                           std::uint16_t host_port) override;
+
+  // `ssh` argv that runs `command` in the guest as root (an interactive shell when empty).
+  std::vector<std::string> sshArgv(const std::vector<std::string>& command, bool tty) const;
+  // An ssh_config(5) block for `berth ssh-config` (valid while the guest runs).
+  std::string sshConfig() const;
+  // Accelerator that "auto" resolves to on this host.
+  static std::string detectAccel();
+
+ private:
+  struct Ports {
+    std::uint16_t ssh = 0, engine = 0;
+  };
+  void prepare(const ProgressSink& progress);
+  void ensureKeys();
+  void ensureOverlay(const ProgressSink& progress);
+  void pickPorts();
+  std::string stateKey(const QemuLaunchSpec& spec) const;
+  void boot(const ProgressSink& progress, bool resume);
+  void launch(const std::vector<std::string>& argv);
+  void waitEngine(std::chrono::steady_clock::time_point t0, std::chrono::seconds timeout,
+                  const ProgressSink& progress);
+  void reportPhases(std::chrono::steady_clock::time_point t0, double engine_s,
+                    const ProgressSink& progress) const;
+  bool saveState();
+  bool waitExit(std::chrono::milliseconds timeout);
+  void killQemu();
+  void cleanupRuntimeFiles();
+  std::string hmp(const std::string& command_line, std::chrono::seconds timeout);
+  bool qemuAlive() const;
+  std::string lastLines(const std::string& path, int lines) const;
+  std::string path(const std::string& name) const;
+
+  QemuOptions options_;
+  std::string accel_;
+  std::string image_dir_, kernel_, initrd_, recipe_;
+  std::vector<std::string> argv_;
+  std::string state_key_;  // what a state saved by this boot's stop() will be valid for
+  Ports ports_;
+
+  mutable std::mutex mutex_;  // guards everything below
+  std::condition_variable exited_cv_;
+  GuestState state_ = GuestState::Stopped;
+  std::string detail_;
+  pid_t pid_ = -1;
+  bool exited_ = true;
+  int exit_status_ = 0;
+  std::thread reaper_;
+  std::mutex qmp_mutex_;  // QEMU serves one QMP client at a time
+};
+
+}  // namespace berth::vm
