@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
@@ -92,16 +93,6 @@ std::uint16_t freeLoopbackPort(std::uint16_t preferred) {
   return ntohs(addr.sin_port);
 }
 
-void runOrThrow(const std::vector<std::string>& argv, const std::string& what,
-                std::chrono::milliseconds timeout = 60s) {
-  auto result = Subprocess::run(argv, timeout);
-  if (result.exit_code != 0) {
-    std::string out = result.output;
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    throw DriverError(what + " failed: " + (result.timed_out ? "timed out" : out));
-  }
-}
-
 }  // namespace
 
 QemuDriver::QemuDriver(QemuOptions options) : options_(std::move(options)) {
@@ -120,13 +111,24 @@ std::string QemuDriver::path(const std::string& name) const {
 }
 
 std::string QemuDriver::detectAccel() {
+  if (const char* forced = std::getenv("BERTH_QEMU_ACCEL"); forced && *forced) return forced;
 #ifdef __APPLE__
   return "hvf";
 #else
+  // /dev/kvm alone is not enough: a sandbox may offer a paravirtual KVM (kvm_pvm) that only
+  // boots PVM-aware guest kernels. A stock guest needs VT-x/AMD-V visible to this host.
   int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd >= 0) {
-    close(fd);
-    return "kvm";
+  if (fd < 0) return "tcg";
+  close(fd);
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream flags(line.substr(line.find(':') + 1));
+    std::string flag;
+    while (flags >> flag)
+      if (flag == "vmx" || flag == "svm") return "kvm";
+    break;
   }
   return "tcg";
 #endif
@@ -169,7 +171,7 @@ void QemuDriver::ensureKeys() {
   ::chmod(options_.state_dir.c_str(), 0700);
   for (const char* key : {"ssh/id_ed25519", "ssh/host_ed25519"}) {
     if (fs::exists(path(key))) continue;
-    runOrThrow({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+    Subprocess::check({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
                 "berth-" + options_.profile, "-f", path(key)},
                "ssh-keygen");
   }
@@ -178,17 +180,17 @@ void QemuDriver::ensureKeys() {
   if (fs::exists(path("tls/key.pem"))) return;
   const std::string dir = path("tls");
   const std::string days = "3650";
-  runOrThrow({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+  Subprocess::check({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
               "-nodes", "-keyout", dir + "/ca-key.pem", "-out", dir + "/ca.pem", "-days", days,
               "-subj", "/CN=berth " + options_.profile + " engine CA"},
              "openssl (CA)");
   auto issue = [&](const std::string& name, const std::string& cn, const std::string& ext) {
     writeFile(dir + "/" + name + ".ext", ext);
-    runOrThrow({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+    Subprocess::check({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                 "-nodes", "-keyout", dir + "/" + name + "-key.pem", "-out",
                 dir + "/" + name + ".csr", "-subj", "/CN=" + cn},
                "openssl (" + name + " key)");
-    runOrThrow({"openssl", "x509", "-req", "-in", dir + "/" + name + ".csr", "-CA", dir + "/ca.pem",
+    Subprocess::check({"openssl", "x509", "-req", "-in", dir + "/" + name + ".csr", "-CA", dir + "/ca.pem",
                 "-CAkey", dir + "/ca-key.pem", "-CAcreateserial", "-days", days, "-extfile",
                 dir + "/" + name + ".ext", "-out", dir + "/" + name + "-cert.pem"},
                "openssl (" + name + " certificate)");
@@ -220,8 +222,8 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
   if (!fs::exists(overlay)) {
     progress("qemu: creating the profile's disk (" + std::to_string(options_.disk_gib) +
              " GiB qcow2 overlay on " + image.dir + ")");
-    runOrThrow({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.disk,
-                overlay},
+    Subprocess::check({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.disk,
+                       overlay, std::to_string(want)},
                "qemu-img create");
     writeFile(image_record, image.dir + "\n", 0644);
   }
@@ -231,7 +233,7 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
   if (want > size) {
     // Growing the disk changes the machine: the saved state (if any) cannot be resumed.
     Subprocess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, overlay});
-    runOrThrow({"qemu-img", "resize", "-q", overlay, std::to_string(want)}, "qemu-img resize");
+    Subprocess::check({"qemu-img", "resize", "-q", overlay, std::to_string(want)}, "qemu-img resize");
     if (size > 0) progress("qemu: disk grown to " + std::to_string(options_.disk_gib) + " GiB");
   } else if (want < size && size > 0) {
     progress("qemu: disk stays at " + std::to_string(size >> 30) + " GiB (disks only grow)");

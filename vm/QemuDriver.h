@@ -64,7 +64,8 @@ class QemuDriver : public Driver, public GuestPortForwarder {
   std::vector<std::string> sshArgv(const std::vector<std::string>& command, bool tty) const;
   // An ssh_config(5) block for `berth ssh-config` (valid while the guest runs).
   std::string sshConfig() const;
-  // Accelerator that "auto" resolves to on this host.
+  // Accelerator that "auto" resolves to on this host: kvm (VT-x/AMD-V and /dev/kvm), hvf on
+  // macOS, else tcg; $BERTH_QEMU_ACCEL overrides.
   static std::string detectAccel();
 
  private:

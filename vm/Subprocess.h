@@ -1,8 +1,7 @@
 #pragma once
-// Subprocess: runs helper programs for the control plane (qemu-img, ssh-keygen, ssh, qemu)
-// with an argv (never a shell), capturing output or sending it to a log file.
-// Thread-safe: every call is independent; spawn() children are reaped by their owner
-// (waitpid), run() reaps its own child. Errors starting a program throw DriverError.
+// Subprocess: runs a short helper command (ip, ...) to completion with a bound on the wait,
+// capturing stdout and stderr together. Control-plane only (blocks the calling thread).
+// Thread-safe: every call is independent.
 #include <chrono>
 #include <string>
 #include <sys/types.h>
@@ -10,21 +9,25 @@
 
 namespace berth::vm {
 
-struct RunResult {
-  int exit_code = -1;  // -1: killed by a signal or timed out
+struct SubprocessResult {
+  int exit_code = -1;  // -1: did not exit normally (killed, timed out, could not start)
   bool timed_out = false;
-  std::string output;  // stdout and stderr, interleaved
+  std::string output;  // stdout + stderr, trimmed
 };
 
 class Subprocess {
  public:
-  // Runs argv to completion (or kills it after `timeout`) and returns its output.
-  static RunResult run(const std::vector<std::string>& argv,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
-  // Starts argv in a new session (so a terminal's Ctrl-C does not reach it), stdin from
-  // /dev/null, stdout and stderr appended to log_path. Returns its pid; the caller reaps it.
+  // Runs argv[0] (looked up in PATH); kills it after `timeout`.
+  static SubprocessResult run(const std::vector<std::string>& argv,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // As run(), but throws DriverError("<what>: <command> failed: <output>") unless it exits 0.
+  static std::string check(const std::vector<std::string>& argv, const std::string& what,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Starts a long-running argv[0] in a new session (a terminal's Ctrl-C does not reach it),
+  // stdin from /dev/null, stdout and stderr appended to `log_path`. Returns its pid; the
+  // caller reaps it (waitpid). Throws DriverError when it cannot be started.
   static pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path);
-  // Absolute path of `program` found on PATH, or "" when it is not installed.
+  // Absolute path of `program` on PATH, or "" when it is not installed.
   static std::string which(const std::string& program);
 };
 

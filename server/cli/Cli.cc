@@ -11,6 +11,7 @@ int runCli(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("berth 0.1.0"));
   registerDaemonCommand(app);
+  registerQemuDevCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

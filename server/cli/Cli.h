@@ -9,5 +9,6 @@ int runCli(int argc, char** argv);
 
 // Each command file registers its subcommand(s) on the app.
 void registerDaemonCommand(CLI::App& app);
+void registerQemuDevCommand(CLI::App& app);
 
 }  // namespace berth::cli

@@ -1,0 +1,79 @@
+#include "vm/QmpClient.h"
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "vm/Driver.h"
+#include "vm/Subprocess.h"
+
+namespace berth::vm {
+namespace {
+
+// A real QEMU with no machine at all: starts in milliseconds and serves QMP.
+class QmpClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Subprocess::which("qemu-system-x86_64").empty()) GTEST_SKIP() << "qemu-system-x86 not installed";
+    char tmpl[] = "/tmp/b-qemu-qmpXXXXXX";
+    dir_ = mkdtemp(tmpl);
+    socket_ = dir_ + "/qmp.sock";
+    pid_ = Subprocess::spawn({"qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display",
+                              "none", "-qmp", "unix:" + socket_ + ",server=on,wait=off"},
+                             dir_ + "/qemu.log");
+    for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::string dir_, socket_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(QmpClientTest, ExecutesCommandsAndHumanMonitorCommands) {
+  QmpClient qmp(std::chrono::seconds(10));
+  qmp.connect(socket_);
+  auto status = qmp.execute("query-status");
+  EXPECT_TRUE(status.contains("running"));
+  auto version = qmp.human("info version");
+  EXPECT_NE(version.find('.'), std::string::npos);
+}
+
+TEST_F(QmpClientTest, AQmpErrorThrowsWithQemusDescription) {
+  QmpClient qmp(std::chrono::seconds(10));
+  qmp.connect(socket_);
+  try {
+    qmp.execute("no-such-command");
+    FAIL() << "expected a DriverError";
+  } catch (const DriverError& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-command"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(QmpClientTest, QuitEndsQemu) {
+  QmpClient qmp(std::chrono::seconds(10));
+  qmp.connect(socket_);
+  qmp.execute("quit");
+  int status = 0;
+  for (int i = 0; i < 200 && waitpid(pid_, &status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  EXPECT_TRUE(WIFEXITED(status));
+  pid_ = -1;
+}
+
+TEST(QmpClient, NoSocketIsAClearError) {
+  QmpClient qmp(std::chrono::seconds(1));
+  EXPECT_THROW(qmp.connect("/tmp/b-qemu-does-not-exist.sock"), DriverError);
+}
+
+}  // namespace
+}  // namespace berth::vm
