@@ -99,6 +99,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   }
 
   std::unique_ptr<Listener> open(const ForwardSpec& spec, std::string& error) override {
+    if (options_.listeners) return options_.listeners->open(spec, error);
     net::ErrorCode ec;
     auto bind_ip = boost::asio::ip::make_address(spec.bind_ip, ec);
     if (ec) {
@@ -178,7 +179,8 @@ Forwarder::~Forwarder() { stop(); }
 void Forwarder::start(net::ConnectorPtr engine, const std::string& guest_address,
                       ForwarderOptions options) {
   net::ErrorCode ec;
-  auto guest = boost::asio::ip::make_address(guest_address, ec);
+  boost::asio::ip::address guest;
+  if (!guest_address.empty() || !options.listeners) guest = boost::asio::ip::make_address(guest_address, ec);
   if (ec) throw std::invalid_argument("guest address '" + guest_address + "' is not an IP address");
   boost::asio::dispatch(impl_->strand(),
                         [impl = impl_, engine = std::move(engine), guest, options]() mutable {

@@ -15,9 +15,15 @@
 
 namespace berth::fwd {
 
+class ListenerFactory;
+
 struct ForwarderOptions {
   BindMode bind = BindMode::Loopback;  // berth.yaml forwarding.bind
   bool udp = true;                     // berth.yaml forwarding.udp
+  // Set when the driver opens host ports itself (qemu: QEMU's hostfwd, see
+  // server/GuestForwardListeners.h): every forward is opened and closed through it instead of a
+  // host relay to the guest address, which may then be empty.
+  std::shared_ptr<ListenerFactory> listeners;
 };
 
 // Parses "loopback" / "mirror"; throws std::invalid_argument on anything else.

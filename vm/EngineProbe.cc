@@ -8,9 +8,12 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "server/net/TlsContext.h"
 
 namespace berth::vm {
 namespace {
@@ -41,15 +44,14 @@ int msLeft(std::chrono::steady_clock::time_point deadline) {
 bool EngineProbe::ping(const EngineEndpoint& endpoint, std::chrono::milliseconds timeout,
                        std::string& error) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        &SSL_CTX_free);
-  if (!ctx || SSL_CTX_load_verify_locations(ctx.get(), endpoint.ca_file.c_str(), nullptr) != 1 ||
-      SSL_CTX_use_certificate_chain_file(ctx.get(), endpoint.cert_file.c_str()) != 1 ||
-      SSL_CTX_use_PrivateKey_file(ctx.get(), endpoint.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    error = "cannot load the engine's TLS client files: " + sslError();
+  net::TlsContextPtr ctx;
+  try {
+    ctx = net::TlsContext::load(net::TlsContext::Role::Client, endpoint.ca_file,
+                                endpoint.cert_file, endpoint.key_file);
+  } catch (const std::exception& e) {
+    error = e.what();
     return false;
   }
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
 
   Fd sock;
   sock.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -65,10 +67,10 @@ bool EngineProbe::ping(const EngineEndpoint& endpoint, std::chrono::milliseconds
     error = std::string("connect: ") + std::strerror(errno);
     return false;
   }
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx->native()), &SSL_free);
   SSL_set_fd(ssl.get(), sock.fd);
-  SSL_set_tlsext_host_name(ssl.get(), "localhost");
-  X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl.get()), "localhost", 0);
+  // The engine's certificate must carry the address we dialled (an IP SAN).
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), endpoint.host.c_str());
 
   // Drives one non-blocking TLS call to completion or to the deadline.
   auto drive = [&](auto&& call) -> int {

@@ -26,6 +26,7 @@
 #include "vm/QemuGuestConfig.h"
 #include "vm/QmpClient.h"
 #include "vm/Subprocess.h"
+#include "vm/TlsMaterial.h"
 
 namespace berth::vm {
 namespace fs = std::filesystem;
@@ -139,9 +140,10 @@ EngineEndpoint QemuDriver::engine() const {
   endpoint.kind = EngineEndpoint::Kind::TlsTcp;
   endpoint.host = "127.0.0.1";
   endpoint.port = ports_.engine;
-  endpoint.ca_file = path("tls/ca.pem");
-  endpoint.cert_file = path("tls/cert.pem");
-  endpoint.key_file = path("tls/key.pem");
+  const auto tls = TlsMaterial::layout(path("tls"));
+  endpoint.ca_file = tls.client_ca;
+  endpoint.cert_file = tls.client_cert;
+  endpoint.key_file = tls.client_key;
   return endpoint;
 }
 
@@ -167,7 +169,6 @@ bool QemuDriver::qemuAlive() const {
 
 void QemuDriver::ensureKeys() {
   fs::create_directories(path("ssh"));
-  fs::create_directories(path("tls"));
   ::chmod(options_.state_dir.c_str(), 0700);
   for (const char* key : {"ssh/id_ed25519", "ssh/host_ed25519"}) {
     if (fs::exists(path(key))) continue;
@@ -175,35 +176,9 @@ void QemuDriver::ensureKeys() {
                 "berth-" + options_.profile, "-f", path(key)},
                "ssh-keygen");
   }
-  // TODO(security): switch to vm::TlsMaterial once it lands on main. Until then the CA,
-  // server and client certificates come from the openssl CLI: same files, same roles.
-  if (fs::exists(path("tls/key.pem"))) return;
-  const std::string dir = path("tls");
-  const std::string days = "3650";
-  Subprocess::check({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-              "-nodes", "-keyout", dir + "/ca-key.pem", "-out", dir + "/ca.pem", "-days", days,
-              "-subj", "/CN=berth " + options_.profile + " engine CA"},
-             "openssl (CA)");
-  auto issue = [&](const std::string& name, const std::string& cn, const std::string& ext) {
-    writeFile(dir + "/" + name + ".ext", ext);
-    Subprocess::check({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-keyout", dir + "/" + name + "-key.pem", "-out",
-                dir + "/" + name + ".csr", "-subj", "/CN=" + cn},
-               "openssl (" + name + " key)");
-    Subprocess::check({"openssl", "x509", "-req", "-in", dir + "/" + name + ".csr", "-CA", dir + "/ca.pem",
-                "-CAkey", dir + "/ca-key.pem", "-CAcreateserial", "-days", days, "-extfile",
-                dir + "/" + name + ".ext", "-out", dir + "/" + name + "-cert.pem"},
-               "openssl (" + name + " certificate)");
-    fs::remove(dir + "/" + name + ".csr");
-    fs::remove(dir + "/" + name + ".ext");
-  };
-  issue("server", "localhost",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:10.0.2.15\nextendedKeyUsage=serverAuth\n");
-  issue("client", "berth-daemon", "extendedKeyUsage=clientAuth\n");
-  fs::rename(dir + "/client-cert.pem", dir + "/cert.pem");
-  fs::rename(dir + "/client-key.pem", dir + "/key.pem");
-  for (const char* key : {"/ca-key.pem", "/server-key.pem", "/key.pem"})
-    ::chmod((dir + key).c_str(), 0600);
+  // The engine's mutual TLS: dockerd in the guest gets the CA and the server pair (via the
+  // config share); the client pair stays on the host, for the daemon only.
+  TlsMaterial::ensure(path("tls"), {"127.0.0.1", "localhost", "10.0.2.15"});
 }
 
 void QemuDriver::ensureOverlay(const ProgressSink& progress) {
@@ -274,9 +249,10 @@ void QemuDriver::prepare(const ProgressSink& progress) {
   input.authorized_key = readFile(path("ssh/id_ed25519.pub"));
   input.host_private_key = readFile(path("ssh/host_ed25519"));
   input.host_public_key = readFile(path("ssh/host_ed25519.pub"));
-  input.tls_ca = readFile(path("tls/ca.pem"));
-  input.tls_server_cert = readFile(path("tls/server-cert.pem"));
-  input.tls_server_key = readFile(path("tls/server-key.pem"));
+  const auto tls = TlsMaterial::layout(path("tls"));
+  input.tls_ca = readFile(tls.ca_cert);
+  input.tls_server_cert = readFile(tls.server_cert);
+  input.tls_server_key = readFile(tls.server_key);
   input.docker = options_.docker;
   input.dns = options_.dns;
   input.env = options_.env;
@@ -641,7 +617,9 @@ std::string QemuDriver::openForward(const std::string& protocol, const std::stri
                                     std::uint16_t host_port, std::uint16_t guest_port) {
   if (protocol != "tcp" && protocol != "udp") return "unsupported protocol " + protocol;
   if (!qemuAlive()) return "the guest is not running";
-  std::string addr = host_ip.find(':') != std::string::npos ? "[" + host_ip + "]" : host_ip;
+  if (host_ip.find(':') != std::string::npos)
+    return "QEMU's user network forwards IPv4 host addresses only (use 127.0.0.1)";
+  const std::string& addr = host_ip;
   try {
     std::string out = hmp("hostfwd_add net0 " + protocol + ":" + addr + ":" +
                               std::to_string(host_port) + "-:" + std::to_string(guest_port),
@@ -656,7 +634,7 @@ std::string QemuDriver::openForward(const std::string& protocol, const std::stri
 std::string QemuDriver::closeForward(const std::string& protocol, const std::string& host_ip,
                                      std::uint16_t host_port) {
   if (!qemuAlive()) return "";  // nothing to close: the VM and its forwards are gone
-  std::string addr = host_ip.find(':') != std::string::npos ? "[" + host_ip + "]" : host_ip;
+  const std::string& addr = host_ip;
   try {
     std::string out =
         hmp("hostfwd_remove net0 " + protocol + ":" + addr + ":" + std::to_string(host_port), 10s);

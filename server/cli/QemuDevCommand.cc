@@ -40,7 +40,7 @@ void registerQemuDevCommand(CLI::App& app) {
     vm::QemuDriver driver(*options);
     driver.start([](const std::string& line) { std::cout << line << std::endl; });
     auto endpoint = driver.engine();
-    std::string cert_dir = options->state_dir + "/tls";
+    std::string cert_dir = options->state_dir + "/tls/client";
     setenv("DOCKER_HOST", ("tcp://localhost:" + std::to_string(endpoint.port)).c_str(), 1);
     setenv("DOCKER_TLS_VERIFY", "1", 1);
     setenv("DOCKER_CERT_PATH", cert_dir.c_str(), 1);
