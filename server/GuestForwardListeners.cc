@@ -12,7 +12,8 @@ class GuestForward : public fwd::Listener {
   ~GuestForward() override {
     std::string error = driver_.closeForward(spec_.proto, spec_.bind_ip, spec_.host_port);
     if (!error.empty())
-      BERTH_LOG(Warn, "forwarding", "closing " << spec_.proto << " " << spec_.hostAddress() << ": " << error);
+      BERTH_LOG(Warn, "forwarding",
+                "closing " << spec_.proto << " " << spec_.hostAddress() << ": " << error);
   }
 
  private:

@@ -1,10 +1,7 @@
 #include "vm/EngineProbe.h"
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <memory>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -12,6 +9,10 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
 
 #include "server/net/TlsContext.h"
 
@@ -46,8 +47,8 @@ bool EngineProbe::ping(const EngineEndpoint& endpoint, std::chrono::milliseconds
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   net::TlsContextPtr ctx;
   try {
-    ctx = net::TlsContext::load(net::TlsContext::Role::Client, endpoint.ca_file,
-                                endpoint.cert_file, endpoint.key_file);
+    ctx = net::TlsContext::load(net::TlsContext::Role::Client, endpoint.ca_file, endpoint.cert_file,
+                                endpoint.key_file);
   } catch (const std::exception& e) {
     error = e.what();
     return false;
@@ -78,7 +79,9 @@ bool EngineProbe::ping(const EngineEndpoint& endpoint, std::chrono::milliseconds
       int rc = call();
       if (rc > 0) return rc;
       int err = SSL_get_error(ssl.get(), rc);
-      short events = err == SSL_ERROR_WANT_READ ? POLLIN : err == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+      short events = err == SSL_ERROR_WANT_READ    ? POLLIN
+                     : err == SSL_ERROR_WANT_WRITE ? POLLOUT
+                                                   : 0;
       if (events == 0) return rc;
       pollfd p{sock.fd, events, 0};
       int left = msLeft(deadline);

@@ -2,9 +2,7 @@
 
 namespace berth::vm {
 
-std::string QemuCommandLine::shareTag(std::size_t index) {
-  return "share" + std::to_string(index);
-}
+std::string QemuCommandLine::shareTag(std::size_t index) { return "share" + std::to_string(index); }
 
 std::string QemuCommandLine::escapeOptionValue(const std::string& value) {
   std::string out;
@@ -17,8 +15,8 @@ std::string QemuCommandLine::escapeOptionValue(const std::string& value) {
 
 std::vector<std::string> QemuCommandLine::build(const QemuLaunchSpec& spec) {
   const auto esc = escapeOptionValue;
-  std::vector<std::string> argv = {spec.qemu_binary, "-nodefaults", "-no-user-config",
-                                   "-display", "none"};
+  std::vector<std::string> argv = {spec.qemu_binary, "-nodefaults", "-no-user-config", "-display",
+                                   "none"};
   if (spec.arch == "aarch64") {
     argv.insert(argv.end(), {"-machine", "virt"});
   } else {
@@ -31,39 +29,41 @@ std::vector<std::string> QemuCommandLine::build(const QemuLaunchSpec& spec) {
   } else {
     argv.insert(argv.end(), {"-accel", spec.accel, "-cpu", "host"});
   }
-  argv.insert(argv.end(), {"-smp", std::to_string(spec.cpus), "-m", std::to_string(spec.memory_mib)});
+  argv.insert(argv.end(),
+              {"-smp", std::to_string(spec.cpus), "-m", std::to_string(spec.memory_mib)});
   if (!spec.virtiofs_sockets.empty()) {
     // vhost-user devices need guest RAM shared with virtiofsd.
-    argv.insert(argv.end(),
-                {"-object",
-                 "memory-backend-memfd,id=mem,size=" + std::to_string(spec.memory_mib) + "M,share=on",
-                 "-numa", "node,memdev=mem"});
+    argv.insert(argv.end(), {"-object",
+                             "memory-backend-memfd,id=mem,size=" + std::to_string(spec.memory_mib) +
+                                 "M,share=on",
+                             "-numa", "node,memdev=mem"});
   }
   const std::string console = spec.arch == "aarch64" ? "ttyAMA0" : "ttyS0";
   argv.insert(argv.end(), {"-kernel", spec.kernel, "-initrd", spec.initrd, "-append",
                            "console=" + console + " root=/dev/vda rw quiet"});
   argv.insert(argv.end(),
               {"-drive", "file=" + esc(spec.disk) + ",if=virtio,format=qcow2,discard=unmap"});
-  argv.insert(argv.end(),
-              {"-netdev",
-               "user,id=net0,hostfwd=tcp:127.0.0.1:" + std::to_string(spec.ssh_port) +
-                   "-:22,hostfwd=tcp:127.0.0.1:" + std::to_string(spec.engine_port) + "-:" +
-                   std::to_string(kGuestEnginePort),
-               "-device", "virtio-net-pci,netdev=net0"});
+  argv.insert(argv.end(), {"-netdev",
+                           "user,id=net0,hostfwd=tcp:127.0.0.1:" + std::to_string(spec.ssh_port) +
+                               "-:22,hostfwd=tcp:127.0.0.1:" + std::to_string(spec.engine_port) +
+                               "-:" + std::to_string(kGuestEnginePort),
+                           "-device", "virtio-net-pci,netdev=net0"});
   argv.insert(argv.end(), {"-device", "virtio-rng-pci"});
   argv.insert(argv.end(), {"-virtfs", "local,path=" + esc(spec.config_dir) + ",mount_tag=" +
                                           kConfigTag + ",security_model=none,readonly=on"});
   for (std::size_t i = 0; i < spec.shares.size(); ++i) {
     const auto& share = spec.shares[i];
     if (!spec.virtiofs_sockets.empty()) {
-      argv.insert(argv.end(),
-                  {"-chardev", "socket,id=vfs" + std::to_string(i) + ",path=" + esc(spec.virtiofs_sockets[i]),
-                   "-device", "vhost-user-fs-pci,chardev=vfs" + std::to_string(i) + ",tag=" + shareTag(i)});
+      argv.insert(
+          argv.end(),
+          {"-chardev",
+           "socket,id=vfs" + std::to_string(i) + ",path=" + esc(spec.virtiofs_sockets[i]),
+           "-device", "vhost-user-fs-pci,chardev=vfs" + std::to_string(i) + ",tag=" + shareTag(i)});
       continue;
     }
-    argv.insert(argv.end(), {"-virtfs", "local,path=" + esc(share.location) + ",mount_tag=" +
-                                            shareTag(i) + ",security_model=none" +
-                                            (share.writable ? "" : ",readonly=on")});
+    argv.insert(argv.end(),
+                {"-virtfs", "local,path=" + esc(share.location) + ",mount_tag=" + shareTag(i) +
+                                ",security_model=none" + (share.writable ? "" : ",readonly=on")});
   }
   argv.insert(argv.end(), {"-chardev", "file,id=serial0,path=" + esc(spec.serial_log), "-serial",
                            "chardev:serial0"});

@@ -1,23 +1,24 @@
 #include "vm/QemuDriver.h"
 
-#include <algorithm>
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
-#include <netinet/in.h>
-#include <openssl/evp.h>
 #include <sstream>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "server/net/Log.h"
 #include "vm/EngineProbe.h"
@@ -154,8 +155,8 @@ GuestStatus QemuDriver::status() const {
   status.detail = detail_;
   if ((state_ == GuestState::Running || state_ == GuestState::Starting) && exited_) {
     status.state = GuestState::Broken;
-    status.detail = "qemu exited unexpectedly (status " + std::to_string(exit_status_) +
-                    "); see " + path("qemu.log") + " and " + path("serial.log");
+    status.detail = "qemu exited unexpectedly (status " + std::to_string(exit_status_) + "); see " +
+                    path("qemu.log") + " and " + path("serial.log");
   }
   return status;
 }
@@ -173,8 +174,8 @@ void QemuDriver::ensureKeys() {
   for (const char* key : {"ssh/id_ed25519", "ssh/host_ed25519"}) {
     if (fs::exists(path(key))) continue;
     Subprocess::check({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
-                "berth-" + options_.profile, "-f", path(key)},
-               "ssh-keygen");
+                       "berth-" + options_.profile, "-f", path(key)},
+                      "ssh-keygen");
   }
   // The engine's mutual TLS: dockerd in the guest gets the CA and the server pair (via the
   // config share); the client pair stays on the host, for the daemon only.
@@ -199,7 +200,7 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
              " GiB qcow2 overlay on " + image.dir + ")");
     Subprocess::check({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.disk,
                        overlay, std::to_string(want)},
-               "qemu-img create");
+                      "qemu-img create");
     writeFile(image_record, image.dir + "\n", 0644);
   }
   auto info = Subprocess::run({"qemu-img", "info", "-U", "--output=json", overlay});
@@ -208,7 +209,8 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
   if (want > size) {
     // Growing the disk changes the machine: the saved state (if any) cannot be resumed.
     Subprocess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, overlay});
-    Subprocess::check({"qemu-img", "resize", "-q", overlay, std::to_string(want)}, "qemu-img resize");
+    Subprocess::check({"qemu-img", "resize", "-q", overlay, std::to_string(want)},
+                      "qemu-img resize");
     if (size > 0) progress("qemu: disk grown to " + std::to_string(options_.disk_gib) + " GiB");
   } else if (want < size && size > 0) {
     progress("qemu: disk stays at " + std::to_string(size >> 30) + " GiB (disks only grow)");
@@ -236,8 +238,9 @@ void QemuDriver::prepare(const ProgressSink& progress) {
   fs::create_directories(options_.state_dir);
   accel_ = options_.accel == "auto" ? detectAccel() : options_.accel;
   if (accel_ == "tcg")
-    progress("qemu: no hardware virtualisation (KVM/HVF) here: using TCG emulation, "
-             "expect a slow first boot (about 1-2 minutes)");
+    progress(
+        "qemu: no hardware virtualisation (KVM/HVF) here: using TCG emulation, "
+        "expect a slow first boot (about 1-2 minutes)");
   ensureKeys();
   ensureOverlay(progress);
   std::string mount_type = options_.mount_type;
@@ -296,7 +299,8 @@ void QemuDriver::start(const ProgressSink& progress) {
   if (qemuAlive()) {
     std::string error;
     if (EngineProbe::ping(engine(), 5s, error)) return;
-    say("qemu: a guest from an earlier run is still up but its engine does not answer: restarting it");
+    say("qemu: a guest from an earlier run is still up but its engine does not answer: restarting "
+        "it");
     killQemu();
   }
   {
@@ -309,7 +313,8 @@ void QemuDriver::start(const ProgressSink& progress) {
     QemuLaunchSpec spec;
     const std::string qemu_binary = "qemu-system-" + options_.arch;
     if (Subprocess::which(qemu_binary).empty())
-      throw DriverError(qemu_binary + " is not installed (Debian: apt-get install qemu-system-x86)");
+      throw DriverError(qemu_binary +
+                        " is not installed (Debian: apt-get install qemu-system-x86)");
     spec.qemu_binary = qemu_binary;
     spec.arch = options_.arch;
     spec.accel = accel_;
@@ -398,23 +403,25 @@ void QemuDriver::boot(const ProgressSink& say, bool resume) {
   const double engine_s = secondsSince(t0);
   if (resume) {
     // The guest's clock stopped when it was saved, and its shares were unmounted for the save.
-    auto argv = sshArgv({"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))},
-                        false);
+    auto argv = sshArgv(
+        {"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))}, false);
     auto result = Subprocess::run(argv, 60s);
     if (result.exit_code != 0)
       throw DriverError("could not remount the shares after resuming: " + result.output);
-    say("qemu: resumed: engine answered in " + fixed1(engine_s) + ", shares remounted and clock set at " +
-        fixed1(secondsSince(t0)));
+    say("qemu: resumed: engine answered in " + fixed1(engine_s) +
+        ", shares remounted and clock set at " + fixed1(secondsSince(t0)));
   } else {
     reportPhases(t0, engine_s, say);
   }
   std::lock_guard lock(mutex_);
   state_ = GuestState::Running;
-  detail_ = std::string(resume ? "resumed" : "booted") + " with " + accel_ + "; ssh 127.0.0.1:" +
-            std::to_string(ports_.ssh) + ", engine 127.0.0.1:" + std::to_string(ports_.engine);
+  detail_ = std::string(resume ? "resumed" : "booted") + " with " + accel_ +
+            "; ssh 127.0.0.1:" + std::to_string(ports_.ssh) +
+            ", engine 127.0.0.1:" + std::to_string(ports_.engine);
 }
 
-void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout, const ProgressSink& say) {
+void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
+                            const ProgressSink& say) {
   const auto deadline = t0 + timeout;
   bool qmp_seen = false;
   std::string error;
@@ -447,7 +454,8 @@ void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout, 
 
 // The guest writes "BERTH-PHASE <name> <uptime>" lines on its serial console; with the host's
 // own clock they give where a boot spends its time.
-void QemuDriver::reportPhases(Clock::time_point t0, double engine_s, const ProgressSink& say) const {
+void QemuDriver::reportPhases(Clock::time_point t0, double engine_s,
+                              const ProgressSink& say) const {
   std::istringstream serial(readFile(path("serial.log")));
   std::string line;
   std::ostringstream phases;
@@ -491,8 +499,10 @@ bool QemuDriver::saveState() {
     if (!out.empty()) {
       BERTH_LOG(Warn, "qemu", "savevm failed: " << out);
       qmp.execute("cont");
-      Subprocess::run(sshArgv({"sh", "/etc/berth/provision.sh", "resume",
-                               std::to_string(std::time(nullptr))}, false), 60s);
+      Subprocess::run(
+          sshArgv({"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))},
+                  false),
+          60s);
       return false;
     }
     writeFile(path("resume.stamp"), state_key_, 0644);
@@ -571,7 +581,8 @@ std::string QemuDriver::lastLines(const std::string& file, int lines) const {
   std::string text = readFile(file);
   while (!text.empty() && text.back() == '\n') text.pop_back();
   size_t at = text.size();
-  for (int i = 0; i < lines && at != std::string::npos && at > 0; ++i) at = text.rfind('\n', at - 1);
+  for (int i = 0; i < lines && at != std::string::npos && at > 0; ++i)
+    at = text.rfind('\n', at - 1);
   std::string tail = at == std::string::npos ? text : text.substr(at + 1);
   for (auto& c : tail)
     if (c == '\n') c = ' ';
@@ -580,17 +591,27 @@ std::string QemuDriver::lastLines(const std::string& file, int lines) const {
 
 // ---- ssh and forwards --------------------------------------------------------------------
 
-std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& command, bool tty) const {
+std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& command,
+                                             bool tty) const {
   std::vector<std::string> argv = {"ssh",
-                                   "-i", path("ssh/id_ed25519"),
-                                   "-p", std::to_string(ports_.ssh),
-                                   "-o", "IdentitiesOnly=yes",
-                                   "-o", "BatchMode=yes",
-                                   "-o", "StrictHostKeyChecking=yes",
-                                   "-o", "UserKnownHostsFile=" + path("ssh/known_hosts"),
-                                   "-o", "HostKeyAlias=berth-" + options_.profile,
-                                   "-o", "ConnectTimeout=10",
-                                   "-o", "LogLevel=ERROR",
+                                   "-i",
+                                   path("ssh/id_ed25519"),
+                                   "-p",
+                                   std::to_string(ports_.ssh),
+                                   "-o",
+                                   "IdentitiesOnly=yes",
+                                   "-o",
+                                   "BatchMode=yes",
+                                   "-o",
+                                   "StrictHostKeyChecking=yes",
+                                   "-o",
+                                   "UserKnownHostsFile=" + path("ssh/known_hosts"),
+                                   "-o",
+                                   "HostKeyAlias=berth-" + options_.profile,
+                                   "-o",
+                                   "ConnectTimeout=10",
+                                   "-o",
+                                   "LogLevel=ERROR",
                                    tty ? "-t" : "-T",
                                    "root@127.0.0.1"};
   if (!command.empty()) argv.push_back("--");

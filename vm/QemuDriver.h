@@ -6,6 +6,8 @@
 // (-loadvm) when nothing that shapes the machine changed; otherwise, or when resuming fails,
 // it boots. Contract and threading: see vm::Driver (status() and the port forwards may be
 // called from any thread; start/stop are serialised by the caller).
+#include <sys/types.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -13,7 +15,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <sys/types.h>
 #include <thread>
 #include <vector>
 

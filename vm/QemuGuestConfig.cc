@@ -1,8 +1,9 @@
 #include "vm/QemuGuestConfig.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
-#include <sys/stat.h>
 
 #include "vm/QemuCommandLine.h"
 

@@ -1,11 +1,12 @@
 #include "vm/QmpClient.h"
 
-#include <cerrno>
-#include <cstring>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "vm/Driver.h"
 
@@ -43,8 +44,8 @@ nlohmann::json QmpClient::execute(const std::string& command, const nlohmann::js
       continue;
     }
     if (message.contains("error")) {
-      throw DriverError("QMP " + command + " failed: " +
-                        message["error"].value("desc", message["error"].dump()));
+      throw DriverError("QMP " + command +
+                        " failed: " + message["error"].value("desc", message["error"].dump()));
     }
     return message.value("return", nlohmann::json::object());
   }

@@ -2,11 +2,12 @@
 // with DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH pointing at the guest's dockerd, then
 // stops the guest (saving its state, so a second run resumes). A tool for exercising the qemu
 // driver and the guest image on their own, without a profile or a daemon.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "server/cli/Cli.h"
 #include "vm/MountFlag.h"
@@ -16,15 +17,17 @@
 namespace berth::cli {
 
 void registerQemuDevCommand(CLI::App& app) {
-  auto* cmd = app.add_subcommand("qemu-run", "Boot a qemu guest from a state folder, run a host "
-                                             "command against its engine, stop it");
+  auto* cmd = app.add_subcommand("qemu-run",
+                                 "Boot a qemu guest from a state folder, run a host "
+                                 "command against its engine, stop it");
   auto options = std::make_shared<vm::QemuOptions>();
   auto mounts = std::make_shared<std::vector<std::string>>();
   auto command = std::make_shared<std::vector<std::string>>();
   auto timeout = std::make_shared<int>(0);
   auto force = std::make_shared<bool>(false);
   cmd->add_option("--state-dir", options->state_dir, "driver state folder")->required();
-  cmd->add_option("--disk-image", options->disk_image, "guest image folder (default: newest cached)");
+  cmd->add_option("--disk-image", options->disk_image,
+                  "guest image folder (default: newest cached)");
   cmd->add_option("--cpus", options->cpus);
   cmd->add_option("--memory-mib", options->memory_mib);
   cmd->add_option("--mount", *mounts, "HOST[:GUEST][:w]");
@@ -35,7 +38,8 @@ void registerQemuDevCommand(CLI::App& app) {
   cmd->callback([=] {
     *command = cmd->remaining();
     if (!command->empty() && command->front() == "--") command->erase(command->begin());
-    options->shares = vm::MountFlag::parseAll(*mounts, std::getenv("HOME") ? std::getenv("HOME") : "");
+    options->shares =
+        vm::MountFlag::parseAll(*mounts, std::getenv("HOME") ? std::getenv("HOME") : "");
     options->boot_timeout = std::chrono::seconds(*timeout);
     vm::QemuDriver driver(*options);
     driver.start([](const std::string& line) { std::cout << line << std::endl; });
@@ -44,11 +48,15 @@ void registerQemuDevCommand(CLI::App& app) {
     setenv("DOCKER_HOST", ("tcp://localhost:" + std::to_string(endpoint.port)).c_str(), 1);
     setenv("DOCKER_TLS_VERIFY", "1", 1);
     setenv("DOCKER_CERT_PATH", cert_dir.c_str(), 1);
-    setenv("BERTH_QEMU_SSH", [&] {
-      std::string s;
-      for (const auto& a : driver.sshArgv({}, false)) s += (s.empty() ? "" : " ") + a;
-      return s;
-    }().c_str(), 1);
+    setenv(
+        "BERTH_QEMU_SSH",
+        [&] {
+          std::string s;
+          for (const auto& a : driver.sshArgv({}, false)) s += (s.empty() ? "" : " ") + a;
+          return s;
+        }()
+            .c_str(),
+        1);
     int rc = 0;
     if (!command->empty()) {
       pid_t pid = fork();
@@ -66,8 +74,8 @@ void registerQemuDevCommand(CLI::App& app) {
     auto t0 = std::chrono::steady_clock::now();
     driver.stop(*force);
     std::cout << "qemu: stopped in "
-              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
-              << "s" << std::endl;
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << "s"
+              << std::endl;
     if (rc != 0) throw std::runtime_error("command exited with " + std::to_string(rc));
   });
 }

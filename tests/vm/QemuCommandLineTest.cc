@@ -1,7 +1,8 @@
-#include "vm/QemuCommandLine.h"
+#include <gtest/gtest.h>
 
 #include <algorithm>
-#include <gtest/gtest.h>
+
+#include "vm/QemuCommandLine.h"
 
 namespace berth::vm {
 namespace {
@@ -46,8 +47,9 @@ TEST(QemuCommandLine, KvmUsesTheHostCpu) {
 
 TEST(QemuCommandLine, ForwardsSshAndTheTlsEngineOnLoopbackOnly) {
   auto argv = QemuCommandLine::build(spec());
-  EXPECT_TRUE(has(argv, "-netdev",
-                  "user,id=net0,hostfwd=tcp:127.0.0.1:21022-:22,hostfwd=tcp:127.0.0.1:21076-:2376"));
+  EXPECT_TRUE(
+      has(argv, "-netdev",
+          "user,id=net0,hostfwd=tcp:127.0.0.1:21022-:22,hostfwd=tcp:127.0.0.1:21076-:2376"));
 }
 
 TEST(QemuCommandLine, SharesAreTaggedInOrderAndCommasEscaped) {

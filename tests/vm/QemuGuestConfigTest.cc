@@ -1,12 +1,12 @@
-#include "vm/QemuGuestConfig.h"
-
-#include <filesystem>
-#include <fstream>
 #include <gtest/gtest.h>
-#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "vm/QemuGuestConfig.h"
 #include "vm/Subprocess.h"
 
 namespace berth::vm {
@@ -25,7 +25,9 @@ class QemuGuestConfigTest : public ::testing::Test {
     char tmpl[] = "/tmp/b-qemu-cfgXXXXXX";
     dir_ = std::string(mkdtemp(tmpl)) + "/config";
   }
-  void TearDown() override { std::filesystem::remove_all(std::filesystem::path(dir_).parent_path()); }
+  void TearDown() override {
+    std::filesystem::remove_all(std::filesystem::path(dir_).parent_path());
+  }
   GuestConfigInput input() {
     GuestConfigInput in;
     in.authorized_key = "ssh-ed25519 AAAA user\n";
@@ -49,7 +51,7 @@ TEST_F(QemuGuestConfigTest, WritesEveryPieceTheGuestReads) {
   namespace fs = std::filesystem;
   EXPECT_EQ(slurp(fs::path(dir_) / "authorized_keys"), "ssh-ed25519 AAAA user\n");
   EXPECT_EQ(slurp(fs::path(dir_) / "tls/server-key.pem"), "KEY");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat((dir_ + "/tls/server-key.pem").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto daemon = nlohmann::json::parse(slurp(fs::path(dir_) / "daemon.json"));
@@ -57,8 +59,7 @@ TEST_F(QemuGuestConfigTest, WritesEveryPieceTheGuestReads) {
   EXPECT_EQ(daemon["features"]["buildkit"], true);
   EXPECT_EQ(slurp(fs::path(dir_) / "dns"), "1.1.1.1\n9.9.9.9\n");
   EXPECT_EQ(slurp(fs::path(dir_) / "env"), "HTTP_PROXY=http://proxy:3128\n");
-  EXPECT_EQ(slurp(fs::path(dir_) / "mounts"),
-            "9p share0 rw /home/u\n9p share1 ro /mnt/my data\n");
+  EXPECT_EQ(slurp(fs::path(dir_) / "mounts"), "9p share0 rw /home/u\n9p share1 ro /mnt/my data\n");
 }
 
 TEST_F(QemuGuestConfigTest, OptionalPiecesAreAbsentWhenUnset) {

@@ -1,14 +1,14 @@
-#include "vm/QmpClient.h"
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 #include "vm/Driver.h"
+#include "vm/QmpClient.h"
 #include "vm/Subprocess.h"
 
 namespace berth::vm {
@@ -18,7 +18,8 @@ namespace {
 class QmpClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Subprocess::which("qemu-system-x86_64").empty()) GTEST_SKIP() << "qemu-system-x86 not installed";
+    if (Subprocess::which("qemu-system-x86_64").empty())
+      GTEST_SKIP() << "qemu-system-x86 not installed";
     char tmpl[] = "/tmp/b-qemu-qmpXXXXXX";
     dir_ = mkdtemp(tmpl);
     socket_ = dir_ + "/qmp.sock";
