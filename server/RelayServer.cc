@@ -2,13 +2,32 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "server/OverloadReply.h"
 #include "server/Session.h"
 #include "server/net/Log.h"
 
 namespace berth::server {
 
+namespace {
+
+// The config the sessions get: the caller's, with the connection hook also keeping the count
+// that the connection cap reads (a session hands its count on to a hijacked pipe).
+std::shared_ptr<const RelayConfig> counting(std::shared_ptr<const RelayConfig> config,
+                                            std::shared_ptr<std::atomic<std::size_t>> live) {
+  auto copy = std::make_shared<RelayConfig>(*config);
+  copy->on_connection_count = [live, hook = config->on_connection_count](int delta) {
+    *live += static_cast<std::size_t>(delta);
+    if (hook) hook(delta);
+  };
+  return copy;
+}
+
+}  // namespace
+
 RelayServer::RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config)
-    : io_(io), config_(std::move(config)), registry_(std::make_shared<SessionRegistry>()) {}
+    : io_(io),
+      config_(counting(std::move(config), live_connections_)),
+      registry_(std::make_shared<SessionRegistry>()) {}
 
 void RelayServer::listenUnix(const std::string& path) {
   auto listener = std::make_shared<UnixListener>(
@@ -34,6 +53,16 @@ std::uint16_t RelayServer::listenTcp(const std::string& host, std::uint16_t port
 }
 
 void RelayServer::serve(net::ByteStreamPtr stream) {
+  if (*live_connections_ >= config_->limits.max_connections) {
+    BERTH_LOG(Warn, "server",
+              "refusing " << stream->describe() << ": " << config_->limits.max_connections
+                          << " connections already open");
+    OverloadReply::send(std::move(stream), 503,
+                        "berth is serving too many connections (limit " +
+                            std::to_string(config_->limits.max_connections) +
+                            "); retry later, or close idle clients");
+    return;
+  }
   const std::uint64_t id = next_id_++;
   // The registry entry goes when the session does: the session's last owner is its own
   // pending operation, so a custom deleter is the one place that sees the end.

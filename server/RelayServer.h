@@ -32,9 +32,14 @@ class RelayServer {
   void serve(net::ByteStreamPtr stream);
   void stop(std::chrono::milliseconds grace, std::function<void()> done);
   std::size_t liveSessions() const { return registry_->size(); }
+  // Client connections open now, hijacked ones included (what max_connections caps).
+  std::size_t liveConnections() const { return *live_connections_; }
 
  private:
   boost::asio::io_context& io_;
+  // Declared before config_, whose hook counts into it.
+  std::shared_ptr<std::atomic<std::size_t>> live_connections_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
   std::shared_ptr<const RelayConfig> config_;
   std::shared_ptr<SessionRegistry> registry_;
   std::vector<std::shared_ptr<UnixListener>> listeners_;

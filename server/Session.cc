@@ -9,6 +9,7 @@
 
 #include "api/ErrorBody.h"
 #include "server/RawPipe.h"
+#include "server/RequestLimits.h"
 #include "server/net/Log.h"
 
 namespace berth::server {
@@ -189,6 +190,13 @@ void Session::onRequestHead(net::ErrorCode ec) {
     return;
   }
   auto& req = request_parser_->get();
+  // "METHOD SP target SP HTTP/1.1"
+  const std::size_t line_bytes = req.method_string().size() + req.target().size() + 10;
+  if (auto refusal = RequestLimits::check(line_bytes, std::distance(req.begin(), req.end()),
+                                          config_->limits)) {
+    replyError(refusal->status, refusal->message);
+    return;
+  }
   keep_alive_ = req.keep_alive();
   request_is_head_ = req.method() == http::verb::head;
   route_ = api::RouteMatcher::match(sv(req.method_string()), sv(req.target()));

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "forwarding/Forwarder.h"
+#include "server/FdLimit.h"
 #include "server/MountSetup.h"
 #include "server/RelayServer.h"
 #include "server/TcpApiAccess.h"
@@ -33,6 +34,8 @@ struct DaemonOptions {
   std::vector<std::string> listen;
   std::string tls_dir;
   bool insecure = false;
+  std::size_t max_connections = server::RelayLimits{}.max_connections;
+  int head_timeout_seconds = static_cast<int>(server::RelayLimits{}.head_timeout.count());
   bool debug = false;
   int grace_seconds = 5;
   std::string forward_to;
@@ -79,6 +82,14 @@ void runRelay(const DaemonOptions& options) {
                              options.upstream.substr(std::string("unix://").size())));
   }
   config->filters = filters;
+  config->limits.head_timeout = std::chrono::seconds(options.head_timeout_seconds);
+  const std::size_t fd_cap = server::FdLimit::connectionsFor(server::FdLimit::raise());
+  config->limits.max_connections = std::min(options.max_connections, fd_cap);
+  if (config->limits.max_connections < options.max_connections) {
+    BERTH_LOG(
+        Warn, "daemon",
+        "connection cap lowered to " << config->limits.max_connections << " to fit the fd limit");
+  }
 
   fwd::ForwarderOptions forward_options;
   forward_options.bind = fwd::parseBindMode(options.forward_bind);
@@ -151,6 +162,14 @@ void registerDaemonCommand(CLI::App& app) {
                   "Share HOST at GUEST (default: the same path; ':w' writable, else read-only): "
                   "bind mounts are translated to it and unshared paths refused; repeatable")
       ->type_name("HOST[:GUEST][:w]");
+  cmd->add_option("--max-connections", options->max_connections,
+                  "Client connections served at once; more get a 503")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--head-timeout", options->head_timeout_seconds,
+                  "Seconds a client may take to send a request head (slow clients are cut)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   cmd->add_flag("--debug", options->debug, "Log every request");
   cmd->add_option("--forward-to", options->forward_to,
                   "Forward ports the engine's containers publish to this guest IP");
