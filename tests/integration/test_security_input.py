@@ -4,6 +4,7 @@ limits: request line, header size and count, the slow-loris head timeout (which 
 streams and hijacked connections), and the connection cap's 503."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from berth_harness import Berth, DOCKER
+from berth_harness import Berth, DOCKER, short_tmpdir
 from security_helpers import raw_exchange, status_and_body, uid
 
 HEAD_TIMEOUT = 2
@@ -20,11 +21,14 @@ MAX_CONNECTIONS = 8
 
 @pytest.fixture(scope="module")
 def limited(engine):
+    share = short_tmpdir("sec-share")
+    # --mount turns the mounts filter on: container create bodies are buffered and parsed.
     b = Berth(engine.url, extra_args=["--head-timeout", str(HEAD_TIMEOUT), "--max-connections",
-                                      str(MAX_CONNECTIONS)]).start()
+                                      str(MAX_CONNECTIONS), "--mount", share]).start()
     yield b
     assert b.stop() == 0
     b.cleanup()
+    shutil.rmtree(share, ignore_errors=True)
 
 
 def docker_ps_works(b):
@@ -116,6 +120,39 @@ def test_invalid_json_on_a_filtered_route(limited):
         code, payload = status_and_body(raw_exchange(limited.sock, req, timeout=10))
         assert code >= 400, (code, payload[:200])  # dockerd 20.10 says 500 for bad JSON
         assert json.loads(payload)["message"]
+    docker_ps_works(limited)
+
+
+def test_filtered_body_over_the_cap_gets_413(limited, engine):
+    name = uid("sec-big")
+    size = 17 * 1024 * 1024  # the cap is 16 MiB
+    head = (b"POST /v1.41/containers/create?name=%s HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (name.encode(), size))
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(limited.sock)
+    s.settimeout(30)
+
+    def send():
+        try:
+            s.sendall(head + b'{"Image":"bb","Labels":{"x":"' + b"a" * (size - 32) + b'"}}')
+        except OSError:
+            pass  # berth stops reading once the cap is passed
+    sender = threading.Thread(target=send)
+    sender.start()
+    reply = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        reply += chunk
+    sender.join(30)
+    s.close()
+    message = assert_docker_error(reply, 413)
+    assert "request body too large" in message
+    assert name not in engine.docker("ps", "-a", "--format", "{{.Names}}").stdout.decode().split()
     docker_ps_works(limited)
 
 
