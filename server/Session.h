@@ -36,12 +36,13 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
   using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
-  using RequestSerializer =
-      boost::beast::http::request_serializer<boost::beast::http::buffer_body>;
+  using RequestSerializer = boost::beast::http::request_serializer<boost::beast::http::buffer_body>;
   using ResponseSerializer =
       boost::beast::http::response_serializer<boost::beast::http::buffer_body>;
 
   void readRequestHead();
+  void armHeadTimer();
+  void watchClient();
   void onRequestHead(net::ErrorCode ec);
   void readFilteredRequestBody();
   void withEngine(std::function<void()> next);
@@ -87,6 +88,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool request_is_head_ = false;
   bool hijack_pending_ = false;
+  bool may_upgrade_ = false;        // the request may end in a 101 / raw stream
+  bool watching_client_ = false;    // a read on the client is pending while the response streams
+  bool next_head_pending_ = false;  // the next exchange waits for that read
   bool waiting_for_head_ = false;
   bool stopping_ = false;
   bool closed_ = false;

@@ -12,6 +12,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# Debian's nodejs ships without npm (nodesource's includes it): add Debian's npm only then.
+if [ -f tests/integration/node/package.json ] && ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+fi
 if [ -f tests/integration/node/package.json ] && [ ! -d tests/integration/node/node_modules ]; then
   (cd tests/integration/node && npm install --no-audit --no-fund --silent)
 fi

@@ -167,5 +167,6 @@ def test_exec_stdin_half_close(berth):
 def test_error_from_engine_passes_through(berth):
     p = berth.docker("inspect", "no-such-container-" + uuid.uuid4().hex[:6], check=False)
     assert p.returncode == 1 and b"No such" in p.stderr
-    p = berth.docker("run", "--rm", "no-such-image-xyz:nope", check=False, timeout=60)
+    p = berth.docker("run", "--pull=never", "--rm", "no-such-image-xyz:nope", check=False,
+                     timeout=60)
     assert p.returncode == 125

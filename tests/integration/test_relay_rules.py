@@ -1,0 +1,320 @@
+"""The relay's own rules (DESIGN.md "The relay"), proven on the wire against the real engine:
+errors, shutdown, socket handling, keep-alive, leftover bytes at hijack, bounded memory, no
+leaked descriptors."""
+import http.client
+import json
+import os
+import socket
+import stat
+import subprocess
+import tarfile
+import threading
+import time
+import uuid
+
+import pytest
+
+from berth_harness import BERTH_BIN, DOCKER, Berth, run, wait_for_socket
+
+MIB = 1024 * 1024
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=60):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def request(sock_path, method, target, body=None, headers=None):
+    c = UnixHTTPConnection(sock_path)
+    c.request(method, target, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def raw_exchange(sock_path, data, shutdown=False, timeout=30):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    s.sendall(data)
+    if shutdown:
+        s.shutdown(socket.SHUT_WR)
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out
+
+
+@pytest.fixture
+def own_berth(engine):
+    """A berth of the test's own (stopped, checked and removed afterwards)."""
+    made = []
+
+    def make(**kw):
+        b = Berth(kw.pop("upstream", engine.url), **kw).start()
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.stop()
+        b.cleanup()
+
+
+def test_dead_upstream_gives_docker_shaped_502(own_berth, tmp_short):
+    dead = os.path.join(tmp_short, "nobody-here.sock")
+    b = own_berth(upstream="unix://" + dead)
+    status, headers, body = request(b.sock, "GET", "/v1.41/version")
+    assert status == 502
+    assert headers.get("Content-Type") == "application/json"
+    msg = json.loads(body)["message"]
+    assert dead in msg, msg
+    # The docker CLI shows that message as the daemon's error.
+    p = b.docker("ps", check=False)
+    assert p.returncode == 1 and dead.encode() in p.stderr, p.stderr
+
+
+def test_version_prefix_and_path_reach_the_engine_unchanged(berth):
+    # The engine itself rejects an API version this new: only possible if /v1.99 reached it.
+    status, _, body = request(berth.sock, "GET", "/v1.99/containers/json")
+    assert status == 400
+    assert b"1.99 is too new" in body
+    status, _, body = request(berth.sock, "GET", "/v1.41/containers/json?all=1&filters=%7B%7D")
+    assert status == 200 and isinstance(json.loads(body), list)
+    assert "GET /v1.41/containers/json?all=1&filters=%7B%7D" in berth.log_text()
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(berth):
+    c = UnixHTTPConnection(berth.sock)
+    c.connect()
+    local = c.sock
+    for i in range(20):
+        c.request("GET", "/_ping")
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b"OK")
+        c.request("GET", "/v1.41/containers/json?limit=%d" % (i + 1))
+        r = c.getresponse()
+        assert r.status == 200
+        json.loads(r.read())
+        assert c.sock is local  # http.client reconnects silently if the server closed
+    c.close()
+
+
+def test_malformed_request_gets_docker_shaped_400(berth):
+    out = raw_exchange(berth.sock, b"THIS IS NOT HTTP\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), out
+    assert "message" in json.loads(body)
+
+
+def test_hijack_hands_on_bytes_sent_with_the_head_and_half_closes(berth):
+    name = "raw-" + uuid.uuid4().hex[:8]
+    berth.docker("run", "-d", "--name", name, "bb", "sleep", "600")
+    try:
+        status, _, body = request(
+            berth.sock, "POST", "/v1.41/containers/%s/exec" % name,
+            body=json.dumps({"AttachStdin": True, "AttachStdout": True, "AttachStderr": True,
+                             "Cmd": ["cat"]}),
+            headers={"Content-Type": "application/json"})
+        assert status == 201, body
+        exec_id = json.loads(body)["Id"]
+        start = json.dumps({"Detach": False, "Tty": False}).encode()
+        # Head, body and the first stdin bytes in one write, before any 101: the relay's
+        # parser reads past the head and must hand those bytes on after the upgrade.
+        req = (b"POST /v1.41/exec/%s/start HTTP/1.1\r\nHost: docker\r\n"
+               b"Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+               b"Content-Length: %d\r\n\r\n" % (exec_id.encode(), len(start))) + start
+        out = raw_exchange(berth.sock, req + b"early-bytes\n", shutdown=True)
+        head, _, rest = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), out
+        assert b"Upgrade: tcp" in head
+        frames = b""
+        while rest:
+            size = int.from_bytes(rest[4:8], "big")
+            assert rest[0] == 1
+            frames += rest[8:8 + size]
+            rest = rest[8 + size:]
+        assert frames == b"early-bytes\n"
+    finally:
+        berth.docker("rm", "-f", name, check=False)
+
+
+def test_socket_is_0600(berth):
+    mode = stat.S_IMODE(os.stat(berth.sock).st_mode)
+    assert mode == 0o600, oct(mode)
+
+
+def test_stale_socket_file_is_replaced(own_berth, engine, tmp_short):
+    path = os.path.join(tmp_short, "d.sock")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.close()  # the file stays; nobody listens (a crashed daemon's leftover)
+    assert stat.S_ISSOCK(os.stat(path).st_mode)
+    b = own_berth(sock=path)
+    assert request(path, "GET", "/_ping")[2] == b"OK"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_live_socket_is_not_stolen(engine, tmp_short):
+    path = os.path.join(tmp_short, "live.sock")
+    live = socket.socket(socket.AF_UNIX)
+    live.bind(path)
+    live.listen(8)
+    p = run([BERTH_BIN, "daemon", "--socket", path, "--upstream", engine.url], check=False,
+            timeout=20)
+    assert p.returncode == 1
+    err = p.stderr.decode()
+    assert err.startswith("berth: ") and path in err and len(err.strip().splitlines()) == 1, err
+    # The live server keeps its socket.
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    conn, _ = live.accept()
+    conn.close()
+    c.close()
+    live.close()
+
+
+def test_sigterm_lets_in_flight_request_finish_and_exits_0(own_berth, engine):
+    b = own_berth()
+    name = "term-" + uuid.uuid4().hex[:8]
+    engine.docker("run", "-d", "--name", name, "bb", "sh", "-c", "sleep 2; exit 6")
+    try:
+        waiter = subprocess.Popen([DOCKER, "wait", name], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=b.env())
+        deadline = time.monotonic() + 5
+        while "/wait" not in b.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "/wait" in b.log_text()
+        b.proc.terminate()
+        time.sleep(0.3)
+        # Stopped accepting at once: the socket is gone and a new client is refused.
+        assert not os.path.exists(b.sock)
+        with pytest.raises(OSError):
+            socket.socket(socket.AF_UNIX).connect(b.sock)
+        out, err = waiter.communicate(timeout=20)
+        assert (waiter.returncode, out) == (0, b"6\n"), err
+        assert b.proc.wait(10) == 0
+    finally:
+        engine.docker("rm", "-f", name, check=False)
+
+
+def _sample_rss(b, stop, peak):
+    while not stop.is_set():
+        try:
+            peak[0] = max(peak[0], b.rss_kib())
+        except (OSError, AssertionError):
+            return
+        time.sleep(0.02)
+
+
+def _tar_stream(size, block):
+    info = tarfile.TarInfo("big.bin")
+    info.size = size
+    head = info.tobuf(format=tarfile.USTAR_FORMAT)
+    pad = (512 - size % 512) % 512
+    total = len(head) + size + pad + 1024
+
+    def gen():
+        yield head
+        left = size
+        while left:
+            n = min(left, len(block))
+            yield block[:n]
+            left -= n
+        yield b"\0" * (pad + 1024)
+
+    return total, gen()
+
+
+def test_memory_bounded_while_1gib_streams_both_ways(own_berth, engine):
+    b = own_berth(debug=False)
+    name = "mem-" + uuid.uuid4().hex[:8]
+    engine.docker("run", "-d", "--name", name, "bb", "sleep", "600")
+    size = 1024 * MIB
+    try:
+        base = b.rss_kib()
+        stop, peak = threading.Event(), [0]
+        sampler = threading.Thread(target=_sample_rss, args=(b, stop, peak))
+        sampler.start()
+        total, body = _tar_stream(size, os.urandom(MIB))
+        c = UnixHTTPConnection(b.sock, timeout=600)
+        c.putrequest("PUT", "/v1.41/containers/%s/archive?path=/tmp" % name)
+        c.putheader("Content-Type", "application/x-tar")
+        c.putheader("Content-Length", str(total))
+        c.endheaders()
+        for piece in body:
+            c.send(piece)
+        r = c.getresponse()
+        assert r.status == 200, r.read()
+        r.read()
+        inside = engine.docker("exec", name, "stat", "-c", "%s", "/tmp/big.bin").stdout
+        assert int(inside) == size
+        # And back: a 1 GiB response body.
+        c.request("GET", "/v1.41/containers/%s/archive?path=/tmp/big.bin" % name)
+        r = c.getresponse()
+        assert r.status == 200
+        got = 0
+        while True:
+            chunk = r.read(MIB)
+            if not chunk:
+                break
+            got += len(chunk)
+        c.close()
+        stop.set()
+        sampler.join()
+        assert got >= size
+        hwm = b.hwm_kib()
+        print("berth RSS: start %d KiB, peak sampled %d KiB, VmHWM %d KiB" % (base, peak[0], hwm))
+        assert hwm < 32 * 1024, "berth's peak RSS %d KiB while 2 GiB streamed" % hwm
+    finally:
+        engine.docker("rm", "-f", name, check=False)
+
+
+def test_no_descriptor_leak_after_200_client_disconnects(own_berth, engine):
+    b = own_berth(debug=False)
+    name = "fd-" + uuid.uuid4().hex[:8]
+    engine.docker("run", "-d", "--name", name, "bb", "sh", "-c",
+                  "while true; do echo tick; sleep 0.05; done")
+    try:
+        request(b.sock, "GET", "/_ping")
+        time.sleep(0.2)
+        before = b.fd_count()
+        heads = [
+            b"GET /v1.41/containers/%s/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n"
+            % name.encode(),
+            b"GET /v1.41/events HTTP/1.1\r\nHost: d\r\n\r\n",
+            b"PUT /v1.41/containers/%s/archive?path=/tmp HTTP/1.1\r\nHost: d\r\n"
+            b"Content-Type: application/x-tar\r\nContent-Length: 104857600\r\n\r\n"
+            % name.encode(),
+        ]
+        for i in range(200):
+            kind = i % 3
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(10)
+            s.connect(b.sock)
+            s.sendall(heads[kind])
+            if kind == 2:
+                s.sendall(b"\0" * (256 * 1024))  # part of the upload, then vanish
+            else:
+                assert s.recv(4096).startswith(b"HTTP/1.1 200")  # the stream is live
+            if i % 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")  # RST
+            s.close()
+        deadline = time.monotonic() + 10
+        while b.fd_count() > before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert b.fd_count() <= before, (before, b.fd_count(), os.listdir("/proc/%d/fd" % b.proc.pid))
+        assert request(b.sock, "GET", "/_ping")[2] == b"OK"
+    finally:
+        engine.docker("rm", "-f", name, check=False)
