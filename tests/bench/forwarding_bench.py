@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Port-forwarding benchmark (issue 7): one run, side by side, through
+  berth      berth's forward on 127.0.0.1 (the path users take),
+  docker-proxy  docker's own userland proxy (docker.io), run by hand on the same path,
+  socat      socat TCP-LISTEN,fork (TCP only),
+  direct     straight to the guest address (the baseline),
+to servers in containers of a real dockerd in a network namespace:
+  TCP throughput both ways (iperf3), short connections/s (wrk, Connection: close, against
+  busybox httpd), UDP delivered packets/s (iperf3 -u, 64-byte datagrams, unlimited rate).
+Prints a table with ratios (TCP and conns/s vs direct, UDP vs docker-proxy). A program, not
+a timed test: numbers on a shared 2-core machine are noisy, so each cell is the best of
+--rounds runs. Needs root, iperf3, wrk, socat, docker-proxy; uses host ports 18500-18599.
+
+  tests/bench/forwarding_bench.py [--seconds 5] [--rounds 2]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from berth_harness import Berth, Engine, short_tmpdir  # noqa: E402
+
+IPERF_PORT = 18500   # published by the iperf3 container (tcp + udp); berth forwards it
+HTTP_PORT = 18510    # published by the httpd container; berth forwards it
+PROXY_OFFSET = 1     # docker-proxy listens on PORT+1
+SOCAT_OFFSET = 2     # socat listens on PORT+2
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def iperf(host, port, seconds, *extra):
+    for attempt in range(5):
+        p = sh(["iperf3", "-J", "-c", host, "-p", str(port), "-t", str(seconds)] + list(extra),
+               timeout=seconds + 30)
+        data = json.loads(p.stdout or "{}")
+        if "error" not in data and p.returncode == 0:
+            return data["end"]
+        # iperf3 -s serves one test at a time and needs a moment between tests.
+        time.sleep(1)
+    raise RuntimeError("iperf3 %s:%d %s: %s" % (host, port, extra, data.get("error", p.stderr)))
+
+
+def tcp_gbits(host, port, seconds, reverse):
+    end = iperf(host, port, seconds, *(["-R"] if reverse else []))
+    return end["sum_received"]["bits_per_second"] / 1e9
+
+
+def udp_kpps(host, port, seconds):
+    end = iperf(host, port, seconds, "-u", "-b", "0", "-l", "64")
+    s = end["sum"]
+    delivered = s["packets"] - s["lost_packets"]
+    return delivered / s["seconds"] / 1e3
+
+
+def conns_per_s(host, port, seconds):
+    url = "http://%s:%d/index.html" % (host, port)
+    p = sh(["wrk", "-t", "2", "-c", "16", "-d", "%ds" % seconds, "-H", "Connection: close",
+            url], timeout=seconds + 30)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", p.stdout)
+    errors = re.search(r"Socket errors: (.*)", p.stdout)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
+    if not m or non2xx:
+        raise RuntimeError("wrk %s failed: %s %s" % (url, p.stdout, p.stderr))
+    if errors:
+        print("  (wrk %s: socket errors %s)" % (url, errors.group(1)), file=sys.stderr)
+    return float(m.group(1))
+
+
+def open_fd3():
+    fd = os.open("/dev/null", os.O_WRONLY)
+    if fd != 3:
+        os.dup2(fd, 3)
+        os.close(fd)
+
+
+def wait_port(host, port, timeout=10):
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing answers on %s:%d" % (host, port))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    for tool in ("iperf3", "wrk", "socat", "docker-proxy"):
+        if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
+            sys.exit("forwarding_bench: %s not installed (tests/ci/apt-packages.txt)" % tool)
+    proxy_bin = shutil.which("docker-proxy") or "/usr/sbin/docker-proxy"
+
+    engine = Engine("fwd-bench-%d" % os.getpid(), short_tmpdir("fwdbench"))
+    engine.start()
+    procs = []
+    berth = None
+    try:
+        guest = engine.guest_addr
+        berth = Berth(engine.url, debug=False, extra_args=["--forward-to", guest]).start()
+        engine.docker("run", "-d", "--name", "iperf", "-p", "%d:5201" % IPERF_PORT,
+                      "-p", "%d:5201/udp" % IPERF_PORT, "-v", "/:/host:ro",
+                      "--tmpfs", "/host/tmp", "bb",  # iperf3 needs a writable /tmp
+                      "chroot", "/host", "iperf3", "-s", "-p", "5201")
+        engine.docker("run", "-d", "--name", "httpd", "-p", "%d:80" % HTTP_PORT, "bb", "sh", "-c",
+                      "echo ok > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
+        for port in (IPERF_PORT, HTTP_PORT):
+            for proto in ("tcp", "udp") if port == IPERF_PORT else ("tcp",):
+                # docker-proxy reports readiness on fd 3 and quits if it is not open.
+                procs.append(subprocess.Popen(
+                    [proxy_bin, "-proto", proto, "-host-ip", "127.0.0.1",
+                     "-host-port", str(port + PROXY_OFFSET), "-container-ip", guest,
+                     "-container-port", str(port)], stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, pass_fds=(3,), preexec_fn=open_fd3))
+            procs.append(subprocess.Popen(
+                ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % (port + SOCAT_OFFSET),
+                 "TCP:%s:%d" % (guest, port)], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+        paths = [("direct", guest, 0), ("berth", "127.0.0.1", 0),
+                 ("docker-proxy", "127.0.0.1", PROXY_OFFSET), ("socat", "127.0.0.1", SOCAT_OFFSET)]
+        for _, host, off in paths:  # (a bare connect would upset iperf3 -s: not its port)
+            wait_port(host, HTTP_PORT + off)
+        time.sleep(0.5)  # iperf3 -s and httpd up behind the ports
+
+        results = {name: {} for name, _, _ in paths}
+
+        def best(name, key, value):
+            results[name][key] = max(results[name].get(key, 0.0), value)
+
+        for r in range(args.rounds):
+            for name, host, off in paths:
+                print("round %d: %s" % (r + 1, name), file=sys.stderr)
+                best(name, "to_guest", tcp_gbits(host, IPERF_PORT + off, args.seconds, False))
+                best(name, "from_guest", tcp_gbits(host, IPERF_PORT + off, args.seconds, True))
+                best(name, "conns", conns_per_s(host, HTTP_PORT + off, args.seconds))
+                if name != "socat":
+                    best(name, "udp", udp_kpps(host, IPERF_PORT + off, args.seconds))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        if berth:
+            berth.stop()
+            berth.cleanup()
+        engine.stop()
+        shutil.rmtree(engine.dir, ignore_errors=True)
+
+    direct = results["direct"]
+    proxy_udp = results["docker-proxy"].get("udp")
+    print("\n| path | TCP to container Gbit/s | TCP from container Gbit/s | short conns/s "
+          "| UDP 64 B delivered kpps |")
+    print("|---|---|---|---|---|")
+    for name, _, _ in paths:
+        r = results[name]
+
+        def cell(key, base):
+            if key not in r:
+                return "n/a"
+            return "%.2f (%.2f×)" % (r[key], r[key] / base) if base else "%.2f" % r[key]
+        udp = "n/a"
+        if "udp" in r:
+            udp = "%.1f (%.2f× docker-proxy)" % (r["udp"], r["udp"] / proxy_udp)
+        conns = "%.0f (%.2f×)" % (r["conns"], r["conns"] / direct["conns"])
+        print("| %s | %s | %s | %s | %s |" % (name, cell("to_guest", direct["to_guest"]),
+                                             cell("from_guest", direct["from_guest"]), conns, udp))
+    b = results["berth"]
+    targets = [("TCP to container >= 0.8 direct", b["to_guest"] >= 0.8 * direct["to_guest"]),
+               ("TCP from container >= 0.8 direct", b["from_guest"] >= 0.8 * direct["from_guest"]),
+               ("short conns/s >= 0.8 direct", b["conns"] >= 0.8 * direct["conns"]),
+               ("UDP pps >= 2x docker-proxy", b["udp"] >= 2 * proxy_udp)]
+    print()
+    for what, ok in targets:
+        print("%-36s %s" % (what, "met" if ok else "MISSED"))
+
+
+if __name__ == "__main__":
+    main()
