@@ -6,8 +6,9 @@ namespace berth::fwd {
 namespace {
 
 void logClose(const ForwardSpec& spec, const char* why) {
-  BERTH_LOG(Info, "forwarding", "close " << spec.proto << " " << spec.hostAddress() << " ("
-                                         << spec.container_name << why << ")");
+  BERTH_LOG(Info, "forwarding",
+            "close " << spec.proto << " " << spec.hostAddress() << " (" << spec.container_name
+                     << why << ")");
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 namespace berth::fwd {
 namespace {
 
-constexpr std::size_t kPipeBytes = 64 * 1024;
+// Per direction. 256 KiB (not the 64 KiB default) halves the syscalls per byte on a fast
+// loopback sender; it is also the most kernel memory a direction of a connection can hold.
+constexpr int kPipeBytes = 256 * 1024;
 
 bool wouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
@@ -70,6 +72,7 @@ void SpliceRelay::onConnected(net::ErrorCode ec) {
   for (Direction* d : {&to_guest_, &to_client_}) {
     int fds[2];
     if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return fail("pipe2", errno);
+    ::fcntl(fds[1], F_SETPIPE_SZ, kPipeBytes);  // best effort: the default 64 KiB works too
     d->pipe_read = fds[0];
     d->pipe_write = fds[1];
   }

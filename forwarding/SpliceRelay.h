@@ -1,7 +1,7 @@
 #pragma once
 // SpliceRelay: one forwarded TCP connection, relayed both ways with splice(2) through a pipe per
 // direction, so bytes never enter user space and each connection holds at most two pipe buffers
-// (64 KiB each) of kernel memory. Half-close kept: EOF one way shuts down sending on the other
+// (256 KiB each) of kernel memory. Half-close kept: EOF one way shuts down sending on the other
 // side once the pipe is drained, and the other direction runs on until it ends too. Lives while
 // an operation is pending (shared_from_this); runs on its sockets' strand; close() may be called
 // from any thread (it posts to that strand). Linux only.

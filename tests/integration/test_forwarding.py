@@ -418,3 +418,38 @@ def test_engine_restart_reopens_restarted_containers_only(fwd):
     assert http_get_retry("127.0.0.1", 18401).startswith("hello-")
     assert not accepts("127.0.0.1", 18402)
     assert "event stream ended" in fwd.log_text()
+
+
+def test_mirror_bind_answers_udp_from_the_address_the_client_used(tmp_short):
+    # Its own engine: the module's berth (loopback binds) would hold the same host ports.
+    e = Engine("fwdm-%d" % os.getpid(), short_tmpdir("fwdm"))
+    e.start()
+    status = os.path.join(tmp_short, "forwards.json")
+    b = Berth(e.url, extra_args=["--forward-to", e.guest_addr, "--forward-bind", "mirror",
+                                 "--forward-status", status])
+    b.status_path = status
+    try:
+        b.start()
+        b.docker("run", "-d", "--name", "mirror", "-p", "18620:80/udp", "-p", "18621:80",
+                 "-v", "/:/host:ro", "bb", *UDP_ECHO)
+        wait_until(lambda: {("udp", "0.0.0.0:18620"), ("tcp", "0.0.0.0:18621")} <= forwards(b),
+                   5, "wildcard forwards (HostIp 0.0.0.0 mirrored)")
+        for host in ("127.0.0.1", "127.0.0.2"):  # both are loopback; one wildcard socket
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            c.settimeout(0.5)
+            deadline = time.monotonic() + 10
+            while True:
+                c.sendto(b"via " + host.encode(), (host, 18620))
+                try:
+                    data, peer = c.recvfrom(65536)
+                    break
+                except socket.timeout:
+                    assert time.monotonic() < deadline, "no UDP echo via %s" % host
+            c.close()
+            assert data == b"via " + host.encode()
+            assert peer == (host, 18620), "reply came from %s, client sent to %s" % (peer, host)
+    finally:
+        b.stop()
+        b.cleanup()
+        e.stop()
+        shutil.rmtree(e.dir, ignore_errors=True)
