@@ -9,9 +9,14 @@ namespace berth::cli {
 int runCli(int argc, char** argv) {
   CLI::App app{"berth: a Docker engine in a VM or sandbox, behind a faithful Docker API socket"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("berth 0.1.0"));
+  app.set_version_flag("--version", std::string("berth ") + kBerthVersion);
   registerDaemonCommand(app);
   registerQemuDevCommand(app);
+  registerStartCommand(app);
+  registerStopCommands(app);
+  registerStatusCommands(app);
+  registerTemplateCommand(app);
+  registerSshCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

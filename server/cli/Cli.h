@@ -5,10 +5,17 @@
 
 namespace berth::cli {
 
+inline constexpr const char* kBerthVersion = "0.1.0";
+
 int runCli(int argc, char** argv);
 
 // Each command file registers its subcommand(s) on the app.
 void registerDaemonCommand(CLI::App& app);
 void registerQemuDevCommand(CLI::App& app);
+void registerStartCommand(CLI::App& app);     // start, restart
+void registerStopCommands(CLI::App& app);     // stop, delete
+void registerStatusCommands(CLI::App& app);   // status, list, version
+void registerTemplateCommand(CLI::App& app);  // template
+void registerSshCommands(CLI::App& app);      // ssh, ns-init (internal)
 
 }  // namespace berth::cli

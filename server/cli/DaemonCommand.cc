@@ -4,6 +4,8 @@
 // `--listen tcp://HOST:PORT` serves the same API over mutual TLS (material in --tls-dir,
 // default next to the socket). With `--mount HOST[:GUEST][:w]`, bind mounts are translated
 // to those shares (the "mounts" filter).
+// `berth daemon --profile P`: the profile's background daemon (normally launched by
+// `berth start`), see server/ProfileDaemon.h.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -18,17 +20,21 @@
 #include "forwarding/Forwarder.h"
 #include "server/FdLimit.h"
 #include "server/MountSetup.h"
+#include "server/ProfileDaemon.h"
 #include "server/RelayServer.h"
 #include "server/TcpApiAccess.h"
 #include "server/cli/Cli.h"
 #include "server/net/Log.h"
 #include "server/net/UnixConnector.h"
 #include "vm/MountFlag.h"
+#include "vm/ProfileConfig.h"
+#include "vm/ProfilePaths.h"
 
 namespace berth::cli {
 namespace {
 
 struct DaemonOptions {
+  std::string profile;
   std::string socket;
   std::string upstream;
   std::vector<std::string> listen;
@@ -141,14 +147,26 @@ void runRelay(const DaemonOptions& options) {
   BERTH_LOG(Info, "daemon", "stopped");
 }
 
+int runProfileDaemon(const DaemonOptions& options) {
+  if (options.debug) net::Log::setLevel(net::LogLevel::Debug);
+  auto paths = vm::ProfilePaths::forProfile(options.profile);
+  vm::ProfileConfig config = vm::ProfileConfig::defaults();
+  config.mergeFile(vm::ProfilePaths::templateFile(paths.home_dir));
+  config.mergeFile(paths.config_file);
+  server::ProfileDaemon daemon(paths, config);
+  return daemon.run();
+}
+
 }  // namespace
 
 void registerDaemonCommand(CLI::App& app) {
   auto options = std::make_shared<DaemonOptions>();
   auto* cmd = app.add_subcommand("daemon", "Run the daemon in the foreground");
-  cmd->add_option("--socket", options->socket, "Unix socket to serve the Docker API on")
-      ->required();
-  cmd->add_option("--upstream", options->upstream, "Engine to relay to (unix:///path)")->required();
+  auto* profile = cmd->add_option("--profile", options->profile,
+                                  "Run the background daemon of this profile (berth start does)");
+  auto* socket = cmd->add_option("--socket", options->socket, "Unix socket to serve the Docker API on");
+  auto* upstream = cmd->add_option("--upstream", options->upstream, "Engine to relay to (unix:///path)");
+  profile->excludes(socket)->excludes(upstream);
   cmd->add_option("--grace", options->grace_seconds, "Seconds in-flight requests get on SIGTERM")
       ->capture_default_str();
   cmd->add_option("--listen", options->listen,
@@ -179,7 +197,18 @@ void registerDaemonCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--forward-status", options->forward_status,
                   "Write the forwarding status (JSON) to this file after every change");
-  cmd->callback([options] { runRelay(*options); });
+  cmd->callback([options] {
+    if (!options->profile.empty()) {
+      int code = runProfileDaemon(*options);
+      if (code != 0) std::exit(code);
+      return;
+    }
+    if (options->socket.empty() || options->upstream.empty()) {
+      throw std::runtime_error("berth daemon needs --socket PATH and --upstream unix:///PATH "
+                               "(or --profile NAME)");
+    }
+    runRelay(*options);
+  });
 }
 
 }  // namespace berth::cli

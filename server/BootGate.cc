@@ -1,0 +1,98 @@
+#include "server/BootGate.h"
+
+#include <boost/asio/post.hpp>
+
+namespace berth::server {
+
+BootGate::BootGate(std::function<void()> boot) : boot_(std::move(boot)) {}
+
+bool BootGate::startBootLocked() {
+  if (state_ != State::Down) return false;
+  state_ = State::Booting;
+  ++boots_;
+  return true;
+}
+
+void BootGate::whenUp(boost::asio::any_io_executor executor, Ready ready) {
+  bool boot = false;
+  bool up = false;
+  {
+    std::lock_guard lock(mutex_);
+    up = state_ == State::Up;
+    if (!up) {
+      waiters_.push_back({executor, std::move(ready)});
+      boot = startBootLocked();
+    }
+  }
+  if (up) boost::asio::post(executor, [ready = std::move(ready)] { ready(nullptr); });
+  if (boot) boot_();
+}
+
+void BootGate::requestBoot() {
+  bool boot = false;
+  {
+    std::lock_guard lock(mutex_);
+    boot = startBootLocked();
+  }
+  if (boot) boot_();
+}
+
+void BootGate::bootFinished(std::optional<std::string> error) {
+  std::vector<Waiter> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    state_ = error ? State::Down : State::Up;
+    last_error_ = error.value_or("");
+    waiters.swap(waiters_);
+  }
+  auto shared_error = error ? std::make_shared<std::string>(*error) : nullptr;
+  for (auto& w : waiters) {
+    boost::asio::post(w.executor, [ready = std::move(w.ready), shared_error] {
+      ready(shared_error.get());
+    });
+  }
+}
+
+bool BootGate::beginStop(const std::function<bool()>& may_stop) {
+  std::lock_guard lock(mutex_);
+  if (state_ != State::Up || !waiters_.empty() || !may_stop()) return false;
+  state_ = State::Stopping;
+  return true;
+}
+
+void BootGate::stopFinished() {
+  bool boot = false;
+  {
+    std::lock_guard lock(mutex_);
+    state_ = State::Down;
+    if (!waiters_.empty()) boot = startBootLocked();
+  }
+  if (boot) boot_();
+}
+
+BootGate::State BootGate::state() const {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
+const char* BootGate::stateName(State state) {
+  switch (state) {
+    case State::Down: return "down";
+    case State::Booting: return "booting";
+    case State::Up: return "up";
+    case State::Stopping: return "stopping";
+  }
+  return "unknown";
+}
+
+std::string BootGate::lastError() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
+}
+
+int BootGate::boots() const {
+  std::lock_guard lock(mutex_);
+  return boots_;
+}
+
+}  // namespace berth::server

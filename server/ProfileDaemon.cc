@@ -1,0 +1,366 @@
+#include "server/ProfileDaemon.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include "server/BootingConnector.h"
+#include "server/ControlServer.h"
+#include "server/DriverThread.h"
+#include "server/RelayServer.h"
+#include "server/net/Log.h"
+#include "server/net/UnixConnector.h"
+#include "server/net/UnixHttpClient.h"
+#include "vm/DriverFactory.h"
+
+namespace berth::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char* guestStateName(vm::GuestState state) {
+  switch (state) {
+    case vm::GuestState::Stopped: return "Stopped";
+    case vm::GuestState::Starting: return "Starting";
+    case vm::GuestState::Running: return "Running";
+    case vm::GuestState::Stopping: return "Stopping";
+    case vm::GuestState::Broken: return "Broken";
+  }
+  return "Unknown";
+}
+
+// How the relay reaches a running guest's engine.
+net::ConnectorPtr engineConnectorFor(const vm::EngineEndpoint& endpoint) {
+  if (endpoint.kind == vm::EngineEndpoint::Kind::Unix) {
+    return std::make_shared<net::UnixConnector>(endpoint.unix_path);
+  }
+  // Wiring point (qemu driver, issue 5): return a TLS connector for Kind::TlsTcp here.
+  throw vm::DriverError("this build cannot reach a TLS engine endpoint yet");
+}
+
+std::string seconds(double s) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1fs", s);
+  return buffer;
+}
+
+}  // namespace
+
+ProfileDaemon::ProfileDaemon(vm::ProfilePaths paths, vm::ProfileConfig config)
+    : paths_(std::move(paths)), config_(std::move(config)) {}
+
+ProfileDaemon::~ProfileDaemon() {
+  worker_.reset();  // joins: no driver call outlives the driver
+  releaseLock();
+}
+
+void ProfileDaemon::addStatusSection(std::string key, std::function<nlohmann::json()> section) {
+  std::lock_guard lock(mutex_);
+  sections_[std::move(key)] = std::move(section);
+}
+
+void ProfileDaemon::acquireLock() {
+  lock_fd_ = ::open(paths_.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) {
+    throw std::runtime_error("cannot open " + paths_.lock_file + ": " + std::strerror(errno));
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::ifstream pid_in(paths_.pid_file);
+    std::string pid;
+    pid_in >> pid;
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw std::runtime_error("a daemon for profile '" + paths_.name + "' is already running" +
+                             (pid.empty() ? "" : " (pid " + pid + ")") + "; stop it first (berth stop" +
+                             (paths_.name == vm::ProfilePaths::kDefaultProfile ? "" : " " + paths_.name) + ")");
+  }
+  // The lock is ours: a pid file or sockets still here are leftovers of a crash.
+  std::ofstream pid_out(paths_.pid_file, std::ios::trunc);
+  pid_out << ::getpid() << "\n";
+}
+
+void ProfileDaemon::releaseLock() {
+  if (lock_fd_ < 0) return;
+  ::unlink(paths_.pid_file.c_str());
+  ::close(lock_fd_);
+  lock_fd_ = -1;
+}
+
+int ProfileDaemon::run() {
+  acquireLock();
+  idle_stop_ms_ = config_.idleStopMillis();
+  driver_ = vm::DriverFactory::makeDriver(config_, paths_);
+  worker_ = std::make_unique<DriverThread>();
+  gate_ = std::make_shared<BootGate>([this] { bootOnWorker(); });
+
+  auto relay_config = std::make_shared<RelayConfig>();
+  relay_config->engine = std::make_shared<BootingConnector>(
+      gate_,
+      [this]() -> net::ConnectorPtr {
+        std::lock_guard lock(mutex_);
+        return engine_;
+      },
+      [this] { return notReadyReason(); }, paths_.log_file);
+  // Wiring point (mount translation, issue 4): set relay_config->filters to the profile's
+  // filter chain built from driver_->shares().
+  relay_config->filters = std::make_shared<api::FilterChainFactory>();
+  relay_config->on_connection_count = [this](int delta) {
+    connections_ += delta;
+    noteActivity();
+  };
+  relay_ = std::make_unique<RelayServer>(io_, relay_config);
+  relay_->listenUnix(paths_.docker_socket);
+  // Wiring point (security, issue 6): TCP+mTLS listeners for config_.listen go here, serving
+  // streams through relay_->serve(); add their details with addStatusSection("listen", ...).
+
+  control_ = std::make_unique<ControlServer>(
+      io_, paths_.control_socket,
+      [this](const std::string& method, const std::string& target, ControlServer::Respond respond) {
+        handleControl(method, target, std::move(respond));
+      });
+  control_->open();
+  BERTH_LOG(Info, "daemon", "profile " << paths_.name << " (" << driver_->name() << "), pid "
+                                       << ::getpid() << ", docker socket " << paths_.docker_socket
+                                       << (config_.boot.lazy ? ", lazy boot" : "")
+                                       << (idle_stop_ms_ > 0 ? ", idle stop after " + config_.boot.idle_stop : ""));
+
+  boost::asio::signal_set signals(io_, SIGINT, SIGTERM);
+  signals.async_wait([this](boost::system::error_code ec, int signo) {
+    if (ec) return;
+    BERTH_LOG(Info, "daemon", "signal " << signo << ": stopping the guest and exiting");
+    shutdown(false, [] {});
+  });
+
+  if (!config_.boot.lazy) gate_->requestBoot();
+  if (idle_stop_ms_ > 0) {
+    idle_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    scheduleIdleCheck();
+  }
+
+  std::thread second([this] { io_.run(); });
+  io_.run();
+  second.join();
+  worker_.reset();
+  driver_.reset();
+  releaseLock();
+  BERTH_LOG(Info, "daemon", "stopped");
+  return 0;
+}
+
+void ProfileDaemon::bootOnWorker() {
+  worker_->post([this] {
+    {
+      std::lock_guard lock(mutex_);
+      boot_started_ = Clock::now();
+      progress_.clear();
+    }
+    auto progress = [this](const std::string& line) {
+      std::lock_guard lock(mutex_);
+      const double at = std::chrono::duration<double>(Clock::now() - boot_started_).count();
+      progress_.push_back("[" + seconds(at) + "] " + line);
+      BERTH_LOG(Info, "boot", line);
+    };
+    if (shutting_down_) {
+      gate_->bootFinished("the daemon is shutting down");
+      return;
+    }
+    try {
+      progress("booting the guest (" + driver_->name() + " driver)");
+      driver_->start(progress);
+      auto engine = engineConnectorFor(driver_->engine());
+      {
+        std::lock_guard lock(mutex_);
+        engine_ = engine;
+        last_boot_seconds_ = std::chrono::duration<double>(Clock::now() - boot_started_).count();
+      }
+      progress("guest up in " + seconds(last_boot_seconds_));
+      onGuestUp();
+      noteActivity();
+      gate_->bootFinished(std::nullopt);
+    } catch (const std::exception& e) {
+      BERTH_LOG(Error, "boot", "boot failed: " << e.what());
+      progress(std::string("boot failed: ") + e.what());
+      gate_->bootFinished(std::string(e.what()));
+    }
+  });
+}
+
+// Wiring point (port forwarding, issue 7): start the fwd::Forwarder here, with
+// driver_->engine() and driver_->guestAddress(); register its status section in run() with
+// addStatusSection("forwards", ...). Runs on the driver thread, after every (re)boot.
+void ProfileDaemon::onGuestUp() {}
+
+// Wiring point (port forwarding, issue 7): stop the forwarder here (close every host port).
+// Runs on the driver thread before the guest stops (idle stop, berth stop, SIGTERM).
+void ProfileDaemon::onGuestDown() {}
+
+void ProfileDaemon::stopGuestOnWorker(bool force) {
+  onGuestDown();
+  {
+    std::lock_guard lock(mutex_);
+    engine_.reset();
+  }
+  driver_->stop(force);
+}
+
+std::string ProfileDaemon::notReadyReason() const {
+  const vm::GuestStatus status = driver_->status();
+  if (status.state == vm::GuestState::Running) return "";
+  return std::string(guestStateName(status.state)) + (status.detail.empty() ? "" : ": " + status.detail);
+}
+
+void ProfileDaemon::noteActivity() {
+  std::lock_guard lock(mutex_);
+  last_activity_ = Clock::now();
+}
+
+void ProfileDaemon::scheduleIdleCheck() {
+  const auto interval = std::chrono::milliseconds(std::clamp<long long>(idle_stop_ms_ / 4, 100, 5000));
+  idle_timer_->expires_after(interval);
+  idle_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec || shutting_down_) return;
+    idleCheck();
+    scheduleIdleCheck();
+  });
+}
+
+void ProfileDaemon::idleCheck() {
+  if (gate_->state() != BootGate::State::Up || connections_ > 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (Clock::now() - last_activity_ < std::chrono::milliseconds(idle_stop_ms_)) return;
+    last_activity_ = Clock::now();  // one check in flight at a time
+  }
+  worker_->post([this] {
+    const int running = runningContainers();
+    if (running != 0) {
+      BERTH_LOG(Debug, "idle", "not idle: " << running << " running container(s)");
+      return;  // running containers (or unknown): not idle
+    }
+    if (!gate_->beginStop([this] { return connections_ == 0 && !shutting_down_; })) return;
+    BERTH_LOG(Info, "idle", "no client and no running container for " << config_.boot.idle_stop
+                                                                        << ": stopping the guest");
+    try {
+      stopGuestOnWorker(false);
+    } catch (const std::exception& e) {
+      BERTH_LOG(Error, "idle", "idle stop: " << e.what());
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ++idle_stops_;
+    }
+    gate_->stopFinished();
+  });
+}
+
+int ProfileDaemon::runningContainers() const {
+  const vm::EngineEndpoint endpoint = driver_->engine();
+  // Wiring point (qemu driver): a TLS endpoint needs its own query; unknown means "not idle".
+  if (endpoint.kind != vm::EngineEndpoint::Kind::Unix) return -1;
+  auto reply = net::UnixHttpClient::get(endpoint.unix_path, "/containers/json", std::chrono::seconds(10));
+  if (reply.status != 200) return -1;
+  try {
+    return static_cast<int>(nlohmann::json::parse(reply.body).size());
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopped) {
+  if (shutting_down_.exchange(true)) {
+    after_guest_stopped();  // already on its way down
+    return;
+  }
+  if (idle_timer_) idle_timer_->cancel();
+  relay_->stop(std::chrono::seconds(2), [this, force, after = std::move(after_guest_stopped)] {
+    worker_->post([this, force, after] {
+      try {
+        stopGuestOnWorker(force);
+      } catch (const std::exception& e) {
+        BERTH_LOG(Error, "daemon", "stopping the guest: " << e.what());
+      }
+      boost::asio::post(io_, [this, after] {
+        after();
+        control_->stop();
+        // Let the control answer reach the CLI, then end the io threads.
+        auto timer = std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(200));
+        timer->async_wait([this, timer](boost::system::error_code) { io_.stop(); });
+      });
+    });
+  });
+}
+
+void ProfileDaemon::handleControl(const std::string& method, const std::string& target,
+                                  std::function<void(int, nlohmann::json)> respond) {
+  const std::string path = target.substr(0, target.find('?'));
+  if (method == "GET" && path == "/status") {
+    respond(200, statusJson());
+  } else if (method == "POST" && path == "/boot") {
+    gate_->requestBoot();
+    respond(202, statusJson());
+  } else if (method == "POST" && path == "/stop") {
+    const bool force = target.find("force=1") != std::string::npos;
+    BERTH_LOG(Info, "daemon", "stop requested" << (force ? " (force)" : ""));
+    shutdown(force, [respond] { respond(200, {{"stopped", true}}); });
+  } else {
+    respond(404, {{"message", "unknown control request " + method + " " + path}});
+  }
+}
+
+nlohmann::json ProfileDaemon::statusJson() const {
+  const vm::GuestStatus guest = driver_->status();
+  nlohmann::json status = {
+      {"profile", paths_.name},
+      {"status", guestStateName(guest.state)},
+      {"driver", driver_->name()},
+      {"arch", config_.arch},
+      {"runtime", config_.runtime},
+      {"cpus", config_.cpus},
+      {"memory", config_.memory},
+      {"disk", config_.disk},
+      {"socket", paths_.docker_socket},
+      {"dockerHost", "unix://" + paths_.docker_socket},
+      {"context", paths_.contextName()},
+      {"address", guest.state == vm::GuestState::Running ? driver_->guestAddress() : ""},
+      {"guest", {{"state", guestStateName(guest.state)}, {"detail", guest.detail}}},
+      {"daemon",
+       {{"running", true},
+        {"pid", ::getpid()},
+        {"log", paths_.log_file},
+        {"uptimeSeconds", std::chrono::duration<double>(Clock::now() - started_).count()}}},
+      {"connections", connections_.load()},
+  };
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& share : driver_->shares()) {
+    mounts.push_back({{"location", share.location},
+                      {"mountPoint", share.mount_point},
+                      {"writable", share.writable}});
+  }
+  status["mounts"] = mounts;
+  std::map<std::string, std::function<nlohmann::json()>> sections;
+  {
+    std::lock_guard lock(mutex_);
+    status["boot"] = {{"lazy", config_.boot.lazy},
+                      {"idleStop", config_.boot.idle_stop},
+                      {"state", BootGate::stateName(gate_->state())},
+                      {"boots", gate_->boots()},
+                      {"idleStops", idle_stops_},
+                      {"lastBootSeconds", last_boot_seconds_},
+                      {"lastError", gate_->lastError()},
+                      {"progress", progress_}};
+    sections = sections_;
+  }
+  for (const auto& [key, section] : sections) status[key] = section();
+  return status;
+}
+
+}  // namespace berth::server

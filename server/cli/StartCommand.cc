@@ -1,0 +1,259 @@
+// `berth start [profile] [flags]` and `berth restart [profile]`: layer the profile's config
+// (flags > berth.yaml > template > defaults), refuse what cannot change, write berth.yaml and
+// the docker context, launch the profile's daemon and show the boot's progress.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include "server/ProfileDaemon.h"
+#include "server/UnixListener.h"
+#include "server/cli/Cli.h"
+#include "server/cli/DockerContext.h"
+#include "server/cli/ProfileClient.h"
+#include "server/net/Log.h"
+#include "vm/DriverFactory.h"
+#include "vm/MountFlag.h"
+
+namespace berth::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct StartOptions {
+  ProfileArgs profile;
+  int cpus = 0;
+  double memory = 0;
+  int disk = 0;
+  std::string arch, runtime, vm_type, mount_type, kubernetes_version, idle_stop;
+  std::vector<std::string> mounts, dns, env, listen;
+  bool kubernetes = false;
+  bool lazy = false;
+  bool activate = true;
+  bool edit = false;
+  bool foreground = false;
+  CLI::App* cmd = nullptr;  // to ask which flags were given
+
+  bool given(const char* flag) const { return cmd != nullptr && cmd->count(flag) > 0; }
+};
+
+// Applies the flags that were given on top of `config`.
+void applyFlags(const StartOptions& o, vm::ProfileConfig& config) {
+  if (o.given("--cpus")) config.cpus = o.cpus;
+  if (o.given("--memory")) config.memory = o.memory;
+  if (o.given("--disk")) config.disk = o.disk;
+  if (o.given("--arch")) config.arch = o.arch;
+  if (o.given("--runtime")) config.runtime = o.runtime;
+  if (o.given("--vm-type")) config.vm_type = o.vm_type;
+  if (o.given("--mount-type")) config.mount_type = o.mount_type;
+  if (o.given("--mount")) {
+    const char* home = std::getenv("HOME");
+    config.mounts = vm::MountFlag::parseAll(o.mounts, home != nullptr ? home : "");
+  }
+  if (o.given("--dns")) config.network.dns = o.dns;
+  if (o.given("--env")) {
+    for (const auto& entry : o.env) {
+      auto eq = entry.find('=');
+      if (eq == 0 || eq == std::string::npos) {
+        throw std::invalid_argument("--env '" + entry + "' must be KEY=VALUE");
+      }
+      config.env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+  }
+  if (o.given("--kubernetes")) config.kubernetes.enabled = o.kubernetes;
+  if (o.given("--kubernetes-version")) config.kubernetes.version = o.kubernetes_version;
+  if (o.given("--lazy")) config.boot.lazy = o.lazy;
+  if (o.given("--idle-stop")) config.boot.idle_stop = o.idle_stop;
+  if (o.given("--listen")) config.listen = o.listen;
+}
+
+bool anySettingGiven(const StartOptions& o) {
+  for (const char* flag : {"--cpus", "--memory", "--disk", "--arch", "--runtime", "--vm-type",
+                           "--mount-type", "--mount", "--dns", "--env", "--kubernetes",
+                           "--kubernetes-version", "--lazy", "--idle-stop", "--listen"}) {
+    if (o.given(flag)) return true;
+  }
+  return false;
+}
+
+void editFile(const std::string& path) {
+  const char* editor = std::getenv("VISUAL");
+  if (editor == nullptr || *editor == '\0') editor = std::getenv("EDITOR");
+  std::string command = std::string(editor != nullptr && *editor != '\0' ? editor : "vi") + " '" +
+                        path + "'";
+  if (std::system(command.c_str()) != 0) {
+    throw std::runtime_error("the editor exited with an error; " + path + " is unchanged");
+  }
+}
+
+std::string describeFor(const vm::ProfilePaths& paths) {
+  return "berth profile " + paths.name;
+}
+
+void printUsage(const ProfileClient& client, bool activated) {
+  const auto& paths = client.paths();
+  std::cout << "To use it:  docker context use " << paths.contextName()
+            << (activated ? "   (already the current context)" : "") << "\n"
+            << "       or:  export DOCKER_HOST=unix://" << paths.docker_socket << "\n";
+}
+
+// Polls the daemon until the boot it runs ends, printing each progress line once.
+void followBoot(const ProfileClient& client) {
+  const auto deadline = Clock::now() + std::chrono::minutes(10);
+  std::size_t shown = 0;
+  bool saw_booting = false;
+  for (;;) {
+    auto status = client.status(std::chrono::seconds(5));
+    if (!status) {
+      throw std::runtime_error("the daemon of profile '" + client.paths().name +
+                               "' stopped answering while booting (see " +
+                               client.paths().log_file + ")");
+    }
+    const auto& boot = (*status)["boot"];
+    const auto& progress = boot["progress"];
+    for (; shown < progress.size(); ++shown) {
+      std::cerr << "berth: " << progress[shown].get<std::string>() << "\n";
+    }
+    const std::string state = boot["state"].get<std::string>();
+    if (state == "booting") saw_booting = true;
+    if (state == "up") return;
+    if (state == "down" && (saw_booting || boot["boots"].get<int>() > 0)) {
+      throw std::runtime_error("the guest of profile '" + client.paths().name +
+                               "' failed to boot: " + boot["lastError"].get<std::string>() +
+                               " (see " + client.paths().log_file + ")");
+    }
+    if (Clock::now() > deadline) {
+      throw std::runtime_error("the guest of profile '" + client.paths().name +
+                               "' did not boot within 10 minutes (see " + client.paths().log_file + ")");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int startProfile(StartOptions& o) {
+  ProfileClient client(o.profile);
+  const auto& paths = client.paths();
+  for (const auto& socket : paths.socketPaths()) server::checkSocketPathLength(socket);
+
+  const bool existed = client.exists();
+  vm::ProfileConfig current = client.loadConfig(true);
+  vm::ProfileConfig wanted = current;
+  applyFlags(o, wanted);
+  if (wanted.vm_type.empty()) wanted.vm_type = vm::DriverFactory::defaultVmType();
+  wanted.validate();
+  if (existed) vm::ProfileConfig::checkImmutable(current, wanted, paths.name);
+
+  if (client.status(std::chrono::seconds(3))) {
+    if (anySettingGiven(o) && wanted.toYaml() != current.toYaml()) {
+      throw std::runtime_error("profile '" + paths.name + "' is running, so its settings cannot "
+                               "change now; stop it first (" + client.command("stop") +
+                               "), then start it with the new flags");
+    }
+    std::cerr << "berth: profile '" << paths.name << "' is already running; nothing to do ("
+              << client.command("stop") << " stops it)\n";
+    return 0;
+  }
+  // Fails here, before anything is written, when the driver cannot run (qemu not built, ...).
+  vm::DriverFactory::makeDriver(wanted, paths);
+
+  std::filesystem::create_directories(paths.dir);
+  std::filesystem::permissions(paths.dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace);
+  wanted.save(paths.config_file);
+  if (o.edit) {
+    editFile(paths.config_file);
+    wanted = client.loadConfig(true);
+    vm::ProfileConfig::checkImmutable(current.vm_type.empty() ? wanted : current, wanted, paths.name);
+  }
+  if (auto cleaned = client.cleanStale(); !cleaned.empty()) std::cerr << "berth: " << cleaned << "\n";
+
+  DockerContext::write(paths.contextName(), describeFor(paths), "unix://" + paths.docker_socket);
+  if (o.activate) DockerContext::activate(paths.contextName());
+
+  if (o.foreground) {
+    std::cerr << "berth: running profile '" << paths.name << "' in the foreground (Ctrl-C stops it)\n";
+    server::ProfileDaemon daemon(paths, wanted);
+    return daemon.run();
+  }
+  std::cerr << "berth: starting profile '" << paths.name << "' (" << wanted.vm_type
+            << " driver, " << wanted.arch << ", docker context " << paths.contextName() << ")\n";
+  client.launchDaemon();
+  if (wanted.boot.lazy) {
+    std::cerr << "berth: profile '" << paths.name << "' is listening on " << paths.docker_socket
+              << "; the guest boots on the first request\n";
+  } else {
+    try {
+      followBoot(client);
+    } catch (const std::exception&) {
+      client.stopDaemon(true);  // a failed start leaves nothing running
+      throw;
+    }
+    auto status = client.status();
+    std::cerr << "berth: profile '" << paths.name << "' is running"
+              << (status ? " (guest address " + (*status)["address"].get<std::string>() + ")" : "")
+              << "\n";
+  }
+  printUsage(client, o.activate);
+  return 0;
+}
+
+}  // namespace
+
+void registerStartCommand(CLI::App& app) {
+  auto o = std::make_shared<StartOptions>();
+  auto* cmd = app.add_subcommand("start", "Start a profile (creating it on first use)");
+  o->cmd = cmd;
+  o->profile.addTo(cmd);
+  cmd->add_option("--cpus,--cpu", o->cpus, "Number of CPUs (VM drivers)");
+  cmd->add_option("--memory", o->memory, "Memory in GiB (VM drivers)");
+  cmd->add_option("--disk", o->disk, "Disk size in GiB (VM drivers)");
+  cmd->add_option("--arch", o->arch, "Guest architecture: x86_64 or aarch64 (fixed at creation)");
+  cmd->add_option("--runtime", o->runtime, "Container runtime: docker or containerd (fixed at creation)");
+  cmd->add_option("--vm-type", o->vm_type,
+                  "Driver: qemu or ns (default: qemu with a usable hypervisor, else ns; fixed at creation)");
+  cmd->add_flag("--kubernetes,-k", o->kubernetes, "Enable Kubernetes (k3s)");
+  cmd->add_option("--kubernetes-version", o->kubernetes_version, "k3s version");
+  cmd->add_option("--mount", o->mounts, "Share a host folder: HOST[:GUEST][:w] (repeatable)");
+  cmd->add_option("--mount-type", o->mount_type, "Share type for VM drivers: 9p or virtiofs");
+  cmd->add_option("--dns", o->dns, "DNS server for the guest (repeatable)");
+  cmd->add_option("--env", o->env, "Environment variable for the guest engine: KEY=VALUE (repeatable)");
+  cmd->add_flag("--lazy", o->lazy, "Boot the guest on the first API request, not now");
+  cmd->add_option("--idle-stop", o->idle_stop,
+                  "Stop the guest after this long without clients or running containers (e.g. 10m; 0: never)");
+  cmd->add_option("--listen", o->listen, "Also serve the API on tcp://ADDR:PORT with mutual TLS");
+  cmd->add_flag("--activate,!--no-activate", o->activate,
+                "Make the profile's docker context current (default: true)");
+  cmd->add_flag("--edit,-e", o->edit, "Edit berth.yaml before starting");
+  cmd->add_flag("--foreground,-f", o->foreground, "Run the daemon in this terminal");
+  cmd->callback([o] {
+    int code = startProfile(*o);
+    if (code != 0) std::exit(code);
+  });
+
+  auto restart_args = std::make_shared<ProfileArgs>();
+  auto* restart = app.add_subcommand("restart", "Stop a running profile and start it again");
+  restart_args->addTo(restart);
+  restart->callback([restart_args] {
+    ProfileClient client(*restart_args);
+    if (!client.exists()) {
+      throw std::runtime_error("profile '" + client.paths().name + "' does not exist; create it with " +
+                               client.command("start"));
+    }
+    if (client.status(std::chrono::seconds(3))) {
+      std::cerr << "berth: stopping profile '" << client.paths().name << "'\n";
+      client.stopDaemon(false);
+    }
+    StartOptions again;
+    again.profile = *restart_args;
+    again.activate = false;
+    int code = startProfile(again);
+    if (code != 0) std::exit(code);
+  });
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,200 @@
+// `berth status [profile] [-e] [--json]`, `berth list [--json]` and `berth version`.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "server/cli/Cli.h"
+#include "server/cli/ProfileClient.h"
+#include "server/net/UnixHttpClient.h"
+
+namespace berth::cli {
+namespace {
+
+struct StatusOptions {
+  ProfileArgs profile;
+  bool extended = false;
+  bool json = false;
+};
+
+std::string gib(double value) {
+  std::ostringstream out;
+  out << value << "GiB";
+  return out.str();
+}
+
+// What `status --json` says about a profile whose daemon does not run.
+nlohmann::json offlineStatus(const ProfileClient& client) {
+  const auto& paths = client.paths();
+  vm::ProfileConfig config = client.loadConfig(true);
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& share : config.effectiveMounts()) {
+    mounts.push_back({{"location", share.location},
+                      {"mountPoint", share.mount_point},
+                      {"writable", share.writable}});
+  }
+  return {{"profile", paths.name},
+          {"status", "Stopped"},
+          {"driver", config.vm_type},
+          {"arch", config.arch},
+          {"runtime", config.runtime},
+          {"cpus", config.cpus},
+          {"memory", config.memory},
+          {"disk", config.disk},
+          {"socket", paths.docker_socket},
+          {"dockerHost", "unix://" + paths.docker_socket},
+          {"context", paths.contextName()},
+          {"address", ""},
+          {"mounts", mounts},
+          {"daemon", {{"running", false}, {"log", paths.log_file}}},
+          {"boot", {{"lazy", config.boot.lazy}, {"idleStop", config.boot.idle_stop}}}};
+}
+
+// Running / Idle (daemon up, guest down: it boots on the next request) / Stopped / ...
+std::string overallStatus(const nlohmann::json& status) {
+  const std::string guest = status.value("status", "Stopped");
+  const bool daemon = status["daemon"].value("running", false);
+  if (daemon && guest == "Stopped") return "Idle";
+  return guest;
+}
+
+nlohmann::json statusOf(const ProfileClient& client) {
+  if (auto live = client.status()) return *live;
+  return offlineStatus(client);
+}
+
+void printHuman(const nlohmann::json& s, bool extended) {
+  const std::string state = overallStatus(s);
+  const std::string name = s["profile"].get<std::string>();
+  if (state == "Idle") {
+    std::cout << "berth profile '" << name << "' is idle: its socket is open and the guest ("
+              << s["driver"].get<std::string>() << " driver) boots on the next request\n";
+  } else {
+    std::cout << "berth profile '" << name << "' is " << (state == "Running" ? "running" : state)
+              << " using the " << s["driver"].get<std::string>() << " driver\n";
+  }
+  std::cout << "arch: " << s["arch"].get<std::string>() << "\n"
+            << "runtime: " << s["runtime"].get<std::string>() << "\n"
+            << "socket: " << s["dockerHost"].get<std::string>() << "\n"
+            << "context: " << s["context"].get<std::string>() << "\n";
+  if (!s["address"].get<std::string>().empty()) {
+    std::cout << "address: " << s["address"].get<std::string>() << "\n";
+  }
+  for (const auto& m : s["mounts"]) {
+    std::cout << "mount: " << m["location"].get<std::string>() << " -> "
+              << m["mountPoint"].get<std::string>() << (m["writable"].get<bool>() ? " (rw)" : " (ro)")
+              << "\n";
+  }
+  if (extended) {
+    std::cout << "cpus: " << s["cpus"] << "\n"
+              << "memory: " << gib(s["memory"].get<double>()) << "\n"
+              << "disk: " << gib(s["disk"].get<double>()) << "\n";
+    const auto& boot = s["boot"];
+    std::cout << "boot: " << (boot.value("lazy", false) ? "lazy" : "at start")
+              << ", idle stop: "
+              << (boot.value("idleStop", std::string()).empty() ? "never" : boot["idleStop"].get<std::string>())
+              << "\n";
+    if (s.contains("guest")) {
+      std::cout << "guest: " << s["guest"]["state"].get<std::string>()
+                << (s["guest"]["detail"].get<std::string>().empty()
+                        ? ""
+                        : " (" + s["guest"]["detail"].get<std::string>() + ")")
+                << "\n";
+    }
+    if (s["daemon"].value("running", false)) {
+      std::cout << "daemon: pid " << s["daemon"]["pid"] << ", log " << s["daemon"]["log"].get<std::string>()
+                << "\n";
+    }
+  }
+}
+
+void runStatus(const StatusOptions& o) {
+  ProfileClient client(o.profile);
+  if (!client.exists()) {
+    throw std::runtime_error("profile '" + client.paths().name + "' does not exist; create it with " +
+                             client.command("start"));
+  }
+  const nlohmann::json s = statusOf(client);
+  const bool up = s["daemon"].value("running", false);
+  if (o.json) {
+    std::cout << s.dump() << "\n";
+  } else if (up) {
+    printHuman(s, o.extended);
+  }
+  if (!up) {
+    if (!o.json) std::cerr << "berth: profile '" << client.paths().name << "' is not running\n";
+    std::exit(1);  // as colima status: scripts can test it
+  }
+}
+
+void runList(bool json) {
+  const std::string home = vm::ProfilePaths::home();
+  std::vector<nlohmann::json> rows;
+  for (const auto& name : vm::ProfilePaths::list(home)) {
+    ProfileClient client(vm::ProfilePaths::forProfile(name, home));
+    const nlohmann::json s = statusOf(client);
+    rows.push_back({{"name", name},
+                    {"status", overallStatus(s)},
+                    {"driver", s["driver"]},
+                    {"arch", s["arch"]},
+                    {"cpus", s["cpus"]},
+                    {"memory", s["memory"]},
+                    {"disk", s["disk"]},
+                    {"runtime", s["runtime"]},
+                    {"address", s["address"]},
+                    {"socket", s["socket"]}});
+  }
+  if (json) {
+    for (const auto& row : rows) std::cout << row.dump() << "\n";
+    return;
+  }
+  std::cout << std::left << std::setw(16) << "PROFILE" << std::setw(10) << "STATUS" << std::setw(9)
+            << "ARCH" << std::setw(6) << "CPUS" << std::setw(8) << "MEMORY" << std::setw(8) << "DISK"
+            << std::setw(9) << "RUNTIME" << "ADDRESS\n";
+  for (const auto& row : rows) {
+    std::cout << std::left << std::setw(16) << row["name"].get<std::string>() << std::setw(10)
+              << row["status"].get<std::string>() << std::setw(9) << row["arch"].get<std::string>()
+              << std::setw(6) << row["cpus"].get<int>() << std::setw(8) << gib(row["memory"].get<double>())
+              << std::setw(8) << gib(row["disk"].get<double>()) << std::setw(9)
+              << row["runtime"].get<std::string>() << row["address"].get<std::string>() << "\n";
+  }
+}
+
+}  // namespace
+
+void registerStatusCommands(CLI::App& app) {
+  auto o = std::make_shared<StatusOptions>();
+  auto* status = app.add_subcommand("status", "Show a profile's status (exit 1 when it is not running)");
+  o->profile.addTo(status);
+  status->add_flag("-e,--extended", o->extended, "Also show cpus, memory, disk, boot and daemon details");
+  status->add_flag("-j,--json", o->json, "Print the status as one JSON object");
+  status->callback([o] { runStatus(*o); });
+
+  auto list_json = std::make_shared<bool>(false);
+  auto* list = app.add_subcommand("list", "List the profiles");
+  list->alias("ls");
+  list->add_flag("-j,--json", *list_json, "Print one JSON object per profile, one per line");
+  list->callback([list_json] { runList(*list_json); });
+
+  auto version_args = std::make_shared<ProfileArgs>();
+  auto* version = app.add_subcommand("version", "Print berth's version (and the running engine's)");
+  version_args->addTo(version, false);
+  version->callback([version_args] {
+    std::cout << "berth version " << kBerthVersion << "\n";
+    ProfileClient client(*version_args);
+    auto s = client.status(std::chrono::seconds(2));
+    if (!s || (*s)["status"] != "Running") return;
+    auto reply = net::UnixHttpClient::get(client.paths().docker_socket, "/version", std::chrono::seconds(5));
+    if (reply.status != 200) return;
+    try {
+      auto v = nlohmann::json::parse(reply.body);
+      std::cout << "\nprofile: " << client.paths().name << "\nruntime: " << (*s)["runtime"].get<std::string>()
+                << "\nengine: " << v.value("Version", "?") << " (API " << v.value("ApiVersion", "?") << ")\n";
+    } catch (const std::exception&) {
+    }
+  });
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,115 @@
+// `berth stop [profile] [-f]` and `berth delete [profile] [-f] [--data]`.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+
+#include "server/cli/Cli.h"
+#include "server/cli/DockerContext.h"
+#include "server/cli/ProfileClient.h"
+#include "vm/DriverFactory.h"
+#include "vm/NsDriver.h"
+
+namespace berth::cli {
+namespace {
+
+struct StopOptions {
+  ProfileArgs profile;
+  bool force = false;
+  bool data = false;
+};
+
+void requireExisting(const ProfileClient& client) {
+  if (!client.exists()) {
+    throw std::runtime_error("profile '" + client.paths().name + "' does not exist (berth list "
+                             "shows the profiles)");
+  }
+}
+
+// Stops the profile's daemon and guest; true when something was running. A guest left running
+// by a daemon that was killed is stopped too.
+bool stopProfile(const ProfileClient& client, bool force) {
+  const auto& paths = client.paths();
+  if (client.status(std::chrono::seconds(3))) {
+    std::cerr << "berth: stopping profile '" << paths.name << "'\n";
+    client.stopDaemon(force);
+    return true;
+  }
+  client.cleanStale();
+  vm::ProfileConfig config = client.loadConfig(true);
+  if (config.vm_type == "ns" && vm::NsDriver::runningDockerd(paths) != 0) {
+    std::cerr << "berth: stopping the guest of profile '" << paths.name
+              << "' left running by a daemon that did not exit cleanly\n";
+    vm::DriverFactory::makeDriver(config, paths)->stop(force);
+    return true;
+  }
+  return false;
+}
+
+bool confirm(const std::string& question) {
+  if (!::isatty(STDIN_FILENO)) return false;
+  std::cerr << question << " [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+void deleteProfile(const StopOptions& o) {
+  ProfileClient client(o.profile);
+  const auto& paths = client.paths();
+  requireExisting(client);
+  const std::string what = "profile '" + paths.name + "'" +
+                           (o.data ? " and its container data" : " (container data is kept)");
+  if (!o.force && !confirm("delete " + what + "?")) {
+    throw std::runtime_error("not deleted: confirm with y, or use berth delete -f");
+  }
+  stopProfile(client, o.force);
+  DockerContext::remove(paths.contextName());
+  std::error_code ec;
+  if (o.data) {
+    std::filesystem::remove_all(paths.dir, ec);
+  } else {
+    // Keep the engine's data (images, volumes, containers) for the next start of this name.
+    const std::filesystem::path keep = std::filesystem::path(paths.state_dir) / "data";
+    for (const auto& entry : std::filesystem::directory_iterator(paths.dir, ec)) {
+      if (entry.path() == paths.state_dir) {
+        for (const auto& inner : std::filesystem::directory_iterator(entry.path(), ec)) {
+          if (inner.path() != keep) std::filesystem::remove_all(inner.path(), ec);
+        }
+      } else {
+        std::filesystem::remove_all(entry.path(), ec);
+      }
+    }
+  }
+  if (ec) throw std::runtime_error("could not remove all of " + paths.dir + ": " + ec.message());
+  std::cerr << "berth: deleted " << what << "\n";
+}
+
+}  // namespace
+
+void registerStopCommands(CLI::App& app) {
+  auto stop = std::make_shared<StopOptions>();
+  auto* cmd = app.add_subcommand("stop", "Stop a profile's guest and daemon");
+  stop->profile.addTo(cmd);
+  cmd->add_flag("-f,--force", stop->force, "Kill the guest at once instead of stopping it gracefully");
+  cmd->callback([stop] {
+    ProfileClient client(stop->profile);
+    requireExisting(client);
+    if (stopProfile(client, stop->force)) {
+      std::cerr << "berth: profile '" << client.paths().name << "' stopped\n";
+    } else {
+      std::cerr << "berth: profile '" << client.paths().name << "' is not running; nothing to do\n";
+    }
+  });
+
+  auto del = std::make_shared<StopOptions>();
+  auto* delete_cmd = app.add_subcommand("delete", "Delete a profile (stopping it first)");
+  del->profile.addTo(delete_cmd);
+  delete_cmd->add_flag("-f,--force", del->force, "Do not ask for confirmation");
+  delete_cmd->add_flag("--data", del->data, "Also delete the container data (images, volumes)");
+  delete_cmd->callback([del] { deleteProfile(*del); });
+}
+
+}  // namespace berth::cli

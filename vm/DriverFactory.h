@@ -1,0 +1,24 @@
+#pragma once
+// DriverFactory: picks and builds the Driver for a profile by its vmType ("ns", "qemu"), and
+// chooses the default vmType for this machine (qemu where a hypervisor is usable, else ns on
+// Linux). A new driver plugs in by adding one branch to makeDriver(). Thread-safe (stateless).
+#include <memory>
+#include <string>
+
+#include "vm/Driver.h"
+#include "vm/ProfileConfig.h"
+#include "vm/ProfilePaths.h"
+
+namespace berth::vm {
+
+class DriverFactory {
+ public:
+  // Throws DriverError for an unknown vmType or a driver this build cannot run.
+  static std::unique_ptr<Driver> makeDriver(const ProfileConfig& config, const ProfilePaths& paths);
+  // "qemu" when /dev/kvm can create a VM, else "ns".
+  static std::string defaultVmType();
+  // True when /dev/kvm is present and answers KVM_CREATE_VM.
+  static bool hypervisorUsable();
+};
+
+}  // namespace berth::vm

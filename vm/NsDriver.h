@@ -1,0 +1,81 @@
+#pragma once
+// NsDriver: the `ns` driver. The guest is dockerd in a network namespace of its own (a veth
+// pair to the host, guest address <subnet>.2, not loopback) and a mount namespace of its own
+// (shares bind-mounted at their mount points, resolv.conf from network.dns), its data under
+// the profile's state dir, its engine on a unix socket there. A supervisor thread restarts
+// dockerd with a bounded back-off when it dies. After a daemon crash, start() adopts a dockerd
+// that still runs (containers keep running). stop() leaves no process, namespace or veth.
+// Thread-safety: start/stop are serialised by the caller; status() is safe from any thread.
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "vm/Driver.h"
+#include "vm/ProfileConfig.h"
+#include "vm/ProfilePaths.h"
+
+namespace berth::vm {
+
+class NsDriver final : public Driver {
+ public:
+  NsDriver(ProfileConfig config, ProfilePaths paths);
+  ~NsDriver() override;
+
+  std::string name() const override { return "ns"; }
+  void start(const ProgressSink& progress) override;
+  void stop(bool force) override;
+  GuestStatus status() const override;
+  EngineEndpoint engine() const override;
+  std::string guestAddress() const override;
+  std::vector<Share> shares() const override { return shares_; }
+
+  // The network namespace's name (ip netns), for `berth ssh` and tests.
+  const std::string& netnsName() const { return netns_; }
+  // Pid of the running dockerd, or 0.
+  int dockerdPid() const;
+  // The argv that runs `command` (a shell when empty) inside the guest's namespaces;
+  // throws DriverError when the guest is not running. Reads only files: usable from the CLI.
+  // Pid of a dockerd of this profile that still runs (e.g. its daemon was killed), or 0.
+  static int runningDockerd(const ProfilePaths& paths);
+  static std::vector<std::string> shellCommand(const ProfilePaths& paths,
+                                               const std::vector<std::string>& command);
+
+ private:
+  struct Network {
+    std::string subnet;  // "172.30.N" (the /24's first three octets)
+  };
+
+  bool adoptRunningDockerd();
+  void cleanupLeftovers();
+  void createNetwork(const ProgressSink& progress);
+  void deleteNetwork();
+  void writeGuestFiles();
+  int spawnDockerd();
+  bool waitUntilAnswering(int pid, std::chrono::milliseconds limit, const ProgressSink& progress);
+  void killGuestProcesses(bool force);
+  void removeCreatedMountPoints();
+  void supervise();
+  void setStatus(GuestState state, std::string detail);
+  std::string allocateSubnet();
+
+  ProfileConfig config_;
+  ProfilePaths paths_;
+  std::vector<Share> shares_;
+  std::string netns_;       // ip netns name
+  std::string veth_host_;   // host end
+  std::string veth_guest_;  // guest end before it is renamed eth0
+  std::string engine_socket_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  GuestStatus status_;
+  std::string subnet_;  // "172.30.N"
+  int dockerd_pid_ = 0;
+  bool stopping_ = false;
+  std::thread supervisor_;
+};
+
+}  // namespace berth::vm

@@ -1,0 +1,91 @@
+#pragma once
+// ProfileConfig: one profile's settings, as in berth.yaml (DESIGN.md "Config"). Built in layers
+// -- defaults, then the template, then the profile's file, then the command-line flags -- each
+// layer overriding only the keys it names. Files are read and written with yaml-cpp; a malformed
+// file or a bad value throws ConfigError naming the file and line. Value type; not thread-safe
+// (copy it to share).
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "vm/Driver.h"
+
+namespace berth::vm {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct NetworkConfig {
+  std::vector<std::string> dns;  // resolvers for the guest (and its containers)
+  std::string subnet;            // ns driver: the veth /24 (e.g. 172.30.7.0/24); "" = pick one
+};
+
+struct ForwardingConfig {
+  std::string bind = "loopback";  // loopback | mirror
+  bool udp = true;
+};
+
+struct KubernetesConfig {
+  bool enabled = false;
+  std::string version;
+  std::vector<std::string> k3s_args;
+};
+
+struct BootConfig {
+  bool lazy = false;      // the first API request boots the guest
+  std::string idle_stop;  // "" or "0": never; else a duration ("30s", "10m", "1h")
+};
+
+class ProfileConfig {
+ public:
+  int cpus = 2;
+  double memory = 2;  // GiB
+  int disk = 60;      // GiB
+  std::string arch;   // x86_64 | aarch64; defaults to the host's
+  std::string runtime = "docker";
+  std::string vm_type;  // qemu | ns; "" until chosen at first start
+  std::string mount_type = "9p";
+  std::optional<std::vector<Share>> mounts;  // unset: the default share (home, writable)
+  NetworkConfig network;
+  ForwardingConfig forwarding;
+  KubernetesConfig kubernetes;
+  nlohmann::json docker = nlohmann::json::object();  // the guest's daemon.json, verbatim
+  std::map<std::string, std::string> env;
+  BootConfig boot;
+  std::vector<std::string> listen;
+
+  // Built-in defaults (arch = the host's).
+  static ProfileConfig defaults();
+  // Applies the keys present in the YAML file at `path`; a missing file changes nothing.
+  void mergeFile(const std::string& path);
+  // Applies the keys present in `text`; `source` names it in errors.
+  void mergeText(const std::string& text, const std::string& source);
+  // The whole config as YAML (every key), and written atomically to `path` (mode 0600).
+  std::string toYaml() const;
+  void save(const std::string& path) const;
+  nlohmann::json toJson() const;
+
+  // The configured shares, or the default one (the user's home, writable).
+  std::vector<Share> effectiveMounts() const;
+  // Idle-stop delay in milliseconds; 0 = never. Throws ConfigError on a bad duration.
+  long long idleStopMillis() const;
+
+  // Refuses `wanted` when it changes a setting that is fixed once a profile exists (arch,
+  // vmType, runtime): throws ConfigError saying what to do instead.
+  static void checkImmutable(const ProfileConfig& existing, const ProfileConfig& wanted,
+                             const std::string& profile);
+  // Throws ConfigError when a value is out of range (cpus < 1, unknown vmType, ...).
+  void validate() const;
+};
+
+// Parses "500ms", "30s", "10m", "1h30m", "0" into milliseconds; throws std::invalid_argument.
+long long parseDurationMillis(const std::string& text);
+// The host's architecture in berth's spelling (x86_64, aarch64).
+std::string hostArch();
+
+}  // namespace berth::vm
