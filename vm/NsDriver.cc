@@ -82,15 +82,17 @@ int readPid(const std::string& path) {
 
 bool alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
-// True when `pid` is a live dockerd (not a zombie, not a recycled pid of something else).
-bool isDockerd(int pid) {
+// True when `pid` is a live process named `name` (not a zombie, not a recycled pid).
+bool isLive(int pid, const std::string& name) {
   if (!alive(pid)) return false;
   std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
   auto close = stat.rfind(')');
   if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') return false;
   std::string comm = readFile("/proc/" + std::to_string(pid) + "/comm");
-  return comm.rfind("dockerd", 0) == 0;
+  return comm.rfind(name, 0) == 0;
 }
+
+bool isDockerd(int pid) { return isLive(pid, "dockerd"); }
 
 ino_t inodeOf(const std::string& path) {
   struct stat st {};
@@ -179,9 +181,14 @@ bool waitGone(int pid, milliseconds limit) {
 
 std::string berthExecutable() {
   std::error_code ec;
-  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::string path = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   if (ec) throw DriverError("cannot find the berth executable: " + ec.message());
-  return path.string();
+  // Replaced on disk since this daemon started (an upgrade): run the new one.
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (path.size() > kDeleted.size() && path.ends_with(kDeleted)) {
+    path.resize(path.size() - kDeleted.size());
+  }
+  return path;
 }
 
 std::string findDockerd() {
@@ -432,6 +439,8 @@ void NsDriver::writeGuestFiles() {
                                    "--pidfile", paths_.state_dir + "/dockerd.pid",
                                    "-H", "unix://" + engine_socket_};
   if (!daemon.contains("userland-proxy")) argv.push_back("--userland-proxy=false");
+  // Containers outlive a dockerd crash or restart (supervision); stop() stops them itself.
+  if (!daemon.contains("live-restore")) argv.push_back("--live-restore");
 
   nlohmann::json shares = nlohmann::json::array();
   for (const auto& share : shares_) {
@@ -449,6 +458,16 @@ void NsDriver::writeGuestFiles() {
 
 int NsDriver::spawnDockerd() {
   const std::string log = paths_.state_dir + "/dockerd.log";
+  // dockerd refuses to start while its pid file names a process that exists, and a killed
+  // dockerd whose parent is gone may linger as a zombie that nobody reaps.
+  // The same holds for the containerd that dockerd starts: with a stale pid file it waits
+  // for a dead containerd instead of starting one.
+  const std::string pid_file = paths_.state_dir + "/dockerd.pid";
+  if (int old = readPid(pid_file); old != 0 && !isDockerd(old)) ::unlink(pid_file.c_str());
+  const std::string containerd_pid_file = paths_.state_dir + "/exec/containerd/containerd.pid";
+  if (int old = readPid(containerd_pid_file); old != 0 && !isLive(old, "containerd")) {
+    ::unlink(containerd_pid_file.c_str());
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -564,6 +583,7 @@ void NsDriver::supervise() {
       if (wake_.wait_for(lock, backoff, [this] { return stopping_; })) return;
     }
     int next = 0;
+    started = Clock::now();
     try {
       next = spawnDockerd();
     } catch (const std::exception& e) {
@@ -574,7 +594,6 @@ void NsDriver::supervise() {
       std::lock_guard lock(mutex_);
       dockerd_pid_ = next;
     }
-    started = Clock::now();
     if (waitUntilAnswering(next, kBootLimit, nullptr)) {
       setStatus(GuestState::Running, "dockerd pid " + std::to_string(next) + " (restarted after: " +
                                          why + ")");
@@ -587,10 +606,33 @@ void NsDriver::supervise() {
   }
 }
 
+void NsDriver::stopContainers() {
+  auto reply = net::UnixHttpClient::get(engine_socket_, "/containers/json", seconds(10));
+  if (reply.status != 200) return;
+  std::vector<std::string> ids;
+  try {
+    for (const auto& c : nlohmann::json::parse(reply.body)) ids.push_back(c.at("Id").get<std::string>());
+  } catch (const std::exception&) {
+    return;
+  }
+  if (ids.empty()) return;
+  BERTH_LOG(Info, "ns", "stopping " << ids.size() << " running container(s)");
+  // In parallel: each gets docker's usual 10 s between SIGTERM and SIGKILL.
+  std::vector<std::thread> stoppers;
+  for (const auto& id : ids) {
+    stoppers.emplace_back([this, id] {
+      net::UnixHttpClient::request(engine_socket_, "POST", "/containers/" + id + "/stop?t=10", "",
+                                   seconds(20));
+    });
+  }
+  for (auto& t : stoppers) t.join();
+}
+
 void NsDriver::killGuestProcesses(bool force) {
   const int pid = dockerdPid() != 0 ? dockerdPid() : readPid(paths_.state_dir + "/dockerd.pid");
   if (pid != 0 && isDockerd(pid)) {
     if (!force) {
+      stopContainers();  // live-restore: dockerd itself would leave them running
       ::kill(pid, SIGTERM);  // dockerd stops its containers, then containerd
       if (!waitGone(pid, kGracefulStop)) {
         BERTH_LOG(Warn, "ns", "dockerd did not stop within " << kGracefulStop.count() << "s; killing it");

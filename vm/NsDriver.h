@@ -55,6 +55,7 @@ class NsDriver final : public Driver {
   void writeGuestFiles();
   int spawnDockerd();
   bool waitUntilAnswering(int pid, std::chrono::milliseconds limit, const ProgressSink& progress);
+  void stopContainers();
   void killGuestProcesses(bool force);
   void removeCreatedMountPoints();
   void supervise();

@@ -5,6 +5,8 @@
 #   dockerd-ns.sh start NAME DIR   starts it; prints KEY=VALUE lines (also written to DIR/env):
 #                                  DOCKER_SOCK, GUEST_ADDR (the namespace's veth address, not
 #                                  loopback), HOST_ADDR (the host end), NETNS, VETH, DOCKERD_PID
+#   dockerd-ns.sh import-bb SOCK DIR  imports the busybox image `bb` into the engine at SOCK
+#                                  (any engine: e.g. a berth profile's), using DIR as scratch
 #   dockerd-ns.sh stop NAME [DIR]  stops dockerd, containerd, shims and containers, unmounts
 #                                  everything under DIR, deletes the netns and the veth, and
 #                                  removes DIR's engine state (data/, exec/).
@@ -223,8 +225,18 @@ EOF
   cat "$dir/env"
 }
 
+do_import_bb() {
+  local sock=$1 dir=$2
+  mkdir -p "$dir"
+  make_rootfs_tar "$dir"
+  DOCKER_HOST="unix://$sock" "$DOCKER_CLI" import "$dir/rootfs.tar" bb >/dev/null ||
+    { rm -f "$dir/rootfs.tar"; die "docker import of the busybox image into $sock failed"; }
+  rm -f "$dir/rootfs.tar"
+}
+
 case "${1:-}" in
+  import-bb) [ $# -eq 3 ] || die "usage: $0 import-bb SOCK DIR"; do_import_bb "$2" "$3" ;;
   start) [ $# -eq 3 ] || die "usage: $0 start NAME DIR"; do_start "$2" "$3" ;;
   stop) [ $# -ge 2 ] || die "usage: $0 stop NAME [DIR]"; do_stop "$2" "${3:-}" ;;
-  *) die "usage: $0 start NAME DIR | stop NAME [DIR]" ;;
+  *) die "usage: $0 start NAME DIR | stop NAME [DIR] | import-bb SOCK DIR" ;;
 esac

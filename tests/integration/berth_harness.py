@@ -49,6 +49,12 @@ def wait_for_socket(path, timeout=10.0, proc=None):
     raise AssertionError("nothing listens on %s after %.0fs" % (path, timeout))
 
 
+def import_bb(sock, scratch_dir):
+    """Imports the busybox image `bb` into the engine at unix socket `sock` (any engine, e.g.
+    a berth profile's guest), the same way the harness engine gets it."""
+    run(["bash", HARNESS, "import-bb", sock, scratch_dir], timeout=120)
+
+
 class Engine:
     """A real dockerd (Debian docker.io) in network namespace `name`, state under `dir`,
     with a busybox image `bb`. Attributes: sock, guest_addr (the namespace's veth address,
