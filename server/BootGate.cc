@@ -47,9 +47,8 @@ void BootGate::bootFinished(std::optional<std::string> error) {
   }
   auto shared_error = error ? std::make_shared<std::string>(*error) : nullptr;
   for (auto& w : waiters) {
-    boost::asio::post(w.executor, [ready = std::move(w.ready), shared_error] {
-      ready(shared_error.get());
-    });
+    boost::asio::post(w.executor,
+                      [ready = std::move(w.ready), shared_error] { ready(shared_error.get()); });
   }
 }
 
@@ -77,10 +76,14 @@ BootGate::State BootGate::state() const {
 
 const char* BootGate::stateName(State state) {
   switch (state) {
-    case State::Down: return "down";
-    case State::Booting: return "booting";
-    case State::Up: return "up";
-    case State::Stopping: return "stopping";
+    case State::Down:
+      return "down";
+    case State::Booting:
+      return "booting";
+    case State::Up:
+      return "up";
+    case State::Stopping:
+      return "stopping";
   }
   return "unknown";
 }

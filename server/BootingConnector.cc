@@ -4,22 +4,23 @@ namespace berth::server {
 
 BootingConnector::BootingConnector(std::shared_ptr<BootGate> gate, EngineConnector engine,
                                    NotReady not_ready, std::string log_file)
-    : gate_(std::move(gate)), engine_(std::move(engine)), not_ready_(std::move(not_ready)),
+    : gate_(std::move(gate)),
+      engine_(std::move(engine)),
+      not_ready_(std::move(not_ready)),
       log_file_(std::move(log_file)) {}
 
 std::string BootingConnector::describe() const {
   auto engine = engine_();
-  return "the profile's guest engine (" + (engine ? engine->describe() : "booted on first request") +
-         ")";
+  return "the profile's guest engine (" +
+         (engine ? engine->describe() : "booted on first request") + ")";
 }
 
-void BootingConnector::connect(boost::asio::any_io_executor executor,
-                               net::ConnectHandler handler) {
-  gate_->whenUp(executor, [this, executor, handler = std::move(handler)](
-                              const std::string* boot_error) mutable {
+void BootingConnector::connect(boost::asio::any_io_executor executor, net::ConnectHandler handler) {
+  gate_->whenUp(executor, [this, executor,
+                           handler = std::move(handler)](const std::string* boot_error) mutable {
     if (boot_error != nullptr) {
-      net::ConnectError error{503, "the berth guest failed to boot: " + *boot_error + " (see " +
-                                       log_file_ + ")"};
+      net::ConnectError error{
+          503, "the berth guest failed to boot: " + *boot_error + " (see " + log_file_ + ")"};
       handler(nullptr, &error);
       return;
     }
@@ -29,8 +30,8 @@ void BootingConnector::connect(boost::asio::any_io_executor executor,
       handler(nullptr, &error);
       return;
     }
-    engine->connect(executor, [this, handler = std::move(handler)](
-                                  net::ByteStreamPtr stream, const net::ConnectError* error) {
+    engine->connect(executor, [this, handler = std::move(handler)](net::ByteStreamPtr stream,
+                                                                   const net::ConnectError* error) {
       if (error == nullptr) {
         handler(std::move(stream), nullptr);
         return;

@@ -18,7 +18,9 @@ namespace {
 class ControlExchange : public std::enable_shared_from_this<ControlExchange> {
  public:
   ControlExchange(net::ByteStreamPtr stream, std::shared_ptr<ControlServer::Handler> handler)
-      : stream_(std::move(stream)), io_(*stream_), handler_(std::move(handler)),
+      : stream_(std::move(stream)),
+        io_(*stream_),
+        handler_(std::move(handler)),
         timer_(stream_->executor()) {}
 
   void start() {
@@ -27,8 +29,9 @@ class ControlExchange : public std::enable_shared_from_this<ControlExchange> {
     timer_.async_wait([self = shared_from_this()](net::ErrorCode ec) {
       if (!ec && !self->answered_) self->stream_->close();
     });
-    http::async_read(io_, buffer_, parser_,
-                     [self = shared_from_this()](net::ErrorCode ec, std::size_t) { self->onRead(ec); });
+    http::async_read(
+        io_, buffer_, parser_,
+        [self = shared_from_this()](net::ErrorCode ec, std::size_t) { self->onRead(ec); });
   }
 
  private:
@@ -44,9 +47,8 @@ class ControlExchange : public std::enable_shared_from_this<ControlExchange> {
     auto self = shared_from_this();
     auto executor = stream_->executor();
     (*handler_)(method, target, [self, executor](int status, nlohmann::json body) {
-      boost::asio::post(executor, [self, status, body = std::move(body)] {
-        self->answer(status, body.dump());
-      });
+      boost::asio::post(
+          executor, [self, status, body = std::move(body)] { self->answer(status, body.dump()); });
     });
   }
 

@@ -16,8 +16,8 @@ namespace berth::server {
 class ControlServer {
  public:
   using Respond = std::function<void(int status, nlohmann::json body)>;
-  using Handler = std::function<void(const std::string& method, const std::string& target,
-                                     Respond respond)>;
+  using Handler =
+      std::function<void(const std::string& method, const std::string& target, Respond respond)>;
 
   ControlServer(boost::asio::io_context& io, std::string path, Handler handler);
   // Listens; throws std::runtime_error with one clear line.

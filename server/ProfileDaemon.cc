@@ -16,6 +16,7 @@
 #include "server/BootingConnector.h"
 #include "server/ControlServer.h"
 #include "server/DriverThread.h"
+#include "server/ProfileStatus.h"
 #include "server/RelayServer.h"
 #include "server/net/Log.h"
 #include "server/net/UnixConnector.h"
@@ -29,11 +30,16 @@ using Clock = std::chrono::steady_clock;
 
 const char* guestStateName(vm::GuestState state) {
   switch (state) {
-    case vm::GuestState::Stopped: return "Stopped";
-    case vm::GuestState::Starting: return "Starting";
-    case vm::GuestState::Running: return "Running";
-    case vm::GuestState::Stopping: return "Stopping";
-    case vm::GuestState::Broken: return "Broken";
+    case vm::GuestState::Stopped:
+      return "Stopped";
+    case vm::GuestState::Starting:
+      return "Starting";
+    case vm::GuestState::Running:
+      return "Running";
+    case vm::GuestState::Stopping:
+      return "Stopping";
+    case vm::GuestState::Broken:
+      return "Broken";
   }
   return "Unknown";
 }
@@ -79,9 +85,10 @@ void ProfileDaemon::acquireLock() {
     pid_in >> pid;
     ::close(lock_fd_);
     lock_fd_ = -1;
-    throw std::runtime_error("a daemon for profile '" + paths_.name + "' is already running" +
-                             (pid.empty() ? "" : " (pid " + pid + ")") + "; stop it first (berth stop" +
-                             (paths_.name == vm::ProfilePaths::kDefaultProfile ? "" : " " + paths_.name) + ")");
+    throw std::runtime_error(
+        "a daemon for profile '" + paths_.name + "' is already running" +
+        (pid.empty() ? "" : " (pid " + pid + ")") + "; stop it first (berth stop" +
+        (paths_.name == vm::ProfilePaths::kDefaultProfile ? "" : " " + paths_.name) + ")");
   }
   // The lock is ours: a pid file or sockets still here are leftovers of a crash.
   std::ofstream pid_out(paths_.pid_file, std::ios::trunc);
@@ -128,10 +135,11 @@ int ProfileDaemon::run() {
         handleControl(method, target, std::move(respond));
       });
   control_->open();
-  BERTH_LOG(Info, "daemon", "profile " << paths_.name << " (" << driver_->name() << "), pid "
-                                       << ::getpid() << ", docker socket " << paths_.docker_socket
-                                       << (config_.boot.lazy ? ", lazy boot" : "")
-                                       << (idle_stop_ms_ > 0 ? ", idle stop after " + config_.boot.idle_stop : ""));
+  BERTH_LOG(Info, "daemon",
+            "profile " << paths_.name << " (" << driver_->name() << "), pid " << ::getpid()
+                       << ", docker socket " << paths_.docker_socket
+                       << (config_.boot.lazy ? ", lazy boot" : "")
+                       << (idle_stop_ms_ > 0 ? ", idle stop after " + config_.boot.idle_stop : ""));
 
   boost::asio::signal_set signals(io_, SIGINT, SIGTERM);
   signals.async_wait([this](boost::system::error_code ec, int signo) {
@@ -215,7 +223,8 @@ void ProfileDaemon::stopGuestOnWorker(bool force) {
 std::string ProfileDaemon::notReadyReason() const {
   const vm::GuestStatus status = driver_->status();
   if (status.state == vm::GuestState::Running) return "";
-  return std::string(guestStateName(status.state)) + (status.detail.empty() ? "" : ": " + status.detail);
+  return std::string(guestStateName(status.state)) +
+         (status.detail.empty() ? "" : ": " + status.detail);
 }
 
 void ProfileDaemon::noteActivity() {
@@ -224,7 +233,8 @@ void ProfileDaemon::noteActivity() {
 }
 
 void ProfileDaemon::scheduleIdleCheck() {
-  const auto interval = std::chrono::milliseconds(std::clamp<long long>(idle_stop_ms_ / 4, 100, 5000));
+  const auto interval =
+      std::chrono::milliseconds(std::clamp<long long>(idle_stop_ms_ / 4, 100, 5000));
   idle_timer_->expires_after(interval);
   idle_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec || shutting_down_) return;
@@ -247,8 +257,9 @@ void ProfileDaemon::idleCheck() {
       return;  // running containers (or unknown): not idle
     }
     if (!gate_->beginStop([this] { return connections_ == 0 && !shutting_down_; })) return;
-    BERTH_LOG(Info, "idle", "no client and no running container for " << config_.boot.idle_stop
-                                                                        << ": stopping the guest");
+    BERTH_LOG(Info, "idle",
+              "no client and no running container for " << config_.boot.idle_stop
+                                                        << ": stopping the guest");
     try {
       stopGuestOnWorker(false);
     } catch (const std::exception& e) {
@@ -266,7 +277,8 @@ int ProfileDaemon::runningContainers() const {
   const vm::EngineEndpoint endpoint = driver_->engine();
   // Wiring point (qemu driver): a TLS endpoint needs its own query; unknown means "not idle".
   if (endpoint.kind != vm::EngineEndpoint::Kind::Unix) return -1;
-  auto reply = net::UnixHttpClient::get(endpoint.unix_path, "/containers/json", std::chrono::seconds(10));
+  auto reply =
+      net::UnixHttpClient::get(endpoint.unix_path, "/containers/json", std::chrono::seconds(10));
   if (reply.status != 200) return -1;
   try {
     return static_cast<int>(nlohmann::json::parse(reply.body).size());
@@ -292,7 +304,8 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
         after();
         control_->stop();
         // Let the control answer reach the CLI, then end the io threads.
-        auto timer = std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(200));
+        auto timer =
+            std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(200));
         timer->async_wait([this, timer](boost::system::error_code) { io_.stop(); });
       });
     });
@@ -318,34 +331,17 @@ void ProfileDaemon::handleControl(const std::string& method, const std::string& 
 
 nlohmann::json ProfileDaemon::statusJson() const {
   const vm::GuestStatus guest = driver_->status();
-  nlohmann::json status = {
-      {"profile", paths_.name},
-      {"status", guestStateName(guest.state)},
-      {"driver", driver_->name()},
-      {"arch", config_.arch},
-      {"runtime", config_.runtime},
-      {"cpus", config_.cpus},
-      {"memory", config_.memory},
-      {"disk", config_.disk},
-      {"socket", paths_.docker_socket},
-      {"dockerHost", "unix://" + paths_.docker_socket},
-      {"context", paths_.contextName()},
-      {"address", guest.state == vm::GuestState::Running ? driver_->guestAddress() : ""},
-      {"guest", {{"state", guestStateName(guest.state)}, {"detail", guest.detail}}},
-      {"daemon",
-       {{"running", true},
-        {"pid", ::getpid()},
-        {"log", paths_.log_file},
-        {"uptimeSeconds", std::chrono::duration<double>(Clock::now() - started_).count()}}},
-      {"connections", connections_.load()},
-  };
-  nlohmann::json mounts = nlohmann::json::array();
-  for (const auto& share : driver_->shares()) {
-    mounts.push_back({{"location", share.location},
-                      {"mountPoint", share.mount_point},
-                      {"writable", share.writable}});
-  }
-  status["mounts"] = mounts;
+  nlohmann::json status = ProfileStatus::base(paths_, config_, guestStateName(guest.state));
+  status["driver"] = driver_->name();
+  status["address"] = guest.state == vm::GuestState::Running ? driver_->guestAddress() : "";
+  status["mounts"] = vm::ProfileConfig::sharesJson(driver_->shares());
+  status["guest"] = {{"state", guestStateName(guest.state)}, {"detail", guest.detail}};
+  status["daemon"] = {
+      {"running", true},
+      {"pid", ::getpid()},
+      {"log", paths_.log_file},
+      {"uptimeSeconds", std::chrono::duration<double>(Clock::now() - started_).count()}};
+  status["connections"] = connections_.load();
   std::map<std::string, std::function<nlohmann::json()>> sections;
   {
     std::lock_guard lock(mutex_);

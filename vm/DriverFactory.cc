@@ -15,8 +15,9 @@ std::unique_ptr<Driver> DriverFactory::makeDriver(const ProfileConfig& config,
   if (type == "ns") return std::make_unique<NsDriver>(config, paths);
   if (type == "qemu") {
     // The qemu driver (issue 5) plugs in here: return std::make_unique<QemuDriver>(config, paths);
-    throw DriverError("the qemu driver is not available yet in this build; use --vm-type ns "
-                      "(a new profile: berth start -p NAME --vm-type ns)");
+    throw DriverError(
+        "the qemu driver is not available yet in this build; use --vm-type ns "
+        "(a new profile: berth start -p NAME --vm-type ns)");
   }
   throw DriverError("unknown vmType '" + type + "': use qemu or ns");
 }

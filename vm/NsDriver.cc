@@ -87,7 +87,8 @@ bool isLive(int pid, const std::string& name) {
   if (!alive(pid)) return false;
   std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
   auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') return false;
+  if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z')
+    return false;
   std::string comm = readFile("/proc/" + std::to_string(pid) + "/comm");
   return comm.rfind(name, 0) == 0;
 }
@@ -159,8 +160,10 @@ std::string describeExit(int pid) {
   int status = 0;
   pid_t got = ::waitpid(pid, &status, WNOHANG);
   if (got == pid) {
-    if (WIFEXITED(status)) return "dockerd exited with status " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return std::string("dockerd was killed by signal ") + std::to_string(WTERMSIG(status));
+    if (WIFEXITED(status))
+      return "dockerd exited with status " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+      return std::string("dockerd was killed by signal ") + std::to_string(WTERMSIG(status));
   }
   return "dockerd exited";
 }
@@ -193,10 +196,12 @@ std::string berthExecutable() {
 
 std::string findDockerd() {
   if (const char* env = std::getenv("BERTH_DOCKERD"); env != nullptr && *env != '\0') return env;
-  for (const char* candidate : {"/usr/sbin/dockerd", "/usr/bin/dockerd", "/usr/local/bin/dockerd"}) {
+  for (const char* candidate :
+       {"/usr/sbin/dockerd", "/usr/bin/dockerd", "/usr/local/bin/dockerd"}) {
     if (::access(candidate, X_OK) == 0) return candidate;
   }
-  throw DriverError("dockerd not found: install it (apt-get install docker.io) or set BERTH_DOCKERD");
+  throw DriverError(
+      "dockerd not found: install it (apt-get install docker.io) or set BERTH_DOCKERD");
 }
 
 // Holds the host-wide lock under which a profile picks and claims its /24.
@@ -281,8 +286,9 @@ std::string NsDriver::guestAddress() const {
 
 void NsDriver::start(const ProgressSink& progress) {
   if (::geteuid() != 0) {
-    throw DriverError("the ns driver needs root (network and mount namespaces); run berth as root "
-                      "or use --vm-type qemu");
+    throw DriverError(
+        "the ns driver needs root (network and mount namespaces); run berth as root "
+        "or use --vm-type qemu");
   }
   {
     std::lock_guard lock(mutex_);
@@ -347,12 +353,13 @@ bool NsDriver::adoptRunningDockerd() {
 void NsDriver::cleanupLeftovers() {
   const bool stale_netns = std::filesystem::exists("/var/run/netns/" + netns_);
   const bool stale_link = Subprocess::run({"ip", "link", "show", veth_host_}).exit_code == 0;
-  const auto leftovers = guestProcesses(stale_netns ? inodeOf("/var/run/netns/" + netns_) : 0,
-                                        paths_.state_dir);
+  const auto leftovers =
+      guestProcesses(stale_netns ? inodeOf("/var/run/netns/" + netns_) : 0, paths_.state_dir);
   if (!stale_netns && !stale_link && leftovers.empty()) return;
-  BERTH_LOG(Warn, "ns", "cleaning up what a crashed run left behind ("
-                            << leftovers.size() << " process(es), netns "
-                            << (stale_netns ? "yes" : "no") << ")");
+  BERTH_LOG(Warn, "ns",
+            "cleaning up what a crashed run left behind ("
+                << leftovers.size() << " process(es), netns " << (stale_netns ? "yes" : "no")
+                << ")");
   killGuestProcesses(true);
   deleteNetwork();
 }
@@ -368,13 +375,15 @@ std::string NsDriver::allocateSubnet() {
     }
     std::string prefix = base.substr(0, base.rfind('.'));
     if (subnetInUse(prefix, veth_host_)) {
-      throw DriverError("network.subnet " + s + " is already used by another interface; "
+      throw DriverError("network.subnet " + s +
+                        " is already used by another interface; "
                         "choose another in berth.yaml");
     }
     return prefix;
   }
   std::string recorded = readFile(paths_.state_dir + "/subnet");
-  while (!recorded.empty() && (recorded.back() == '\n' || recorded.back() == ' ')) recorded.pop_back();
+  while (!recorded.empty() && (recorded.back() == '\n' || recorded.back() == ' '))
+    recorded.pop_back();
   if (!recorded.empty() && !subnetInUse(recorded, veth_host_)) return recorded;
   const unsigned first = fnv1a(paths_.dir) % 256;
   for (unsigned i = 0; i < 256; ++i) {
@@ -391,7 +400,8 @@ void NsDriver::createNetwork(const ProgressSink& progress) {
   const std::string what = "cannot create the guest network";
   Subprocess::check({"ip", "netns", "add", netns_}, what);
   try {
-    Subprocess::check({"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_guest_}, what);
+    Subprocess::check(
+        {"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_guest_}, what);
     Subprocess::check({"ip", "link", "set", veth_guest_, "netns", netns_}, what);
     Subprocess::check({"ip", "addr", "add", subnet + ".1/24", "dev", veth_host_}, what);
     Subprocess::check({"ip", "link", "set", veth_host_, "up"}, what);
@@ -433,11 +443,16 @@ void NsDriver::writeGuestFiles() {
   }
 
   std::vector<std::string> argv = {findDockerd(),
-                                   "--config-file", paths_.state_dir + "/daemon.json",
-                                   "--data-root", paths_.state_dir + "/data",
-                                   "--exec-root", paths_.state_dir + "/exec",
-                                   "--pidfile", paths_.state_dir + "/dockerd.pid",
-                                   "-H", "unix://" + engine_socket_};
+                                   "--config-file",
+                                   paths_.state_dir + "/daemon.json",
+                                   "--data-root",
+                                   paths_.state_dir + "/data",
+                                   "--exec-root",
+                                   paths_.state_dir + "/exec",
+                                   "--pidfile",
+                                   paths_.state_dir + "/dockerd.pid",
+                                   "-H",
+                                   "unix://" + engine_socket_};
   if (!daemon.contains("userland-proxy")) argv.push_back("--userland-proxy=false");
   // Containers outlive a dockerd crash or restart (supervision); stop() stops them itself.
   if (!daemon.contains("live-restore")) argv.push_back("--live-restore");
@@ -477,8 +492,8 @@ int NsDriver::spawnDockerd() {
   posix_spawnattr_init(&attributes);
   // Its own session: a Ctrl-C on `berth start --foreground` or the daemon's death must not
   // take dockerd (and the containers) with it.
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                            POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attributes,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attributes, &none);
@@ -574,8 +589,9 @@ void NsDriver::supervise() {
       return;
     }
     const auto backoff = milliseconds(500) * (1 << (failures - 1));  // 0.5s .. 8s
-    BERTH_LOG(Warn, "ns", why << "; restarting in " << backoff.count() << "ms (attempt "
-                               << failures << "/" << kMaxRestarts << ")");
+    BERTH_LOG(Warn, "ns",
+              why << "; restarting in " << backoff.count() << "ms (attempt " << failures << "/"
+                  << kMaxRestarts << ")");
     setStatus(GuestState::Starting, why + "; restarting (attempt " + std::to_string(failures) +
                                         "/" + std::to_string(kMaxRestarts) + ")");
     {
@@ -595,8 +611,8 @@ void NsDriver::supervise() {
       dockerd_pid_ = next;
     }
     if (waitUntilAnswering(next, kBootLimit, nullptr)) {
-      setStatus(GuestState::Running, "dockerd pid " + std::to_string(next) + " (restarted after: " +
-                                         why + ")");
+      setStatus(GuestState::Running,
+                "dockerd pid " + std::to_string(next) + " (restarted after: " + why + ")");
       BERTH_LOG(Info, "ns", "dockerd restarted, pid " << next);
     } else if (alive(next)) {
       std::lock_guard lock(mutex_);
@@ -611,7 +627,8 @@ void NsDriver::stopContainers() {
   if (reply.status != 200) return;
   std::vector<std::string> ids;
   try {
-    for (const auto& c : nlohmann::json::parse(reply.body)) ids.push_back(c.at("Id").get<std::string>());
+    for (const auto& c : nlohmann::json::parse(reply.body))
+      ids.push_back(c.at("Id").get<std::string>());
   } catch (const std::exception&) {
     return;
   }
@@ -632,10 +649,11 @@ void NsDriver::killGuestProcesses(bool force) {
   const int pid = dockerdPid() != 0 ? dockerdPid() : readPid(paths_.state_dir + "/dockerd.pid");
   if (pid != 0 && isDockerd(pid)) {
     if (!force) {
-      stopContainers();  // live-restore: dockerd itself would leave them running
+      stopContainers();      // live-restore: dockerd itself would leave them running
       ::kill(pid, SIGTERM);  // dockerd stops its containers, then containerd
       if (!waitGone(pid, kGracefulStop)) {
-        BERTH_LOG(Warn, "ns", "dockerd did not stop within " << kGracefulStop.count() << "s; killing it");
+        BERTH_LOG(Warn, "ns",
+                  "dockerd did not stop within " << kGracefulStop.count() << "s; killing it");
       }
     }
     ::kill(pid, SIGKILL);
@@ -665,7 +683,8 @@ void NsDriver::removeCreatedMountPoints() {
     if (!line.empty()) dirs.push_back(line);
   }
   // Deepest first; rmdir only removes what is still empty (never user data).
-  std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::sort(dirs.begin(), dirs.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
   for (const auto& d : dirs) ::rmdir(d.c_str());
   ::unlink(list.c_str());
 }

@@ -57,7 +57,8 @@ int NsGuestInit::run(const std::string& guest_json_path) {
   ::close(fd);
   if (::unshare(CLONE_NEWNS) != 0) die("cannot make a mount namespace");
   // Host mounts still propagate in (slave); nothing the guest mounts leaks out.
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) die("cannot make / a slave mount");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
+    die("cannot make / a slave mount");
 
   std::ofstream created(guest.at("createdDirsFile").get<std::string>(), std::ios::app);
   auto shares = guest.at("shares");
@@ -76,8 +77,8 @@ int NsGuestInit::run(const std::string& guest_json_path) {
     if (::mount(location.c_str(), mount_point.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
       die("cannot bind-mount " + location + " at " + mount_point);
     }
-    if (!share["writable"].get<bool>() &&
-        ::mount(nullptr, mount_point.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+    if (!share["writable"].get<bool>() && ::mount(nullptr, mount_point.c_str(), nullptr,
+                                                  MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
       die("cannot make " + mount_point + " read-only");
     }
   }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -11,7 +12,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <yaml-cpp/yaml.h>
 
 namespace berth::vm {
 namespace {
@@ -56,8 +56,7 @@ void checkKeys(const YAML::Node& map, const std::string& source, const std::stri
     if (!known.count(key)) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      fail(source, kv.first,
-           "unknown key '" + section + key + "' (known: " + list + ")");
+      fail(source, kv.first, "unknown key '" + section + key + "' (known: " + list + ")");
     }
   }
 }
@@ -151,20 +150,27 @@ long long parseDurationMillis(const std::string& text) {
   std::size_t i = 0;
   while (i < text.size()) {
     std::size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
       ++i;
     }
-    if (start == i) throw std::invalid_argument("bad duration '" + text + "' (use e.g. 30s, 10m, 1h)");
+    if (start == i)
+      throw std::invalid_argument("bad duration '" + text + "' (use e.g. 30s, 10m, 1h)");
     double number = std::stod(text.substr(start, i - start));
     std::size_t unit_start = i;
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string unit = text.substr(unit_start, i - unit_start);
     double scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else throw std::invalid_argument("bad duration '" + text + "' (use e.g. 30s, 10m, 1h)");
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else
+      throw std::invalid_argument("bad duration '" + text + "' (use e.g. 30s, 10m, 1h)");
     total += static_cast<long long>(number * scale);
   }
   return total;
@@ -222,21 +228,23 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
         next.mounts.reset();
         continue;
       }
-      if (!v.IsSequence()) fail(source, v, "mounts must be a list of {location, mountPoint, writable}");
+      if (!v.IsSequence())
+        fail(source, v, "mounts must be a list of {location, mountPoint, writable}");
       std::vector<Share> shares;
       for (const auto& item : v) {
         requireMap(item, source, "each mounts entry");
         checkKeys(item, source, "mounts[].", {"location", "mountPoint", "writable"});
         if (!item["location"]) fail(source, item, "a mounts entry needs a location");
         Share share;
-        share.location = expandHome(scalar<std::string>(item["location"], source, "location", "a path"));
+        share.location =
+            expandHome(scalar<std::string>(item["location"], source, "location", "a path"));
         share.mount_point = item["mountPoint"] && !item["mountPoint"].IsNull()
                                 ? expandHome(scalar<std::string>(item["mountPoint"], source,
                                                                  "mountPoint", "a path"))
                                 : share.location;
-        share.writable = item["writable"] ? scalar<bool>(item["writable"], source, "writable",
-                                                         "true or false")
-                                          : false;
+        share.writable = item["writable"]
+                             ? scalar<bool>(item["writable"], source, "writable", "true or false")
+                             : false;
         if (share.location.empty() || share.location[0] != '/') {
           fail(source, item["location"], "mount location must be an absolute path or start with ~");
         }
@@ -253,20 +261,29 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
       requireMap(v, source, key);
       checkKeys(v, source, "network.", {"dns", "subnet"});
       if (v["dns"]) next.network.dns = stringList(v["dns"], source, "network.dns");
-      if (v["subnet"]) next.network.subnet = scalar<std::string>(v["subnet"], source, "network.subnet", "a CIDR");
+      if (v["subnet"])
+        next.network.subnet = scalar<std::string>(v["subnet"], source, "network.subnet", "a CIDR");
     } else if (key == "forwarding") {
       if (v.IsNull()) continue;
       requireMap(v, source, key);
       checkKeys(v, source, "forwarding.", {"bind", "udp"});
-      if (v["bind"]) next.forwarding.bind = scalar<std::string>(v["bind"], source, "forwarding.bind", "loopback or mirror");
-      if (v["udp"]) next.forwarding.udp = scalar<bool>(v["udp"], source, "forwarding.udp", "true or false");
+      if (v["bind"])
+        next.forwarding.bind =
+            scalar<std::string>(v["bind"], source, "forwarding.bind", "loopback or mirror");
+      if (v["udp"])
+        next.forwarding.udp = scalar<bool>(v["udp"], source, "forwarding.udp", "true or false");
     } else if (key == "kubernetes") {
       if (v.IsNull()) continue;
       requireMap(v, source, key);
       checkKeys(v, source, "kubernetes.", {"enabled", "version", "k3sArgs"});
-      if (v["enabled"]) next.kubernetes.enabled = scalar<bool>(v["enabled"], source, "kubernetes.enabled", "true or false");
-      if (v["version"]) next.kubernetes.version = scalar<std::string>(v["version"], source, "kubernetes.version", "a version");
-      if (v["k3sArgs"]) next.kubernetes.k3s_args = stringList(v["k3sArgs"], source, "kubernetes.k3sArgs");
+      if (v["enabled"])
+        next.kubernetes.enabled =
+            scalar<bool>(v["enabled"], source, "kubernetes.enabled", "true or false");
+      if (v["version"])
+        next.kubernetes.version =
+            scalar<std::string>(v["version"], source, "kubernetes.version", "a version");
+      if (v["k3sArgs"])
+        next.kubernetes.k3s_args = stringList(v["k3sArgs"], source, "kubernetes.k3sArgs");
     } else if (key == "docker") {
       if (v.IsNull()) {
         next.docker = nlohmann::json::object();
@@ -282,7 +299,8 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
       requireMap(v, source, key);
       next.env.clear();
       for (const auto& e : v) {
-        next.env[e.first.as<std::string>()] = scalar<std::string>(e.second, source, "env value", "a string");
+        next.env[e.first.as<std::string>()] =
+            scalar<std::string>(e.second, source, "env value", "a string");
       }
     } else if (key == "boot") {
       if (v.IsNull()) continue;
@@ -290,7 +308,10 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
       checkKeys(v, source, "boot.", {"lazy", "idleStop"});
       if (v["lazy"]) next.boot.lazy = scalar<bool>(v["lazy"], source, "boot.lazy", "true or false");
       if (v["idleStop"]) {
-        next.boot.idle_stop = v["idleStop"].IsNull() ? "" : scalar<std::string>(v["idleStop"], source, "boot.idleStop", "a duration");
+        next.boot.idle_stop =
+            v["idleStop"].IsNull()
+                ? ""
+                : scalar<std::string>(v["idleStop"], source, "boot.idleStop", "a duration");
         try {
           parseDurationMillis(next.boot.idle_stop);
         } catch (const std::invalid_argument& e) {
@@ -313,7 +334,8 @@ void ProfileConfig::validate() const {
   if (cpus < 1 || cpus > 1024) throw ConfigError("cpus must be between 1 and 1024");
   if (memory <= 0) throw ConfigError("memory must be a positive number of GiB");
   if (disk < 1) throw ConfigError("disk must be at least 1 GiB");
-  if (arch != "x86_64" && arch != "aarch64") throw ConfigError("arch must be x86_64 or aarch64, not '" + arch + "'");
+  if (arch != "x86_64" && arch != "aarch64")
+    throw ConfigError("arch must be x86_64 or aarch64, not '" + arch + "'");
   if (runtime != "docker" && runtime != "containerd") {
     throw ConfigError("runtime must be docker or containerd, not '" + runtime + "'");
   }
@@ -349,9 +371,9 @@ std::string ProfileConfig::toYaml() const {
   } else {
     out << YAML::BeginSeq;
     for (const auto& share : *mounts) {
-      out << YAML::BeginMap << YAML::Key << "location" << YAML::Value << share.location
-          << YAML::Key << "mountPoint" << YAML::Value << share.mount_point << YAML::Key
-          << "writable" << YAML::Value << share.writable << YAML::EndMap;
+      out << YAML::BeginMap << YAML::Key << "location" << YAML::Value << share.location << YAML::Key
+          << "mountPoint" << YAML::Value << share.mount_point << YAML::Key << "writable"
+          << YAML::Value << share.writable << YAML::EndMap;
     }
     out << YAML::EndSeq;
   }
@@ -407,12 +429,7 @@ void ProfileConfig::save(const std::string& path) const {
 }
 
 nlohmann::json ProfileConfig::toJson() const {
-  nlohmann::json mounts_json = nlohmann::json::array();
-  for (const auto& share : effectiveMounts()) {
-    mounts_json.push_back({{"location", share.location},
-                           {"mountPoint", share.mount_point},
-                           {"writable", share.writable}});
-  }
+  const nlohmann::json mounts_json = sharesJson(effectiveMounts());
   return {{"cpus", cpus},
           {"memory", memory},
           {"disk", disk},
@@ -431,6 +448,16 @@ nlohmann::json ProfileConfig::toJson() const {
           {"env", env},
           {"boot", {{"lazy", boot.lazy}, {"idleStop", boot.idle_stop}}},
           {"listen", listen}};
+}
+
+nlohmann::json ProfileConfig::sharesJson(const std::vector<Share>& shares) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& share : shares) {
+    out.push_back({{"location", share.location},
+                   {"mountPoint", share.mount_point},
+                   {"writable", share.writable}});
+  }
+  return out;
 }
 
 std::vector<Share> ProfileConfig::effectiveMounts() const {
@@ -461,10 +488,9 @@ void ProfileConfig::checkImmutable(const ProfileConfig& existing, const ProfileC
   for (const auto& f : fixed) {
     if (!f.was.empty() && f.was != f.now) {
       throw ConfigError(std::string(f.key) + " of profile '" + profile + "' is " + f.was +
-                        " and cannot change after creation (asked: " + f.now +
-                        "); drop " + f.flag + ", or use another profile (berth start -p NAME " +
-                        f.flag + " " + f.now + "), or delete this one first (berth delete " +
-                        profile + ")");
+                        " and cannot change after creation (asked: " + f.now + "); drop " + f.flag +
+                        ", or use another profile (berth start -p NAME " + f.flag + " " + f.now +
+                        "), or delete this one first (berth delete " + profile + ")");
     }
   }
 }

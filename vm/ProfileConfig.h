@@ -72,6 +72,8 @@ class ProfileConfig {
 
   // The configured shares, or the default one (the user's home, writable).
   std::vector<Share> effectiveMounts() const;
+  // Shares as berth.yaml and `berth status --json` spell them: [{location, mountPoint, writable}].
+  static nlohmann::json sharesJson(const std::vector<Share>& shares);
   // Idle-stop delay in milliseconds; 0 = never. Throws ConfigError on a bad duration.
   long long idleStopMillis() const;
 

@@ -22,9 +22,7 @@ class ProfilePaths {
   static std::string defaultProfileName();
   // Paths of `profile` under `home` (checks the name).
   static ProfilePaths forProfile(const std::string& profile, const std::string& home);
-  static ProfilePaths forProfile(const std::string& profile) {
-    return forProfile(profile, home());
-  }
+  static ProfilePaths forProfile(const std::string& profile) { return forProfile(profile, home()); }
   // Names of the profiles that have a directory with a berth.yaml under `home`, sorted.
   static std::vector<std::string> list(const std::string& home);
 
@@ -43,7 +41,9 @@ class ProfilePaths {
   // "berth" for the default profile, "berth-<profile>" otherwise (docker and kube contexts).
   std::string contextName() const;
   // Every unix socket path this profile uses (for the length check).
-  std::vector<std::string> socketPaths() const { return {docker_socket, control_socket, engine_socket}; }
+  std::vector<std::string> socketPaths() const {
+    return {docker_socket, control_socket, engine_socket};
+  }
   // The template every new profile starts from: <home>/_templates/default.yaml.
   static std::string templateFile(const std::string& home);
 };

@@ -19,7 +19,7 @@ extern char** environ;
 namespace berth::vm {
 
 SubprocessResult Subprocess::run(const std::vector<std::string>& argv,
-                                  std::chrono::milliseconds timeout) {
+                                 std::chrono::milliseconds timeout) {
   SubprocessResult result;
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -67,8 +67,7 @@ SubprocessResult Subprocess::run(const std::vector<std::string>& argv,
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  while (!result.output.empty() &&
-         (result.output.back() == '\n' || result.output.back() == ' ')) {
+  while (!result.output.empty() && (result.output.back() == '\n' || result.output.back() == ' ')) {
     result.output.pop_back();
   }
   return result;
@@ -80,8 +79,7 @@ std::string Subprocess::check(const std::vector<std::string>& argv, const std::s
   if (r.exit_code != 0) {
     std::string command;
     for (const auto& a : argv) command += (command.empty() ? "" : " ") + a;
-    throw DriverError(what + ": `" + command + "` " +
-                      (r.timed_out ? "timed out" : "failed") +
+    throw DriverError(what + ": `" + command + "` " + (r.timed_out ? "timed out" : "failed") +
                       (r.output.empty() ? "" : ": " + r.output));
   }
   return r.output;

@@ -74,7 +74,8 @@ void DockerContext::write(const std::string& name, const std::string& descriptio
   const std::string meta = metaFile(name);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(meta).parent_path(), ec);
-  if (ec) throw std::runtime_error("cannot create the docker context " + name + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot create the docker context " + name + ": " + ec.message());
   nlohmann::json context = {
       {"Name", name},
       {"Metadata", {{"Description", description}}},

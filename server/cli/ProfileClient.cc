@@ -94,11 +94,12 @@ std::optional<nlohmann::json> ProfileClient::status(milliseconds timeout) const 
 }
 
 void ProfileClient::requestBoot() const {
-  auto reply = net::UnixHttpClient::request(paths_.control_socket, "POST", "/boot", "", seconds(10));
+  auto reply =
+      net::UnixHttpClient::request(paths_.control_socket, "POST", "/boot", "", seconds(10));
   if (reply.status != 202) {
-    throw std::runtime_error("the daemon of profile '" + paths_.name + "' did not accept the boot " +
-                             "request" + (reply.error.empty() ? "" : ": " + reply.error) +
-                             " (see " + paths_.log_file + ")");
+    throw std::runtime_error(
+        "the daemon of profile '" + paths_.name + "' did not accept the boot " + "request" +
+        (reply.error.empty() ? "" : ": " + reply.error) + " (see " + paths_.log_file + ")");
   }
 }
 
@@ -121,7 +122,8 @@ void ProfileClient::stopDaemon(bool force) const {
     // It did not stop by itself: a signal stops the guest too; SIGKILL as the last resort.
     ::kill(pid, force ? SIGKILL : SIGTERM);
     const auto kill_deadline = Clock::now() + seconds(force ? 5 : 40);
-    while (processAlive(pid) && Clock::now() < kill_deadline) std::this_thread::sleep_for(milliseconds(50));
+    while (processAlive(pid) && Clock::now() < kill_deadline)
+      std::this_thread::sleep_for(milliseconds(50));
     if (processAlive(pid)) ::kill(pid, SIGKILL);
   }
   cleanStale();
@@ -175,7 +177,8 @@ void ProfileClient::launchDaemon() const {
   int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  if (rc != 0) throw std::runtime_error("cannot start the daemon: " + std::string(std::strerror(rc)));
+  if (rc != 0)
+    throw std::runtime_error("cannot start the daemon: " + std::string(std::strerror(rc)));
 
   const auto deadline = Clock::now() + seconds(15);
   while (Clock::now() < deadline) {

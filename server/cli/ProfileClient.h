@@ -38,7 +38,8 @@ class ProfileClient {
   vm::ProfileConfig loadConfig(bool with_profile_file = true) const;
 
   // The daemon's status, or nullopt when no daemon answers on control.sock.
-  std::optional<nlohmann::json> status(std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+  std::optional<nlohmann::json> status(
+      std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
   // Asks the daemon to boot the guest (returns at once).
   void requestBoot() const;
   // Asks the daemon to stop the guest and exit; waits (bounded) until it has.

@@ -28,7 +28,8 @@ struct SshOptions {
   const vm::ProfileConfig config = client.loadConfig(true);
   if (config.vm_type != "ns") {
     // Wiring point (qemu driver, issue 5): ssh with the profile's key and port here.
-    throw std::runtime_error("berth ssh is not available yet for the " + config.vm_type + " driver");
+    throw std::runtime_error("berth ssh is not available yet for the " + config.vm_type +
+                             " driver");
   }
   std::vector<std::string> argv = vm::NsDriver::shellCommand(client.paths(), o.command);
   std::vector<char*> args;
@@ -42,7 +43,8 @@ struct SshOptions {
 
 void registerSshCommands(CLI::App& app) {
   auto o = std::make_shared<SshOptions>();
-  auto* ssh = app.add_subcommand("ssh", "Open a shell in the profile's guest, or run: berth ssh -- CMD ARGS");
+  auto* ssh = app.add_subcommand(
+      "ssh", "Open a shell in the profile's guest, or run: berth ssh -- CMD ARGS");
   o->profile.addTo(ssh, false);
   ssh->add_option("command", o->command, "Command to run in the guest (after --)");
   ssh->callback([o] { runSsh(*o); });

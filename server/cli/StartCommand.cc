@@ -84,16 +84,14 @@ bool anySettingGiven(const StartOptions& o) {
 void editFile(const std::string& path) {
   const char* editor = std::getenv("VISUAL");
   if (editor == nullptr || *editor == '\0') editor = std::getenv("EDITOR");
-  std::string command = std::string(editor != nullptr && *editor != '\0' ? editor : "vi") + " '" +
-                        path + "'";
+  std::string command =
+      std::string(editor != nullptr && *editor != '\0' ? editor : "vi") + " '" + path + "'";
   if (std::system(command.c_str()) != 0) {
     throw std::runtime_error("the editor exited with an error; " + path + " is unchanged");
   }
 }
 
-std::string describeFor(const vm::ProfilePaths& paths) {
-  return "berth profile " + paths.name;
-}
+std::string describeFor(const vm::ProfilePaths& paths) { return "berth profile " + paths.name; }
 
 void printUsage(const ProfileClient& client, bool activated) {
   const auto& paths = client.paths();
@@ -111,8 +109,8 @@ void followBoot(const ProfileClient& client) {
     auto status = client.status(std::chrono::seconds(5));
     if (!status) {
       throw std::runtime_error("the daemon of profile '" + client.paths().name +
-                               "' stopped answering while booting (see " +
-                               client.paths().log_file + ")");
+                               "' stopped answering while booting (see " + client.paths().log_file +
+                               ")");
     }
     const auto& boot = (*status)["boot"];
     const auto& progress = boot["progress"];
@@ -129,7 +127,8 @@ void followBoot(const ProfileClient& client) {
     }
     if (Clock::now() > deadline) {
       throw std::runtime_error("the guest of profile '" + client.paths().name +
-                               "' did not boot within 10 minutes (see " + client.paths().log_file + ")");
+                               "' did not boot within 10 minutes (see " + client.paths().log_file +
+                               ")");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -150,9 +149,10 @@ int startProfile(StartOptions& o) {
 
   if (client.status(std::chrono::seconds(3))) {
     if (anySettingGiven(o) && wanted.toYaml() != current.toYaml()) {
-      throw std::runtime_error("profile '" + paths.name + "' is running, so its settings cannot "
-                               "change now; stop it first (" + client.command("stop") +
-                               "), then start it with the new flags");
+      throw std::runtime_error("profile '" + paths.name +
+                               "' is running, so its settings cannot "
+                               "change now; stop it first (" +
+                               client.command("stop") + "), then start it with the new flags");
     }
     std::cerr << "berth: profile '" << paths.name << "' is already running; nothing to do ("
               << client.command("stop") << " stops it)\n";
@@ -168,20 +168,23 @@ int startProfile(StartOptions& o) {
   if (o.edit) {
     editFile(paths.config_file);
     wanted = client.loadConfig(true);
-    vm::ProfileConfig::checkImmutable(current.vm_type.empty() ? wanted : current, wanted, paths.name);
+    vm::ProfileConfig::checkImmutable(current.vm_type.empty() ? wanted : current, wanted,
+                                      paths.name);
   }
-  if (auto cleaned = client.cleanStale(); !cleaned.empty()) std::cerr << "berth: " << cleaned << "\n";
+  if (auto cleaned = client.cleanStale(); !cleaned.empty())
+    std::cerr << "berth: " << cleaned << "\n";
 
   DockerContext::write(paths.contextName(), describeFor(paths), "unix://" + paths.docker_socket);
   if (o.activate) DockerContext::activate(paths.contextName());
 
   if (o.foreground) {
-    std::cerr << "berth: running profile '" << paths.name << "' in the foreground (Ctrl-C stops it)\n";
+    std::cerr << "berth: running profile '" << paths.name
+              << "' in the foreground (Ctrl-C stops it)\n";
     server::ProfileDaemon daemon(paths, wanted);
     return daemon.run();
   }
-  std::cerr << "berth: starting profile '" << paths.name << "' (" << wanted.vm_type
-            << " driver, " << wanted.arch << ", docker context " << paths.contextName() << ")\n";
+  std::cerr << "berth: starting profile '" << paths.name << "' (" << wanted.vm_type << " driver, "
+            << wanted.arch << ", docker context " << paths.contextName() << ")\n";
   client.launchDaemon();
   if (wanted.boot.lazy) {
     std::cerr << "berth: profile '" << paths.name << "' is listening on " << paths.docker_socket
@@ -213,18 +216,22 @@ void registerStartCommand(CLI::App& app) {
   cmd->add_option("--memory", o->memory, "Memory in GiB (VM drivers)");
   cmd->add_option("--disk", o->disk, "Disk size in GiB (VM drivers)");
   cmd->add_option("--arch", o->arch, "Guest architecture: x86_64 or aarch64 (fixed at creation)");
-  cmd->add_option("--runtime", o->runtime, "Container runtime: docker or containerd (fixed at creation)");
-  cmd->add_option("--vm-type", o->vm_type,
-                  "Driver: qemu or ns (default: qemu with a usable hypervisor, else ns; fixed at creation)");
+  cmd->add_option("--runtime", o->runtime,
+                  "Container runtime: docker or containerd (fixed at creation)");
+  cmd->add_option(
+      "--vm-type", o->vm_type,
+      "Driver: qemu or ns (default: qemu with a usable hypervisor, else ns; fixed at creation)");
   cmd->add_flag("--kubernetes,-k", o->kubernetes, "Enable Kubernetes (k3s)");
   cmd->add_option("--kubernetes-version", o->kubernetes_version, "k3s version");
   cmd->add_option("--mount", o->mounts, "Share a host folder: HOST[:GUEST][:w] (repeatable)");
   cmd->add_option("--mount-type", o->mount_type, "Share type for VM drivers: 9p or virtiofs");
   cmd->add_option("--dns", o->dns, "DNS server for the guest (repeatable)");
-  cmd->add_option("--env", o->env, "Environment variable for the guest engine: KEY=VALUE (repeatable)");
+  cmd->add_option("--env", o->env,
+                  "Environment variable for the guest engine: KEY=VALUE (repeatable)");
   cmd->add_flag("--lazy", o->lazy, "Boot the guest on the first API request, not now");
-  cmd->add_option("--idle-stop", o->idle_stop,
-                  "Stop the guest after this long without clients or running containers (e.g. 10m; 0: never)");
+  cmd->add_option(
+      "--idle-stop", o->idle_stop,
+      "Stop the guest after this long without clients or running containers (e.g. 10m; 0: never)");
   cmd->add_option("--listen", o->listen, "Also serve the API on tcp://ADDR:PORT with mutual TLS");
   cmd->add_flag("--activate,!--no-activate", o->activate,
                 "Make the profile's docker context current (default: true)");
@@ -241,8 +248,8 @@ void registerStartCommand(CLI::App& app) {
   restart->callback([restart_args] {
     ProfileClient client(*restart_args);
     if (!client.exists()) {
-      throw std::runtime_error("profile '" + client.paths().name + "' does not exist; create it with " +
-                               client.command("start"));
+      throw std::runtime_error("profile '" + client.paths().name +
+                               "' does not exist; create it with " + client.command("start"));
     }
     if (client.status(std::chrono::seconds(3))) {
       std::cerr << "berth: stopping profile '" << client.paths().name << "'\n";

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "server/ProfileStatus.h"
 #include "server/cli/Cli.h"
 #include "server/cli/ProfileClient.h"
 #include "server/net/UnixHttpClient.h"
@@ -27,29 +28,7 @@ std::string gib(double value) {
 
 // What `status --json` says about a profile whose daemon does not run.
 nlohmann::json offlineStatus(const ProfileClient& client) {
-  const auto& paths = client.paths();
-  vm::ProfileConfig config = client.loadConfig(true);
-  nlohmann::json mounts = nlohmann::json::array();
-  for (const auto& share : config.effectiveMounts()) {
-    mounts.push_back({{"location", share.location},
-                      {"mountPoint", share.mount_point},
-                      {"writable", share.writable}});
-  }
-  return {{"profile", paths.name},
-          {"status", "Stopped"},
-          {"driver", config.vm_type},
-          {"arch", config.arch},
-          {"runtime", config.runtime},
-          {"cpus", config.cpus},
-          {"memory", config.memory},
-          {"disk", config.disk},
-          {"socket", paths.docker_socket},
-          {"dockerHost", "unix://" + paths.docker_socket},
-          {"context", paths.contextName()},
-          {"address", ""},
-          {"mounts", mounts},
-          {"daemon", {{"running", false}, {"log", paths.log_file}}},
-          {"boot", {{"lazy", config.boot.lazy}, {"idleStop", config.boot.idle_stop}}}};
+  return server::ProfileStatus::base(client.paths(), client.loadConfig(true), "Stopped");
 }
 
 // Running / Idle (daemon up, guest down: it boots on the next request) / Stopped / ...
@@ -84,17 +63,18 @@ void printHuman(const nlohmann::json& s, bool extended) {
   }
   for (const auto& m : s["mounts"]) {
     std::cout << "mount: " << m["location"].get<std::string>() << " -> "
-              << m["mountPoint"].get<std::string>() << (m["writable"].get<bool>() ? " (rw)" : " (ro)")
-              << "\n";
+              << m["mountPoint"].get<std::string>()
+              << (m["writable"].get<bool>() ? " (rw)" : " (ro)") << "\n";
   }
   if (extended) {
     std::cout << "cpus: " << s["cpus"] << "\n"
               << "memory: " << gib(s["memory"].get<double>()) << "\n"
               << "disk: " << gib(s["disk"].get<double>()) << "\n";
     const auto& boot = s["boot"];
-    std::cout << "boot: " << (boot.value("lazy", false) ? "lazy" : "at start")
-              << ", idle stop: "
-              << (boot.value("idleStop", std::string()).empty() ? "never" : boot["idleStop"].get<std::string>())
+    std::cout << "boot: " << (boot.value("lazy", false) ? "lazy" : "at start") << ", idle stop: "
+              << (boot.value("idleStop", std::string()).empty()
+                      ? "never"
+                      : boot["idleStop"].get<std::string>())
               << "\n";
     if (s.contains("guest")) {
       std::cout << "guest: " << s["guest"]["state"].get<std::string>()
@@ -104,8 +84,8 @@ void printHuman(const nlohmann::json& s, bool extended) {
                 << "\n";
     }
     if (s["daemon"].value("running", false)) {
-      std::cout << "daemon: pid " << s["daemon"]["pid"] << ", log " << s["daemon"]["log"].get<std::string>()
-                << "\n";
+      std::cout << "daemon: pid " << s["daemon"]["pid"] << ", log "
+                << s["daemon"]["log"].get<std::string>() << "\n";
     }
   }
 }
@@ -113,8 +93,8 @@ void printHuman(const nlohmann::json& s, bool extended) {
 void runStatus(const StatusOptions& o) {
   ProfileClient client(o.profile);
   if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name + "' does not exist; create it with " +
-                             client.command("start"));
+    throw std::runtime_error("profile '" + client.paths().name +
+                             "' does not exist; create it with " + client.command("start"));
   }
   const nlohmann::json s = statusOf(client);
   const bool up = s["daemon"].value("running", false);
@@ -151,14 +131,16 @@ void runList(bool json) {
     return;
   }
   std::cout << std::left << std::setw(16) << "PROFILE" << std::setw(10) << "STATUS" << std::setw(9)
-            << "ARCH" << std::setw(6) << "CPUS" << std::setw(8) << "MEMORY" << std::setw(8) << "DISK"
-            << std::setw(9) << "RUNTIME" << "ADDRESS\n";
+            << "ARCH" << std::setw(6) << "CPUS" << std::setw(8) << "MEMORY" << std::setw(8)
+            << "DISK" << std::setw(9) << "RUNTIME"
+            << "ADDRESS\n";
   for (const auto& row : rows) {
     std::cout << std::left << std::setw(16) << row["name"].get<std::string>() << std::setw(10)
               << row["status"].get<std::string>() << std::setw(9) << row["arch"].get<std::string>()
-              << std::setw(6) << row["cpus"].get<int>() << std::setw(8) << gib(row["memory"].get<double>())
-              << std::setw(8) << gib(row["disk"].get<double>()) << std::setw(9)
-              << row["runtime"].get<std::string>() << row["address"].get<std::string>() << "\n";
+              << std::setw(6) << row["cpus"].get<int>() << std::setw(8)
+              << gib(row["memory"].get<double>()) << std::setw(8) << gib(row["disk"].get<double>())
+              << std::setw(9) << row["runtime"].get<std::string>()
+              << row["address"].get<std::string>() << "\n";
   }
 }
 
@@ -166,9 +148,11 @@ void runList(bool json) {
 
 void registerStatusCommands(CLI::App& app) {
   auto o = std::make_shared<StatusOptions>();
-  auto* status = app.add_subcommand("status", "Show a profile's status (exit 1 when it is not running)");
+  auto* status =
+      app.add_subcommand("status", "Show a profile's status (exit 1 when it is not running)");
   o->profile.addTo(status);
-  status->add_flag("-e,--extended", o->extended, "Also show cpus, memory, disk, boot and daemon details");
+  status->add_flag("-e,--extended", o->extended,
+                   "Also show cpus, memory, disk, boot and daemon details");
   status->add_flag("-j,--json", o->json, "Print the status as one JSON object");
   status->callback([o] { runStatus(*o); });
 
@@ -186,12 +170,15 @@ void registerStatusCommands(CLI::App& app) {
     ProfileClient client(*version_args);
     auto s = client.status(std::chrono::seconds(2));
     if (!s || (*s)["status"] != "Running") return;
-    auto reply = net::UnixHttpClient::get(client.paths().docker_socket, "/version", std::chrono::seconds(5));
+    auto reply =
+        net::UnixHttpClient::get(client.paths().docker_socket, "/version", std::chrono::seconds(5));
     if (reply.status != 200) return;
     try {
       auto v = nlohmann::json::parse(reply.body);
-      std::cout << "\nprofile: " << client.paths().name << "\nruntime: " << (*s)["runtime"].get<std::string>()
-                << "\nengine: " << v.value("Version", "?") << " (API " << v.value("ApiVersion", "?") << ")\n";
+      std::cout << "\nprofile: " << client.paths().name
+                << "\nruntime: " << (*s)["runtime"].get<std::string>()
+                << "\nengine: " << v.value("Version", "?") << " (API " << v.value("ApiVersion", "?")
+                << ")\n";
     } catch (const std::exception&) {
     }
   });

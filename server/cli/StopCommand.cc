@@ -23,7 +23,8 @@ struct StopOptions {
 
 void requireExisting(const ProfileClient& client) {
   if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name + "' does not exist (berth list "
+    throw std::runtime_error("profile '" + client.paths().name +
+                             "' does not exist (berth list "
                              "shows the profiles)");
   }
 }
@@ -93,7 +94,8 @@ void registerStopCommands(CLI::App& app) {
   auto stop = std::make_shared<StopOptions>();
   auto* cmd = app.add_subcommand("stop", "Stop a profile's guest and daemon");
   stop->profile.addTo(cmd);
-  cmd->add_flag("-f,--force", stop->force, "Kill the guest at once instead of stopping it gracefully");
+  cmd->add_flag("-f,--force", stop->force,
+                "Kill the guest at once instead of stopping it gracefully");
   cmd->callback([stop] {
     ProfileClient client(stop->profile);
     requireExisting(client);

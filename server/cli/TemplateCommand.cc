@@ -37,7 +37,8 @@ void runTemplate(bool print) {
   if (editor == nullptr || *editor == '\0') editor = std::getenv("EDITOR");
   const std::string command =
       std::string(editor != nullptr && *editor != '\0' ? editor : "vi") + " '" + file + "'";
-  if (std::system(command.c_str()) != 0) throw std::runtime_error("the editor exited with an error");
+  if (std::system(command.c_str()) != 0)
+    throw std::runtime_error("the editor exited with an error");
   vm::ProfileConfig check = vm::ProfileConfig::defaults();
   try {
     check.mergeFile(file);
@@ -53,7 +54,8 @@ void runTemplate(bool print) {
 
 void registerTemplateCommand(CLI::App& app) {
   auto print = std::make_shared<bool>(false);
-  auto* cmd = app.add_subcommand("template", "Edit (or print) the settings new profiles start from");
+  auto* cmd =
+      app.add_subcommand("template", "Edit (or print) the settings new profiles start from");
   cmd->add_flag("--print", *print, "Print the template instead of editing it");
   cmd->callback([print] { runTemplate(*print); });
 }

@@ -67,8 +67,8 @@ HttpReply UnixHttpClient::request(const std::string& socket_path, const std::str
   }
   std::string out = method + " " + target + " HTTP/1.0\r\nHost: berth\r\n";
   if (!body.empty() || method == "POST") {
-    out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\n";
+    out +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   out += "\r\n" + body;
   std::size_t sent = 0;

@@ -8,9 +8,9 @@
 namespace berth::net {
 
 struct HttpReply {
-  int status = 0;    // 0: no HTTP answer (connect failed, timed out, garbage)
-  std::string body;  // the response body (read to EOF; Connection: close)
-  std::string error; // why status is 0
+  int status = 0;     // 0: no HTTP answer (connect failed, timed out, garbage)
+  std::string body;   // the response body (read to EOF; Connection: close)
+  std::string error;  // why status is 0
 };
 
 class UnixHttpClient {

@@ -64,3 +64,13 @@ def tmp_short():
     d = short_tmpdir("t")
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def profiles():
+    """A temp BERTH_HOME + DOCKER_CONFIG for berth profile tests (profiles_helpers.Profiles);
+    every profile in it is stopped afterwards."""
+    from profiles_helpers import Profiles
+    p = Profiles()
+    yield p
+    p.cleanup()

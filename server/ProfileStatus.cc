@@ -1,0 +1,24 @@
+#include "server/ProfileStatus.h"
+
+namespace berth::server {
+
+nlohmann::json ProfileStatus::base(const vm::ProfilePaths& paths, const vm::ProfileConfig& config,
+                                   const std::string& status) {
+  return {{"profile", paths.name},
+          {"status", status},
+          {"driver", config.vm_type},
+          {"arch", config.arch},
+          {"runtime", config.runtime},
+          {"cpus", config.cpus},
+          {"memory", config.memory},
+          {"disk", config.disk},
+          {"socket", paths.docker_socket},
+          {"dockerHost", "unix://" + paths.docker_socket},
+          {"context", paths.contextName()},
+          {"address", ""},
+          {"mounts", vm::ProfileConfig::sharesJson(config.effectiveMounts())},
+          {"boot", {{"lazy", config.boot.lazy}, {"idleStop", config.boot.idle_stop}}},
+          {"daemon", {{"running", false}, {"log", paths.log_file}}}};
+}
+
+}  // namespace berth::server

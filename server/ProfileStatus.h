@@ -1,0 +1,22 @@
+#pragma once
+// ProfileStatus: the part of `berth status --json` that follows from a profile's paths and
+// config alone (the same keys whether its daemon runs or not). The daemon adds the live keys
+// (guest, daemon, boot, address, sections such as forwards); the CLI uses it as-is for a
+// stopped profile. Pure function; thread-safe.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "vm/ProfileConfig.h"
+#include "vm/ProfilePaths.h"
+
+namespace berth::server {
+
+class ProfileStatus {
+ public:
+  // Keys: profile, status, driver, arch, runtime, cpus, memory, disk, socket, dockerHost,
+  // context, address (""), mounts, boot {lazy, idleStop}, daemon {running: false, log}.
+  static nlohmann::json base(const vm::ProfilePaths& paths, const vm::ProfileConfig& config,
+                             const std::string& status);
+};
+
+}  // namespace berth::server

@@ -1,0 +1,115 @@
+"""Boot on demand, idle stop, engine supervision and crash recovery of a profile daemon
+(ns driver), through the real docker CLI."""
+import concurrent.futures
+import os
+import signal
+import time
+
+from profiles_helpers import live_processes_mentioning, netns_exists
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def test_lazy_boot_20_concurrent_requests_one_engine(profiles):
+    profiles.start("--lazy")
+    state_dir = os.path.join(profiles.dir(), "guest")
+    s = profiles.status()
+    assert s["boot"]["state"] == "down" and s["boot"]["boots"] == 0
+    assert live_processes_mentioning(state_dir) == [], "dockerd runs before any request"
+    assert not netns_exists(profiles.netns())
+
+    host = "unix://" + profiles.sock()
+
+    def ps(_):
+        started = time.monotonic()
+        p = profiles.docker("ps", host=host, check=False, timeout=120)
+        return p.returncode, p.stderr.decode(), time.monotonic() - started
+
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(ps, range(20)))
+    total = time.monotonic() - t0
+    assert [r[0] for r in results] == [0] * 20, [r[1] for r in results if r[0]]
+    s = profiles.status()
+    assert s["boot"]["boots"] == 1 and s["boot"]["state"] == "up"
+    with open(os.path.join(state_dir, "dockerd.log")) as f:
+        assert f.read().count("API listen on") == 1, "more than one dockerd was started"
+    print("\nlazy boot: first request answered after %.2fs (fastest %.2fs, slowest %.2fs; "
+          "20 requests in %.2fs; guest boot %.2fs)" % (
+              min(r[2] for r in results), min(r[2] for r in results),
+              max(r[2] for r in results), total, s["boot"]["lastBootSeconds"]))
+
+
+def test_idle_stop_then_next_request_boots_again(profiles):
+    profiles.start("--idle-stop", "2s")
+    state_dir = os.path.join(profiles.dir(), "guest")
+    assert profiles.status()["boot"]["state"] == "up"
+    t0 = time.monotonic()
+    wait_for(lambda: profiles.status()["boot"]["state"] == "down", 30, "the idle stop")
+    print("\nidle stop: guest stopped %.1fs after start (idle-stop 2s)" % (time.monotonic() - t0))
+    assert live_processes_mentioning(state_dir) == []
+    assert profiles.status()["boot"]["idleStops"] == 1
+    assert profiles.berth("status").returncode == 0  # the daemon still listens
+    t1 = time.monotonic()
+    profiles.docker("ps", host="unix://" + profiles.sock())
+    print("idle stop: next docker ps booted the guest and answered in %.2fs" % (time.monotonic() - t1))
+    s = profiles.status()
+    assert s["boot"]["boots"] == 2 and s["status"] == "Running"
+
+
+def test_idle_stop_waits_for_running_containers(profiles):
+    profiles.start("--idle-stop", "1s")
+    profiles.import_bb()
+    profiles.docker("--context", "berth", "run", "-d", "--name", "busy", "bb", "sleep", "300")
+    time.sleep(4)
+    assert profiles.status()["boot"]["state"] == "up", "stopped with a container running"
+    profiles.docker("--context", "berth", "rm", "-f", "busy")
+    wait_for(lambda: profiles.status()["boot"]["state"] == "down", 30, "the idle stop")
+
+
+def test_kill_9_daemon_then_start_recovers_with_containers(profiles):
+    profiles.start()
+    profiles.import_bb()
+    profiles.docker("--context", "berth", "run", "-d", "--name", "survivor", "bb", "sleep", "300")
+    dockerd = profiles.dockerd_pid()
+    os.kill(profiles.daemon_pid(), signal.SIGKILL)
+    time.sleep(0.3)
+    assert profiles.berth("status", check=False).returncode == 1
+    p = profiles.berth("start")
+    err = p.stderr.decode()
+    assert "cleaned up after a daemon that did not exit cleanly" in err
+    assert "reusing it" in err
+    assert profiles.dockerd_pid() == dockerd
+    names = profiles.docker("--context", "berth", "ps", "--format", "{{.Names}} {{.Status}}").stdout
+    assert names.decode().startswith("survivor Up")
+
+
+def test_kill_9_guest_dockerd_is_restarted(profiles):
+    profiles.start()
+    profiles.import_bb()
+    profiles.docker("--context", "berth", "run", "-d", "--name", "keeps", "bb", "sleep", "300")
+    old = profiles.dockerd_pid()
+    t0 = time.monotonic()
+    os.kill(old, signal.SIGKILL)
+    saw_503 = []
+
+    def answers():
+        p = profiles.docker("--context", "berth", "ps", "--format", "{{.Names}}", check=False)
+        if p.returncode != 0:
+            saw_503.append(p.stderr.decode())
+        return p.returncode == 0 and p.stdout.decode().split() == ["keeps"]
+
+    wait_for(answers, 30, "docker ps after dockerd was killed")
+    print("\ndockerd kill -9: docker ps answered again after %.2fs" % (time.monotonic() - t0))
+    for message in saw_503:
+        assert "not ready" in message or "Cannot connect" not in message, message
+    s = profiles.status()
+    assert s["status"] == "Running" and "restarted" in s["guest"]["detail"]
+    assert profiles.dockerd_pid() != old
