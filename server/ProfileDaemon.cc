@@ -16,6 +16,7 @@
 #include "server/BootingConnector.h"
 #include "server/ControlServer.h"
 #include "server/DriverThread.h"
+#include "server/MountSetup.h"
 #include "server/ProfileStatus.h"
 #include "server/RelayServer.h"
 #include "server/net/Log.h"
@@ -117,9 +118,18 @@ int ProfileDaemon::run() {
         return engine_;
       },
       [this] { return notReadyReason(); }, paths_.log_file);
-  // Wiring point (mount translation, issue 4): set relay_config->filters to the profile's
-  // filter chain built from driver_->shares().
-  relay_config->filters = std::make_shared<api::FilterChainFactory>();
+  // Bind mounts name host paths: the "mounts" filter translates them into the profile's
+  // shares and refuses the unshared ones. A container binding /var/run/docker.sock (or this
+  // profile's socket) gets the guest engine's socket: the ns driver's own socket, or
+  // dockerd's default one in a VM.
+  auto filters = std::make_shared<api::FilterChainFactory>();
+  const vm::EngineEndpoint endpoint = driver_->engine();
+  const bool unix_engine =
+      endpoint.kind == vm::EngineEndpoint::Kind::Unix && !endpoint.unix_path.empty();
+  registerMountFilter(*filters, driver_->shares(),
+                      engineSocket(paths_.docker_socket,
+                                   unix_engine ? endpoint.unix_path : "/var/run/docker.sock"));
+  relay_config->filters = filters;
   relay_config->on_connection_count = [this](int delta) {
     connections_ += delta;
     noteActivity();

@@ -111,8 +111,9 @@ def test_share_at_another_guest_path_dns_env_and_daemon_json(profiles):
     profiles.import_bb()
     status = profiles.status()
     assert status["mounts"] == [{"location": host_dir, "mountPoint": guest_dir, "writable": True}]
-    # The guest sees the host folder at the guest path; containers bind it from there.
-    out = profiles.docker("--context", "berth", "run", "--rm", "-v", guest_dir + ":/s", "bb",
+    # The guest sees the host folder at the guest path; containers name the host path, which
+    # berth's mounts filter translates to the guest path.
+    out = profiles.docker("--context", "berth", "run", "--rm", "-v", host_dir + ":/s", "bb",
                           "sh", "-c", "cat /s/hello.txt; echo back > /s/written.txt").stdout
     assert out.decode() == "from the host\n"
     with open(os.path.join(host_dir, "written.txt")) as f:
