@@ -9,16 +9,11 @@ its socket, while every client going through berth sees HOST paths.
 import json
 import os
 import socket
-import subprocess
-import uuid
 
 import pytest
 
 from berth_harness import Berth, run, short_tmpdir
-
-
-def uid(prefix):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+from mounts_helpers import check_compose_relative_bind, uid
 
 
 class Share:
@@ -254,25 +249,7 @@ def test_bind_volume_device_translated(mb, engine, share, data):
 
 
 def test_compose_relative_bind_from_project_dir(mb, share):
-    proj = os.path.join(share.host, uid("proj"))
-    os.makedirs(os.path.join(proj, "data"))
-    with open(os.path.join(proj, "data", "x"), "w") as f:
-        f.write("compose sees the host\n")
-    with open(os.path.join(proj, "docker-compose.yml"), "w") as f:
-        f.write("version: '3'\nservices:\n  app:\n    image: bb\n"
-                "    command: sh -c 'cat /data/x; echo from-compose > /data/y'\n"
-                "    volumes:\n      - ./data:/data\n")
-    project = uid("mc").replace("-", "")
-    try:
-        mb.compose("-p", project, "up", "--no-color", "--exit-code-from", "app", cwd=proj)
-        logs = mb.compose("-p", project, "logs", "--no-color", "app", cwd=proj).stdout.decode()
-        assert "compose sees the host" in logs, logs
-        with open(os.path.join(proj, "data", "y")) as f:
-            assert f.read() == "from-compose\n"
-        ps = json.loads(mb.docker("inspect", "%s_app_1" % project).stdout)[0]
-        assert ps["Mounts"][0]["Source"] == os.path.join(proj, "data")
-    finally:
-        mb.compose("-p", project, "down", "-v", cwd=proj, check=False)
+    check_compose_relative_bind(mb.compose, mb.docker, share.host)
 
 
 def _raw(sock_path, request, timeout=30):

@@ -5,15 +5,12 @@ container sees the host's files there only if berth translated the path; the eng
 record (read straight from its socket) shows the guest path, clients the host path."""
 import json
 import os
-import uuid
 
 import pytest
 
+from berth_harness import COMPOSE, run
+from mounts_helpers import check_compose_relative_bind, uid
 from profiles_helpers import Profiles
-
-
-def uid(prefix):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
 
 
 @pytest.fixture(scope="module")
@@ -119,27 +116,12 @@ def test_unshared_and_read_only_refused_nothing_created(ns, data):
 
 
 def test_compose_relative_bind(ns):
-    proj = os.path.join(ns.host, uid("proj"))
-    os.makedirs(os.path.join(proj, "data"))
-    with open(os.path.join(proj, "data", "x"), "w") as f:
-        f.write("compose sees the host\n")
-    with open(os.path.join(proj, "docker-compose.yml"), "w") as f:
-        f.write("version: '3'\nservices:\n  app:\n    image: bb\n"
-                "    command: sh -c 'cat /data/x; echo from-compose > /data/y'\n"
-                "    volumes:\n      - ./data:/data\n")
-    project = uid("mc").replace("-", "")
     env = dict(ns.env, DOCKER_HOST="unix://" + ns.sock())
-    from berth_harness import COMPOSE, run
-    try:
-        run([COMPOSE, "-p", project, "up", "--no-color", "--exit-code-from", "app"], env=env,
-            cwd=proj)
-        logs = run([COMPOSE, "-p", project, "logs", "--no-color", "app"], env=env,
-                   cwd=proj).stdout.decode()
-        assert "compose sees the host" in logs, logs
-        with open(os.path.join(proj, "data", "y")) as f:
-            assert f.read() == "from-compose\n"
-    finally:
-        run([COMPOSE, "-p", project, "down"], env=env, cwd=proj, check=False)
+
+    def compose(*args, **kw):
+        return run([COMPOSE] + list(args), env=env, **kw)
+
+    check_compose_relative_bind(compose, lambda *a: dk(ns, *a), ns.host)
 
 
 def test_engine_socket_bind(ns):
