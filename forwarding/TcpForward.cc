@@ -1,6 +1,7 @@
 #include "forwarding/TcpForward.h"
 
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "forwarding/SpliceRelay.h"
@@ -11,8 +12,9 @@ namespace berth::fwd {
 
 struct TcpForward::State {
   State(boost::asio::any_io_executor control, boost::asio::any_io_executor io_executor)
-      : acceptor(control), io(std::move(io_executor)) {}
+      : acceptor(control), retry(control), io(std::move(io_executor)) {}
   boost::asio::ip::tcp::acceptor acceptor;
+  boost::asio::steady_timer retry;
   boost::asio::any_io_executor io;
   boost::asio::ip::tcp::endpoint target;
   std::mutex mutex;  // guards relays: they end on their own strands
@@ -64,8 +66,13 @@ void TcpForward::accept(const std::shared_ptr<State>& state) {
           }
           relay->start();
         } else {
-          // EMFILE and friends: keep accepting, the next connection may succeed.
-          BERTH_LOG(Warn, "forwarding", "accept: " << ec.message());
+          // EMFILE and friends: try again shortly rather than spin on the same error.
+          BERTH_LOG(Warn, "forwarding", "accept: " << ec.message() << "; retrying in 100 ms");
+          state->retry.expires_after(std::chrono::milliseconds(100));
+          state->retry.async_wait([state](net::ErrorCode wait_ec) {
+            if (!wait_ec && state->acceptor.is_open()) accept(state);
+          });
+          return;
         }
         accept(state);
       });
@@ -74,6 +81,7 @@ void TcpForward::accept(const std::shared_ptr<State>& state) {
 TcpForward::~TcpForward() {
   net::ErrorCode ignored;
   state_->acceptor.close(ignored);
+  state_->retry.cancel();
   std::lock_guard lock(state_->mutex);
   for (auto& [id, weak] : state_->relays) {
     if (auto relay = weak.lock()) relay->close();

@@ -50,9 +50,23 @@ def iperf(host, port, seconds, *extra):
     raise RuntimeError("iperf3 %s:%d %s: %s" % (host, port, extra, data.get("error", p.stderr)))
 
 
-def tcp_gbits(host, port, seconds, reverse):
+def cpu_seconds(pid):
+    """CPU time of a process and its reaped children (socat forks one per connection)."""
+    if pid is None:
+        return 0.0
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tcp_gbits(host, port, seconds, reverse, relay_pid):
+    """Throughput, and the relay's CPU seconds per GB moved (0 for the direct path): the
+    second number holds still on a busy machine when the first does not."""
+    before = cpu_seconds(relay_pid)
     end = iperf(host, port, seconds, *(["-R"] if reverse else []))
-    return end["sum_received"]["bits_per_second"] / 1e9
+    cpu = cpu_seconds(relay_pid) - before
+    received = end["sum_received"]
+    return received["bits_per_second"] / 1e9, cpu / (received["bytes"] / 1e9)
 
 
 def udp_kpps(blast, host, port, seconds):
@@ -149,11 +163,18 @@ def main():
         def best(name, key, value):
             results[name][key] = max(results[name].get(key, 0.0), value)
 
+        # socat's per-connection children are reaped too late to be counted: no CPU column.
+        relay_pids = {"direct": None, "berth": berth.proc.pid, "docker-proxy": procs[0].pid,
+                      "socat": None}
+        cpu = {name: {} for name, _, _ in paths}
         for r in range(args.rounds):
             for name, host, off in paths:
                 print("round %d: %s" % (r + 1, name), file=sys.stderr)
-                best(name, "to_guest", tcp_gbits(host, IPERF_PORT + off, args.seconds, False))
-                best(name, "from_guest", tcp_gbits(host, IPERF_PORT + off, args.seconds, True))
+                for key, reverse in (("to_guest", False), ("from_guest", True)):
+                    gbits, cpu_per_gb = tcp_gbits(host, IPERF_PORT + off, args.seconds, reverse,
+                                                  relay_pids[name])
+                    best(name, key, gbits)
+                    cpu[name][key] = min(cpu[name].get(key, 1e9), cpu_per_gb)
                 best(name, "conns", conns_per_s(host, HTTP_PORT + off, args.seconds))
                 if name != "socat":
                     best(name, "udp", udp_kpps(blast, host, UDP_PORT + off, args.seconds))
@@ -171,8 +192,8 @@ def main():
     direct = results["direct"]
     proxy_udp = results["docker-proxy"].get("udp")
     print("\n| path | TCP to container Gbit/s | TCP from container Gbit/s | short conns/s "
-          "| UDP 64 B delivered kpps |")
-    print("|---|---|---|---|---|")
+          "| UDP 64 B delivered kpps | relay CPU s/GB (to / from) |")
+    print("|---|---|---|---|---|---|")
     for name, _, _ in paths:
         r = results[name]
 
@@ -184,8 +205,10 @@ def main():
         if "udp" in r:
             udp = "%.1f (%.2f× docker-proxy)" % (r["udp"], r["udp"] / proxy_udp)
         conns = "%.0f (%.2f×)" % (r["conns"], r["conns"] / direct["conns"])
-        print("| %s | %s | %s | %s | %s |" % (name, cell("to_guest", direct["to_guest"]),
-                                             cell("from_guest", direct["from_guest"]), conns, udp))
+        cpu_cell = "%.2f / %.2f" % (cpu[name]["to_guest"], cpu[name]["from_guest"])
+        print("| %s | %s | %s | %s | %s | %s |" % (
+            name, cell("to_guest", direct["to_guest"]), cell("from_guest", direct["from_guest"]),
+            conns, udp, "n/a" if relay_pids[name] is None else cpu_cell))
     b = results["berth"]
     targets = [("TCP to container >= 0.8 direct", b["to_guest"] >= 0.8 * direct["to_guest"]),
                ("TCP from container >= 0.8 direct", b["from_guest"] >= 0.8 * direct["from_guest"]),

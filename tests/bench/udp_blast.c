@@ -7,7 +7,6 @@
 //                                     its count and prints "sent delivered seconds"
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +54,24 @@ static int sink(int port) {
 }
 
 static int blast(const char* host, const char* port, double seconds) {
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *ai;
-  if (getaddrinfo(host, port, &hints, &ai) != 0) return fprintf(stderr, "bad address\n"), 1;
-  int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
-  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) return perror("connect"), 1;
+  // Numeric addresses only (getaddrinfo does not link statically).
+  struct sockaddr_storage to = {0};
+  socklen_t to_len;
+  struct sockaddr_in* v4 = (struct sockaddr_in*)&to;
+  struct sockaddr_in6* v6 = (struct sockaddr_in6*)&to;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(atoi(port));
+    to_len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(atoi(port));
+    to_len = sizeof *v6;
+  } else {
+    return fprintf(stderr, "not a numeric address: %s\n", host), 1;
+  }
+  int fd = socket(to.ss_family, SOCK_DGRAM, 0);
+  if (connect(fd, (struct sockaddr*)&to, to_len) != 0) return perror("connect"), 1;
   char payload[kSize];
   memset(payload, 'x', sizeof payload);
   struct mmsghdr msgs[kBatch];
