@@ -220,6 +220,8 @@ TEST(MountTranslatorTest, GeneratedPathsNeverLeaveTheirShare) {
     ASSERT_TRUE(inside) << path << " -> " << r.path << " (host " << *host << ")";
     ASSERT_EQ(t->toHost(r.path), host) << path << " -> " << r.path;
   }
+  RecordProperty("translated", translated);
+  RecordProperty("refused", refused);
   // Both outcomes are common, so the property was really exercised.
   EXPECT_GT(translated, 4000);
   EXPECT_GT(refused, 4000);
