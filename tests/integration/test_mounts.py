@@ -156,6 +156,25 @@ def test_unshared_path_refused_nothing_created(mb, engine):
     assert all_containers(engine) == before
 
 
+def test_relative_and_windows_sources_refused(mb, engine):
+    """Raw API clients (docker-py here; the docker CLI makes `./x` absolute itself) get berth's
+    message rather than the engine's volume-name complaint."""
+    before = all_containers(engine)
+    c = mb.client()
+    try:
+        for source, why in (("./data", "is a relative path"),
+                            ("data/sub", "is a relative path"),
+                            ("C:\\Users\\me", "Windows-style path")):
+            with pytest.raises(Exception) as err:
+                c.api.create_container("bb", "true", host_config=c.api.create_host_config(
+                    binds=[source + ":/data"]))
+            assert why in str(err.value), (source, str(err.value))
+            assert "400" in str(err.value)
+    finally:
+        c.close()
+    assert all_containers(engine) == before
+
+
 def test_escapes_refused(mb, engine, share, data):
     before = all_containers(engine)
     link = os.path.join(data, "esc")
