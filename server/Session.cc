@@ -211,7 +211,7 @@ void Session::readRequestHead() {
   response_serializer_.reset();
   filters_.reset();
   route_.reset();
-  request_done_ = response_done_ = false;
+  request_done_ = response_done_ = request_read_ = false;
   armHeadTimer();
   http::async_read_header(
       *client_io_, client_buffer_, *request_parser_,
@@ -302,6 +302,7 @@ void Session::readFilteredRequestBody() {
                        self->fail("reading request body", ec);
                        return;
                      }
+                     self->request_read_ = true;
                      auto& parsed = parser->get();
                      if (auto reply = self->filters_->onRequestBody(parsed.body())) {
                        self->replyError(reply->status, reply->message);
@@ -519,6 +520,9 @@ void Session::watchClient() {
 void Session::responseDone() {
   response_done_ = true;
   if (!request_done_) {
+    // The whole request was read and its last write is completing: requestDone() goes on.
+    // (The engine often answers a GET before that write's handler has run.)
+    if (request_read_ || (request_serializer_ && request_parser_->is_done())) return;
     // The engine answered before the request body ended (an early error): the rest of the
     // body has nowhere to go, so this connection cannot carry another exchange.
     keep_alive_ = false;

@@ -84,6 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<api::FilterChain> filters_;
   std::optional<api::Route> route_;
   bool request_done_ = false;
+  bool request_read_ = false;  // a filtered request was read whole (the pump's parser tells)
   bool response_done_ = false;
   bool keep_alive_ = true;
   bool request_is_head_ = false;

@@ -1,0 +1,389 @@
+// berth_bench_relay: measures the relay against its alternatives, side by side, in one run.
+// For each target socket (berth, the engine directly, a socat relay, ...): requests/s and
+// p50/p99 latency of GET /_ping and GET /containers/json at concurrency 1 and 32 (one
+// keep-alive connection per worker), and MiB/s of a PUT and a GET .../archive of N MiB.
+// Rounds alternate between targets and the median round is reported (the machine is shared).
+// Plain blocking sockets and threads: the client must not be what is measured.
+//
+//   berth_bench_relay --target direct=/p/docker.sock --target berth=/p/berth.sock
+//                     [--target socat=/p/socat.sock] --container C [--seconds 2]
+//                     [--rounds 3] [--archive-mib 1024] [--subject berth]
+// Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster).
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Target {
+  std::string name;
+  std::string socket;
+};
+
+int connectUnix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket: " + std::string(strerror(errno)));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    throw std::runtime_error("connect " + path + ": " + strerror(errno));
+  }
+  return fd;
+}
+
+void sendAll(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("send: " + std::string(strerror(errno)));
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+// One keep-alive HTTP/1.1 client connection; reads Content-Length and chunked replies.
+class Client {
+ public:
+  explicit Client(const std::string& path) : fd_(connectUnix(path)), buf_(256 * 1024) {}
+  ~Client() { ::close(fd_); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void send(const std::string& s) { sendAll(fd_, s.data(), s.size()); }
+  void send(const char* data, std::size_t size) { sendAll(fd_, data, size); }
+
+  // Reads one reply; returns its status and counts body bytes in `body_bytes`.
+  int readReply(std::uint64_t& body_bytes) {
+    body_bytes = 0;
+    std::string head;
+    std::size_t end;
+    while ((end = pending().find("\r\n\r\n")) == std::string_view::npos) fill();
+    head.assign(pending().substr(0, end + 2));
+    consume(end + 4);
+    int status = std::atoi(head.c_str() + 9);
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (auto p = lower.find("\r\ncontent-length:"); p != std::string::npos) {
+      std::uint64_t left = std::strtoull(lower.c_str() + p + 17, nullptr, 10);
+      skip(left);
+      body_bytes = left;
+    } else if (lower.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+      for (;;) {
+        std::size_t eol;
+        while ((eol = pending().find("\r\n")) == std::string_view::npos) fill();
+        std::uint64_t size =
+            std::strtoull(std::string(pending().substr(0, eol)).c_str(), nullptr, 16);
+        consume(eol + 2);
+        skip(size + 2);  // data and its CRLF (or the final empty line)
+        body_bytes += size;
+        if (size == 0) break;
+      }
+    }
+    return status;
+  }
+
+ private:
+  std::string_view pending() const { return {buf_.data() + begin_, end_ - begin_}; }
+  void consume(std::size_t n) { begin_ += n; }
+  void fill() {
+    if (begin_ == end_) begin_ = end_ = 0;
+    if (end_ == buf_.size()) {
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, 0);
+    if (n == 0) throw std::runtime_error("connection closed by the server");
+    if (n < 0) {
+      if (errno == EINTR) return;
+      throw std::runtime_error("recv: " + std::string(strerror(errno)));
+    }
+    end_ += static_cast<std::size_t>(n);
+  }
+  void skip(std::uint64_t n) {
+    while (n > 0) {
+      if (begin_ == end_) fill();
+      std::size_t take = std::min<std::uint64_t>(n, end_ - begin_);
+      begin_ += take;
+      n -= take;
+    }
+  }
+
+  int fd_;
+  std::vector<char> buf_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+struct RequestResult {
+  double rps = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+RequestResult benchRequests(const Target& t, const std::string& path, int concurrency,
+                            double seconds) {
+  const std::string request =
+      "GET " + path + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: berth-bench\r\n\r\n";
+  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(concurrency));
+  std::atomic<bool> go{false};
+  std::atomic<bool> failed{false};
+  std::string error;
+  const auto deadline_after = std::chrono::duration<double>(seconds);
+  std::vector<std::thread> workers;
+  Clock::time_point start;
+  for (int w = 0; w < concurrency; ++w) {
+    workers.emplace_back([&, w] {
+      try {
+        Client c(t.socket);
+        while (!go) std::this_thread::yield();
+        auto until = start + std::chrono::duration_cast<Clock::duration>(deadline_after);
+        auto& mine = latencies[static_cast<std::size_t>(w)];
+        mine.reserve(100000);
+        std::uint64_t bytes;
+        for (;;) {
+          auto t0 = Clock::now();
+          if (t0 >= until) break;
+          c.send(request);
+          int status = c.readReply(bytes);
+          if (status != 200) throw std::runtime_error("status " + std::to_string(status));
+          mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        }
+      } catch (const std::exception& e) {
+        if (!failed.exchange(true)) error = e.what();
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let every worker connect
+  start = Clock::now();
+  go = true;
+  for (auto& th : workers) th.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  if (failed) throw std::runtime_error(t.name + " " + path + ": " + error);
+  std::vector<double> all;
+  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  RequestResult r;
+  r.rps = static_cast<double>(all.size()) / elapsed;
+  if (!all.empty()) {
+    r.p50_us = all[all.size() / 2];
+    r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  }
+  return r;
+}
+
+// A one-file ustar archive header for `size` bytes.
+std::string tarHeader(const std::string& name, std::uint64_t size) {
+  std::string h(512, '\0');
+  std::snprintf(&h[0], 100, "%s", name.c_str());
+  std::snprintf(&h[100], 8, "%07o", 0644);
+  std::snprintf(&h[108], 8, "%07o", 0);
+  std::snprintf(&h[116], 8, "%07o", 0);
+  std::snprintf(&h[124], 12, "%011llo", static_cast<unsigned long long>(size));
+  std::snprintf(&h[136], 12, "%011o", 0);
+  h[156] = '0';
+  std::memcpy(&h[257],
+              "ustar\0"
+              "00",
+              8);
+  std::memset(&h[148], ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(&h[148], 8, "%06o", sum);
+  h[155] = ' ';
+  return h;
+}
+
+double benchPutArchive(const Target& t, const std::string& container, std::uint64_t size,
+                       const std::vector<char>& block) {
+  std::string head = tarHeader("bench.bin", size);
+  std::uint64_t pad = (512 - size % 512) % 512;
+  std::uint64_t total = head.size() + size + pad + 1024;
+  Client c(t.socket);
+  auto t0 = Clock::now();
+  c.send("PUT /v1.41/containers/" + container +
+         "/archive?path=/tmp HTTP/1.1\r\nHost: docker\r\n"
+         "Content-Type: application/x-tar\r\nContent-Length: " +
+         std::to_string(total) + "\r\n\r\n");
+  c.send(head);
+  for (std::uint64_t left = size; left > 0;) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, block.size()));
+    c.send(block.data(), n);
+    left -= n;
+  }
+  std::string tail(pad + 1024, '\0');
+  c.send(tail);
+  std::uint64_t bytes;
+  int status = c.readReply(bytes);
+  double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (status != 200)
+    throw std::runtime_error(t.name + " PUT archive: status " + std::to_string(status));
+  return static_cast<double>(size) / (1024.0 * 1024.0) / s;
+}
+
+double benchGetArchive(const Target& t, const std::string& container, std::uint64_t size) {
+  Client c(t.socket);
+  auto t0 = Clock::now();
+  c.send("GET /v1.41/containers/" + container +
+         "/archive?path=/tmp/bench.bin HTTP/1.1\r\n"
+         "Host: docker\r\n\r\n");
+  std::uint64_t bytes;
+  int status = c.readReply(bytes);
+  double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (status != 200 || bytes < size) {
+    throw std::runtime_error(t.name + " GET archive: status " + std::to_string(status) + ", " +
+                             std::to_string(bytes) + " bytes");
+  }
+  return static_cast<double>(size) / (1024.0 * 1024.0) / s;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Row {
+  std::string label;
+  std::string unit;
+  std::vector<double> value;  // per target: req/s or MiB/s (median round)
+  std::vector<double> p50, p99;
+};
+
+int run(int argc, char** argv) {
+  std::vector<Target> targets;
+  std::string container;
+  double seconds = 2;
+  int rounds = 3;
+  std::uint64_t archive_mib = 1024;
+  std::string subject = "berth";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--target") {
+      std::string v = next();
+      auto eq = v.find('=');
+      if (eq == std::string::npos) throw std::runtime_error("--target NAME=SOCKET");
+      targets.push_back({v.substr(0, eq), v.substr(eq + 1)});
+    } else if (a == "--container") {
+      container = next();
+    } else if (a == "--seconds") {
+      seconds = std::stod(next());
+    } else if (a == "--rounds") {
+      rounds = std::stoi(next());
+    } else if (a == "--archive-mib") {
+      archive_mib = std::stoull(next());
+    } else if (a == "--subject") {
+      subject = next();
+    } else {
+      throw std::runtime_error("unknown argument " + a + " (see the header of RelayBench.cc)");
+    }
+  }
+  if (targets.empty()) throw std::runtime_error("give at least one --target NAME=SOCKET");
+
+  std::vector<Row> rows;
+  for (const char* path : {"/_ping", "/v1.41/containers/json"}) {
+    for (int conc : {1, 32}) {
+      Row row{std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}};
+      std::vector<std::vector<RequestResult>> per(targets.size());
+      for (int r = 0; r < rounds; ++r) {
+        for (std::size_t t = 0; t < targets.size(); ++t) {
+          per[t].push_back(benchRequests(targets[t], path, conc, seconds));
+        }
+      }
+      for (auto& results : per) {
+        std::vector<double> rps, p50, p99;
+        for (auto& x : results) {
+          rps.push_back(x.rps);
+          p50.push_back(x.p50_us);
+          p99.push_back(x.p99_us);
+        }
+        row.value.push_back(median(rps));
+        row.p50.push_back(median(p50));
+        row.p99.push_back(median(p99));
+      }
+      rows.push_back(row);
+      std::fprintf(stderr, "done: %s\n", row.label.c_str());
+    }
+  }
+  if (!container.empty() && archive_mib > 0) {
+    std::vector<char> block(1024 * 1024);
+    std::mt19937_64 rng(42);
+    for (auto& c : block) c = static_cast<char>(rng());
+    const std::uint64_t size = archive_mib * 1024 * 1024;
+    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}};
+    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}};
+    std::vector<std::vector<double>> puts(targets.size()), gets(targets.size());
+    for (int r = 0; r < rounds; ++r) {
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        puts[t].push_back(benchPutArchive(targets[t], container, size, block));
+        gets[t].push_back(benchGetArchive(targets[t], container, size));
+      }
+    }
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+      put.value.push_back(median(puts[t]));
+      get.value.push_back(median(gets[t]));
+    }
+    rows.push_back(put);
+    rows.push_back(get);
+  }
+
+  auto index = [&](const std::string& name) -> int {
+    for (std::size_t t = 0; t < targets.size(); ++t)
+      if (targets[t].name == name) return static_cast<int>(t);
+    return -1;
+  };
+  const int s = index(subject);
+  std::printf("%-36s %-6s", "benchmark (median of rounds)", "unit");
+  for (auto& t : targets) std::printf(" %12s", t.name.c_str());
+  for (auto& t : targets)
+    if (s >= 0 && t.name != subject) std::printf(" %14s", (subject + "/" + t.name).c_str());
+  std::printf("\n");
+  for (auto& row : rows) {
+    std::printf("%-36s %-6s", row.label.c_str(), row.unit.c_str());
+    for (double v : row.value) std::printf(" %12.1f", v);
+    for (std::size_t t = 0; t < targets.size(); ++t)
+      if (s >= 0 && static_cast<int>(t) != s) std::printf(" %14.3f", row.value[s] / row.value[t]);
+    std::printf("\n");
+    if (!row.p50.empty()) {
+      std::printf("%-36s %-6s", "  latency p50 / p99", "us");
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        char cell[40];
+        std::snprintf(cell, sizeof(cell), "%.0f/%.0f", row.p50[t], row.p99[t]);
+        std::printf(" %12s", cell);
+      }
+      std::printf("\n");
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "berth_bench_relay: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs berth_bench_relay: a real dockerd (tests/harness/dockerd-ns.sh), berth in front of it,
+# and a plain `socat UNIX-LISTEN,fork UNIX-CONNECT` relay (what users would otherwise use),
+# then prints the table (berth vs direct vs socat). Leaves nothing running.
+#   tests/bench/run-relay-bench.sh [BUILD_DIR] [-- extra berth_bench_relay args]
+# Env: BENCH_SECONDS (2), BENCH_ROUNDS (3), BENCH_ARCHIVE_MIB (1024).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BUILD=${1:-${BERTH_BUILD_DIR:-$ROOT/build}}
+[ $# -gt 0 ] && shift
+[ "${1:-}" = "--" ] && shift
+BERTH=$BUILD/server/berth
+BENCH=$BUILD/tests/bench/berth_bench_relay
+[ -x "$BERTH" ] && [ -x "$BENCH" ] || { echo "build $BERTH and $BENCH first" >&2; exit 1; }
+
+NAME=relay-bench-$$
+DIR=$(mktemp -d /tmp/b-rbench-XXXX)
+berth_pid=""
+socat_pid=""
+cleanup() {
+  [ -n "$berth_pid" ] && kill "$berth_pid" 2>/dev/null && wait "$berth_pid" 2>/dev/null
+  [ -n "$socat_pid" ] && kill "$socat_pid" 2>/dev/null && wait "$socat_pid" 2>/dev/null
+  bash tests/harness/dockerd-ns.sh stop "$NAME" "$DIR" || true
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+bash tests/harness/dockerd-ns.sh start "$NAME" "$DIR/engine" >/dev/null
+ENGINE=$DIR/engine/docker.sock
+"$BERTH" daemon --socket "$DIR/berth.sock" --upstream "unix://$ENGINE" >"$DIR/berth.log" 2>&1 &
+berth_pid=$!
+socat UNIX-LISTEN:"$DIR/socat.sock",fork UNIX-CONNECT:"$ENGINE" 2>"$DIR/socat.log" &
+socat_pid=$!
+for _ in $(seq 1 100); do [ -S "$DIR/berth.sock" ] && [ -S "$DIR/socat.sock" ] && break; sleep 0.05; done
+DOCKER_HOST=unix://$ENGINE /usr/local/bin/docker run -d --name bench bb sleep 3600 >/dev/null
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
+echo "engine: dockerd $(DOCKER_HOST=unix://$ENGINE /usr/local/bin/docker version --format '{{.Server.Version}}'), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(basename "$BUILD"))"
+"$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target socat="$DIR/socat.sock" \
+  --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
+  --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" "$@"
+echo "berth peak RSS: $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"
