@@ -120,8 +120,9 @@ std::map<int, int> processParents() {
 }
 
 // The guest's processes: those in its network namespace, those whose command line names its
-// state dir (dockerd, containerd, shims), and all their descendants (the containers).
-std::set<int> guestProcesses(ino_t netns_inode, const std::string& state_dir) {
+// data or exec root (dockerd, containerd, shims), and all their descendants (the containers).
+std::set<int> guestProcesses(ino_t netns_inode, const std::string& state_dir,
+                             const std::string& exec_root) {
   const auto parents = processParents();
   std::set<int> found;
   const int self = ::getpid();
@@ -134,7 +135,7 @@ std::set<int> guestProcesses(ino_t netns_inode, const std::string& state_dir) {
     }
     std::string cmdline = readFile(proc + "/cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find(state_dir + "/exec") != std::string::npos ||
+    if (cmdline.find(exec_root) != std::string::npos ||
         cmdline.find(state_dir + "/data") != std::string::npos) {
       found.insert(pid);
     }
@@ -245,6 +246,10 @@ NsDriver::NsDriver(ProfileConfig config, ProfilePaths paths)
   veth_host_ = "bph" + id;
   veth_guest_ = "bpg" + id;
   engine_socket_ = paths_.engine_socket;
+  // Runtime state (containerd's sockets among it) on a short path: a deep BERTH_HOME must not
+  // push containerd's socket paths past the 107-byte limit. Gone after a host reboot, as it
+  // should be.
+  exec_root_ = "/run/berth/" + id + "/exec";
 }
 
 NsDriver::~NsDriver() {
@@ -353,8 +358,8 @@ bool NsDriver::adoptRunningDockerd() {
 void NsDriver::cleanupLeftovers() {
   const bool stale_netns = std::filesystem::exists("/var/run/netns/" + netns_);
   const bool stale_link = Subprocess::run({"ip", "link", "show", veth_host_}).exit_code == 0;
-  const auto leftovers =
-      guestProcesses(stale_netns ? inodeOf("/var/run/netns/" + netns_) : 0, paths_.state_dir);
+  const auto leftovers = guestProcesses(stale_netns ? inodeOf("/var/run/netns/" + netns_) : 0,
+                                        paths_.state_dir, exec_root_);
   if (!stale_netns && !stale_link && leftovers.empty()) return;
   BERTH_LOG(Warn, "ns",
             "cleaning up what a crashed run left behind ("
@@ -448,7 +453,7 @@ void NsDriver::writeGuestFiles() {
                                    "--data-root",
                                    paths_.state_dir + "/data",
                                    "--exec-root",
-                                   paths_.state_dir + "/exec",
+                                   exec_root_,
                                    "--pidfile",
                                    paths_.state_dir + "/dockerd.pid",
                                    "-H",
@@ -479,7 +484,7 @@ int NsDriver::spawnDockerd() {
   // for a dead containerd instead of starting one.
   const std::string pid_file = paths_.state_dir + "/dockerd.pid";
   if (int old = readPid(pid_file); old != 0 && !isDockerd(old)) ::unlink(pid_file.c_str());
-  const std::string containerd_pid_file = paths_.state_dir + "/exec/containerd/containerd.pid";
+  const std::string containerd_pid_file = exec_root_ + "/containerd/containerd.pid";
   if (int old = readPid(containerd_pid_file); old != 0 && !isLive(old, "containerd")) {
     ::unlink(containerd_pid_file.c_str());
   }
@@ -660,17 +665,19 @@ void NsDriver::killGuestProcesses(bool force) {
     waitGone(pid, seconds(5));
   }
   const ino_t netns_inode = inodeOf("/var/run/netns/" + netns_);
-  auto rest = guestProcesses(netns_inode, paths_.state_dir);
+  auto rest = guestProcesses(netns_inode, paths_.state_dir, exec_root_);
   if (rest.empty()) return;
   BERTH_LOG(Info, "ns", "stopping " << rest.size() << " remaining guest process(es)");
   for (int p : rest) ::kill(p, force ? SIGKILL : SIGTERM);
   const auto deadline = Clock::now() + seconds(3);
-  while (Clock::now() < deadline && !guestProcesses(netns_inode, paths_.state_dir).empty()) {
+  while (Clock::now() < deadline &&
+         !guestProcesses(netns_inode, paths_.state_dir, exec_root_).empty()) {
     std::this_thread::sleep_for(milliseconds(50));
   }
-  for (int p : guestProcesses(netns_inode, paths_.state_dir)) ::kill(p, SIGKILL);
+  for (int p : guestProcesses(netns_inode, paths_.state_dir, exec_root_)) ::kill(p, SIGKILL);
   const auto kill_deadline = Clock::now() + seconds(3);
-  while (Clock::now() < kill_deadline && !guestProcesses(netns_inode, paths_.state_dir).empty()) {
+  while (Clock::now() < kill_deadline &&
+         !guestProcesses(netns_inode, paths_.state_dir, exec_root_).empty()) {
     std::this_thread::sleep_for(milliseconds(50));
   }
 }
@@ -702,6 +709,8 @@ void NsDriver::stop(bool force) {
   removeCreatedMountPoints();
   ::unlink(engine_socket_.c_str());
   ::unlink((paths_.state_dir + "/dockerd.pid").c_str());
+  std::error_code ignored;
+  std::filesystem::remove_all(std::filesystem::path(exec_root_).parent_path(), ignored);
   {
     std::lock_guard lock(mutex_);
     dockerd_pid_ = 0;

@@ -69,6 +69,7 @@ class NsDriver final : public Driver {
   std::string veth_host_;   // host end
   std::string veth_guest_;  // guest end before it is renamed eth0
   std::string engine_socket_;
+  std::string exec_root_;  // dockerd's --exec-root
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

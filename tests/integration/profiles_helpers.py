@@ -65,6 +65,15 @@ class Profiles:
     def netns(self, profile="default"):
         return "berth-%08x" % fnv1a(self.dir(profile))
 
+    def exec_root(self, profile="default"):
+        """dockerd's --exec-root (containerd's state and sockets): short, under /run."""
+        return "/run/berth/%08x/" % fnv1a(self.dir(profile))
+
+    def guest_processes(self, profile="default"):
+        """Live processes of the profile's guest: dockerd, containerd, shims."""
+        return (live_processes_mentioning(os.path.join(self.dir(profile), "guest") + "/") +
+                live_processes_mentioning(self.exec_root(profile)))
+
     def veth(self, profile="default"):
         return "bph%08x" % fnv1a(self.dir(profile))
 

@@ -33,14 +33,15 @@ def test_start_run_status_stop_delete(profiles):
     human = profiles.berth("status").stdout.decode()
     assert "running using the ns driver" in human and profiles.sock() in human
 
-    state_dir = os.path.join(profiles.dir(), "guest")
-    assert live_processes_mentioning(state_dir), "no dockerd runs for the profile"
+    procs = " ".join(cmd for _, cmd in profiles.guest_processes())
+    assert "dockerd" in procs and "containerd" in procs, procs
     assert netns_exists(profiles.netns()) and link_exists(profiles.veth())
 
     stop = profiles.berth("stop")
     assert "stopped" in stop.stderr.decode()
-    assert live_processes_mentioning(state_dir) == []
+    assert profiles.guest_processes() == []
     assert live_processes_mentioning(profiles.dir() + "/") == []
+    assert not os.path.exists(profiles.exec_root())
     assert not netns_exists(profiles.netns())
     assert not link_exists(profiles.veth())
     assert mounts_under(profiles.home) == []

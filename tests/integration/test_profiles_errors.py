@@ -84,3 +84,13 @@ def test_immutable_settings_and_unavailable_driver(profiles):
     p = profiles.berth("start", "-p", "vm", "--vm-type", "qemu", check=False)
     assert p.returncode == 1 and "not available yet" in one_line(p)
     assert not os.path.exists(profiles.dir("vm"))
+
+
+def test_berth_home_too_deep_for_sockets(profiles):
+    deep = os.path.join(profiles.home, "d" * 90)
+    env = dict(profiles.env, BERTH_HOME=deep)
+    p = profiles.berth("start", "--vm-type", "ns", check=False, env=env)
+    assert p.returncode == 1
+    line = one_line(p)
+    assert "at most 107" in line and "BERTH_HOME" in line
+    assert not os.path.exists(deep)

@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from profiles_helpers import live_processes_mentioning, netns_exists
+from profiles_helpers import netns_exists
 
 
 def wait_for(predicate, timeout, what):
@@ -22,7 +22,7 @@ def test_lazy_boot_20_concurrent_requests_one_engine(profiles):
     state_dir = os.path.join(profiles.dir(), "guest")
     s = profiles.status()
     assert s["boot"]["state"] == "down" and s["boot"]["boots"] == 0
-    assert live_processes_mentioning(state_dir) == [], "dockerd runs before any request"
+    assert profiles.guest_processes() == [], "dockerd runs before any request"
     assert not netns_exists(profiles.netns())
 
     host = "unix://" + profiles.sock()
@@ -49,12 +49,11 @@ def test_lazy_boot_20_concurrent_requests_one_engine(profiles):
 
 def test_idle_stop_then_next_request_boots_again(profiles):
     profiles.start("--idle-stop", "2s")
-    state_dir = os.path.join(profiles.dir(), "guest")
     assert profiles.status()["boot"]["state"] == "up"
     t0 = time.monotonic()
     wait_for(lambda: profiles.status()["boot"]["state"] == "down", 30, "the idle stop")
     print("\nidle stop: guest stopped %.1fs after start (idle-stop 2s)" % (time.monotonic() - t0))
-    assert live_processes_mentioning(state_dir) == []
+    assert profiles.guest_processes() == []
     assert profiles.status()["boot"]["idleStops"] == 1
     assert profiles.berth("status").returncode == 0  # the daemon still listens
     t1 = time.monotonic()
