@@ -135,8 +135,8 @@ TEST(MountTranslatorTest, EngineSocketAliasesReachTheEngineSocket) {
   MountTranslator t(testing::testShares(), testing::fakeLinkReader(),
                     {{"/var/run/docker.sock", "/run/docker.sock", "/home/me/.berth/docker.sock"},
                      "/run/guest/docker.sock"});
-  for (const char* alias : {"/var/run/docker.sock", "/var//run/./docker.sock",
-                            "/run/docker.sock", "/home/me/.berth/docker.sock"}) {
+  for (const char* alias : {"/var/run/docker.sock", "/var//run/./docker.sock", "/run/docker.sock",
+                            "/home/me/.berth/docker.sock"}) {
     auto r = t.toGuest(alias, true);
     ASSERT_TRUE(r.ok()) << alias << ": " << r.error;
     EXPECT_EQ(r.path, "/run/guest/docker.sock") << alias;
