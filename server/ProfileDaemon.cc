@@ -20,7 +20,10 @@
 #include "server/ProfileStatus.h"
 #include "server/RelayServer.h"
 #include "server/net/Log.h"
+#include "server/net/TlsConnector.h"
 #include "server/net/UnixConnector.h"
+#include "server/GuestForwardListeners.h"
+#include "vm/GuestPortForwarder.h"
 #include "server/net/UnixHttpClient.h"
 #include "vm/DriverFactory.h"
 
@@ -50,8 +53,8 @@ net::ConnectorPtr engineConnectorFor(const vm::EngineEndpoint& endpoint) {
   if (endpoint.kind == vm::EngineEndpoint::Kind::Unix) {
     return std::make_shared<net::UnixConnector>(endpoint.unix_path);
   }
-  // Wiring point (qemu driver, issue 5): return a TLS connector for Kind::TlsTcp here.
-  throw vm::DriverError("this build cannot reach a TLS engine endpoint yet");
+  return net::TlsConnector::fromFiles(endpoint.host, endpoint.port, endpoint.ca_file,
+                                     endpoint.cert_file, endpoint.key_file);
 }
 
 std::string seconds(double s) {
@@ -168,6 +171,7 @@ int ProfileDaemon::run() {
   io_.run();
   second.join();
   worker_.reset();
+  forwarder_.reset();  // its listeners may refer to the driver
   driver_.reset();
   releaseLock();
   BERTH_LOG(Info, "daemon", "stopped");
@@ -212,14 +216,30 @@ void ProfileDaemon::bootOnWorker() {
   });
 }
 
-// Wiring point (port forwarding, issue 7): start the fwd::Forwarder here, with
-// driver_->engine() and driver_->guestAddress(); register its status section in run() with
-// addStatusSection("forwards", ...). Runs on the driver thread, after every (re)boot.
-void ProfileDaemon::onGuestUp() {}
+// Starts port forwarding for the engine that just came up. A driver that opens host ports
+// itself (qemu: QEMU's hostfwd) gets the forwards through GuestForwardListeners; otherwise the
+// forwarder relays to the guest address. Runs on the driver thread, after every (re)boot.
+void ProfileDaemon::onGuestUp() {
+  fwd::ForwarderOptions options;
+  options.bind = fwd::parseBindMode(config_.forwarding.bind);
+  options.udp = config_.forwarding.udp;
+  if (auto* forwarder = dynamic_cast<vm::GuestPortForwarder*>(driver_.get()))
+    options.listeners = std::make_shared<GuestForwardListeners>(*forwarder);
+  net::ConnectorPtr engine;
+  {
+    std::lock_guard lock(mutex_);
+    engine = engine_;
+    if (!forwarder_) forwarder_ = std::make_unique<fwd::Forwarder>(io_.get_executor());
+  }
+  forwarder_->start(engine, driver_->guestAddress(), options);
+}
 
-// Wiring point (port forwarding, issue 7): stop the forwarder here (close every host port).
-// Runs on the driver thread before the guest stops (idle stop, berth stop, SIGTERM).
-void ProfileDaemon::onGuestDown() {}
+// Closes every forwarded host port. Runs on the driver thread before the guest stops (idle
+// stop, berth stop, SIGTERM).
+void ProfileDaemon::onGuestDown() {
+  std::lock_guard lock(mutex_);
+  if (forwarder_) forwarder_->stop();
+}
 
 void ProfileDaemon::stopGuestOnWorker(bool force) {
   onGuestDown();
@@ -366,6 +386,10 @@ nlohmann::json ProfileDaemon::statusJson() const {
     sections = sections_;
   }
   for (const auto& [key, section] : sections) status[key] = section();
+  {
+    std::lock_guard lock(mutex_);
+    if (forwarder_) status["forwards"] = forwarder_->status();
+  }
   return status;
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "forwarding/Forwarder.h"
 #include "server/BootGate.h"
 #include "server/net/Connector.h"
 #include "vm/Driver.h"
@@ -64,6 +65,7 @@ class ProfileDaemon {
   vm::ProfilePaths paths_;
   vm::ProfileConfig config_;
   std::unique_ptr<vm::Driver> driver_;
+  std::unique_ptr<fwd::Forwarder> forwarder_;  // made at the first boot, kept across boots
   boost::asio::io_context io_;
   std::unique_ptr<DriverThread> worker_;
   std::shared_ptr<BootGate> gate_;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "vm/NsDriver.h"
+#include "vm/QemuDriver.h"
 
 namespace berth::vm {
 
@@ -13,16 +14,14 @@ std::unique_ptr<Driver> DriverFactory::makeDriver(const ProfileConfig& config,
                                                   const ProfilePaths& paths) {
   const std::string type = config.vm_type.empty() ? defaultVmType() : config.vm_type;
   if (type == "ns") return std::make_unique<NsDriver>(config, paths);
-  if (type == "qemu") {
-    // The qemu driver (issue 5) plugs in here: return std::make_unique<QemuDriver>(config, paths);
-    throw DriverError(
-        "the qemu driver is not available yet in this build; use --vm-type ns "
-        "(a new profile: berth start -p NAME --vm-type ns)");
-  }
+  if (type == "qemu") return std::make_unique<QemuDriver>(QemuDriver::optionsFor(config, paths));
   throw DriverError("unknown vmType '" + type + "': use qemu or ns");
 }
 
 bool DriverFactory::hypervisorUsable() {
+  // A paravirtual KVM (kvm_pvm, in some sandboxes) answers KVM_CREATE_VM but boots only
+  // PVM-aware kernels: a stock guest also needs VT-x/AMD-V.
+  if (!QemuDriver::hardwareVirtualization()) return false;
   int kvm = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (kvm < 0) return false;
   bool usable = ::ioctl(kvm, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;

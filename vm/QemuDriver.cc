@@ -23,6 +23,8 @@
 #include "server/net/Log.h"
 #include "vm/EngineProbe.h"
 #include "vm/GuestImage.h"
+#include "vm/ProfileConfig.h"
+#include "vm/ProfilePaths.h"
 #include "vm/QemuCommandLine.h"
 #include "vm/QemuGuestConfig.h"
 #include "vm/QmpClient.h"
@@ -112,6 +114,20 @@ std::string QemuDriver::path(const std::string& name) const {
   return options_.state_dir + "/" + name;
 }
 
+bool QemuDriver::hardwareVirtualization() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream flags(line.substr(line.find(':') + 1));
+    std::string flag;
+    while (flags >> flag)
+      if (flag == "vmx" || flag == "svm") return true;
+    return false;
+  }
+  return false;
+}
+
 std::string QemuDriver::detectAccel() {
   if (const char* forced = std::getenv("BERTH_QEMU_ACCEL"); forced && *forced) return forced;
 #ifdef __APPLE__
@@ -122,18 +138,28 @@ std::string QemuDriver::detectAccel() {
   int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) return "tcg";
   close(fd);
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    std::istringstream flags(line.substr(line.find(':') + 1));
-    std::string flag;
-    while (flags >> flag)
-      if (flag == "vmx" || flag == "svm") return "kvm";
-    break;
-  }
-  return "tcg";
+  return hardwareVirtualization() ? "kvm" : "tcg";
 #endif
+}
+
+QemuOptions QemuDriver::optionsFor(const ProfileConfig& config, const ProfilePaths& paths) {
+  QemuOptions options;
+  options.profile = paths.name;
+  options.state_dir = paths.state_dir;
+  options.arch = config.arch.empty() ? hostArch() : config.arch;
+  options.cpus = config.cpus;
+  options.memory_mib = static_cast<int>(config.memory * 1024);
+  options.disk_gib = config.disk;
+  options.shares = config.effectiveMounts();
+  options.mount_type = config.mount_type;
+  options.dns = config.network.dns;
+  options.docker = config.docker;
+  options.env = config.env;
+  if (const char* image = std::getenv("BERTH_GUEST_IMAGE"); image && *image)
+    options.disk_image = image;
+  if (const char* timeout = std::getenv("BERTH_QEMU_BOOT_TIMEOUT"); timeout && *timeout)
+    options.boot_timeout = std::chrono::seconds(std::atoi(timeout));
+  return options;
 }
 
 EngineEndpoint QemuDriver::engine() const {
@@ -183,8 +209,10 @@ void QemuDriver::ensureKeys() {
 }
 
 void QemuDriver::ensureOverlay(const ProgressSink& progress) {
-  const std::string overlay = path("disk.qcow2");
-  const std::string image_record = path("image");
+  // The disk lives in data/, which `berth delete` keeps unless --data (the containers' data).
+  fs::create_directories(path("data"));
+  const std::string overlay = path("data/disk.qcow2");
+  const std::string image_record = path("data/image");
   // A profile keeps the image its overlay was made on (the overlay is a diff against it).
   std::string recorded = fs::exists(image_record) ? readFile(image_record) : "";
   while (!recorded.empty() && recorded.back() == '\n') recorded.pop_back();
@@ -322,7 +350,7 @@ void QemuDriver::start(const ProgressSink& progress) {
     spec.memory_mib = options_.memory_mib;
     spec.kernel = kernel_;
     spec.initrd = initrd_;
-    spec.disk = path("disk.qcow2");
+    spec.disk = path("data/disk.qcow2");
     spec.config_dir = path("config");
     spec.shares = options_.shares;
     spec.ssh_port = ports_.ssh;
@@ -591,27 +619,28 @@ std::string QemuDriver::lastLines(const std::string& file, int lines) const {
 
 // ---- ssh and forwards --------------------------------------------------------------------
 
-std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& command,
-                                             bool tty) const {
+namespace {
+
+std::uint16_t recordedSshPort(const std::string& state_dir) {
+  auto saved = nlohmann::json::parse(readFile(state_dir + "/ports.json"), nullptr, false);
+  std::uint16_t port = saved.is_object() ? saved.value("ssh", std::uint16_t{0}) : 0;
+  if (port == 0) throw DriverError("the guest has not been started yet: berth start first");
+  return port;
+}
+
+std::vector<std::string> sshArgvWith(const std::string& state_dir, const std::string& profile,
+                                     std::uint16_t port, const std::vector<std::string>& command,
+                                     bool tty) {
   std::vector<std::string> argv = {"ssh",
-                                   "-i",
-                                   path("ssh/id_ed25519"),
-                                   "-p",
-                                   std::to_string(ports_.ssh),
-                                   "-o",
-                                   "IdentitiesOnly=yes",
-                                   "-o",
-                                   "BatchMode=yes",
-                                   "-o",
-                                   "StrictHostKeyChecking=yes",
-                                   "-o",
-                                   "UserKnownHostsFile=" + path("ssh/known_hosts"),
-                                   "-o",
-                                   "HostKeyAlias=berth-" + options_.profile,
-                                   "-o",
-                                   "ConnectTimeout=10",
-                                   "-o",
-                                   "LogLevel=ERROR",
+                                   "-i", state_dir + "/ssh/id_ed25519",
+                                   "-p", std::to_string(port),
+                                   "-o", "IdentitiesOnly=yes",
+                                   "-o", "BatchMode=yes",
+                                   "-o", "StrictHostKeyChecking=yes",
+                                   "-o", "UserKnownHostsFile=" + state_dir + "/ssh/known_hosts",
+                                   "-o", "HostKeyAlias=berth-" + profile,
+                                   "-o", "ConnectTimeout=10",
+                                   "-o", "LogLevel=ERROR",
                                    tty ? "-t" : "-T",
                                    "root@127.0.0.1"};
   if (!command.empty()) argv.push_back("--");
@@ -619,16 +648,27 @@ std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& com
   return argv;
 }
 
-std::string QemuDriver::sshConfig() const {
+}  // namespace
+
+std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& command, bool tty) const {
+  return sshArgvWith(options_.state_dir, options_.profile, ports_.ssh, command, tty);
+}
+
+std::vector<std::string> QemuDriver::sshArgv(const std::string& state_dir, const std::string& profile,
+                                             const std::vector<std::string>& command, bool tty) {
+  return sshArgvWith(state_dir, profile, recordedSshPort(state_dir), command, tty);
+}
+
+std::string QemuDriver::sshConfig(const std::string& state_dir, const std::string& profile) {
   std::ostringstream out;
-  out << "Host berth-" << options_.profile << "\n"
+  out << "Host berth-" << profile << "\n"
       << "  HostName 127.0.0.1\n"
-      << "  Port " << ports_.ssh << "\n"
+      << "  Port " << recordedSshPort(state_dir) << "\n"
       << "  User root\n"
-      << "  IdentityFile " << path("ssh/id_ed25519") << "\n"
+      << "  IdentityFile " << state_dir << "/ssh/id_ed25519\n"
       << "  IdentitiesOnly yes\n"
-      << "  UserKnownHostsFile " << path("ssh/known_hosts") << "\n"
-      << "  HostKeyAlias berth-" << options_.profile << "\n"
+      << "  UserKnownHostsFile " << state_dir << "/ssh/known_hosts\n"
+      << "  HostKeyAlias berth-" << profile << "\n"
       << "  StrictHostKeyChecking yes\n"
       << "  LogLevel ERROR\n";
   return out.str();

@@ -43,9 +43,15 @@ struct QemuOptions {
   std::chrono::seconds stop_timeout{60};
 };
 
+class ProfileConfig;
+class ProfilePaths;
+
 class QemuDriver : public Driver, public GuestPortForwarder {
  public:
   explicit QemuDriver(QemuOptions options);
+  // The driver's options for a profile (state in paths.state_dir). Env: BERTH_GUEST_IMAGE
+  // (an image folder instead of the newest cached build), BERTH_QEMU_BOOT_TIMEOUT (seconds).
+  static QemuOptions optionsFor(const ProfileConfig& config, const ProfilePaths& paths);
   ~QemuDriver() override;
 
   std::string name() const override { return "qemu"; }
@@ -63,8 +69,14 @@ class QemuDriver : public Driver, public GuestPortForwarder {
 
   // `ssh` argv that runs `command` in the guest as root (an interactive shell when empty).
   std::vector<std::string> sshArgv(const std::vector<std::string>& command, bool tty) const;
-  // An ssh_config(5) block for `berth ssh-config` (valid while the guest runs).
-  std::string sshConfig() const;
+  // The same for a guest run by another process (berth ssh): the port comes from the state dir.
+  // Throws DriverError when the guest has never been started.
+  static std::vector<std::string> sshArgv(const std::string& state_dir, const std::string& profile,
+                                          const std::vector<std::string>& command, bool tty);
+  // An ssh_config(5) block for `berth ssh-config`.
+  static std::string sshConfig(const std::string& state_dir, const std::string& profile);
+  // True when the CPU offers VT-x/AMD-V to this host (KVM can run a stock guest kernel).
+  static bool hardwareVirtualization();
   // Accelerator that "auto" resolves to on this host: kvm (VT-x/AMD-V and /dev/kvm), hvf on
   // macOS, else tcg; $BERTH_QEMU_ACCEL overrides.
   static std::string detectAccel();

@@ -5,12 +5,14 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 #include <stdexcept>
 
 #include "server/cli/Cli.h"
 #include "server/cli/ProfileClient.h"
 #include "vm/NsDriver.h"
 #include "vm/NsGuestInit.h"
+#include "vm/QemuDriver.h"
 
 namespace berth::cli {
 namespace {
@@ -26,12 +28,15 @@ struct SshOptions {
     throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
   }
   const vm::ProfileConfig config = client.loadConfig(true);
-  if (config.vm_type != "ns") {
-    // Wiring point (qemu driver, issue 5): ssh with the profile's key and port here.
-    throw std::runtime_error("berth ssh is not available yet for the " + config.vm_type +
-                             " driver");
+  std::vector<std::string> argv;
+  if (config.vm_type == "qemu") {
+    argv = vm::QemuDriver::sshArgv(client.paths().state_dir, client.paths().name, o.command,
+                                   o.command.empty() && ::isatty(0));
+  } else if (config.vm_type == "ns") {
+    argv = vm::NsDriver::shellCommand(client.paths(), o.command);
+  } else {
+    throw std::runtime_error("berth ssh is not available for the " + config.vm_type + " driver");
   }
-  std::vector<std::string> argv = vm::NsDriver::shellCommand(client.paths(), o.command);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -48,6 +53,17 @@ void registerSshCommands(CLI::App& app) {
   o->profile.addTo(ssh, false);
   ssh->add_option("command", o->command, "Command to run in the guest (after --)");
   ssh->callback([o] { runSsh(*o); });
+
+  auto c = std::make_shared<ProfileArgs>();
+  auto* config = app.add_subcommand("ssh-config", "Print an ssh_config block for the profile's guest (qemu)");
+  c->addTo(config, false);
+  config->callback([c] {
+    ProfileClient client(*c);
+    if (!client.exists()) throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
+    if (client.loadConfig(true).vm_type != "qemu")
+      throw std::runtime_error("berth ssh-config is for qemu profiles; use berth ssh for this one");
+    std::cout << vm::QemuDriver::sshConfig(client.paths().state_dir, client.paths().name);
+  });
 
   auto guest_json = std::make_shared<std::string>();
   auto* init = app.add_subcommand("ns-init", "");  // internal: the ns guest's first process

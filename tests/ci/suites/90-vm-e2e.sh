@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The slow VM suite: builds the qemu guest image (or reuses the cached one: ~6-10 min cold,
+# ~0 s warm; ~180 MB from Debian's mirror), then runs tests/e2e/test_qemu_vm.py: a real VM
+# under TCG when there is no KVM (full boot, docker run, bind mount, published port, ssh,
+# stop + resume from the saved state, delete, a dockerd that never answers -> 503).
+# Prints the time of each step and the boot phases. Env: BERTH_IMAGE_CACHE (image cache dir).
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+t0=$SECONDS
+echo "vm-e2e: guest image (contrib/guest/build-image.sh)"
+if ! image=$(bash contrib/guest/build-image.sh | tail -1); then
+  echo "vm-e2e: the guest image could not be built"
+  exit 1
+fi
+echo "vm-e2e: image $image ready after $((SECONDS - t0))s"
+t1=$SECONDS
+/usr/bin/python3 -m pytest -x -v -s -p no:cacheprovider tests/e2e/test_qemu_vm.py
+rc=$?
+echo "vm-e2e: tests took $((SECONDS - t1))s; suite wall time $((SECONDS - t0))s (image step $((t1 - t0))s)"
+# Nothing may be left running: a QEMU of this suite's temp homes would be a leak.
+if pgrep -af 'qemu-system.*/tmp/b-qemu-' >/dev/null; then
+  echo "vm-e2e: QEMU processes left behind:"
+  pgrep -af 'qemu-system.*/tmp/b-qemu-'
+  rc=1
+fi
+exit $rc

@@ -1,0 +1,192 @@
+"""The slow VM suite (tests/ci/suites/90-vm-e2e.sh): a real qemu guest (TCG when there is no
+KVM) booted by `berth start --vm-type qemu`, driven through berth's socket with the real docker
+CLI. Not part of the quick suite (pytest tests/integration). Needs a built guest image
+(contrib/guest/build-image.sh; the suite script builds or reuses it) and root.
+
+One profile goes through the whole life: full boot, run, bind mount, published port, ssh,
+stop (saves the VM state), start (resumes it), delete. A second profile whose dockerd cannot
+start shows the 503 a client gets and that nothing is left running.
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from berth_harness import BERTH_BIN, DOCKER, HARNESS, run, short_tmpdir  # noqa: E402
+
+WEB_PORT = 21080  # this suite's host ports: 21000-21999
+
+
+def berth(home, *args, timeout=900, check=True, env_extra=None):
+    env = dict(os.environ, BERTH_HOME=home)
+    env.update(env_extra or {})
+    return run([BERTH_BIN, *args], env=env, check=check, timeout=timeout)
+
+
+def docker(home, *args, timeout=300, check=True, profile="default"):
+    env = dict(os.environ, DOCKER_HOST="unix://%s/%s/docker.sock" % (home, profile))
+    env.pop("DOCKER_CONTEXT", None)
+    return run([DOCKER, *args], env=env, check=check, timeout=timeout)
+
+
+def qemu_pids(state_dir):
+    """pids of QEMU processes that use `state_dir` (nothing else may be left behind)."""
+    out = subprocess.run(["pgrep", "-f", "qemu-system.*" + re.escape(state_dir)],
+                         capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def report(title, stderr):
+    """Prints berth's boot progress (per-phase timings) into the test log."""
+    print("\n--- %s ---" % title)
+    for line in stderr.decode(errors="replace").splitlines():
+        if "qemu:" in line or "guest up" in line:
+            print(line)
+
+
+@pytest.fixture(scope="module")
+def world():
+    home = short_tmpdir("qemu")
+    share = short_tmpdir("qemu-share")
+    os.chmod(home, 0o700)
+    w = {"home": home, "share": share, "state": os.path.join(home, "default", "guest")}
+    yield w
+    # Whatever happened: no daemon, no QEMU, no files.
+    for profile in ("default", "broken"):
+        berth(home, "delete", "-f", "--data", "-p", profile, check=False, timeout=120)
+    for pid in qemu_pids(home):
+        os.kill(pid, 9)
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(share, ignore_errors=True)
+
+
+def test_01_full_boot_then_docker_run(world):
+    t0 = time.monotonic()
+    p = berth(world["home"], "start", "--no-activate", "--vm-type", "qemu", "--cpus", "2", "--memory", "2",
+              "--mount", world["share"] + ":w")
+    report("full boot: berth start took %.1fs" % (time.monotonic() - t0), p.stderr)
+    assert b"boot phases" in p.stderr, p.stderr
+    assert qemu_pids(world["state"]), "no QEMU runs for the profile"
+    run(["bash", HARNESS, "import-bb", os.path.join(world["home"], "default", "docker.sock"),
+         os.path.join(world["home"], "bb")])
+    out = docker(world["home"], "run", "--rm", "bb", "echo", "ok").stdout
+    assert out == b"ok\n"
+
+
+def test_02_bind_mount_reads_and_writes_the_host_folder(world):
+    with open(os.path.join(world["share"], "from-host.txt"), "w") as f:
+        f.write("written on the host\n")
+    out = docker(world["home"], "run", "--rm", "-v", world["share"] + ":/data", "bb", "sh", "-c",
+                 "cat /data/from-host.txt && echo written-in-guest > /data/from-guest.txt").stdout
+    assert out == b"written on the host\n"
+    with open(os.path.join(world["share"], "from-guest.txt")) as f:
+        assert f.read() == "written-in-guest\n"
+
+
+def _get(url, timeout=3):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def test_03_published_port_reachable_on_host_loopback(world):
+    docker(world["home"], "run", "-d", "--name", "web", "-p", "%d:80" % WEB_PORT, "bb", "sh", "-c",
+           "mkdir -p /www && echo hello-from-the-vm > /www/index.html && httpd -f -p 80 -h /www")
+    url = "http://127.0.0.1:%d/" % WEB_PORT
+    deadline = time.monotonic() + 60
+    body, last = None, None
+    t0 = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            body = _get(url)
+            break
+        except Exception as e:  # not forwarded yet, or httpd not up yet
+            last = e
+            time.sleep(0.2)
+    assert body == b"hello-from-the-vm\n", "port %d never answered: %r" % (WEB_PORT, last)
+    print("\npublished port answered %.2fs after docker run returned" % (time.monotonic() - t0))
+    status = json.loads(berth(world["home"], "status", "--json").stdout)
+    forwards = status.get("forwards", {}).get("forwards", [])
+    assert any(f.get("guest_port") == WEB_PORT for f in forwards), status.get("forwards")
+    docker(world["home"], "rm", "-f", "web")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        s = socket.socket()
+        try:
+            s.connect(("127.0.0.1", WEB_PORT))
+        except OSError:
+            break
+        finally:
+            s.close()
+        time.sleep(0.2)
+    else:
+        pytest.fail("host port %d still open after the container was removed" % WEB_PORT)
+
+
+def test_04_ssh_runs_a_command_in_the_guest(world):
+    out = berth(world["home"], "ssh", "--", "uname", "-a", timeout=120).stdout
+    assert out.startswith(b"Linux berth "), out
+    config = berth(world["home"], "ssh-config").stdout.decode()
+    assert "Host berth-default" in config and "IdentityFile " + world["state"] in config
+
+
+def test_05_stop_then_start_resumes_the_saved_state(world):
+    t0 = time.monotonic()
+    berth(world["home"], "stop", timeout=300)
+    print("\nberth stop (save the VM state, quit) took %.1fs" % (time.monotonic() - t0))
+    assert not qemu_pids(world["state"]), "QEMU still runs after berth stop"
+    t0 = time.monotonic()
+    p = berth(world["home"], "start", "--no-activate")
+    report("resume: berth start took %.1fs" % (time.monotonic() - t0), p.stderr)
+    assert b"resumed" in p.stderr, p.stderr
+    # The disk kept what the first boot wrote (the bb image) and the share is mounted again.
+    out = docker(world["home"], "run", "--rm", "-v", world["share"] + ":/data", "bb", "cat",
+                 "/data/from-guest.txt").stdout
+    assert out == b"written-in-guest\n"
+    # The guest's clock was set on resume (TLS and container timestamps depend on it).
+    guest_now = int(berth(world["home"], "ssh", "--", "date", "+%s", timeout=120).stdout)
+    assert abs(guest_now - time.time()) < 30
+
+
+def test_06_delete_leaves_nothing_behind(world):
+    berth(world["home"], "delete", "-f", "--data", timeout=300)
+    assert not qemu_pids(world["home"])
+    assert not os.path.exists(os.path.join(world["home"], "default"))
+
+
+def _raw_get(sock_path, path, timeout=600):
+    conn = http.client.HTTPConnection("localhost", timeout=timeout)
+    conn.sock = socket.socket(socket.AF_UNIX)
+    conn.sock.settimeout(timeout)
+    conn.sock.connect(sock_path)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def test_07_dockerd_that_never_answers_gives_503_and_leaves_nothing_running(world):
+    home = world["home"]
+    # A daemon.json dockerd refuses: the guest boots, dockerd never listens.
+    os.makedirs(os.path.join(home, "broken"), mode=0o700)
+    with open(os.path.join(home, "broken", "berth.yaml"), "w") as f:
+        f.write("vmType: qemu\nmounts: []\ndocker:\n  no-such-dockerd-option: true\n")
+    berth(home, "start", "--no-activate", "-p", "broken", "--lazy",
+          env_extra={"BERTH_QEMU_BOOT_TIMEOUT": "45"})
+    t0 = time.monotonic()
+    status, body = _raw_get(os.path.join(home, "broken", "docker.sock"), "/v1.41/version")
+    print("\nfailed boot answered %d after %.1fs: %s" % (status, time.monotonic() - t0, body[:300]))
+    assert status == 503
+    message = json.loads(body)["message"]
+    assert "daemon.log" in message and "serial.log" in message, message
+    state = os.path.join(home, "broken", "guest")
+    assert not qemu_pids(state), "QEMU left running after the failed boot"
+    berth(home, "delete", "-f", "--data", "-p", "broken", timeout=120)
+    assert not os.path.exists(os.path.join(home, "broken"))
