@@ -26,6 +26,7 @@
 #include "vm/GuestPortForwarder.h"
 #include "server/net/UnixHttpClient.h"
 #include "vm/DriverFactory.h"
+#include "vm/EngineProbe.h"
 
 namespace berth::server {
 namespace {
@@ -305,13 +306,20 @@ void ProfileDaemon::idleCheck() {
 
 int ProfileDaemon::runningContainers() const {
   const vm::EngineEndpoint endpoint = driver_->engine();
-  // Wiring point (qemu driver): a TLS endpoint needs its own query; unknown means "not idle".
-  if (endpoint.kind != vm::EngineEndpoint::Kind::Unix) return -1;
-  auto reply =
-      net::UnixHttpClient::get(endpoint.unix_path, "/containers/json", std::chrono::seconds(10));
-  if (reply.status != 200) return -1;
+  std::string body;
+  if (endpoint.kind == vm::EngineEndpoint::Kind::TlsTcp) {
+    int status = 0;
+    std::string error;
+    if (!vm::EngineProbe::get(endpoint, "/containers/json", std::chrono::seconds(10), status, body, error) ||
+        status != 200)
+      return -1;  // unknown means "not idle"
+  } else {
+    auto reply = net::UnixHttpClient::get(endpoint.unix_path, "/containers/json", std::chrono::seconds(10));
+    if (reply.status != 200) return -1;
+    body = reply.body;
+  }
   try {
-    return static_cast<int>(nlohmann::json::parse(reply.body).size());
+    return static_cast<int>(nlohmann::json::parse(body).size());
   } catch (const std::exception&) {
     return -1;
   }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -44,6 +45,17 @@ int msLeft(std::chrono::steady_clock::time_point deadline) {
 
 bool EngineProbe::ping(const EngineEndpoint& endpoint, std::chrono::milliseconds timeout,
                        std::string& error) {
+  int status = 0;
+  std::string body;
+  if (!get(endpoint, "/_ping", timeout, status, body, error)) return false;
+  if (status == 200 && body == "OK") return true;
+  error = "unexpected answer to /_ping: " + std::to_string(status) + " " + body.substr(0, 200);
+  return false;
+}
+
+bool EngineProbe::get(const EngineEndpoint& endpoint, const std::string& target,
+                      std::chrono::milliseconds timeout, int& status, std::string& body,
+                      std::string& error) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   net::TlsContextPtr ctx;
   try {
@@ -93,24 +105,29 @@ bool EngineProbe::ping(const EngineEndpoint& endpoint, std::chrono::milliseconds
     error = rc == -2 ? "no TLS handshake from the engine in time" : sslError();
     return false;
   }
-  static const char kRequest[] = "GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
-  if (drive([&] { return SSL_write(ssl.get(), kRequest, sizeof kRequest - 1); }) <= 0) {
-    error = "cannot send the ping: " + sslError();
+  const std::string request = "GET " + target + " HTTP/1.0\r\nHost: docker\r\n\r\n";
+  if (drive([&] {
+        return SSL_write(ssl.get(), request.data(), static_cast<int>(request.size()));
+      }) <= 0) {
+    error = "cannot send the request: " + sslError();
     return false;
   }
   std::string response;
-  char buf[2048];
-  while (response.size() < 65536) {
+  char buf[4096];
+  while (response.size() < (8u << 20)) {
     int n = drive([&] { return SSL_read(ssl.get(), buf, sizeof buf); });
     if (n <= 0) break;
     response.append(buf, static_cast<size_t>(n));
   }
-  if (response.rfind("HTTP/1.1 200", 0) == 0 && response.size() >= 2 &&
-      response.compare(response.size() - 2, 2, "OK") == 0)
-    return true;
-  error = response.empty() ? "the engine closed the connection without answering"
-                           : "unexpected answer: " + response.substr(0, response.find('\r'));
-  return false;
+  const auto head_end = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos || response.size() < 12) {
+    error = response.empty() ? "the engine closed the connection without answering"
+                             : "not an HTTP answer: " + response.substr(0, response.find('\r'));
+    return false;
+  }
+  status = std::atoi(response.c_str() + 9);
+  body = response.substr(head_end + 4);
+  return true;
 }
 
 }  // namespace berth::vm

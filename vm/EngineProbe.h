@@ -15,6 +15,11 @@ class EngineProbe {
   // true when the engine answered 200 OK within `timeout`; on false, `error` says why.
   static bool ping(const EngineEndpoint& endpoint, std::chrono::milliseconds timeout,
                    std::string& error);
+  // One GET of `target` (HTTP/1.0, so the body is never chunked); true with the status and body
+  // when an HTTP answer arrived within `timeout`, else false with `error`.
+  static bool get(const EngineEndpoint& endpoint, const std::string& target,
+                  std::chrono::milliseconds timeout, int& status, std::string& body,
+                  std::string& error);
 };
 
 }  // namespace berth::vm

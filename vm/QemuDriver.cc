@@ -632,15 +632,24 @@ std::vector<std::string> sshArgvWith(const std::string& state_dir, const std::st
                                      std::uint16_t port, const std::vector<std::string>& command,
                                      bool tty) {
   std::vector<std::string> argv = {"ssh",
-                                   "-i", state_dir + "/ssh/id_ed25519",
-                                   "-p", std::to_string(port),
-                                   "-o", "IdentitiesOnly=yes",
-                                   "-o", "BatchMode=yes",
-                                   "-o", "StrictHostKeyChecking=yes",
-                                   "-o", "UserKnownHostsFile=" + state_dir + "/ssh/known_hosts",
-                                   "-o", "HostKeyAlias=berth-" + profile,
-                                   "-o", "ConnectTimeout=10",
-                                   "-o", "LogLevel=ERROR",
+                                   "-i",
+                                   state_dir + "/ssh/id_ed25519",
+                                   "-p",
+                                   std::to_string(port),
+                                   "-o",
+                                   "IdentitiesOnly=yes",
+                                   "-o",
+                                   "BatchMode=yes",
+                                   "-o",
+                                   "StrictHostKeyChecking=yes",
+                                   "-o",
+                                   "UserKnownHostsFile=" + state_dir + "/ssh/known_hosts",
+                                   "-o",
+                                   "HostKeyAlias=berth-" + profile,
+                                   "-o",
+                                   "ConnectTimeout=10",
+                                   "-o",
+                                   "LogLevel=ERROR",
                                    tty ? "-t" : "-T",
                                    "root@127.0.0.1"};
   if (!command.empty()) argv.push_back("--");
@@ -650,11 +659,13 @@ std::vector<std::string> sshArgvWith(const std::string& state_dir, const std::st
 
 }  // namespace
 
-std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& command, bool tty) const {
+std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& command,
+                                             bool tty) const {
   return sshArgvWith(options_.state_dir, options_.profile, ports_.ssh, command, tty);
 }
 
-std::vector<std::string> QemuDriver::sshArgv(const std::string& state_dir, const std::string& profile,
+std::vector<std::string> QemuDriver::sshArgv(const std::string& state_dir,
+                                             const std::string& profile,
                                              const std::vector<std::string>& command, bool tty) {
   return sshArgvWith(state_dir, profile, recordedSshPort(state_dir), command, tty);
 }

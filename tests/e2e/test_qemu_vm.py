@@ -156,7 +156,21 @@ def test_05_stop_then_start_resumes_the_saved_state(world):
     assert abs(guest_now - time.time()) < 30
 
 
-def test_06_delete_leaves_nothing_behind(world):
+def test_06_a_crashed_qemu_is_reported(world):
+    pids = qemu_pids(world["state"])
+    assert len(pids) == 1, pids
+    os.kill(pids[0], 9)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = json.loads(berth(world["home"], "status", "--json", check=False).stdout or b"{}")
+        if status.get("status") == "Broken":
+            break
+        time.sleep(0.2)
+    assert status.get("status") == "Broken", status
+    assert "qemu exited" in status["guest"]["detail"], status
+
+
+def test_07_delete_leaves_nothing_behind(world):
     berth(world["home"], "delete", "-f", "--data", timeout=300)
     assert not qemu_pids(world["home"])
     assert not os.path.exists(os.path.join(world["home"], "default"))
@@ -172,7 +186,7 @@ def _raw_get(sock_path, path, timeout=600):
     return r.status, r.read()
 
 
-def test_07_dockerd_that_never_answers_gives_503_and_leaves_nothing_running(world):
+def test_08_dockerd_that_never_answers_gives_503_and_leaves_nothing_running(world):
     home = world["home"]
     # A daemon.json dockerd refuses: the guest boots, dockerd never listens.
     os.makedirs(os.path.join(home, "broken"), mode=0o700)
