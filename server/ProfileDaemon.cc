@@ -16,17 +16,17 @@
 #include "server/BootingConnector.h"
 #include "server/ControlServer.h"
 #include "server/DriverThread.h"
+#include "server/GuestForwardListeners.h"
 #include "server/MountSetup.h"
 #include "server/ProfileStatus.h"
 #include "server/RelayServer.h"
 #include "server/net/Log.h"
 #include "server/net/TlsConnector.h"
 #include "server/net/UnixConnector.h"
-#include "server/GuestForwardListeners.h"
-#include "vm/GuestPortForwarder.h"
 #include "server/net/UnixHttpClient.h"
 #include "vm/DriverFactory.h"
 #include "vm/EngineProbe.h"
+#include "vm/GuestPortForwarder.h"
 
 namespace berth::server {
 namespace {
@@ -55,7 +55,7 @@ net::ConnectorPtr engineConnectorFor(const vm::EngineEndpoint& endpoint) {
     return std::make_shared<net::UnixConnector>(endpoint.unix_path);
   }
   return net::TlsConnector::fromFiles(endpoint.host, endpoint.port, endpoint.ca_file,
-                                     endpoint.cert_file, endpoint.key_file);
+                                      endpoint.cert_file, endpoint.key_file);
 }
 
 std::string seconds(double s) {
@@ -310,11 +310,13 @@ int ProfileDaemon::runningContainers() const {
   if (endpoint.kind == vm::EngineEndpoint::Kind::TlsTcp) {
     int status = 0;
     std::string error;
-    if (!vm::EngineProbe::get(endpoint, "/containers/json", std::chrono::seconds(10), status, body, error) ||
+    if (!vm::EngineProbe::get(endpoint, "/containers/json", std::chrono::seconds(10), status, body,
+                              error) ||
         status != 200)
       return -1;  // unknown means "not idle"
   } else {
-    auto reply = net::UnixHttpClient::get(endpoint.unix_path, "/containers/json", std::chrono::seconds(10));
+    auto reply =
+        net::UnixHttpClient::get(endpoint.unix_path, "/containers/json", std::chrono::seconds(10));
     if (reply.status != 200) return -1;
     body = reply.body;
   }

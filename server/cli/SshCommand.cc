@@ -55,11 +55,13 @@ void registerSshCommands(CLI::App& app) {
   ssh->callback([o] { runSsh(*o); });
 
   auto c = std::make_shared<ProfileArgs>();
-  auto* config = app.add_subcommand("ssh-config", "Print an ssh_config block for the profile's guest (qemu)");
+  auto* config =
+      app.add_subcommand("ssh-config", "Print an ssh_config block for the profile's guest (qemu)");
   c->addTo(config, false);
   config->callback([c] {
     ProfileClient client(*c);
-    if (!client.exists()) throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
+    if (!client.exists())
+      throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
     if (client.loadConfig(true).vm_type != "qemu")
       throw std::runtime_error("berth ssh-config is for qemu profiles; use berth ssh for this one");
     std::cout << vm::QemuDriver::sshConfig(client.paths().state_dir, client.paths().name);
