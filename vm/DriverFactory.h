@@ -15,9 +15,10 @@ class DriverFactory {
  public:
   // Throws DriverError for an unknown vmType or a driver this build cannot run.
   static std::unique_ptr<Driver> makeDriver(const ProfileConfig& config, const ProfilePaths& paths);
-  // "qemu" when /dev/kvm can create a VM, else "ns".
+  // "qemu" when hypervisorUsable(), else "ns".
   static std::string defaultVmType();
-  // True when /dev/kvm is present and answers KVM_CREATE_VM.
+  // True when QEMU can use hardware acceleration here: HVF, or KVM with VT-x/AMD-V whose
+  // /dev/kvm answers KVM_CREATE_VM.
   static bool hypervisorUsable();
 };
 
