@@ -28,9 +28,9 @@ nlohmann::json specJson(const ForwardSpec& spec) {
   return {{"proto", spec.proto},
           {"host", spec.hostAddress()},
           {"container", spec.container_name},
-          {"container_id", spec.container_id},
-          {"guest_port", spec.guest_port},
-          {"container_port", spec.container_port}};
+          {"containerId", spec.container_id},
+          {"guestPort", spec.guest_port},
+          {"containerPort", spec.container_port}};
 }
 
 }  // namespace
@@ -174,14 +174,21 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
 
 Forwarder::Forwarder(boost::asio::any_io_executor io) : impl_(std::make_shared<Impl>(io)) {}
 
-Forwarder::~Forwarder() { stop(); }
+// Synchronous on purpose: the listeners may call into a driver that dies right after.
+Forwarder::~Forwarder() { impl_->stop(); }
 
 void Forwarder::start(net::ConnectorPtr engine, const std::string& guest_address,
                       ForwarderOptions options) {
   net::ErrorCode ec;
   boost::asio::ip::address guest;
-  if (!guest_address.empty() || !options.listeners) guest = boost::asio::ip::make_address(guest_address, ec);
+  if (!guest_address.empty() || !options.listeners)
+    guest = boost::asio::ip::make_address(guest_address, ec);
   if (ec) throw std::invalid_argument("guest address '" + guest_address + "' is not an IP address");
+  if (!options.listeners && guest.is_loopback()) {
+    // A relay from 127.0.0.1:P to 127.0.0.1:P would connect to itself.
+    throw std::invalid_argument("guest address " + guest_address +
+                                " is loopback: forwards would connect to themselves");
+  }
   boost::asio::dispatch(impl_->strand(),
                         [impl = impl_, engine = std::move(engine), guest, options]() mutable {
                           impl->start(std::move(engine), guest, options);

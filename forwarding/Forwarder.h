@@ -3,7 +3,8 @@
 // watches the engine's events and keeps a host listener open for every port its running
 // containers publish, relaying to that port at the guest address; stop() closes them all.
 // status() is a JSON snapshot: engine state, active forwards, conflicts. Thread-safe: every
-// method may be called from any thread; the work runs on one strand of the given executor.
+// method but the destructor may be called from any thread; the work runs on one strand of the
+// given executor.
 #include <boost/asio/any_io_executor.hpp>
 #include <functional>
 #include <memory>
@@ -32,20 +33,23 @@ BindMode parseBindMode(const std::string& text);
 class Forwarder {
  public:
   explicit Forwarder(boost::asio::any_io_executor io);
-  ~Forwarder();  // stops; listeners close as soon as the executor runs the stop
+  // Closes every listener before it returns. Destroy it from its strand or once the executor
+  // no longer runs (after io_context::run returned), like an Asio socket.
+  ~Forwarder();
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
   // Starts (or restarts, after a new boot) forwarding to `guest_address` (an IPv4/IPv6
   // literal: where the engine's published ports are reachable from the host).
-  // Throws std::invalid_argument if the address is not an IP literal.
+  // Throws std::invalid_argument if the address is not an IP literal, or is loopback while
+  // the forwarder opens host ports itself (they would relay to themselves).
   void start(net::ConnectorPtr engine, const std::string& guest_address,
              ForwarderOptions options = {});
   void stop();
 
   // {"engine": "connected"|"connecting"|"unreachable"|"stopped", "guest": ..., "bind": ...,
-  //  "forwards": [{proto, host, container, container_id, guest_port, container_port}],
-  //  "conflicts": [{proto, host, container, container_id, guest_port, error}]}
+  //  "forwards": [{proto, host, container, containerId, guestPort, containerPort}],
+  //  "conflicts": [{proto, host, container, containerId, guestPort, containerPort, error}]}
   nlohmann::json status() const;
   // Runs (on the strand) after every change of status, e.g. to write a status file.
   void onChange(std::function<void(const nlohmann::json&)> callback);

@@ -232,7 +232,11 @@ void ProfileDaemon::onGuestUp() {
     engine = engine_;
     if (!forwarder_) forwarder_ = std::make_unique<fwd::Forwarder>(io_.get_executor());
   }
-  forwarder_->start(engine, driver_->guestAddress(), options);
+  try {
+    forwarder_->start(engine, driver_->guestAddress(), options);
+  } catch (const std::exception& e) {  // e.g. a loopback guest address: no host relay to it
+    BERTH_LOG(Warn, "forwarding", "ports are not forwarded: " << e.what());
+  }
 }
 
 // Closes every forwarded host port. Runs on the driver thread before the guest stops (idle
@@ -398,7 +402,11 @@ nlohmann::json ProfileDaemon::statusJson() const {
   for (const auto& [key, section] : sections) status[key] = section();
   {
     std::lock_guard lock(mutex_);
-    if (forwarder_) status["forwards"] = forwarder_->status();
+    if (forwarder_) {
+      auto forwarding = forwarder_->status();
+      status["forwards"] = forwarding["forwards"];
+      status["forwardConflicts"] = forwarding["conflicts"];
+    }
   }
   return status;
 }

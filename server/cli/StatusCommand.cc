@@ -66,6 +66,15 @@ void printHuman(const nlohmann::json& s, bool extended) {
               << m["mountPoint"].get<std::string>()
               << (m["writable"].get<bool>() ? " (rw)" : " (ro)") << "\n";
   }
+  // Sections the daemon adds while it runs (port forwarding).
+  for (const auto& f : s.value("forwards", nlohmann::json::array())) {
+    std::cout << "forward: " << f.value("proto", "") << " " << f.value("host", "") << " -> "
+              << f.value("container", "") << ":" << f.value("containerPort", 0) << "\n";
+  }
+  for (const auto& c : s.value("forwardConflicts", nlohmann::json::array())) {
+    std::cout << "port conflict: " << c.value("proto", "") << " " << c.value("host", "")
+              << " wanted by " << c.value("container", "") << ": " << c.value("error", "") << "\n";
+  }
   if (extended) {
     std::cout << "cpus: " << s["cpus"] << "\n"
               << "memory: " << gib(s["memory"].get<double>()) << "\n"

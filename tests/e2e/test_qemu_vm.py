@@ -114,8 +114,8 @@ def test_03_published_port_reachable_on_host_loopback(world):
     assert body == b"hello-from-the-vm\n", "port %d never answered: %r" % (WEB_PORT, last)
     print("\npublished port answered %.2fs after docker run returned" % (time.monotonic() - t0))
     status = json.loads(berth(world["home"], "status", "--json").stdout)
-    forwards = status.get("forwards", {}).get("forwards", [])
-    assert any(f.get("guest_port") == WEB_PORT for f in forwards), status.get("forwards")
+    forwards = status.get("forwards", [])
+    assert any(f.get("guestPort") == WEB_PORT for f in forwards), status.get("forwards")
     docker(world["home"], "rm", "-f", "web")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

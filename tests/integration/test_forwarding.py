@@ -13,22 +13,11 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.request
 
 import pytest
 
-from berth_harness import Berth, Engine, run, short_tmpdir
-
-HTTPD = ["sh", "-c", "echo hello-$HOSTNAME > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
-# A UDP echo server: the container runs the host's python3 from a read-only bind of /.
-UDP_ECHO = ["chroot", "/host", "python3", "-c",
-            "import socket\n"
-            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            "s.bind(('0.0.0.0', 80))\n"
-            "while True:\n"
-            "    d, a = s.recvfrom(65536)\n"
-            "    s.sendto(d, a)\n"]
-
+from berth_harness import Berth, Engine, short_tmpdir
+from forwarding_helpers import HTTPD, UDP_ECHO, accepts, http_get, http_get_retry, wait_until
 
 @pytest.fixture(scope="module")
 def fwd_engine():
@@ -74,15 +63,6 @@ def read_status(b):
         return {}
 
 
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-
-
 def forwards(b):
     return {(f["proto"], f["host"]) for f in read_status(b).get("forwards", [])}
 
@@ -112,37 +92,6 @@ def assert_table_exact(b, timeout=3.0):
             addr, port = host.rsplit(":", 1)
             assert accepts(addr.strip("[]"), int(port)), "%s does not accept" % host
     return want
-
-
-def accepts(host, port):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(1)
-    try:
-        s.connect((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def http_get(host, port, timeout=5):
-    url = "http://%s:%d/index.html" % ("[%s]" % host if ":" in host else host, port)
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
-
-
-def http_get_retry(host, port, timeout=10):
-    """The forward accepts as soon as the container starts; httpd may need a moment more."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return http_get(host, port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 class EventClock:

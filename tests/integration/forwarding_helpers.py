@@ -1,0 +1,54 @@
+"""Helpers shared by the port-forwarding tests (test_forwarding*.py)."""
+import socket
+import time
+import urllib.request
+
+HTTPD = ["sh", "-c", "echo hello-$HOSTNAME > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+# A UDP echo server: the container runs the host's python3 from a read-only bind of /.
+UDP_ECHO = ["chroot", "/host", "python3", "-c",
+            "import socket\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.bind(('0.0.0.0', 80))\n"
+            "while True:\n"
+            "    d, a = s.recvfrom(65536)\n"
+            "    s.sendto(d, a)\n"]
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def accepts(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        s.connect((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def http_get(host, port, timeout=5):
+    url = "http://%s:%d/index.html" % ("[%s]" % host if ":" in host else host, port)
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def http_get_retry(host, port, timeout=10):
+    """The forward accepts as soon as the container starts; httpd may need a moment more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return http_get(host, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

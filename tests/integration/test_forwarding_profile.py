@@ -1,0 +1,44 @@
+"""Port forwarding in the profile daemon (`berth start --vm-type ns`): forwards open after the
+boot, show in `berth status` (--json too) with conflicts, and close with `berth stop`."""
+import socket
+
+from forwarding_helpers import HTTPD, accepts, http_get_retry, wait_until
+
+
+def test_profile_forwards_and_status(profiles):
+    profiles.start()
+    profiles.import_bb()
+    host = "unix://" + profiles.sock()
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 18701))
+    holder.listen(1)
+    try:
+        profiles.docker("run", "-d", "--name", "pweb", "-p", "18700:80", "bb", *HTTPD, host=host)
+        profiles.docker("run", "-d", "--name", "pblocked", "-p", "18701:80", "bb", *HTTPD,
+                        host=host)
+        assert http_get_retry("127.0.0.1", 18700).startswith("hello-")
+        assert http_get_retry("::1", 18700).startswith("hello-")
+
+        def listed():
+            s = profiles.status()
+            return {(f["proto"], f["host"], f["container"], f["containerPort"])
+                    for f in s.get("forwards", [])}, s
+        wait_until(lambda: ("tcp", "[::1]:18701", "pblocked", 80) in listed()[0], 5,
+                   "forwards in berth status --json")
+        got, status = listed()
+        assert got == {("tcp", "127.0.0.1:18700", "pweb", 80), ("tcp", "[::1]:18700", "pweb", 80),
+                       ("tcp", "[::1]:18701", "pblocked", 80)}
+        assert [(c["host"], c["container"]) for c in status["forwardConflicts"]] == [
+            ("127.0.0.1:18701", "pblocked")]
+        human = profiles.berth("status").stdout.decode()
+        assert "forward: tcp 127.0.0.1:18700 -> pweb:80" in human
+        assert "port conflict: tcp 127.0.0.1:18701 wanted by pblocked: " in human
+    finally:
+        holder.close()
+    profiles.docker("restart", "-t", "0", "pblocked", host=host)
+    assert http_get_retry("127.0.0.1", 18701).startswith("hello-")
+    assert profiles.status()["forwardConflicts"] == []
+
+    profiles.berth("stop")
+    assert not accepts("127.0.0.1", 18700) and not accepts("127.0.0.1", 18701)
