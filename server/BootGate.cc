@@ -4,7 +4,8 @@
 
 namespace berth::server {
 
-BootGate::BootGate(std::function<void()> boot) : boot_(std::move(boot)) {}
+BootGate::BootGate(std::function<void()> boot, std::chrono::milliseconds retry_after)
+    : boot_(std::move(boot)), retry_after_(retry_after) {}
 
 bool BootGate::startBootLocked() {
   if (state_ != State::Down) return false;
@@ -16,13 +17,22 @@ bool BootGate::startBootLocked() {
 void BootGate::whenUp(boost::asio::any_io_executor executor, Ready ready) {
   bool boot = false;
   bool up = false;
+  std::shared_ptr<std::string> recent_failure;
   {
     std::lock_guard lock(mutex_);
     up = state_ == State::Up;
-    if (!up) {
+    if (state_ == State::Down && !last_error_.empty() &&
+        std::chrono::steady_clock::now() - failed_at_ < retry_after_) {
+      recent_failure = std::make_shared<std::string>(last_error_);
+    } else if (!up) {
       waiters_.push_back({executor, std::move(ready)});
       boot = startBootLocked();
     }
+  }
+  if (recent_failure) {
+    boost::asio::post(executor,
+                      [ready = std::move(ready), recent_failure] { ready(recent_failure.get()); });
+    return;
   }
   if (up) boost::asio::post(executor, [ready = std::move(ready)] { ready(nullptr); });
   if (boot) boot_();
@@ -43,6 +53,7 @@ void BootGate::bootFinished(std::optional<std::string> error) {
     std::lock_guard lock(mutex_);
     state_ = error ? State::Down : State::Up;
     last_error_ = error.value_or("");
+    failed_at_ = std::chrono::steady_clock::now();
     waiters.swap(waiters_);
   }
   auto shared_error = error ? std::make_shared<std::string>(*error) : nullptr;

@@ -5,6 +5,7 @@
 // beginStop()/stopFinished(), so a request that arrives during a stop boots the guest again
 // afterwards. Thread-safe (one mutex, never held while calling out).
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -20,7 +21,10 @@ class BootGate {
   using Ready = std::function<void(const std::string* error)>;
 
   // `boot` starts a boot elsewhere (a worker thread) and must then call bootFinished() once.
-  explicit BootGate(std::function<void()> boot);
+  // For `retry_after` after a failed boot, requests get that boot's error at once instead of
+  // starting another (no boot storm from a client that retries); requestBoot() always boots.
+  explicit BootGate(std::function<void()> boot,
+                    std::chrono::milliseconds retry_after = std::chrono::seconds(3));
 
   void whenUp(boost::asio::any_io_executor executor, Ready ready);
   // Starts a boot when the guest is down (berth start without --lazy); else does nothing.
@@ -44,7 +48,9 @@ class BootGate {
   bool startBootLocked();  // Down -> Booting; true when the caller must call boot_
 
   std::function<void()> boot_;
+  const std::chrono::milliseconds retry_after_;
   mutable std::mutex mutex_;
+  std::chrono::steady_clock::time_point failed_at_;
   State state_ = State::Down;
   std::vector<Waiter> waiters_;
   std::string last_error_;

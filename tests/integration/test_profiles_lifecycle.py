@@ -112,3 +112,51 @@ def test_kill_9_guest_dockerd_is_restarted(profiles):
     s = profiles.status()
     assert s["status"] == "Running" and "restarted" in s["guest"]["detail"]
     assert profiles.dockerd_pid() != old
+
+
+def test_failed_boot_answers_503_pointing_at_the_log(profiles):
+    # A "dockerd" that exits at once: the boot fails, and every waiting request is told why.
+    env = dict(profiles.env, BERTH_DOCKERD="/bin/false")
+    profiles.berth("start", "--vm-type", "ns", "--lazy", env=env)
+    host = "unix://" + profiles.sock()
+
+    def ps(_):
+        return profiles.docker("ps", host=host, check=False, timeout=120)
+
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(ps, range(5)))
+    log = os.path.join(profiles.dir(), "daemon.log")
+    for p in results:
+        assert p.returncode != 0
+        err = p.stderr.decode()
+        assert "failed to boot" in err and log in err, err
+    s = profiles.status()
+    assert s["boot"]["boots"] == 1 and s["boot"]["state"] == "down"
+    assert "dockerd exited" in s["boot"]["lastError"]
+    assert profiles.guest_processes() == [] and not netns_exists(profiles.netns())
+    # The HTTP status itself is 503, with a Docker-shaped body.
+    import http.client
+    import json
+    import socket
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(profiles.sock())
+
+    conn = UnixConnection("berth")
+    conn.request("GET", "/v1.41/_ping")
+    reply = conn.getresponse()
+    assert reply.status == 503
+    assert log in json.loads(reply.read())["message"]
+    profiles.berth("stop")
+
+
+def test_failed_boot_fails_start_and_leaves_nothing_running(profiles):
+    env = dict(profiles.env, BERTH_DOCKERD="/bin/false")
+    p = profiles.berth("start", "--vm-type", "ns", env=env, check=False)
+    assert p.returncode == 1
+    last = p.stderr.decode().strip().splitlines()[-1]
+    assert last.startswith("berth: ") and "failed to boot" in last and "daemon.log" in last, last
+    assert profiles.berth("status", check=False).returncode == 1
+    assert profiles.guest_processes() == [] and not netns_exists(profiles.netns())

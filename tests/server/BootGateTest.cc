@@ -37,7 +37,7 @@ TEST(BootGateTest, ConcurrentWaitersShareOneBoot) {
 TEST(BootGateTest, FailedBootTellsEveryWaiterAndTheNextRequestRetries) {
   boost::asio::io_context io;
   int boots = 0;
-  BootGate gate([&] { ++boots; });
+  BootGate gate([&] { ++boots; }, std::chrono::milliseconds(0));
   std::vector<std::string> errors;
   for (int i = 0; i < 3; ++i) {
     gate.whenUp(io.get_executor(), [&](const std::string* e) { errors.push_back(e ? *e : ""); });
@@ -47,6 +47,21 @@ TEST(BootGateTest, FailedBootTellsEveryWaiterAndTheNextRequestRetries) {
   EXPECT_EQ(errors, std::vector<std::string>(3, "no dockerd"));
   EXPECT_EQ(gate.state(), BootGate::State::Down);
   gate.whenUp(io.get_executor(), [](const std::string*) {});
+  EXPECT_EQ(boots, 2);
+}
+
+TEST(BootGateTest, RightAfterAFailedBootRequestsGetItsErrorWithoutANewBoot) {
+  boost::asio::io_context io;
+  int boots = 0;
+  BootGate gate([&] { ++boots; }, std::chrono::hours(1));
+  gate.whenUp(io.get_executor(), [](const std::string*) {});
+  gate.bootFinished(std::string("no dockerd"));
+  std::string told;
+  gate.whenUp(io.get_executor(), [&](const std::string* e) { told = e ? *e : "up"; });
+  io.run();
+  EXPECT_EQ(told, "no dockerd");
+  EXPECT_EQ(boots, 1);
+  gate.requestBoot();  // an explicit boot (berth start) is never held back
   EXPECT_EQ(boots, 2);
 }
 
