@@ -44,6 +44,7 @@ struct DaemonOptions {
   int head_timeout_seconds = static_cast<int>(server::RelayLimits{}.head_timeout.count());
   bool debug = false;
   int grace_seconds = 5;
+  int io_threads = 1;
   std::string forward_to;
   std::string forward_bind = "loopback";
   std::string forward_status;
@@ -139,9 +140,11 @@ void runRelay(const DaemonOptions& options) {
     relay.stop(std::chrono::seconds(options.grace_seconds), [&io] { io.stop(); });
   });
 
-  // Two threads: sessions are strand-bound, so a slow one never blocks the others.
+  // One I/O thread by default: the relay is syscall-bound, and a second thread on the same
+  // io_context cost 2x the CPU per request in cross-thread wake-ups (tests/bench, README).
+  // Sessions are strand-bound, so more threads stay correct.
   std::vector<std::thread> workers;
-  workers.emplace_back([&io] { io.run(); });
+  for (int i = 1; i < options.io_threads; ++i) workers.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : workers) t.join();
   BERTH_LOG(Info, "daemon", "stopped");
@@ -164,10 +167,15 @@ void registerDaemonCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("daemon", "Run the daemon in the foreground");
   auto* profile = cmd->add_option("--profile", options->profile,
                                   "Run the background daemon of this profile (berth start does)");
-  auto* socket = cmd->add_option("--socket", options->socket, "Unix socket to serve the Docker API on");
-  auto* upstream = cmd->add_option("--upstream", options->upstream, "Engine to relay to (unix:///path)");
+  auto* socket =
+      cmd->add_option("--socket", options->socket, "Unix socket to serve the Docker API on");
+  auto* upstream =
+      cmd->add_option("--upstream", options->upstream, "Engine to relay to (unix:///path)");
   profile->excludes(socket)->excludes(upstream);
   cmd->add_option("--grace", options->grace_seconds, "Seconds in-flight requests get on SIGTERM")
+      ->capture_default_str();
+  cmd->add_option("--io-threads", options->io_threads, "Threads serving connections")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_option("--listen", options->listen,
                   "Also serve the API on tcp://HOST:PORT, with mutual TLS (repeatable)");
@@ -204,8 +212,9 @@ void registerDaemonCommand(CLI::App& app) {
       return;
     }
     if (options->socket.empty() || options->upstream.empty()) {
-      throw std::runtime_error("berth daemon needs --socket PATH and --upstream unix:///PATH "
-                               "(or --profile NAME)");
+      throw std::runtime_error(
+          "berth daemon needs --socket PATH and --upstream unix:///PATH "
+          "(or --profile NAME)");
     }
     runRelay(*options);
   });
