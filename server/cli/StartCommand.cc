@@ -121,9 +121,10 @@ void followBoot(const ProfileClient& client) {
     if (state == "booting") saw_booting = true;
     if (state == "up") return;
     if (state == "down" && (saw_booting || boot["boots"].get<int>() > 0)) {
-      throw std::runtime_error("the guest of profile '" + client.paths().name +
-                               "' failed to boot: " + boot["lastError"].get<std::string>() +
-                               " (see " + client.paths().log_file + ")");
+      const std::string why = boot["lastError"].get<std::string>();
+      throw std::runtime_error(
+          "the guest of profile '" + client.paths().name + "' failed to boot: " + why +
+          (why.find("(see ") == std::string::npos ? " (see " + client.paths().log_file + ")" : ""));
     }
     if (Clock::now() > deadline) {
       throw std::runtime_error("the guest of profile '" + client.paths().name +

@@ -157,6 +157,7 @@ def test_failed_boot_fails_start_and_leaves_nothing_running(profiles):
     p = profiles.berth("start", "--vm-type", "ns", env=env, check=False)
     assert p.returncode == 1
     last = p.stderr.decode().strip().splitlines()[-1]
-    assert last.startswith("berth: ") and "failed to boot" in last and "daemon.log" in last, last
+    assert last.startswith("berth: ") and "failed to boot" in last, last
+    assert "(see " + profiles.dir() + "/" in last and last.endswith(".log)"), last
     assert profiles.berth("status", check=False).returncode == 1
     assert profiles.guest_processes() == [] and not netns_exists(profiles.netns())
