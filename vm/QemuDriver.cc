@@ -108,6 +108,7 @@ QemuDriver::~QemuDriver() {
   // lost its supervisor, so it goes too instead of running on unseen.
   if (qemuAlive()) killQemu();
   if (reaper_.joinable()) reaper_.join();
+  stopVirtiofsd();
 }
 
 std::string QemuDriver::path(const std::string& name) const {
@@ -272,9 +273,18 @@ void QemuDriver::prepare(const ProgressSink& progress) {
   ensureKeys();
   ensureOverlay(progress);
   std::string mount_type = options_.mount_type;
-  if (mount_type == "virtiofs") {
-    progress("qemu: virtiofs is not wired up yet in this build: sharing with 9p");
-    mount_type = "9p";
+  virtiofsd_.clear();
+  if (mount_type == "virtiofs" && !options_.shares.empty()) {
+    for (const char* candidate : {"virtiofsd", "/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd"}) {
+      virtiofsd_ = Subprocess::which(candidate);
+      if (!virtiofsd_.empty()) break;
+    }
+    if (virtiofsd_.empty()) {
+      progress("qemu: --mount-type virtiofs needs virtiofsd, which is not installed: sharing with 9p");
+      mount_type = "9p";
+    } else if (options_.resume) {
+      progress("qemu: virtiofs shares cannot be saved with the VM state: every start is a full boot");
+    }
   }
   GuestConfigInput input;
   input.authorized_key = readFile(path("ssh/id_ed25519.pub"));
@@ -353,13 +363,14 @@ void QemuDriver::start(const ProgressSink& progress) {
     spec.disk = path("data/disk.qcow2");
     spec.config_dir = path("config");
     spec.shares = options_.shares;
+    if (!virtiofsd_.empty()) spec.virtiofs_sockets = startVirtiofsd();
     spec.ssh_port = ports_.ssh;
     spec.engine_port = ports_.engine;
     spec.qmp_socket = path("qmp.sock");
     spec.pid_file = path("qemu.pid");
     spec.serial_log = path("serial.log");
     state_key_ = stateKey(spec);
-    const bool resumable = options_.resume && readFile(path("resume.stamp")) == state_key_ &&
+    const bool resumable = options_.resume && virtiofsd_.empty() && readFile(path("resume.stamp")) == state_key_ &&
                            Subprocess::run({"qemu-img", "snapshot", "-l", "-U", spec.disk})
                                    .output.find(kSnapshotTag) != std::string::npos;
     // From here on the disk moves past any saved state: never resume it after this boot.
@@ -384,6 +395,7 @@ void QemuDriver::start(const ProgressSink& progress) {
     boot(say, false);
   } catch (const std::exception& e) {
     if (qemuAlive()) killQemu();
+    stopVirtiofsd();
     cleanupRuntimeFiles();
     std::lock_guard lock(mutex_);
     state_ = GuestState::Stopped;
@@ -546,6 +558,7 @@ bool QemuDriver::saveState() {
 
 void QemuDriver::stop(bool force) {
   if (!qemuAlive()) {
+    stopVirtiofsd();
     cleanupRuntimeFiles();
     std::lock_guard lock(mutex_);
     state_ = GuestState::Stopped;
@@ -557,7 +570,8 @@ void QemuDriver::stop(bool force) {
     state_ = GuestState::Stopping;
   }
   bool down = false;
-  if (!force && options_.resume) down = saveState();
+  // vhost-user-fs (virtiofs) blocks migration, so savevm cannot work with it.
+  if (!force && options_.resume && virtiofsd_.empty()) down = saveState();
   if (!force && !down) {
     try {
       std::lock_guard lock(qmp_mutex_);
@@ -573,6 +587,7 @@ void QemuDriver::stop(bool force) {
   }
   if (!down) killQemu();
   if (reaper_.joinable()) reaper_.join();
+  stopVirtiofsd();
   cleanupRuntimeFiles();
   std::lock_guard lock(mutex_);
   state_ = GuestState::Stopped;
@@ -597,6 +612,42 @@ void QemuDriver::killQemu() {
     waitExit(10s);
   }
   if (reaper_.joinable()) reaper_.join();
+}
+
+// One virtiofsd per share, serving it on a vhost-user socket in the state dir. They end by
+// themselves when QEMU disconnects; stopVirtiofsd() makes sure and reaps them.
+std::vector<std::string> QemuDriver::startVirtiofsd() {
+  stopVirtiofsd();
+  std::vector<std::string> sockets;
+  for (std::size_t i = 0; i < options_.shares.size(); ++i) {
+    const std::string socket = path("vfs" + std::to_string(i) + ".sock");
+    std::error_code ec;
+    fs::remove(socket, ec);
+    std::vector<std::string> argv = {virtiofsd_, "--socket-path=" + socket, "-o",
+                                     "source=" + options_.shares[i].location, "-o", "cache=auto"};
+    // (This virtiofsd has no read-only mode: a read-only share is mounted ro in the guest.)
+    virtiofsd_pids_.push_back(Subprocess::spawn(argv, path("virtiofsd.log")));
+    sockets.push_back(socket);
+  }
+  const auto deadline = Clock::now() + 10s;
+  for (const auto& socket : sockets) {
+    while (!fs::exists(socket)) {
+      if (Clock::now() > deadline)
+        throw DriverError("virtiofsd did not start; see " + path("virtiofsd.log"));
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  return sockets;
+}
+
+void QemuDriver::stopVirtiofsd() {
+  for (pid_t pid : virtiofsd_pids_) {
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  virtiofsd_pids_.clear();
 }
 
 void QemuDriver::cleanupRuntimeFiles() {

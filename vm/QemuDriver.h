@@ -100,6 +100,8 @@ class QemuDriver : public Driver, public GuestPortForwarder {
   bool waitExit(std::chrono::milliseconds timeout);
   void killQemu();
   void cleanupRuntimeFiles();
+  std::vector<std::string> startVirtiofsd();
+  void stopVirtiofsd();
   std::string hmp(const std::string& command_line, std::chrono::seconds timeout);
   bool qemuAlive() const;
   std::string lastLines(const std::string& path, int lines) const;
@@ -109,7 +111,9 @@ class QemuDriver : public Driver, public GuestPortForwarder {
   std::string accel_;
   std::string image_dir_, kernel_, initrd_, recipe_;
   std::vector<std::string> argv_;
-  std::string state_key_;  // what a state saved by this boot's stop() will be valid for
+  std::string state_key_;
+  std::string virtiofsd_;             // its path when this boot shares with virtiofs, else ""
+  std::vector<pid_t> virtiofsd_pids_;  // one per share, children of this process  // what a state saved by this boot's stop() will be valid for
   Ports ports_;
 
   mutable std::mutex mutex_;  // guards everything below

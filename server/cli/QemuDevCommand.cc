@@ -31,6 +31,7 @@ void registerQemuDevCommand(CLI::App& app) {
   cmd->add_option("--cpus", options->cpus);
   cmd->add_option("--memory-mib", options->memory_mib);
   cmd->add_option("--mount", *mounts, "HOST[:GUEST][:w]");
+  cmd->add_option("--mount-type", options->mount_type, "9p | virtiofs");
   cmd->add_option("--boot-timeout", *timeout, "seconds");
   cmd->add_flag("--no-resume", [options](std::int64_t) { options->resume = false; });
   cmd->add_flag("--force-stop", *force, "kill instead of save/power-down");

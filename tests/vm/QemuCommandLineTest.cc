@@ -61,6 +61,18 @@ TEST(QemuCommandLine, SharesAreTaggedInOrderAndCommasEscaped) {
       has(argv, "-virtfs", "local,path=/data,,1,mount_tag=share1,security_model=none,readonly=on"));
 }
 
+TEST(QemuCommandLine, VirtiofsSharesUseVhostUserWithSharedMemory) {
+  auto s = spec();
+  s.virtiofs_sockets = {"/p/vfs0.sock", "/p/vfs1.sock"};
+  auto argv = QemuCommandLine::build(s);
+  EXPECT_TRUE(has(argv, "-object", "memory-backend-memfd,id=mem,size=2048M,share=on"));
+  EXPECT_TRUE(has(argv, "-numa", "node,memdev=mem"));
+  EXPECT_TRUE(has(argv, "-chardev", "socket,id=vfs1,path=/p/vfs1.sock"));
+  EXPECT_TRUE(has(argv, "-device", "vhost-user-fs-pci,chardev=vfs1,tag=share1"));
+  // The config share stays 9p; the shares themselves are not exported twice.
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "-virtfs"), 1);
+}
+
 TEST(QemuCommandLine, LoadvmOnlyWhenResuming) {
   auto s = spec();
   auto argv = QemuCommandLine::build(s);
