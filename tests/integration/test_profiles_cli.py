@@ -65,3 +65,21 @@ def test_foreground_runs_in_the_terminal_and_stops_on_ctrl_c(profiles):
     assert proc.returncode == 0, out.decode()
     assert profiles.guest_processes() == []
     assert not os.path.exists(profiles.sock())
+
+
+def test_edit_template_and_berth_profile_env(profiles):
+    # --edit opens berth.yaml in $EDITOR before the start; the edit takes effect.
+    env = dict(profiles.env, EDITOR="sed -i s/^cpus:.*/cpus:\\ 5/", BERTH_PROFILE="edited")
+    profiles.berth("start", "--vm-type", "ns", "--lazy", "--edit", env=env)
+    assert profiles.status("edited")["cpus"] == 5  # BERTH_PROFILE chose the profile
+    # `berth template` edits the template (created on first use); a broken edit is refused
+    # and the template is left as it was.
+    env = dict(profiles.env, EDITOR="sed -i s/^disk:.*/disk:\\ 33/")
+    profiles.berth("template", env=env)
+    assert "disk: 33" in profiles.berth("template", "--print").stdout.decode()
+    env = dict(profiles.env, EDITOR="sed -i s/^disk:.*/disk:\\ [/")
+    p = profiles.berth("template", env=env, check=False)
+    assert p.returncode == 1 and "default.yaml:" in p.stderr.decode()
+    assert "disk: 33" in profiles.berth("template", "--print").stdout.decode()
+    profiles.berth("start", "--vm-type", "ns", "--lazy", "-p", "fromtpl")
+    assert profiles.status("fromtpl")["disk"] == 33
