@@ -20,6 +20,7 @@
 #include "server/MountSetup.h"
 #include "server/ProfileStatus.h"
 #include "server/RelayServer.h"
+#include "server/TcpApiAccess.h"
 #include "server/net/Log.h"
 #include "server/net/TlsConnector.h"
 #include "server/net/UnixConnector.h"
@@ -27,6 +28,7 @@
 #include "vm/DriverFactory.h"
 #include "vm/EngineProbe.h"
 #include "vm/GuestPortForwarder.h"
+#include "vm/PrivateDir.h"
 
 namespace berth::server {
 namespace {
@@ -108,6 +110,8 @@ void ProfileDaemon::releaseLock() {
 }
 
 int ProfileDaemon::run() {
+  // Whoever can write the profile dir can swap docker.sock or the TLS keys: refuse to serve.
+  vm::PrivateDir::check(paths_.dir);
   acquireLock();
   idle_stop_ms_ = config_.idleStopMillis();
   driver_ = vm::DriverFactory::makeDriver(config_, paths_);
@@ -139,9 +143,20 @@ int ProfileDaemon::run() {
     noteActivity();
   };
   relay_ = std::make_unique<RelayServer>(io_, relay_config);
+  // `listen:` in berth.yaml: the same API over TCP with mutual TLS, the material in <dir>/tls
+  // (clients use <dir>/tls/client as DOCKER_CERT_PATH). Before the unix socket, so a listen
+  // address that cannot be served leaves nothing behind.
+  if (!config_.listen.empty()) {
+    nlohmann::json listen = nlohmann::json::array();
+    for (const auto& env : TcpApiAccess::open(*relay_, config_.listen, paths_.dir + "/tls",
+                                              /*insecure=*/false)) {
+      listen.push_back({{"dockerHost", env.docker_host},
+                        {"tlsVerify", env.tls_verify},
+                        {"certPath", env.docker_cert_path}});
+    }
+    addStatusSection("listen", [listen] { return listen; });
+  }
   relay_->listenUnix(paths_.docker_socket);
-  // Wiring point (security, issue 6): TCP+mTLS listeners for config_.listen go here, serving
-  // streams through relay_->serve(); add their details with addStatusSection("listen", ...).
 
   control_ = std::make_unique<ControlServer>(
       io_, paths_.control_socket,

@@ -19,6 +19,7 @@
 #include "server/net/Log.h"
 #include "vm/DriverFactory.h"
 #include "vm/MountFlag.h"
+#include "vm/PrivateDir.h"
 
 namespace berth::cli {
 namespace {
@@ -162,7 +163,8 @@ int startProfile(StartOptions& o) {
   // Fails here, before anything is written, when the driver cannot run (qemu not built, ...).
   vm::DriverFactory::makeDriver(wanted, paths);
 
-  std::filesystem::create_directories(paths.dir);
+  // Creates it 0700, or refuses one that other users can write (they could swap its sockets).
+  vm::PrivateDir::ensure(paths.dir);
   std::filesystem::permissions(paths.dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace);
   wanted.save(paths.config_file);

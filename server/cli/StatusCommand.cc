@@ -61,6 +61,18 @@ void printHuman(const nlohmann::json& s, bool extended) {
   if (!s["address"].get<std::string>().empty()) {
     std::cout << "address: " << s["address"].get<std::string>() << "\n";
   }
+  if (s.contains("listen")) {
+    // What a docker client sets to use the TCP listener(s) (`listen:` / --listen).
+    for (const auto& l : s["listen"]) {
+      std::cout << "listen: " << l["dockerHost"].get<std::string>()
+                << (l.value("tlsVerify", false) ? " (mutual TLS)" : " (plain TCP)") << "\n"
+                << "  export DOCKER_HOST=" << l["dockerHost"].get<std::string>();
+      if (l.value("tlsVerify", false)) {
+        std::cout << " DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=" << l["certPath"].get<std::string>();
+      }
+      std::cout << "\n";
+    }
+  }
   for (const auto& m : s["mounts"]) {
     std::cout << "mount: " << m["location"].get<std::string>() << " -> "
               << m["mountPoint"].get<std::string>()
