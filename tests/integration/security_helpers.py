@@ -110,3 +110,14 @@ def proc_stat(pid):
             if line.startswith("VmRSS:"):
                 return fds, int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def wait_for_log(b, before, text, timeout=5.0):
+    """The part of berth's log written since `before` (a log_text() taken earlier), once it
+    contains `text` (berth logs a refusal just after the client has seen it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        new = b.log_text()[len(before):]
+        if text in new or time.monotonic() > deadline:
+            return new
+        time.sleep(0.05)

@@ -10,7 +10,8 @@ import subprocess
 import pytest
 
 from berth_harness import BERTH_BIN, DOCKER, run
-from security_helpers import docker_tls, free_port, start_tcp_berth, tls_env, uid
+from security_helpers import (docker_tls, free_port, start_tcp_berth, tls_env, uid,
+                              wait_for_log)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def make_foreign_client(dir):
 
 
 def assert_nothing_reached_engine(b, log_before, engine, marker):
-    new = b.log_text()[len(log_before):]
+    new = wait_for_log(b, log_before, "refused")
     assert "[relay]" not in new, new
     assert "refused" in new, new
     names = engine.docker("ps", "-a", "--format", "{{.Names}}").stdout.decode().split()
@@ -111,7 +112,7 @@ def test_certificate_of_another_ca_is_refused(tls_berth, engine, tmp_short):
                       b"Content-Length: 13\r\n\r\n{\"Image\":\"bb\"}" % marker.encode())
             if not t.recv(100):
                 raise ConnectionResetError("closed without an answer")
-    assert "certificate verify failed" in b.log_text()[len(before):]
+    assert "certificate verify failed" in wait_for_log(b, before, "certificate verify failed")
     assert_nothing_reached_engine(b, before, engine, marker)
 
 
