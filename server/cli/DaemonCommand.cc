@@ -118,8 +118,8 @@ void runRelay(const DaemonOptions& options) {
     }
   }
 
-  // After the TCP listeners: a refused --listen must not leave a socket file behind.
-  relay.listenUnix(options.socket);
+  // Before the socket: a refused --forward-to must not leave a socket file behind. Nothing
+  // runs until io.run().
   fwd::Forwarder forwarder(io.get_executor());
   if (!options.forward_to.empty()) {
     if (!options.forward_status.empty()) {
@@ -129,6 +129,8 @@ void runRelay(const DaemonOptions& options) {
     }
     forwarder.start(config->engine, options.forward_to, forward_options);
   }
+  // After the TCP listeners: a refused --listen must not leave a socket file behind.
+  relay.listenUnix(options.socket);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signo) {

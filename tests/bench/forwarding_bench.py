@@ -69,12 +69,15 @@ def tcp_gbits(host, port, seconds, reverse, relay_pid):
     return received["bits_per_second"] / 1e9, cpu / (received["bytes"] / 1e9)
 
 
-def udp_kpps(blast, host, port, seconds):
+def udp_kpps(blast, host, port, seconds, relay_pid):
+    """Delivered packets/s, and the relay's CPU microseconds per delivered packet."""
+    before = cpu_seconds(relay_pid)
     p = sh([blast, "blast", host, str(port), str(seconds)], timeout=seconds + 30)
+    cpu = cpu_seconds(relay_pid) - before
     if p.returncode != 0:
         raise RuntimeError("udp_blast %s:%d: %s" % (host, port, p.stderr))
     sent, delivered, took = p.stdout.split()
-    return int(delivered) / float(took) / 1e3
+    return int(delivered) / float(took) / 1e3, cpu * 1e6 / max(1, int(delivered))
 
 
 def conns_per_s(host, port, seconds):
@@ -166,6 +169,7 @@ def main():
         # socat's per-connection children are reaped too late to be counted: no CPU column.
         relay_pids = {"direct": None, "berth": berth.proc.pid, "docker-proxy": procs[0].pid,
                       "socat": None}
+        udp_pids = dict(relay_pids, **{"docker-proxy": procs[-1].pid})
         cpu = {name: {} for name, _, _ in paths}
         for r in range(args.rounds):
             for name, host, off in paths:
@@ -177,7 +181,10 @@ def main():
                     cpu[name][key] = min(cpu[name].get(key, 1e9), cpu_per_gb)
                 best(name, "conns", conns_per_s(host, HTTP_PORT + off, args.seconds))
                 if name != "socat":
-                    best(name, "udp", udp_kpps(blast, host, UDP_PORT + off, args.seconds))
+                    kpps, us = udp_kpps(blast, host, UDP_PORT + off, args.seconds,
+                                        udp_pids[name])
+                    best(name, "udp", kpps)
+                    cpu[name]["udp"] = min(cpu[name].get("udp", 1e9), us)
     finally:
         for p in procs:
             p.terminate()
@@ -189,11 +196,14 @@ def main():
         engine.stop()
         shutil.rmtree(engine.dir, ignore_errors=True)
 
+    with open("/proc/loadavg") as f:
+        print("\n%d cores, load average %s (other work on the machine skews every number)" % (
+            os.cpu_count(), " ".join(f.read().split()[:3])))
     direct = results["direct"]
     proxy_udp = results["docker-proxy"].get("udp")
     print("\n| path | TCP to container Gbit/s | TCP from container Gbit/s | short conns/s "
-          "| UDP 64 B delivered kpps | relay CPU s/GB (to / from) |")
-    print("|---|---|---|---|---|---|")
+          "| UDP 64 B delivered kpps | relay CPU s/GB (to / from) | relay CPU µs/UDP packet |")
+    print("|---|---|---|---|---|---|---|")
     for name, _, _ in paths:
         r = results[name]
 
@@ -206,9 +216,10 @@ def main():
             udp = "%.1f (%.2f× docker-proxy)" % (r["udp"], r["udp"] / proxy_udp)
         conns = "%.0f (%.2f×)" % (r["conns"], r["conns"] / direct["conns"])
         cpu_cell = "%.2f / %.2f" % (cpu[name]["to_guest"], cpu[name]["from_guest"])
-        print("| %s | %s | %s | %s | %s | %s |" % (
+        udp_cpu = "%.2f" % cpu[name]["udp"] if udp_pids[name] is not None else "n/a"
+        print("| %s | %s | %s | %s | %s | %s | %s |" % (
             name, cell("to_guest", direct["to_guest"]), cell("from_guest", direct["from_guest"]),
-            conns, udp, "n/a" if relay_pids[name] is None else cpu_cell))
+            conns, udp, "n/a" if relay_pids[name] is None else cpu_cell, udp_cpu))
     b = results["berth"]
     targets = [("TCP to container >= 0.8 direct", b["to_guest"] >= 0.8 * direct["to_guest"]),
                ("TCP from container >= 0.8 direct", b["from_guest"] >= 0.8 * direct["from_guest"]),

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from berth_harness import Berth, Engine, short_tmpdir
+from berth_harness import BERTH_BIN, Berth, Engine, short_tmpdir
 from forwarding_helpers import HTTPD, UDP_ECHO, accepts, http_get, http_get_retry, wait_until
 
 @pytest.fixture(scope="module")
@@ -227,6 +227,8 @@ def test_udp_round_trip_with_a_flow_per_client(fwd):
                 assert time.monotonic() < deadline, "no UDP echo through the forward"
         assert data == msg
         assert peer[0] == host and peer[1] == 18081  # reply from the address we sent to
+    for c, _ in clients:
+        c.settimeout(5)  # from here on a late reply is a slow machine, a lost one a failure
     for rounds in range(20):  # each client keeps getting its own replies
         for i, (c, host) in enumerate(clients):
             c.sendto(b"r%d-%d" % (rounds, i), (host, 18081))
@@ -402,3 +404,19 @@ def test_mirror_bind_answers_udp_from_the_address_the_client_used(tmp_short):
         b.cleanup()
         e.stop()
         shutil.rmtree(e.dir, ignore_errors=True)
+
+
+def test_bad_forward_flags_are_one_line_and_leave_nothing(tmp_short):
+    sock = os.path.join(tmp_short, "d.sock")
+    for flags, message in [
+            (["--forward-to", "not-an-ip"], "berth: guest address 'not-an-ip' is not an IP address"),
+            (["--forward-to", "127.0.0.1"],
+             "berth: guest address 127.0.0.1 is loopback: forwards would connect to themselves"),
+            (["--forward-to", "10.0.0.1", "--forward-bind", "everywhere"], "--forward-bind")]:
+        p = subprocess.run([BERTH_BIN, "daemon", "--socket", sock, "--upstream",
+                            "unix://" + os.path.join(tmp_short, "none.sock")] + flags,
+                           capture_output=True, timeout=30)
+        assert p.returncode == 1
+        lines = [l for l in p.stderr.decode().splitlines() if l.startswith("berth:")]
+        assert len(lines) == 1 and message in lines[0], p.stderr
+        assert not os.path.exists(sock)
