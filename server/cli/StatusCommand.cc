@@ -135,7 +135,23 @@ void runList(bool json) {
   std::vector<nlohmann::json> rows;
   for (const auto& name : vm::ProfilePaths::list(home)) {
     ProfileClient client(vm::ProfilePaths::forProfile(name, home));
-    const nlohmann::json s = statusOf(client);
+    nlohmann::json s;
+    try {
+      s = statusOf(client);
+    } catch (const std::exception& e) {
+      // One broken berth.yaml must not hide the other profiles: list it, say why on stderr.
+      std::cerr << "berth: " << e.what() << "\n";
+      s = {{"status", "Invalid"},
+           {"driver", ""},
+           {"arch", ""},
+           {"cpus", 0},
+           {"memory", 0},
+           {"disk", 0},
+           {"runtime", ""},
+           {"address", ""},
+           {"socket", client.paths().docker_socket},
+           {"daemon", {{"running", false}}}};
+    }
     rows.push_back({{"name", name},
                     {"status", overallStatus(s)},
                     {"driver", s["driver"]},

@@ -40,6 +40,10 @@ def test_malformed_yaml_names_file_and_line(profiles):
     with open(config) as f:
         assert f.read() == text
     assert sorted(os.listdir(profiles.dir())) == ["berth.yaml"]
+    # `berth list` still lists it (as Invalid), saying why on stderr.
+    p = profiles.berth("list")
+    assert p.stdout.decode().splitlines()[1].split()[:2] == ["default", "Invalid"]
+    assert config + ":" in p.stderr.decode()
     # A bad value names its line too.
     with open(config, "w") as f:
         f.write("cpus: 2\nmemory: lots\n")
