@@ -203,7 +203,7 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
   if (root.IsNull()) return;  // an empty file
   requireMap(root, source, "the file");
   checkKeys(root, source, "",
-            {"cpus", "memory", "disk", "arch", "runtime", "vmType", "mountType", "mounts",
+            {"cpus", "memory", "disk", "arch", "runtime", "vmType", "mountType", "diskImage", "mounts",
              "network", "forwarding", "kubernetes", "docker", "env", "boot", "listen"});
   ProfileConfig next = *this;  // all or nothing: a bad key leaves *this unchanged
   for (const auto& kv : root) {
@@ -223,6 +223,8 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
       next.vm_type = v.IsNull() ? "" : scalar<std::string>(v, source, key, "qemu or ns");
     } else if (key == "mountType") {
       next.mount_type = scalar<std::string>(v, source, key, "9p or virtiofs");
+    } else if (key == "diskImage") {
+      next.disk_image = v.IsNull() ? "" : scalar<std::string>(v, source, key, "a guest image folder");
     } else if (key == "mounts") {
       if (v.IsNull()) {
         next.mounts.reset();
@@ -365,6 +367,7 @@ std::string ProfileConfig::toYaml() const {
   out << YAML::Key << "runtime" << YAML::Value << runtime;
   out << YAML::Key << "vmType" << YAML::Value << vm_type;
   out << YAML::Key << "mountType" << YAML::Value << mount_type;
+  out << YAML::Key << "diskImage" << YAML::Value << disk_image;
   out << YAML::Key << "mounts" << YAML::Value;
   if (!mounts) {
     out << YAML::Null << YAML::Comment("unset: your home folder, writable");
@@ -437,6 +440,7 @@ nlohmann::json ProfileConfig::toJson() const {
           {"runtime", runtime},
           {"vmType", vm_type},
           {"mountType", mount_type},
+          {"diskImage", disk_image},
           {"mounts", mounts_json},
           {"network", {{"dns", network.dns}, {"subnet", network.subnet}}},
           {"forwarding", {{"bind", forwarding.bind}, {"udp", forwarding.udp}}},

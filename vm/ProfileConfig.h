@@ -50,6 +50,7 @@ class ProfileConfig {
   std::string runtime = "docker";
   std::string vm_type;  // qemu | ns; "" until chosen at first start
   std::string mount_type = "9p";
+  std::string disk_image;  // qemu: a prebuilt guest image folder; "" = the newest cached build
   std::optional<std::vector<Share>> mounts;  // unset: the default share (home, writable)
   NetworkConfig network;
   ForwardingConfig forwarding;

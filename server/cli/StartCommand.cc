@@ -31,7 +31,7 @@ struct StartOptions {
   int cpus = 0;
   double memory = 0;
   int disk = 0;
-  std::string arch, runtime, vm_type, mount_type, kubernetes_version, idle_stop;
+  std::string arch, runtime, vm_type, mount_type, kubernetes_version, idle_stop, disk_image;
   std::vector<std::string> mounts, dns, env, listen;
   bool kubernetes = false;
   bool lazy = false;
@@ -52,6 +52,7 @@ void applyFlags(const StartOptions& o, vm::ProfileConfig& config) {
   if (o.given("--runtime")) config.runtime = o.runtime;
   if (o.given("--vm-type")) config.vm_type = o.vm_type;
   if (o.given("--mount-type")) config.mount_type = o.mount_type;
+  if (o.given("--disk-image")) config.disk_image = o.disk_image;
   if (o.given("--mount")) {
     const char* home = std::getenv("HOME");
     config.mounts = vm::MountFlag::parseAll(o.mounts, home != nullptr ? home : "");
@@ -75,7 +76,7 @@ void applyFlags(const StartOptions& o, vm::ProfileConfig& config) {
 
 bool anySettingGiven(const StartOptions& o) {
   for (const char* flag : {"--cpus", "--memory", "--disk", "--arch", "--runtime", "--vm-type",
-                           "--mount-type", "--mount", "--dns", "--env", "--kubernetes",
+                           "--mount-type", "--disk-image", "--mount", "--dns", "--env", "--kubernetes",
                            "--kubernetes-version", "--lazy", "--idle-stop", "--listen"}) {
     if (o.given(flag)) return true;
   }
@@ -228,6 +229,8 @@ void registerStartCommand(CLI::App& app) {
   cmd->add_option("--kubernetes-version", o->kubernetes_version, "k3s version");
   cmd->add_option("--mount", o->mounts, "Share a host folder: HOST[:GUEST][:w] (repeatable)");
   cmd->add_option("--mount-type", o->mount_type, "Share type for VM drivers: 9p or virtiofs");
+  cmd->add_option("--disk-image", o->disk_image,
+                  "qemu: a prebuilt guest image folder (disk.qcow2, vmlinuz, initrd.img)");
   cmd->add_option("--dns", o->dns, "DNS server for the guest (repeatable)");
   cmd->add_option("--env", o->env,
                   "Environment variable for the guest engine: KEY=VALUE (repeatable)");

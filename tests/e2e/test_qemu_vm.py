@@ -71,8 +71,9 @@ def world():
 
 def test_01_full_boot_then_docker_run(world):
     t0 = time.monotonic()
+    image = ["--disk-image", os.environ["BERTH_E2E_IMAGE"]] if os.environ.get("BERTH_E2E_IMAGE") else []
     p = berth(world["home"], "start", "--no-activate", "--vm-type", "qemu", "--cpus", "2", "--memory", "2",
-              "--mount", world["share"] + ":w")
+              "--mount", world["share"] + ":w", *image)
     report("full boot: berth start took %.1fs" % (time.monotonic() - t0), p.stderr)
     assert b"boot phases" in p.stderr, p.stderr
     assert qemu_pids(world["state"]), "no QEMU runs for the profile"

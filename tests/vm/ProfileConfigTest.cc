@@ -23,6 +23,7 @@ TEST(ProfileConfigTest, RoundTripsEveryKeyThroughYaml) {
 memory: 1.5
 disk: 20
 vmType: ns
+diskImage: /var/cache/berth/images/abc
 mounts:
   - location: /srv/data
     mountPoint: /data
@@ -51,6 +52,7 @@ listen: [tcp://127.0.0.1:2376]
   EXPECT_EQ((*config.mounts)[1].mount_point, "/opt");  // omitted mountPoint: same path
   EXPECT_FALSE((*config.mounts)[1].writable);
   EXPECT_EQ(config.idleStopMillis(), 600000);
+  EXPECT_EQ(again.disk_image, "/var/cache/berth/images/abc");
 }
 
 TEST(ProfileConfigTest, ErrorsNameTheSourceAndLine) {

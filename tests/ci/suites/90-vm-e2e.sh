@@ -14,7 +14,7 @@ if ! image=$(bash contrib/guest/build-image.sh | tail -1); then
 fi
 echo "vm-e2e: image $image ready after $((SECONDS - t0))s"
 t1=$SECONDS
-/usr/bin/python3 -m pytest -x -v -s -p no:cacheprovider tests/e2e/test_qemu_vm.py
+BERTH_E2E_IMAGE=$image /usr/bin/python3 -m pytest -x -v -s -p no:cacheprovider tests/e2e/test_qemu_vm.py
 rc=$?
 echo "vm-e2e: tests took $((SECONDS - t1))s; suite wall time $((SECONDS - t0))s (image step $((t1 - t0))s)"
 # Nothing may be left running: a QEMU of this suite's temp homes would be a leak.
