@@ -276,15 +276,18 @@ void QemuDriver::prepare(const ProgressSink& progress) {
   std::string mount_type = options_.mount_type;
   virtiofsd_.clear();
   if (mount_type == "virtiofs" && !options_.shares.empty()) {
-    for (const char* candidate : {"virtiofsd", "/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd"}) {
+    for (const char* candidate :
+         {"virtiofsd", "/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd"}) {
       virtiofsd_ = Subprocess::which(candidate);
       if (!virtiofsd_.empty()) break;
     }
     if (virtiofsd_.empty()) {
-      progress("qemu: --mount-type virtiofs needs virtiofsd, which is not installed: sharing with 9p");
+      progress(
+          "qemu: --mount-type virtiofs needs virtiofsd, which is not installed: sharing with 9p");
       mount_type = "9p";
     } else if (options_.resume) {
-      progress("qemu: virtiofs shares cannot be saved with the VM state: every start is a full boot");
+      progress(
+          "qemu: virtiofs shares cannot be saved with the VM state: every start is a full boot");
     }
   }
   GuestConfigInput input;
@@ -371,7 +374,8 @@ void QemuDriver::start(const ProgressSink& progress) {
     spec.pid_file = path("qemu.pid");
     spec.serial_log = path("serial.log");
     state_key_ = stateKey(spec);
-    const bool resumable = options_.resume && virtiofsd_.empty() && readFile(path("resume.stamp")) == state_key_ &&
+    const bool resumable = options_.resume && virtiofsd_.empty() &&
+                           readFile(path("resume.stamp")) == state_key_ &&
                            Subprocess::run({"qemu-img", "snapshot", "-l", "-U", spec.disk})
                                    .output.find(kSnapshotTag) != std::string::npos;
     // From here on the disk moves past any saved state: never resume it after this boot.
@@ -461,12 +465,36 @@ void QemuDriver::boot(const ProgressSink& say, bool resume) {
             ", engine 127.0.0.1:" + std::to_string(ports_.engine);
 }
 
+namespace {
+
+// The guest writes "BERTH-PHASE <name> <uptime>" lines on its serial console.
+std::vector<std::pair<std::string, std::string>> guestPhases(const std::string& serial_log) {
+  std::vector<std::pair<std::string, std::string>> phases;
+  std::istringstream serial(readFile(serial_log));
+  std::string line;
+  while (std::getline(serial, line)) {
+    auto at = line.find("BERTH-PHASE ");
+    if (at == std::string::npos) continue;
+    std::istringstream fields(line.substr(at + 12));
+    std::string name, uptime;
+    fields >> name >> uptime;
+    if (!name.empty() && !uptime.empty()) phases.emplace_back(name, uptime);
+  }
+  return phases;
+}
+
+}  // namespace
+
+// Waits for a real answer from dockerd, reporting each guest phase as the host sees it (the
+// host clock: the guest's uptime starts only once its kernel is unpacked, seconds after QEMU).
 void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
                             const ProgressSink& say) {
   const auto deadline = t0 + timeout;
   bool qmp_seen = false;
+  std::size_t phases_seen = 0;
   std::string error;
   auto next_note = t0 + 30s;
+  phase_summary_.clear();
   for (;;) {
     {
       std::lock_guard lock(mutex_);
@@ -476,9 +504,17 @@ void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
     }
     if (!qmp_seen && fs::exists(path("qmp.sock"))) {
       qmp_seen = true;
-      say("qemu: phase qemu-up " + fixed1(secondsSince(t0)) + " (QMP socket ready)");
+      phase_summary_ += " qemu-up=" + fixed1(secondsSince(t0));
+      say("qemu: phase qemu-up at " + fixed1(secondsSince(t0)) + " (QMP socket ready)");
     }
-    if (EngineProbe::ping(engine(), 5s, error)) return;
+    auto phases = guestPhases(path("serial.log"));
+    for (; phases_seen < phases.size(); ++phases_seen) {
+      const auto& [name, uptime] = phases[phases_seen];
+      phase_summary_ += " " + name + "=" + fixed1(secondsSince(t0));
+      say("qemu: phase " + name + " at " + fixed1(secondsSince(t0)) + " (guest uptime " + uptime +
+          "s)");
+    }
+    if (EngineProbe::ping(engine(), 3s, error)) return;
     if (Clock::now() >= deadline) {
       killQemu();
       throw DriverError("dockerd in the qemu guest did not answer within " +
@@ -493,27 +529,10 @@ void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
   }
 }
 
-// The guest writes "BERTH-PHASE <name> <uptime>" lines on its serial console; with the host's
-// own clock they give where a boot spends its time.
 void QemuDriver::reportPhases(Clock::time_point t0, double engine_s,
                               const ProgressSink& say) const {
-  std::istringstream serial(readFile(path("serial.log")));
-  std::string line;
-  std::ostringstream phases;
-  while (std::getline(serial, line)) {
-    auto at = line.find("BERTH-PHASE ");
-    if (at == std::string::npos) continue;
-    std::istringstream fields(line.substr(at + 12));
-    std::string name, seconds;
-    fields >> name >> seconds;
-    if (name.empty() || seconds.empty()) continue;
-    try {
-      phases << " " << name << "=" << fixed1(std::stod(seconds));
-    } catch (const std::exception&) {
-    }
-  }
-  say("qemu: boot phases (guest clock):" + phases.str() + "; engine answered over TLS at " +
-      fixed1(engine_s) + " (host clock), ready at " + fixed1(secondsSince(t0)));
+  say("qemu: boot phases (host clock, from QEMU's start):" + phase_summary_ +
+      " engine-answers-tls=" + fixed1(engine_s) + "; ready at " + fixed1(secondsSince(t0)));
 }
 
 std::string QemuDriver::hmp(const std::string& command_line, std::chrono::seconds timeout) {
@@ -624,8 +643,9 @@ std::vector<std::string> QemuDriver::startVirtiofsd() {
     const std::string socket = path("vfs" + std::to_string(i) + ".sock");
     std::error_code ec;
     fs::remove(socket, ec);
-    std::vector<std::string> argv = {virtiofsd_, "--socket-path=" + socket, "-o",
-                                     "source=" + options_.shares[i].location, "-o", "cache=auto"};
+    std::vector<std::string> argv = {virtiofsd_, "--socket-path=" + socket,
+                                     "-o",       "source=" + options_.shares[i].location,
+                                     "-o",       "cache=auto"};
     // (This virtiofsd has no read-only mode: a read-only share is mounted ro in the guest.)
     virtiofsd_pids_.push_back(Subprocess::spawn(argv, path("virtiofsd.log")));
     sockets.push_back(socket);

@@ -112,8 +112,10 @@ class QemuDriver : public Driver, public GuestPortForwarder {
   std::string image_dir_, kernel_, initrd_, recipe_;
   std::vector<std::string> argv_;
   std::string state_key_;
-  std::string virtiofsd_;             // its path when this boot shares with virtiofs, else ""
-  std::vector<pid_t> virtiofsd_pids_;  // one per share, children of this process  // what a state saved by this boot's stop() will be valid for
+  std::string phase_summary_;          // " name=seconds" per boot phase seen, host clock
+  std::string virtiofsd_;              // its path when this boot shares with virtiofs, else ""
+  std::vector<pid_t> virtiofsd_pids_;  // one per share, children of this process  // what a state
+                                       // saved by this boot's stop() will be valid for
   Ports ports_;
 
   mutable std::mutex mutex_;  // guards everything below
