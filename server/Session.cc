@@ -43,14 +43,15 @@ class BodyPump : public std::enable_shared_from_this<BodyPump<IsRequest>> {
 
   BodyPump(net::StreamAdapter& from, boost::beast::flat_buffer& buffer, Parser& parser,
            net::StreamAdapter& to, Serializer& serializer, std::vector<char>& chunk,
-           std::function<void(net::ErrorCode)> done)
+           std::function<void(net::ErrorCode)> done, std::function<void()> on_wait = {})
       : from_(from),
         buffer_(buffer),
         parser_(parser),
         to_(to),
         serializer_(serializer),
         chunk_(chunk),
-        done_(std::move(done)) {}
+        done_(std::move(done)),
+        on_wait_(std::move(on_wait)) {}
 
   // Writes the head (the parser has read it) at once, together with the body bytes that
   // already came with it: one write for a small message, and dockerd's attach drops body
@@ -86,6 +87,7 @@ class BodyPump : public std::enable_shared_from_this<BodyPump<IsRequest>> {
     }
     body.data = chunk_.data();
     body.size = chunk_.size();
+    if (on_wait_) on_wait_();
     http::async_read_some(
         from_, buffer_, parser_,
         [self = this->shared_from_this()](net::ErrorCode ec, std::size_t) { self->onRead(ec); });
@@ -155,6 +157,7 @@ class BodyPump : public std::enable_shared_from_this<BodyPump<IsRequest>> {
   Serializer& serializer_;
   std::vector<char>& chunk_;
   std::function<void(net::ErrorCode)> done_;
+  std::function<void()> on_wait_;  // runs before each read that may wait for the peer
 };
 
 std::string leftover(boost::beast::flat_buffer& buffer) {
@@ -219,12 +222,25 @@ void Session::readRequestHead() {
 }
 
 void Session::armHeadTimer() {
-  waiting_for_head_ = true;
   // A stalled or slow head (slow-loris) closes the connection; live streams have no timer.
-  auto generation = ++head_generation_;
-  head_timer_.expires_after(config_->limits.head_timeout);
-  head_timer_.async_wait([self = shared_from_this(), generation](net::ErrorCode ec) {
-    if (ec || generation != self->head_generation_ || !self->waiting_for_head_) return;
+  // The timer is not re-armed per exchange (a timerfd update per request, measurable on
+  // small requests): when it fires it checks when the current wait began.
+  waiting_for_head_ = true;
+  head_wait_since_ = std::chrono::steady_clock::now();
+  if (!head_timer_armed_) startHeadTimer(head_wait_since_ + config_->limits.head_timeout);
+}
+
+void Session::startHeadTimer(std::chrono::steady_clock::time_point deadline) {
+  head_timer_armed_ = true;
+  head_timer_.expires_at(deadline);
+  head_timer_.async_wait([self = shared_from_this()](net::ErrorCode ec) {
+    self->head_timer_armed_ = false;
+    if (ec || self->closed_ || !self->waiting_for_head_) return;
+    auto current = self->head_wait_since_ + self->config_->limits.head_timeout;
+    if (std::chrono::steady_clock::now() < current) {
+      self->startHeadTimer(current);  // a later wait than the one this timer was set for
+      return;
+    }
     BERTH_LOG(Info, "relay", "conn " << self->id_ << " request head timed out");
     self->closeAll();
   });
@@ -232,7 +248,6 @@ void Session::armHeadTimer() {
 
 void Session::onRequestHead(net::ErrorCode ec) {
   waiting_for_head_ = false;
-  head_timer_.cancel();
   if (closed_) return;
   if (ec) {
     if (isEof(ec) || ec == boost::asio::error::operation_aborted ||
@@ -448,15 +463,17 @@ void Session::readFilteredResponseBody() {
 }
 
 void Session::pumpResponseBody() {
-  auto pump = std::make_shared<BodyPump<false>>(*engine_io_, engine_buffer_, *response_parser_,
-                                                *client_io_, *response_serializer_, response_chunk_,
-                                                [self = shared_from_this()](net::ErrorCode ec) {
-                                                  if (ec) {
-                                                    self->fail("relaying response body", ec);
-                                                    return;
-                                                  }
-                                                  self->responseDone();
-                                                });
+  auto pump = std::make_shared<BodyPump<false>>(
+      *engine_io_, engine_buffer_, *response_parser_, *client_io_, *response_serializer_,
+      response_chunk_,
+      [self = shared_from_this()](net::ErrorCode ec) {
+        if (ec) {
+          self->fail("relaying response body", ec);
+          return;
+        }
+        self->responseDone();
+      },
+      [this] { maybeWatchClient(); });
   pump->start();
 }
 
@@ -477,6 +494,7 @@ void Session::hijack() {
                                               self->config_->limits.chunk_bytes,
                                               [token] { /* releases the connection count */ });
         self->closed_ = true;  // the session is done; the pipe owns both streams now
+        self->head_timer_.cancel();
         pipe->start();
       });
 }
@@ -488,11 +506,18 @@ void Session::requestDone() {
     hijack();
     return;
   }
-  // While the response streams, nothing reads the client: watch it, so a client that goes
-  // away from `events` or `logs -f` (which may stay silent for hours) frees both connections
-  // now. Not on routes that may switch to a raw pipe: the pipe takes over the client's reads.
-  if (!response_done_ && !may_upgrade_ && !closed_) watchClient();
+  if (response_serializer_) maybeWatchClient();  // the response already streams
   maybeNextExchange();
+}
+
+void Session::maybeWatchClient() {
+  // While a response streams, nothing reads the client: watch it, so a client that goes away
+  // from `events` or `logs -f` (which may stay silent for hours) frees both connections now.
+  // Only once the response waits on the engine: a reply that comes whole (most) costs no
+  // extra read. Not on routes that may switch to a raw pipe: the pipe takes over the reads.
+  if (request_done_ && !response_done_ && !may_upgrade_ && !closed_ && !watching_client_) {
+    watchClient();
+  }
 }
 
 void Session::watchClient() {

@@ -11,6 +11,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,6 +43,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void readRequestHead();
   void armHeadTimer();
+  void startHeadTimer(std::chrono::steady_clock::time_point deadline);
+  void maybeWatchClient();
   void watchClient();
   void onRequestHead(net::ErrorCode ec);
   void readFilteredRequestBody();
@@ -95,7 +98,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool waiting_for_head_ = false;
   bool stopping_ = false;
   bool closed_ = false;
-  std::uint64_t head_generation_ = 0;
+  bool head_timer_armed_ = false;
+  std::chrono::steady_clock::time_point head_wait_since_;
 };
 
 }  // namespace berth::server
