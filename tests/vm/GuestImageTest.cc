@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "vm/Driver.h"
+#include "vm/GuestImage.h"
+
+namespace berth::vm {
+namespace {
+
+namespace fs = std::filesystem;
+
+class GuestImageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/b-qemu-imgtXXXXXX";
+    dir_ = mkdtemp(tmpl);
+    const char* old = std::getenv("BERTH_IMAGE_CACHE");
+    saved_ = old ? old : "";
+    had_ = old != nullptr;
+    setenv("BERTH_IMAGE_CACHE", dir_.c_str(), 1);
+  }
+  void TearDown() override {
+    if (had_)
+      setenv("BERTH_IMAGE_CACHE", saved_.c_str(), 1);
+    else
+      unsetenv("BERTH_IMAGE_CACHE");
+    fs::remove_all(dir_);
+  }
+  // An image folder as build-image.sh leaves it; `complete` false leaves out the kernel.
+  fs::path makeImage(const std::string& name, bool complete, fs::file_time_type when) {
+    fs::path d = fs::path(dir_) / name;
+    fs::create_directories(d);
+    for (const char* file : {"disk.qcow2", "initrd.img"}) std::ofstream(d / file) << "x";
+    if (complete) std::ofstream(d / "vmlinuz") << "x";
+    std::ofstream(d / "recipe.sha256") << name << "\n";
+    fs::last_write_time(d / "recipe.sha256", when);
+    return d;
+  }
+  std::string dir_, saved_;
+  bool had_ = false;
+};
+
+TEST_F(GuestImageTest, NoImageNamesTheBuildScript) {
+  try {
+    GuestImage::find("");
+    FAIL() << "expected a DriverError";
+  } catch (const DriverError& e) {
+    EXPECT_NE(std::string(e.what()).find("contrib/guest/build-image.sh"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find(dir_), std::string::npos);
+  }
+}
+
+TEST_F(GuestImageTest, TheNewestCompleteBuildWins) {
+  const auto now = fs::file_time_type::clock::now();
+  makeImage("old", true, now - std::chrono::hours(2));
+  makeImage("new", true, now - std::chrono::hours(1));
+  makeImage("newest-but-incomplete", false, now);
+  GuestImage image = GuestImage::find("");
+  EXPECT_EQ(image.dir, dir_ + "/new");
+  EXPECT_EQ(image.disk, dir_ + "/new/disk.qcow2");
+  EXPECT_EQ(image.kernel, dir_ + "/new/vmlinuz");
+  EXPECT_EQ(image.recipe, "new");
+}
+
+TEST_F(GuestImageTest, AnExplicitFolderOrItsDiskIsUsed) {
+  auto d = makeImage("mine", true, fs::file_time_type::clock::now());
+  EXPECT_EQ(GuestImage::find(d.string()).dir, d.string());
+  EXPECT_EQ(GuestImage::find((d / "disk.qcow2").string()).dir, d.string());
+  auto broken = makeImage("broken", false, fs::file_time_type::clock::now());
+  EXPECT_THROW(GuestImage::find(broken.string()), DriverError);
+}
+
+}  // namespace
+}  // namespace berth::vm
