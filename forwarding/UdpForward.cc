@@ -1,6 +1,7 @@
 #include "forwarding/UdpForward.h"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -17,6 +18,9 @@
 namespace berth::fwd {
 namespace {
 
+constexpr int kGsoSegments = 64;              // the kernel's UDP_MAX_SEGMENTS is 64 or more
+constexpr std::size_t kGsoBytes = 60000;      // a GSO send is one UDP datagram's worth at most
+constexpr std::size_t kGsoMaxSegment = 1400;  // larger datagrams may need IP fragments: no GSO
 constexpr int kRounds = 16;  // batches moved per wake-up before yielding to other work
 // Socket receive buffers big enough to ride out the relay being descheduled for a few
 // milliseconds on a busy host (the 208 KiB default holds ~300 small datagrams). Only a
@@ -109,12 +113,14 @@ struct UdpForward::State : std::enable_shared_from_this<UdpForward::State> {
   boost::asio::steady_timer sweep;
   boost::asio::ip::udp::endpoint target;
   bool want_pktinfo = false;
+  bool gso = true;  // UDP_SEGMENT works (cleared at its first failure)
   bool sweeping = false;
   bool closed = false;
   std::unordered_map<std::string, std::shared_ptr<Flow>> flows;
 
   void readClients();
   void onClientsReadable();
+  void sendRun(int fd, int start, int end);
   std::shared_ptr<Flow> flowFor(const sockaddr_storage& from, socklen_t len,
                                 const LocalAddress& local);
   void readFlow(const std::shared_ptr<Flow>& flow);
@@ -172,6 +178,56 @@ void UdpForward::State::readClients() {
                     });
 }
 
+void UdpForward::State::sendRun(int fd, int start, int end) {
+  auto& b = batch();
+  // A full socket buffer drops datagrams, as the network would: send errors are not retried.
+  while (start < end) {
+    // Datagrams of one size (the last may be shorter) go as one UDP GSO send: the guest's
+    // network stack, NAT included, handles them once instead of once per datagram.
+    const std::size_t segment = b.out_iov[start].iov_len;
+    int stop = start + 1;
+    std::size_t total = segment;
+    if (gso && segment > 0 && segment <= kGsoMaxSegment) {
+      while (stop < end && b.out_iov[stop - 1].iov_len == segment &&
+             b.out_iov[stop].iov_len <= segment && total + b.out_iov[stop].iov_len <= kGsoBytes &&
+             stop - start < kGsoSegments) {
+        total += b.out_iov[stop].iov_len;
+        ++stop;
+      }
+    }
+    if (stop - start < 2) {
+      // Mixed sizes (or GSO off): plain batches until the next run of equal sizes.
+      int plain_end = gso ? start + 1 : end;
+      (void)::sendmmsg(fd, b.out.data() + start, static_cast<unsigned>(plain_end - start),
+                       MSG_DONTWAIT);
+      start = plain_end;
+      continue;
+    }
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+    msghdr msg{};
+    msg.msg_iov = &b.out_iov[start];
+    msg.msg_iovlen = static_cast<std::size_t>(stop - start);
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+    const auto size = static_cast<std::uint16_t>(segment);
+    std::memcpy(CMSG_DATA(c), &size, sizeof size);
+    if (::sendmsg(fd, &msg, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+        errno != ENOBUFS && errno != ECONNREFUSED) {
+      // No UDP GSO here (old kernel, a device without it): datagram by datagram from now on.
+      BERTH_LOG(Info, "forwarding",
+                "udp segmentation offload unavailable (" << std::strerror(errno)
+                                                         << "); sending datagrams singly");
+      gso = false;
+      continue;  // resend this run without it
+    }
+    start = stop;
+  }
+}
+
 void UdpForward::State::onClientsReadable() {
   auto& b = batch();
   for (int round = 0; round < kRounds; ++round) {
@@ -189,9 +245,7 @@ void UdpForward::State::onClientsReadable() {
     int run_start = 0;
     auto flush = [&](int run_end) {
       if (run_flow && run_end > run_start) {
-        // A full socket buffer drops datagrams, as the network would.
-        (void)::sendmmsg(run_flow->upstream.native_handle(), b.out.data() + run_start,
-                         static_cast<unsigned>(run_end - run_start), MSG_DONTWAIT);
+        sendRun(run_flow->upstream.native_handle(), run_start, run_end);
       }
     };
     for (int i = 0; i < n; ++i) {

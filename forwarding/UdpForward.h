@@ -3,7 +3,8 @@
 // connected to the guest's published port), so replies find their client; a flow idle for
 // 90 s is dropped (docker-proxy's rule), at most 4096 flows live (the oldest goes first).
 // Replies leave from the address the client sent to, also on a wildcard bind (IP_PKTINFO /
-// IPV6_PKTINFO). Datagrams are moved in batches with non-blocking recvmsg/sendmsg; a full
+// IPV6_PKTINFO). Datagrams move in batches (recvmmsg/sendmmsg); runs of equal-size datagrams
+// towards the guest go as one UDP GSO send (UDP_SEGMENT) where the kernel allows; a full
 // socket drops, as UDP may. Runs on the control strand; created and destroyed there.
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
