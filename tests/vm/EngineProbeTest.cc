@@ -19,29 +19,31 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool accepts(std::uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+sockaddr_in loopback(std::uint16_t port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  return addr;
+}
+
+// connect() (or bind(), with `bind_instead`) to 127.0.0.1:port succeeds.
+bool tryPort(std::uint16_t port, bool bind_instead) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = loopback(port);
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  bool ok = (bind_instead ? bind(fd, sa, sizeof addr) : connect(fd, sa, sizeof addr)) == 0;
   close(fd);
   return ok;
 }
+
+bool accepts(std::uint16_t port) { return tryPort(port, false); }
 
 // A port of this suite's range (21900-21949) that nothing listens on now; tests run in parallel.
 std::uint16_t freePort() {
   for (int i = 0; i < 50; ++i) {
     auto port = static_cast<std::uint16_t>(21900 + (getpid() + i) % 50);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    close(fd);
-    if (free) return port;
+    if (tryPort(port, true)) return port;
   }
   return 21900;
 }
@@ -112,9 +114,7 @@ TEST_F(EngineProbeTest, AServerOutsideTheEnginesCaIsNotTrusted) {
 // that must read as "not ready", never as ready.
 TEST(EngineProbe, AnAcceptThenCloseIsNotReady) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in addr = loopback(0);
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
