@@ -19,10 +19,14 @@ DIR=$(mktemp -d /tmp/b-rbench-XXXX)
 berth_pid=""
 socat_pid=""
 cleanup() {
-  [ -n "$berth_pid" ] && kill "$berth_pid" 2>/dev/null && wait "$berth_pid" 2>/dev/null
-  [ -n "$socat_pid" ] && kill "$socat_pid" 2>/dev/null && wait "$socat_pid" 2>/dev/null
-  bash tests/harness/dockerd-ns.sh stop "$NAME" "$DIR" || true
+  local rc=$?
+  set +e
+  # socat dies of the SIGTERM (status 143): that is not the benchmark's result.
+  if [ -n "$berth_pid" ]; then kill "$berth_pid" 2>/dev/null; wait "$berth_pid" 2>/dev/null; fi
+  if [ -n "$socat_pid" ]; then kill "$socat_pid" 2>/dev/null; wait "$socat_pid" 2>/dev/null; fi
+  bash tests/harness/dockerd-ns.sh stop "$NAME" "$DIR"
   rm -rf "$DIR"
+  exit "$rc"
 }
 trap cleanup EXIT
 
