@@ -140,19 +140,19 @@ class Berth:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
-    def rss_kib(self):
+    def _status_kib(self, field):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
-        raise AssertionError("no VmRSS for pid %d" % self.proc.pid)
+        raise AssertionError("no %s for pid %d" % (field, self.proc.pid))
+
+    def rss_kib(self):
+        return self._status_kib("VmRSS")
 
     def hwm_kib(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmHWM for pid %d" % self.proc.pid)
+        """Peak RSS over the process's life."""
+        return self._status_kib("VmHWM")
 
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
