@@ -11,7 +11,6 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 
 #include "server/BootingConnector.h"
 #include "server/ControlServer.h"
@@ -21,6 +20,7 @@
 #include "server/ProfileStatus.h"
 #include "server/RelayServer.h"
 #include "server/TcpApiAccess.h"
+#include "server/net/IoLoop.h"
 #include "server/net/Log.h"
 #include "server/net/TlsConnector.h"
 #include "server/net/UnixConnector.h"
@@ -183,9 +183,9 @@ int ProfileDaemon::run() {
     scheduleIdleCheck();
   }
 
-  std::thread second([this] { io_.run(); });
-  io_.run();
-  second.join();
+  // One I/O thread, as in `berth daemon`: a second one on the same io_context costs more in
+  // cross-thread wake-ups than it gains (README, Performance); blocking work runs on worker_.
+  net::runIoLoop(io_, net::kDefaultSpin);
   worker_.reset();
   forwarder_.reset();  // its listeners may refer to the driver
   driver_.reset();

@@ -24,6 +24,7 @@
 #include "server/RelayServer.h"
 #include "server/TcpApiAccess.h"
 #include "server/cli/Cli.h"
+#include "server/net/IoLoop.h"
 #include "server/net/Log.h"
 #include "server/net/UnixConnector.h"
 #include "vm/MountFlag.h"
@@ -45,6 +46,7 @@ struct DaemonOptions {
   bool debug = false;
   int grace_seconds = 5;
   int io_threads = 1;
+  int spin_us = static_cast<int>(net::kDefaultSpin.count());
   std::string forward_to;
   std::string forward_bind = "loopback";
   std::string forward_status;
@@ -146,8 +148,10 @@ void runRelay(const DaemonOptions& options) {
   // io_context cost 2x the CPU per request in cross-thread wake-ups (tests/bench, README).
   // Sessions are strand-bound, so more threads stay correct.
   std::vector<std::thread> workers;
+  // Only the first thread spins: a second spinning thread would take the core the client
+  // or the engine needs.
   for (int i = 1; i < options.io_threads; ++i) workers.emplace_back([&io] { io.run(); });
-  io.run();
+  net::runIoLoop(io, std::chrono::microseconds(options.spin_us));
   for (auto& t : workers) t.join();
   BERTH_LOG(Info, "daemon", "stopped");
 }
@@ -178,6 +182,11 @@ void registerDaemonCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--io-threads", options->io_threads, "Threads serving connections")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--spin-us", options->spin_us,
+                  "Microseconds an I/O thread keeps polling after work before it sleeps "
+                  "(lower latency per request for a little CPU; 0: never spin)")
+      ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   cmd->add_option("--listen", options->listen,
                   "Also serve the API on tcp://HOST:PORT, with mutual TLS (repeatable)");

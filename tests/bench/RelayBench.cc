@@ -8,7 +8,11 @@
 //   berth_bench_relay --target direct=/p/docker.sock --target berth=/p/berth.sock
 //                     [--target socat=/p/socat.sock] --container C [--seconds 2]
 //                     [--rounds 3] [--archive-mib 1024] [--subject berth]
-// Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster).
+//                     [--relay-pid berth=PID ...]
+// Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
+// --relay-pid, the CPU time that process used is shown per request (or per GiB): speed bought
+// with CPU (e.g. spinning) shows up there.
+#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -31,7 +35,50 @@ using Clock = std::chrono::steady_clock;
 struct Target {
   std::string name;
   std::string socket;
+  int relay_pid = 0;  // the relay process behind `socket`, whose CPU time is reported (0: none)
 };
+
+// Fields of /proc/PID/stat after the command name: state, ppid, then utime, stime, cutime,
+// cstime in clock ticks. False if the process is gone.
+bool readStat(int pid, int& ppid, double& own, double& reaped) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+  FILE* f = std::fopen(path, "r");
+  if (!f) return false;
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  unsigned long utime = 0, stime = 0;
+  long cutime = 0, cstime = 0;
+  if (!p || std::sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ppid,
+                        &utime, &stime, &cutime, &cstime) != 5)
+    return false;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  own = static_cast<double>(utime + stime) / tick;
+  reaped = static_cast<double>(cutime + cstime) / tick;
+  return true;
+}
+
+// CPU seconds used so far by a process and its children, live or reaped (socat forks one
+// child per connection); 0 if unknown.
+double cpuSeconds(int pid) {
+  int ppid = 0;
+  double own = 0, reaped = 0;
+  if (pid <= 0 || !readStat(pid, ppid, own, reaped)) return 0;
+  double total = own + reaped;
+  if (DIR* proc = opendir("/proc")) {
+    while (dirent* e = readdir(proc)) {
+      int child = std::atoi(e->d_name);
+      double child_own = 0, child_reaped = 0;
+      if (child > 0 && readStat(child, ppid, child_own, child_reaped) && ppid == pid)
+        total += child_own;
+    }
+    closedir(proc);
+  }
+  return total;
+}
 
 int connectUnix(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -136,6 +183,7 @@ struct RequestResult {
   double rps = 0;
   double p50_us = 0;
   double p99_us = 0;
+  double count = 0;
 };
 
 RequestResult benchRequests(const Target& t, const std::string& path, int concurrency,
@@ -182,6 +230,7 @@ RequestResult benchRequests(const Target& t, const std::string& path, int concur
   std::sort(all.begin(), all.end());
   RequestResult r;
   r.rps = static_cast<double>(all.size()) / elapsed;
+  r.count = static_cast<double>(all.size());
   if (!all.empty()) {
     r.p50_us = all[all.size() / 2];
     r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
@@ -264,6 +313,7 @@ struct Row {
   std::string unit;
   std::vector<double> value;  // per target: req/s or MiB/s (median round)
   std::vector<double> p50, p99;
+  std::vector<double> cpu;  // per target: relay CPU us per request or s per GiB, all rounds
 };
 
 int run(int argc, char** argv) {
@@ -273,6 +323,7 @@ int run(int argc, char** argv) {
   int rounds = 3;
   std::uint64_t archive_mib = 1024;
   std::string subject = "berth";
+  std::vector<std::string> relay_pids;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -294,22 +345,40 @@ int run(int argc, char** argv) {
       archive_mib = std::stoull(next());
     } else if (a == "--subject") {
       subject = next();
+    } else if (a == "--relay-pid") {
+      relay_pids.push_back(next());
     } else {
       throw std::runtime_error("unknown argument " + a + " (see the header of RelayBench.cc)");
     }
   }
   if (targets.empty()) throw std::runtime_error("give at least one --target NAME=SOCKET");
+  for (const auto& v : relay_pids) {
+    auto eq = v.find('=');
+    auto it = std::find_if(targets.begin(), targets.end(),
+                           [&](const Target& t) { return t.name == v.substr(0, eq); });
+    if (eq == std::string::npos || it == targets.end())
+      throw std::runtime_error("--relay-pid NAME=PID, NAME one of the targets");
+    it->relay_pid = std::stoi(v.substr(eq + 1));
+  }
+  bool any_pid =
+      std::any_of(targets.begin(), targets.end(), [](const Target& t) { return t.relay_pid > 0; });
 
   std::vector<Row> rows;
   for (const char* path : {"/_ping", "/v1.41/containers/json"}) {
     for (int conc : {1, 32}) {
-      Row row{std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}};
+      Row row{std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}};
       std::vector<std::vector<RequestResult>> per(targets.size());
+      std::vector<double> cpu(targets.size()), count(targets.size());
       for (int r = 0; r < rounds; ++r) {
         for (std::size_t t = 0; t < targets.size(); ++t) {
+          double c0 = cpuSeconds(targets[t].relay_pid);
           per[t].push_back(benchRequests(targets[t], path, conc, seconds));
+          cpu[t] += cpuSeconds(targets[t].relay_pid) - c0;
+          count[t] += per[t].back().count;
         }
       }
+      for (std::size_t t = 0; t < targets.size(); ++t)
+        row.cpu.push_back(count[t] > 0 ? cpu[t] * 1e6 / count[t] : 0);
       for (auto& results : per) {
         std::vector<double> rps, p50, p99;
         for (auto& x : results) {
@@ -330,13 +399,20 @@ int run(int argc, char** argv) {
     std::mt19937_64 rng(42);
     for (auto& c : block) c = static_cast<char>(rng());
     const std::uint64_t size = archive_mib * 1024 * 1024;
-    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}};
-    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}};
+    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}};
+    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}};
     std::vector<std::vector<double>> puts(targets.size()), gets(targets.size());
+    put.cpu.assign(targets.size(), 0);
+    get.cpu.assign(targets.size(), 0);
+    const double gib = static_cast<double>(size) / (1024.0 * 1024.0 * 1024.0) * rounds;
     for (int r = 0; r < rounds; ++r) {
       for (std::size_t t = 0; t < targets.size(); ++t) {
+        double c0 = cpuSeconds(targets[t].relay_pid);
         puts[t].push_back(benchPutArchive(targets[t], container, size, block));
+        double c1 = cpuSeconds(targets[t].relay_pid);
         gets[t].push_back(benchGetArchive(targets[t], container, size));
+        put.cpu[t] += (c1 - c0) / gib;
+        get.cpu[t] += (cpuSeconds(targets[t].relay_pid) - c1) / gib;
       }
     }
     for (std::size_t t = 0; t < targets.size(); ++t) {
@@ -370,6 +446,17 @@ int run(int argc, char** argv) {
         char cell[40];
         std::snprintf(cell, sizeof(cell), "%.0f/%.0f", row.p50[t], row.p99[t]);
         std::printf(" %12s", cell);
+      }
+      std::printf("\n");
+    }
+    if (any_pid) {
+      std::printf("%-36s %-6s", row.p50.empty() ? "  relay CPU per GiB" : "  relay CPU per request",
+                  row.p50.empty() ? "s" : "us");
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        if (targets[t].relay_pid > 0)
+          std::printf(" %12.*f", row.p50.empty() ? 2 : 1, row.cpu[t]);
+        else
+          std::printf(" %12s", "-");
       }
       std::printf("\n");
     }

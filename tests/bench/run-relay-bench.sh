@@ -17,12 +17,14 @@ BENCH=$BUILD/tests/bench/berth_bench_relay
 NAME=relay-bench-$$
 DIR=$(mktemp -d /tmp/b-rbench-XXXX)
 berth_pid=""
+nospin_pid=""
 socat_pid=""
 cleanup() {
   local rc=$?
   set +e
   # socat dies of the SIGTERM (status 143): that is not the benchmark's result.
   if [ -n "$berth_pid" ]; then kill "$berth_pid" 2>/dev/null; wait "$berth_pid" 2>/dev/null; fi
+  if [ -n "$nospin_pid" ]; then kill "$nospin_pid" 2>/dev/null; wait "$nospin_pid" 2>/dev/null; fi
   if [ -n "$socat_pid" ]; then kill "$socat_pid" 2>/dev/null; wait "$socat_pid" 2>/dev/null; fi
   bash tests/harness/dockerd-ns.sh stop "$NAME" "$DIR"
   rm -rf "$DIR"
@@ -34,14 +36,19 @@ bash tests/harness/dockerd-ns.sh start "$NAME" "$DIR/engine" >/dev/null
 ENGINE=$DIR/engine/docker.sock
 "$BERTH" daemon --socket "$DIR/berth.sock" --upstream "unix://$ENGINE" >"$DIR/berth.log" 2>&1 &
 berth_pid=$!
+# The same relay without its post-work spin (IoLoop.h): what the spin buys and costs.
+"$BERTH" daemon --spin-us 0 --socket "$DIR/nospin.sock" --upstream "unix://$ENGINE" >"$DIR/nospin.log" 2>&1 &
+nospin_pid=$!
 socat UNIX-LISTEN:"$DIR/socat.sock",fork UNIX-CONNECT:"$ENGINE" 2>"$DIR/socat.log" &
 socat_pid=$!
-for _ in $(seq 1 100); do [ -S "$DIR/berth.sock" ] && [ -S "$DIR/socat.sock" ] && break; sleep 0.05; done
+for _ in $(seq 1 100); do [ -S "$DIR/berth.sock" ] && [ -S "$DIR/nospin.sock" ] && [ -S "$DIR/socat.sock" ] && break; sleep 0.05; done
 DOCKER_HOST=unix://$ENGINE /usr/local/bin/docker run -d --name bench bb sleep 3600 >/dev/null
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
 echo "engine: dockerd $(DOCKER_HOST=unix://$ENGINE /usr/local/bin/docker version --format '{{.Server.Version}}'), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(basename "$BUILD"))"
-"$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target socat="$DIR/socat.sock" \
+"$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-nospin="$DIR/nospin.sock" \
+  --target socat="$DIR/socat.sock" --relay-pid berth=$berth_pid --relay-pid berth-nospin=$nospin_pid \
+  --relay-pid socat=$socat_pid \
   --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
   --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" "$@"
 echo "berth peak RSS: $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"
