@@ -157,6 +157,49 @@ def test_hijack_hands_on_bytes_sent_with_the_head_and_half_closes(berth):
         berth.docker("rm", "-f", name, check=False)
 
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def _read_until(sock, pred):
+    buf = b""
+    while not pred(buf):
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed early; got %r" % buf
+        buf += chunk
+    return buf
+
+
+@pytest.mark.parametrize("target", ["/session", "/v1.41/grpc"])
+def test_buildkit_h2c_upgrades_reach_the_engine(berth, target):
+    """BuildKit (buildx, DOCKER_BUILDKIT=1) talks gRPC over HTTP/2 on a hijacked `POST /session`
+    (the engine is the gRPC client: it sends the HTTP/2 preface) and `POST /grpc` (the engine
+    is the server: it answers our preface with SETTINGS). There is no buildx plugin here, so
+    the test speaks the first HTTP/2 bytes itself, sent together with the upgrade request."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(berth.sock)
+    head = ("POST %s HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+            "X-Docker-Expose-Session-Uuid: %s\r\nX-Docker-Expose-Session-Name: berth-test\r\n"
+            "X-Docker-Expose-Session-Sharedkey: k\r\nContent-Length: 0\r\n\r\n"
+            % (target, uuid.uuid4().hex)).encode()
+    empty_settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    try:
+        s.sendall(head + (b"" if target == "/session" else H2_PREFACE + empty_settings))
+        buf = _read_until(s, lambda b: b"\r\n\r\n" in b)
+        reply, _, rest = buf.partition(b"\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 101"), reply
+        assert b"Upgrade: h2c" in reply
+        if target == "/session":
+            rest += _read_until(s, lambda b: len(rest) + len(b) >= len(H2_PREFACE))
+            assert rest.startswith(H2_PREFACE), rest
+        else:
+            rest += _read_until(s, lambda b: len(rest) + len(b) >= 9)
+            assert rest[3] == 4, "expected the engine's SETTINGS frame, got %r" % rest[:9]
+    finally:
+        s.close()
+    assert berth.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+
+
 def test_socket_is_0600(berth):
     mode = stat.S_IMODE(os.stat(berth.sock).st_mode)
     assert mode == 0o600, oct(mode)
