@@ -78,14 +78,17 @@ std::string MountTranslator::checkHostPath(std::string_view path) {
   if (path.empty()) return "the host path is empty";
   const bool drive =
       path.size() >= 2 && std::isalpha(static_cast<unsigned char>(path[0])) && path[1] == ':';
+  // Built with append rather than `"'" + std::string(...)`: GCC 12 at -O3 warns
+  // (-Wrestrict, a false positive) on the operator+ form.
+  std::string quoted = "'";
+  quoted.append(path).append("'");
   if (drive || path.find('\\') != std::string_view::npos) {
-    return "'" + std::string(path) +
-           "' is a Windows-style path, which the Linux guest cannot use; give the absolute "
+    return quoted +
+           " is a Windows-style path, which the Linux guest cannot use; give the absolute "
            "POSIX path of the folder";
   }
   if (path[0] != '/') {
-    return "'" + std::string(path) +
-           "' is a relative path; bind mounts need an absolute host path (e.g. $PWD/" +
+    return quoted + " is a relative path; bind mounts need an absolute host path (e.g. $PWD/" +
            std::string(path.rfind("./", 0) == 0 ? path.substr(2) : path) + ")";
   }
   return "";

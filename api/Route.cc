@@ -48,7 +48,7 @@ Route RouteMatcher::match(std::string_view method, std::string_view target) {
     // CI build turns warnings into errors.
     route.path.insert(route.path.end(), segs[i].begin(), segs[i].end());
   }
-  if (route.path.empty()) route.path = "/";
+  if (route.path.empty()) route.path.push_back('/');  // not = "/": -Wrestrict at -O3 too
 
   const std::size_t n = segs.size() - first;
   auto seg = [&](std::size_t i) { return segs[first + i]; };
@@ -58,27 +58,42 @@ Route RouteMatcher::match(std::string_view method, std::string_view target) {
   const bool put = method == "PUT";
 
   if (n == 1) {
-    if (seg(0) == "_ping" && (get || head)) route.kind = RouteKind::Ping;
-    else if (seg(0) == "version" && get) route.kind = RouteKind::Version;
-    else if (seg(0) == "events" && get) route.kind = RouteKind::Events;
-    else if (seg(0) == "build" && post) route.kind = RouteKind::Build;
-    else if (seg(0) == "session" && post) route.kind = RouteKind::Session;
-    else if (seg(0) == "grpc" && post) route.kind = RouteKind::Grpc;
+    if (seg(0) == "_ping" && (get || head))
+      route.kind = RouteKind::Ping;
+    else if (seg(0) == "version" && get)
+      route.kind = RouteKind::Version;
+    else if (seg(0) == "events" && get)
+      route.kind = RouteKind::Events;
+    else if (seg(0) == "build" && post)
+      route.kind = RouteKind::Build;
+    else if (seg(0) == "session" && post)
+      route.kind = RouteKind::Session;
+    else if (seg(0) == "grpc" && post)
+      route.kind = RouteKind::Grpc;
   } else if (n == 2 && seg(0) == "containers") {
-    if (seg(1) == "json" && get) route.kind = RouteKind::ContainerList;
-    else if (seg(1) == "create" && post) route.kind = RouteKind::ContainerCreate;
+    if (seg(1) == "json" && get)
+      route.kind = RouteKind::ContainerList;
+    else if (seg(1) == "create" && post)
+      route.kind = RouteKind::ContainerCreate;
   } else if (n == 2 && seg(0) == "volumes" && seg(1) == "create" && post) {
     route.kind = RouteKind::VolumeCreate;
   } else if (n == 3 && seg(0) == "containers") {
     route.id = std::string(seg(1));
     std::string_view action = seg(2);
-    if (action == "json" && get) route.kind = RouteKind::ContainerInspect;
-    else if (action == "start" && post) route.kind = RouteKind::ContainerStart;
-    else if (action == "attach" && post) route.kind = RouteKind::ContainerAttach;
-    else if (action == "wait" && post) route.kind = RouteKind::ContainerWait;
-    else if (action == "logs" && get) route.kind = RouteKind::ContainerLogs;
-    else if (action == "archive" && (get || head || put)) route.kind = RouteKind::ContainerArchive;
-    else route.id.clear();
+    if (action == "json" && get)
+      route.kind = RouteKind::ContainerInspect;
+    else if (action == "start" && post)
+      route.kind = RouteKind::ContainerStart;
+    else if (action == "attach" && post)
+      route.kind = RouteKind::ContainerAttach;
+    else if (action == "wait" && post)
+      route.kind = RouteKind::ContainerWait;
+    else if (action == "logs" && get)
+      route.kind = RouteKind::ContainerLogs;
+    else if (action == "archive" && (get || head || put))
+      route.kind = RouteKind::ContainerArchive;
+    else
+      route.id.clear();
   } else if (n == 3 && seg(0) == "exec" && seg(2) == "start" && post) {
     route.id = std::string(seg(1));
     route.kind = RouteKind::ExecStart;
@@ -87,12 +102,23 @@ Route RouteMatcher::match(std::string_view method, std::string_view target) {
 }
 
 std::string_view routeKindName(RouteKind kind) {
-  static constexpr std::array<std::string_view, 17> kNames = {
-      "other",          "ping",           "version",          "events",
-      "container-list", "container-create", "container-inspect", "container-start",
-      "container-attach", "container-wait", "container-logs",  "container-archive",
-      "exec-start",     "volume-create",  "build",            "session",
-      "grpc"};
+  static constexpr std::array<std::string_view, 17> kNames = {"other",
+                                                              "ping",
+                                                              "version",
+                                                              "events",
+                                                              "container-list",
+                                                              "container-create",
+                                                              "container-inspect",
+                                                              "container-start",
+                                                              "container-attach",
+                                                              "container-wait",
+                                                              "container-logs",
+                                                              "container-archive",
+                                                              "exec-start",
+                                                              "volume-create",
+                                                              "build",
+                                                              "session",
+                                                              "grpc"};
   return kNames[static_cast<std::size_t>(kind)];
 }
 

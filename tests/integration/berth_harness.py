@@ -25,6 +25,16 @@ def short_tmpdir(tag):
     return tempfile.mkdtemp(prefix="b-%s-" % tag, dir="/tmp")
 
 
+def recv_until_eof(sock, size=65536):
+    """Everything `sock` receives until the peer closes (or half-closes) its side."""
+    out = b""
+    while True:
+        chunk = sock.recv(size)
+        if not chunk:
+            return out
+        out += chunk
+
+
 def run(cmd, env=None, check=True, timeout=300, **kw):
     """subprocess.run with text capture; on failure the error shows stdout and stderr."""
     p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, **kw)

@@ -32,3 +32,12 @@ def check_compose_relative_bind(compose, docker, base):
         assert shown["Mounts"][0]["Source"] == os.path.join(proj, "data")
     finally:
         compose("-p", project, "down", "-v", cwd=proj, check=False)
+
+
+def make_data_dir(root):
+    """A fresh folder under `root` (a share) holding a file x; returns its path."""
+    d = os.path.join(root, uid("data"))
+    os.mkdir(d)
+    with open(os.path.join(d, "x"), "w") as f:
+        f.write("hello from the host\n")
+    return d

@@ -13,7 +13,7 @@ import socket
 import pytest
 
 from berth_harness import Berth, run, short_tmpdir
-from mounts_helpers import check_compose_relative_bind, uid
+from mounts_helpers import check_compose_relative_bind, make_data_dir, uid
 
 
 class Share:
@@ -64,10 +64,7 @@ def mb(engine, share):
 @pytest.fixture
 def data(share):
     """A fresh folder in the writable share with a file x."""
-    d = os.path.join(share.host, uid("data"))
-    os.mkdir(d)
-    with open(os.path.join(d, "x"), "w") as f:
-        f.write("hello from the host\n")
+    d = make_data_dir(share.host)
     yield d
     run(["rm", "-rf", d], check=False)
 

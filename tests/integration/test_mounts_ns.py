@@ -9,7 +9,7 @@ import os
 import pytest
 
 from berth_harness import COMPOSE, run
-from mounts_helpers import check_compose_relative_bind, uid
+from mounts_helpers import check_compose_relative_bind, make_data_dir, uid
 from profiles_helpers import Profiles
 
 
@@ -47,11 +47,7 @@ def direct(ns, *args):
 
 @pytest.fixture
 def data(ns):
-    d = os.path.join(ns.host, uid("data"))
-    os.mkdir(d)
-    with open(os.path.join(d, "x"), "w") as f:
-        f.write("hello from the host\n")
-    return d
+    return make_data_dir(ns.host)
 
 
 def all_containers(ns):

@@ -3,7 +3,6 @@ profile's socket and docker context, what stop leaves behind (nothing), two prof
 shares at a guest path that differs from the host path, --dns, --env and the docker: map."""
 import json
 import os
-import time
 
 from profiles_helpers import (link_exists, live_processes_mentioning, mounts_under,
                               netns_exists)

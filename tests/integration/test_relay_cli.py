@@ -1,6 +1,5 @@
 """The real docker CLI through berth to a real dockerd (issue 2, "What it must show")."""
 import json
-import os
 import subprocess
 import time
 import uuid

@@ -1,11 +1,10 @@
 """Other real clients through berth: docker-compose 1.29, docker-py, dockerode."""
 import json
 import os
-import subprocess
 import time
 import uuid
 
-from berth_harness import ROOT, run
+from berth_harness import ROOT, recv_until_eof, run
 
 NODE_DIR = os.path.join(ROOT, "tests", "integration", "node")
 
@@ -60,14 +59,9 @@ def test_docker_py_create_start_attach_remove(dclient, berth):
         sock = c.attach_socket(params={"stdout": 1, "stderr": 1, "stream": 1})
         c.start()
         # attach_socket is the hijacked raw connection: read the multiplexed frames to EOF.
-        raw = b""
         s = sock._sock
         s.settimeout(30)
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
+        raw = recv_until_eof(s)
         sock.close()
         frames = {}
         while raw:

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from berth_harness import BERTH_BIN, DOCKER, Berth, run, wait_for_socket
+from berth_harness import BERTH_BIN, DOCKER, Berth, recv_until_eof, run
 
 MIB = 1024 * 1024
 
@@ -46,12 +46,7 @@ def raw_exchange(sock_path, data, shutdown=False, timeout=30):
     s.sendall(data)
     if shutdown:
         s.shutdown(socket.SHUT_WR)
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
+    out = recv_until_eof(s)
     s.close()
     return out
 
@@ -211,7 +206,7 @@ def test_stale_socket_file_is_replaced(own_berth, engine, tmp_short):
     s.bind(path)
     s.close()  # the file stays; nobody listens (a crashed daemon's leftover)
     assert stat.S_ISSOCK(os.stat(path).st_mode)
-    b = own_berth(sock=path)
+    own_berth(sock=path)
     assert request(path, "GET", "/_ping")[2] == b"OK"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 

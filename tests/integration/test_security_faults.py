@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import tarfile
-import io
 import time
 
 import pytest

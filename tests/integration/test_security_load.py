@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.parse
 
-import pytest
 
 from berth_harness import Berth
 from security_helpers import proc_stat, uid

@@ -5,12 +5,11 @@ import os
 import socket
 import ssl
 import stat
-import subprocess
 
 import pytest
 
-from berth_harness import BERTH_BIN, DOCKER, run
-from security_helpers import (docker_tls, free_port, start_tcp_berth, tls_env, uid,
+from berth_harness import BERTH_BIN, DOCKER, recv_until_eof, run
+from security_helpers import (docker_tls, free_port, start_tcp_berth, uid,
                               wait_for_log)
 
 
@@ -135,12 +134,7 @@ def test_plain_http_to_the_tls_port_is_refused(tls_berth, engine):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(b"POST /containers/create?name=sec-plain HTTP/1.1\r\nHost: x\r\n"
               b"Content-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"Image\":\"bb\"}")
-    out = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        out += chunk
+    out = recv_until_eof(s)
     s.close()
     assert b"HTTP/1.1 2" not in out  # at most a TLS alert, never an HTTP answer
     assert_nothing_reached_engine(b, before, engine, "sec-plain")
