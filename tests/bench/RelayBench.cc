@@ -12,7 +12,6 @@
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
 // --relay-pid, the CPU time that process used is shown per request (or per GiB): speed bought
 // with CPU (e.g. spinning) shows up there.
-#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -38,46 +37,23 @@ struct Target {
   int relay_pid = 0;  // the relay process behind `socket`, whose CPU time is reported (0: none)
 };
 
-// Fields of /proc/PID/stat after the command name: state, ppid, then utime, stime, cutime,
-// cstime in clock ticks. False if the process is gone.
-bool readStat(int pid, int& ppid, double& own, double& reaped) {
+// User + system CPU seconds a process has used so far (0 if unknown).
+double cpuSeconds(int pid) {
+  if (pid <= 0) return 0;
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/%d/stat", pid);
   FILE* f = std::fopen(path, "r");
-  if (!f) return false;
+  if (!f) return 0;
   char buf[1024];
   std::size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
   std::fclose(f);
   buf[n] = '\0';
   const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
   unsigned long utime = 0, stime = 0;
-  long cutime = 0, cstime = 0;
-  if (!p || std::sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ppid,
-                        &utime, &stime, &cutime, &cstime) != 5)
-    return false;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  own = static_cast<double>(utime + stime) / tick;
-  reaped = static_cast<double>(cutime + cstime) / tick;
-  return true;
-}
-
-// CPU seconds used so far by a process and its children, live or reaped (socat forks one
-// child per connection); 0 if unknown.
-double cpuSeconds(int pid) {
-  int ppid = 0;
-  double own = 0, reaped = 0;
-  if (pid <= 0 || !readStat(pid, ppid, own, reaped)) return 0;
-  double total = own + reaped;
-  if (DIR* proc = opendir("/proc")) {
-    while (dirent* e = readdir(proc)) {
-      int child = std::atoi(e->d_name);
-      double child_own = 0, child_reaped = 0;
-      if (child > 0 && readStat(child, ppid, child_own, child_reaped) && ppid == pid)
-        total += child_own;
-    }
-    closedir(proc);
-  }
-  return total;
+  if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                        &stime) != 2)
+    return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 int connectUnix(const std::string& path) {

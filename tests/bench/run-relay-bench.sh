@@ -48,7 +48,6 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "engine: dockerd $(DOCKER_HOST=unix://$ENGINE /usr/local/bin/docker version --format '{{.Server.Version}}'), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(basename "$BUILD"))"
 "$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-nospin="$DIR/nospin.sock" \
   --target socat="$DIR/socat.sock" --relay-pid berth=$berth_pid --relay-pid berth-nospin=$nospin_pid \
-  --relay-pid socat=$socat_pid \
   --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
   --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" "$@"
 echo "berth peak RSS: $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"
