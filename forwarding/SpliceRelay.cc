@@ -15,11 +15,18 @@
 namespace berth::fwd {
 namespace {
 
-// Per direction. 256 KiB (not the 64 KiB default) halves the syscalls per byte on a fast
-// loopback sender; it is also the most kernel memory a direction of a connection can hold.
-constexpr int kPipeBytes = 256 * 1024;
+constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+constexpr std::size_t kPipeBytes = PipePool::kPipeBytes;
+// Below this much in the pipe, read again before passing it on, so that an EOF right behind a
+// short message is known in time to send the data and the FIN in one segment. The read that
+// finds the socket empty would come next anyway, so this costs no syscall.
+constexpr std::size_t kShortRead = 16 * 1024;
 
 bool wouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
+
+net::ErrorCode systemError(int error) {
+  return net::ErrorCode(error, boost::system::system_category());
+}
 
 }  // namespace
 
@@ -36,15 +43,38 @@ SpliceRelay::SpliceRelay(Socket client, boost::asio::ip::tcp::endpoint target,
 }
 
 SpliceRelay::~SpliceRelay() {
-  for (Direction* d : {&to_guest_, &to_client_}) {
-    if (d->pipe_read >= 0) ::close(d->pipe_read);
-    if (d->pipe_write >= 0) ::close(d->pipe_write);
-  }
+  for (Direction* d : {&to_guest_, &to_client_}) PipePool::discard(d->pipe);
 }
 
 void SpliceRelay::start() {
-  upstream_.async_connect(
-      target_, [self = shared_from_this()](net::ErrorCode ec) { self->onConnected(ec); });
+  // A non-blocking socket from the start and a plain connect(): Asio's async_connect adds an
+  // ioctl and a poll per connection.
+  int fd = ::socket(target_.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    IPPROTO_TCP);
+  if (fd < 0) return onConnected(systemError(errno));
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  net::ErrorCode ec;
+  upstream_.assign(target_.protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return onConnected(ec);
+  }
+  if (::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0) {
+    return onConnected({});
+  }
+  if (errno != EINPROGRESS) return onConnected(systemError(errno));
+  upstream_.async_wait(Socket::wait_write, [self = shared_from_this()](net::ErrorCode wait_ec) {
+    if (!wait_ec) {
+      int error = 0;
+      socklen_t size = sizeof error;
+      if (::getsockopt(self->upstream_.native_handle(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) {
+        error = errno;
+      }
+      if (error != 0) wait_ec = systemError(error);
+    }
+    self->onConnected(wait_ec);
+  });
 }
 
 void SpliceRelay::close() {
@@ -64,66 +94,62 @@ void SpliceRelay::onConnected(net::ErrorCode ec) {
     return finishIfDone();
   }
   if (!client_.is_open()) return finishIfDone();  // closed while connecting
-  const int one = 1;
-  for (Socket* s : {&client_, &upstream_}) {
-    ::setsockopt(s->native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    s->native_non_blocking(true, ec);
-  }
+  // The client socket came non-blocking and with TCP_NODELAY (inherited from the listener).
+  PipePool& pool = PipePool::local();
   for (Direction* d : {&to_guest_, &to_client_}) {
-    int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return fail("pipe2", errno);
-    ::fcntl(fds[1], F_SETPIPE_SZ, kPipeBytes);  // best effort: the default 64 KiB works too
-    d->pipe_read = fds[0];
-    d->pipe_write = fds[1];
+    d->pipe = pool.take();
+    if (!d->pipe.valid()) return fail("pipe2", errno);
   }
   pump(to_guest_);
   pump(to_client_);
 }
 
 void SpliceRelay::pump(Direction& d) {
-  constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
-  auto self = shared_from_this();
   for (;;) {
     if (!client_.is_open() || !upstream_.is_open()) return finishIfDone();
-    if (d.in_pipe > 0) {
-      ssize_t n = ::splice(d.pipe_read, nullptr, d.to->native_handle(), nullptr, d.in_pipe, kFlags);
+    // Read while what came so far is short: a whole message, and an EOF right behind it (a
+    // response and the server's close), is then known before anything is sent on.
+    bool drained = false;  // the last read found nothing more to read
+    while (!d.eof && d.in_pipe < kShortRead) {
+      ssize_t n = ::splice(d.from->native_handle(), nullptr, d.pipe.write, nullptr,
+                           kPipeBytes - d.in_pipe, kFlags);
       if (n > 0) {
-        d.in_pipe -= static_cast<std::size_t>(n);
-        continue;
+        d.in_pipe += static_cast<std::size_t>(n);
+      } else if (n == 0) {
+        d.eof = true;
+      } else if (!wouldBlock(errno)) {
+        return fail("splice from peer", errno);
+      } else if (d.in_pipe == 0) {
+        return waitThenPump(d, *d.from, Socket::wait_read);
+      } else {
+        drained = true;
+        break;
       }
-      if (n < 0 && wouldBlock(errno)) {
-        d.to->async_wait(Socket::wait_write, [self, &d](net::ErrorCode ec) {
-          if (ec) return self->finishIfDone();
-          self->pump(d);
-        });
-        return;
-      }
-      return fail("splice to peer", n < 0 ? errno : EPIPE);
+    }
+    if (d.in_pipe > 0) {
+      // EOF known: MORE holds a last partial segment back until the shutdown below, which
+      // sends it with the FIN (one packet, not two).
+      const unsigned flags = kFlags | (d.eof ? SPLICE_F_MORE : 0U);
+      ssize_t n = ::splice(d.pipe.read, nullptr, d.to->native_handle(), nullptr, d.in_pipe, flags);
+      if (n < 0 && wouldBlock(errno)) return waitThenPump(d, *d.to, Socket::wait_write);
+      if (n <= 0) return fail("splice to peer", n < 0 ? errno : EPIPE);
+      d.in_pipe -= static_cast<std::size_t>(n);
+      if (d.in_pipe == 0 && drained) return waitThenPump(d, *d.from, Socket::wait_read);
+      continue;
     }
     if (d.eof) {
       ::shutdown(d.to->native_handle(), SHUT_WR);
       d.done = true;
       return finishIfDone();
     }
-    ssize_t n =
-        ::splice(d.from->native_handle(), nullptr, d.pipe_write, nullptr, kPipeBytes, kFlags);
-    if (n > 0) {
-      d.in_pipe = static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n == 0) {
-      d.eof = true;
-      continue;
-    }
-    if (wouldBlock(errno)) {
-      d.from->async_wait(Socket::wait_read, [self, &d](net::ErrorCode ec) {
-        if (ec) return self->finishIfDone();
-        self->pump(d);
-      });
-      return;
-    }
-    return fail("splice from peer", errno);
   }
+}
+
+void SpliceRelay::waitThenPump(Direction& d, Socket& socket, Socket::wait_type what) {
+  socket.async_wait(what, [self = shared_from_this(), &d](net::ErrorCode ec) {
+    if (ec) return self->finishIfDone();
+    self->pump(d);
+  });
 }
 
 void SpliceRelay::fail(const char* what, int error) {
@@ -149,6 +175,15 @@ void SpliceRelay::finishIfDone() {
   client_.close(ignored);
   upstream_.close(ignored);
   finished_ = true;
+  // Drained pipes go back for the next connection; one still holding bytes is closed.
+  for (Direction* d : {&to_guest_, &to_client_}) {
+    if (d->in_pipe == 0) {
+      PipePool::local().give(d->pipe);
+    } else {
+      PipePool::discard(d->pipe);
+    }
+    d->pipe = {};
+  }
   if (on_finished_) on_finished_();
 }
 

@@ -1,14 +1,15 @@
 #pragma once
 // SpliceRelay: one forwarded TCP connection, relayed both ways with splice(2) through a pipe per
-// direction, so bytes never enter user space and each connection holds at most two pipe buffers
-// (256 KiB each) of kernel memory. Half-close kept: EOF one way shuts down sending on the other
-// side once the pipe is drained, and the other direction runs on until it ends too. Lives while
-// an operation is pending (shared_from_this); runs on its sockets' strand; close() may be called
-// from any thread (it posts to that strand). Linux only.
+// direction (from PipePool), so bytes never enter user space and each connection holds at most
+// two pipe buffers (256 KiB each) of kernel memory. Half-close kept: EOF one way shuts down
+// sending on the other side once the pipe is drained, and the other direction runs on until it
+// ends too. Lives while an operation is pending (shared_from_this); runs on its sockets' strand;
+// close() may be called from any thread (it posts to that strand). Linux only.
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
 #include <memory>
 
+#include "forwarding/PipePool.h"
 #include "server/net/ByteStream.h"
 
 namespace berth::fwd {
@@ -17,8 +18,9 @@ class SpliceRelay : public std::enable_shared_from_this<SpliceRelay> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
 
-  // `client` was accepted on a fresh strand; the upstream socket shares its executor.
-  // `on_finished` runs once, on that strand, when both directions have ended.
+  // `client` was accepted non-blocking (O_NONBLOCK: splice needs it) on a fresh strand; the
+  // upstream socket shares its executor. `on_finished` runs once, on that strand, when both
+  // directions have ended.
   SpliceRelay(Socket client, boost::asio::ip::tcp::endpoint target,
               std::function<void()> on_finished);
   ~SpliceRelay();
@@ -30,8 +32,7 @@ class SpliceRelay : public std::enable_shared_from_this<SpliceRelay> {
   struct Direction {
     Socket* from = nullptr;
     Socket* to = nullptr;
-    int pipe_read = -1;
-    int pipe_write = -1;
+    Pipe pipe;
     std::size_t in_pipe = 0;
     bool eof = false;
     bool done = false;
@@ -39,6 +40,7 @@ class SpliceRelay : public std::enable_shared_from_this<SpliceRelay> {
 
   void onConnected(net::ErrorCode ec);
   void pump(Direction& d);
+  void waitThenPump(Direction& d, Socket& socket, Socket::wait_type what);
   void fail(const char* what, int error);
   void finishIfDone();
 

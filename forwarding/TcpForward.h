@@ -29,6 +29,8 @@ class TcpForward final : public Listener {
   struct State;
   explicit TcpForward(std::shared_ptr<State> state) : state_(std::move(state)) {}
   static void accept(const std::shared_ptr<State>& state);
+  // Relays accepted connection `fd` (non-blocking) to the target on a strand of its own.
+  static void relay(const std::shared_ptr<State>& state, int fd);
 
   std::shared_ptr<State> state_;
 };

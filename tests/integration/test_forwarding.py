@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from berth_harness import BERTH_BIN, Berth, Engine, short_tmpdir
+from berth_harness import BERTH_BIN, Berth, Engine, recv_until_eof, short_tmpdir
 from forwarding_helpers import HTTPD, UDP_ECHO, accepts, http_get, http_get_retry, wait_until
 
 @pytest.fixture(scope="module")
@@ -192,17 +192,49 @@ def test_half_close_is_kept(fwd):
         s = socket.create_connection(("127.0.0.1", 18082), timeout=10)
         s.sendall(payload)
         s.shutdown(socket.SHUT_WR)
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
+        got = recv_until_eof(s)
         s.close()
         if got:  # nc may not be listening yet on the first tries
             break
         time.sleep(0.1)
     assert got == payload
+
+
+def test_bulk_both_ways_and_many_connections_leave_bounded_descriptors(fwd):
+    # 16 MiB each way at once through an echo (splice in both directions, the pipes full);
+    # then 40 connections open at the same time: afterwards berth keeps at most its pool of
+    # drained pipes (32 pipes, 64 descriptors) beyond what it held before.
+    fwd.docker("run", "-d", "--name", "bulk", "-p", "18083:80", "bb",
+               "sh", "-c", "while true; do nc -l -p 80 -e cat; done")
+    fwd.docker("run", "-d", "--name", "many", "-p", "18084:80", "bb", *HTTPD)
+    wait_until(lambda: {("tcp", "127.0.0.1:18083"), ("tcp", "127.0.0.1:18084")} <= forwards(fwd),
+               5, "forwards 18083 and 18084")
+    payload = os.urandom(16 * 1024 * 1024)
+    for attempt in range(50):
+        s = socket.create_connection(("127.0.0.1", 18083), timeout=30)
+        sender = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)))
+        sender.start()
+        got = recv_until_eof(s, 1 << 20)
+        sender.join()
+        s.close()
+        if got:  # nc may not be listening yet on the first tries
+            break
+        time.sleep(0.1)
+    assert got == payload
+
+    page = http_get_retry("127.0.0.1", 18084)
+    before = fwd.fd_count()
+    conns = [socket.create_connection(("127.0.0.1", 18084), timeout=10) for _ in range(40)]
+    for c in conns:
+        c.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+    during = fwd.fd_count()
+    for c in conns:
+        reply = recv_until_eof(c)
+        c.close()
+        assert reply.endswith(page.encode()), reply
+    assert during >= before + 40, (before, during)  # the connections were really open at once
+    wait_until(lambda: fwd.fd_count() <= before + 64, 5,
+               "descriptors back to at most %d + 64 (now %d)" % (before, fwd.fd_count()))
 
 
 def test_udp_round_trip_with_a_flow_per_client(fwd):
