@@ -47,19 +47,16 @@ SpliceRelay::~SpliceRelay() {
 }
 
 void SpliceRelay::start() {
-  // A non-blocking socket from the start and a plain connect(): Asio's async_connect adds an
-  // ioctl and a poll per connection.
-  int fd = ::socket(target_.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    IPPROTO_TCP);
-  if (fd < 0) return onConnected(systemError(errno));
+  // Opened by Asio (assign() would mark the socket a possible dup and cost an epoll_ctl DEL at
+  // close), made non-blocking once (so no wait sets it again), then a plain connect(): Asio's
+  // async_connect adds an ioctl and a poll.
+  net::ErrorCode ec;
+  upstream_.open(target_.protocol(), ec);
+  if (!ec) upstream_.native_non_blocking(true, ec);
+  if (ec) return onConnected(ec);
+  const int fd = upstream_.native_handle();
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  net::ErrorCode ec;
-  upstream_.assign(target_.protocol(), fd, ec);
-  if (ec) {
-    ::close(fd);
-    return onConnected(ec);
-  }
   if (::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0) {
     return onConnected({});
   }
@@ -94,7 +91,7 @@ void SpliceRelay::onConnected(net::ErrorCode ec) {
     return finishIfDone();
   }
   if (!client_.is_open()) return finishIfDone();  // closed while connecting
-  // The client socket came non-blocking and with TCP_NODELAY (inherited from the listener).
+  // The client socket came with TCP_NODELAY, inherited from the listener.
   PipePool& pool = PipePool::local();
   for (Direction* d : {&to_guest_, &to_client_}) {
     d->pipe = pool.take();

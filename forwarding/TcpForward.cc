@@ -1,8 +1,5 @@
 #include "forwarding/TcpForward.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -19,7 +16,6 @@ struct TcpForward::State {
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::steady_timer retry;
   boost::asio::any_io_executor io;
-  boost::asio::ip::tcp::endpoint bind;
   boost::asio::ip::tcp::endpoint target;
   std::mutex mutex;  // guards relays: they end on their own strands
   std::unordered_map<std::uint64_t, std::weak_ptr<SpliceRelay>> relays;
@@ -32,7 +28,6 @@ std::unique_ptr<TcpForward> TcpForward::open(boost::asio::any_io_executor contro
                                              const boost::asio::ip::tcp::endpoint& target,
                                              std::string& error) {
   auto state = std::make_shared<State>(std::move(control), std::move(io));
-  state->bind = bind;
   state->target = target;
   auto& acceptor = state->acceptor;
   net::ErrorCode ec;
@@ -43,7 +38,6 @@ std::unique_ptr<TcpForward> TcpForward::open(boost::asio::any_io_executor contro
   if (!ec) acceptor.set_option(boost::asio::ip::tcp::no_delay(true), ec);
   if (!ec) acceptor.bind(bind, ec);
   if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
-  if (!ec) acceptor.native_non_blocking(true, ec);
   if (ec) {
     error = ec.message();
     return nullptr;
@@ -53,44 +47,30 @@ std::unique_ptr<TcpForward> TcpForward::open(boost::asio::any_io_executor contro
 }
 
 void TcpForward::accept(const std::shared_ptr<State>& state) {
-  // Waits for readiness and accepts with accept4 (non-blocking, so splice never blocks, with no
-  // ioctl per connection), up to kAcceptBatch connections per wake-up.
-  state->acceptor.async_wait(boost::asio::ip::tcp::acceptor::wait_read, [state](net::ErrorCode ec) {
-    if (ec == boost::asio::error::operation_aborted || !state->acceptor.is_open()) return;
-    constexpr int kAcceptBatch = 16;
-    for (int i = 0; !ec && i < kAcceptBatch; ++i) {
-      int fd = ::accept4(state->acceptor.native_handle(), nullptr, nullptr,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) {
-        relay(state, fd);
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        break;
-      } else if (errno != EINTR && errno != ECONNABORTED) {
-        ec = net::ErrorCode(errno, boost::system::system_category());
-      }
-    }
-    if (ec) {
-      // EMFILE and friends: try again shortly rather than spin on the same error.
-      BERTH_LOG(Warn, "forwarding", "accept: " << ec.message() << "; retrying in 100 ms");
-      state->retry.expires_after(std::chrono::milliseconds(100));
-      state->retry.async_wait([state](net::ErrorCode wait_ec) {
-        if (!wait_ec && state->acceptor.is_open()) accept(state);
+  state->acceptor.async_accept(
+      boost::asio::make_strand(state->io),
+      [state](net::ErrorCode ec, boost::asio::ip::tcp::socket socket) {
+        if (ec == boost::asio::error::operation_aborted || !state->acceptor.is_open()) return;
+        // splice() needs O_NONBLOCK on the socket; set through Asio, so that its waits know.
+        if (!ec) socket.native_non_blocking(true, ec);
+        if (!ec) {
+          relay(state, std::move(socket));
+        } else if (socket.is_open()) {
+          BERTH_LOG(Debug, "forwarding", "accepted connection: " << ec.message());
+        } else {
+          // EMFILE and friends: try again shortly rather than spin on the same error.
+          BERTH_LOG(Warn, "forwarding", "accept: " << ec.message() << "; retrying in 100 ms");
+          state->retry.expires_after(std::chrono::milliseconds(100));
+          state->retry.async_wait([state](net::ErrorCode wait_ec) {
+            if (!wait_ec && state->acceptor.is_open()) accept(state);
+          });
+          return;
+        }
+        accept(state);
       });
-      return;
-    }
-    accept(state);
-  });
 }
 
-void TcpForward::relay(const std::shared_ptr<State>& state, int fd) {
-  boost::asio::ip::tcp::socket socket(boost::asio::make_strand(state->io));
-  net::ErrorCode ec;
-  socket.assign(state->bind.protocol(), fd, ec);
-  if (ec) {
-    ::close(fd);
-    BERTH_LOG(Warn, "forwarding", "accepted connection: " << ec.message());
-    return;
-  }
+void TcpForward::relay(const std::shared_ptr<State>& state, boost::asio::ip::tcp::socket socket) {
   std::shared_ptr<SpliceRelay> relay;
   {
     std::lock_guard lock(state->mutex);

@@ -29,8 +29,8 @@ class TcpForward final : public Listener {
   struct State;
   explicit TcpForward(std::shared_ptr<State> state) : state_(std::move(state)) {}
   static void accept(const std::shared_ptr<State>& state);
-  // Relays accepted connection `fd` (non-blocking) to the target on a strand of its own.
-  static void relay(const std::shared_ptr<State>& state, int fd);
+  // Relays an accepted, non-blocking connection (on a strand of its own) to the target.
+  static void relay(const std::shared_ptr<State>& state, boost::asio::ip::tcp::socket socket);
 
   std::shared_ptr<State> state_;
 };
