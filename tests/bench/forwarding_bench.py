@@ -29,6 +29,12 @@ from berth_harness import Berth, Engine, short_tmpdir  # noqa: E402
 
 IPERF_PORT = 18500   # published by the iperf3 container (tcp + udp); berth forwards it
 HTTP_PORT = 18510    # published by the httpd container; berth forwards it
+# The httpd container also publishes a guest port per other path: each path's short
+# connections leave TIME_WAIT sockets towards the port it connects to (up to ~14k, when the
+# kernel's even ephemeral ports towards that address:port are used up), and the next path
+# connecting to the same address:port then pays a scan of the port space in every connect().
+# One destination per path keeps a path from paying for the one measured before it.
+HTTP_GUEST_PORT = {"direct": 18540, "berth": HTTP_PORT, "docker-proxy": 18541, "socat": 18542}
 UDP_PORT = 18520     # published by the UDP sink container; berth forwards it
 PROXY_OFFSET = 1     # docker-proxy listens on PORT+1
 SOCAT_OFFSET = 2     # socat listens on PORT+2
@@ -94,6 +100,22 @@ def conns_per_s(host, port, seconds):
     return float(m.group(1))
 
 
+def time_wait_towards(host, port):
+    p = sh(["ss", "-Htan", "state", "time-wait", "dst", "%s:%d" % (host, port)])
+    return len(p.stdout.splitlines())
+
+
+def wait_time_wait_below(host, port, limit=1000, timeout=70):
+    """Waits (TIME_WAIT lasts 60 s) until few sockets towards host:port are in TIME_WAIT."""
+    deadline = time.monotonic() + timeout
+    waited = False
+    while time_wait_towards(host, port) >= limit and time.monotonic() < deadline:
+        waited = True
+        time.sleep(1)
+    if waited:
+        print("  (waited for TIME_WAIT towards %s:%d to clear)" % (host, port), file=sys.stderr)
+
+
 def open_fd3():
     fd = os.open("/dev/null", os.O_WRONLY)
     if fd != 3:
@@ -141,24 +163,28 @@ def main():
                       "chroot", "/host", "iperf3", "-s", "-p", "5201")
         engine.docker("run", "-d", "--name", "udpsink", "-p", "%d:9000/udp" % UDP_PORT,
                       "-v", tools + ":/tools:ro", "bb", "/tools/udp_blast", "sink", "9000")
-        engine.docker("run", "-d", "--name", "httpd", "-p", "%d:80" % HTTP_PORT, "bb", "sh", "-c",
+        engine.docker("run", "-d", "--name", "httpd",
+                      *sum((["-p", "%d:80" % p] for p in sorted(set(HTTP_GUEST_PORT.values()))), []),
+                      "bb", "sh", "-c",
                       "echo ok > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
         for port, proto in [(IPERF_PORT, "tcp"), (HTTP_PORT, "tcp"), (UDP_PORT, "udp")]:
+            http = port == HTTP_PORT
             # docker-proxy reports readiness on fd 3 and quits if it is not open.
             procs.append(subprocess.Popen(
                 [proxy_bin, "-proto", proto, "-host-ip", "127.0.0.1",
                  "-host-port", str(port + PROXY_OFFSET), "-container-ip", guest,
-                 "-container-port", str(port)], stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, pass_fds=(3,), preexec_fn=open_fd3))
+                 "-container-port", str(HTTP_GUEST_PORT["docker-proxy"] if http else port)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3,),
+                preexec_fn=open_fd3))
             if proto == "tcp":
                 procs.append(subprocess.Popen(
                     ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % (port + SOCAT_OFFSET),
-                     "TCP:%s:%d" % (guest, port)], stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL))
+                     "TCP:%s:%d" % (guest, HTTP_GUEST_PORT["socat"] if http else port)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         paths = [("direct", guest, 0), ("berth", "127.0.0.1", 0),
                  ("docker-proxy", "127.0.0.1", PROXY_OFFSET), ("socat", "127.0.0.1", SOCAT_OFFSET)]
-        for _, host, off in paths:  # (a bare connect would upset iperf3 -s: not its port)
-            wait_port(host, HTTP_PORT + off)
+        for name, host, off in paths:  # (a bare connect would upset iperf3 -s: not its port)
+            wait_port(host, HTTP_GUEST_PORT[name] if name == "direct" else HTTP_PORT + off)
         time.sleep(0.5)  # iperf3 -s and httpd up behind the ports
 
         results = {name: {} for name, _, _ in paths}
@@ -179,7 +205,9 @@ def main():
                                                   relay_pids[name])
                     best(name, key, gbits)
                     cpu[name][key] = min(cpu[name].get(key, 1e9), cpu_per_gb)
-                best(name, "conns", conns_per_s(host, HTTP_PORT + off, args.seconds))
+                wait_time_wait_below(guest, HTTP_GUEST_PORT[name])
+                http_port = HTTP_GUEST_PORT[name] if name == "direct" else HTTP_PORT + off
+                best(name, "conns", conns_per_s(host, http_port, args.seconds))
                 if name != "socat":
                     kpps, us = udp_kpps(blast, host, UDP_PORT + off, args.seconds,
                                         udp_pids[name])
