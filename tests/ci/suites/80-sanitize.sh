@@ -33,7 +33,7 @@ export LSAN_OPTIONS="log_path=$REPORTS/lsan"
 failed=0
 t=$SECONDS
 if ctest --test-dir "$BUILD" --output-on-failure -j 2 >"$REPORTS/ctest.log" 2>&1; then
-  echo "sanitize: unit tests passed in $((SECONDS - t))s ($(grep -o '[0-9]* tests passed\|tests passed.*' "$REPORTS/ctest.log" | tail -1))"
+  echo "sanitize: unit tests passed in $((SECONDS - t))s ($(grep -o '[0-9]*% tests passed.*' "$REPORTS/ctest.log" | tail -1))"
 else
   failed=1
   echo "sanitize: unit tests FAILED"
