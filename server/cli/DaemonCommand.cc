@@ -148,10 +148,11 @@ void runRelay(const DaemonOptions& options) {
   // io_context cost 2x the CPU per request in cross-thread wake-ups (tests/bench, README).
   // Sessions are strand-bound, so more threads stay correct.
   std::vector<std::thread> workers;
-  // Only the first thread spins: a second spinning thread would take the core the client
-  // or the engine needs.
+  // The spin only pays with one thread: with more, another thread sleeping in epoll_wait takes
+  // the events the spinning one polls for (Asio lets one thread at a time wait on the reactor),
+  // so spinning would burn a core for nothing.
   for (int i = 1; i < options.io_threads; ++i) workers.emplace_back([&io] { io.run(); });
-  net::runIoLoop(io, std::chrono::microseconds(options.spin_us));
+  net::runIoLoop(io, std::chrono::microseconds(options.io_threads == 1 ? options.spin_us : 0));
   for (auto& t : workers) t.join();
   BERTH_LOG(Info, "daemon", "stopped");
 }
@@ -183,9 +184,10 @@ void registerDaemonCommand(CLI::App& app) {
   cmd->add_option("--io-threads", options->io_threads, "Threads serving connections")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  cmd->add_option("--spin-us", options->spin_us,
-                  "Microseconds an I/O thread keeps polling after work before it sleeps "
-                  "(lower latency per request for a little CPU; 0: never spin)")
+  cmd->add_option(
+         "--spin-us", options->spin_us,
+         "Microseconds an I/O thread keeps polling after work before it sleeps "
+         "(lower latency per request for a little CPU; 0: never spin; only with one I/O thread)")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   cmd->add_option("--listen", options->listen,
