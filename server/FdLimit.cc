@@ -2,6 +2,10 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+
+#include "server/net/Log.h"
+
 namespace berth::server {
 
 std::size_t FdLimit::raise() {
@@ -19,6 +23,14 @@ std::size_t FdLimit::raise() {
 std::size_t FdLimit::connectionsFor(std::size_t fd_limit) {
   constexpr std::size_t kReserve = 128;
   return fd_limit > kReserve + 2 ? (fd_limit - kReserve) / 2 : 1;
+}
+
+std::size_t FdLimit::capConnections(std::size_t wanted) {
+  const std::size_t cap = std::min(wanted, connectionsFor(raise()));
+  if (cap < wanted) {
+    BERTH_LOG(Warn, "daemon", "connection cap lowered to " << cap << " to fit the fd limit");
+  }
+  return cap;
 }
 
 }  // namespace berth::server

@@ -14,6 +14,8 @@ class FdLimit {
   // The largest connection cap that `fd_limit` can carry (two fds per connection, a reserve
   // for listeners, logs, forwarding and the driver).
   static std::size_t connectionsFor(std::size_t fd_limit);
+  // raise(), then `wanted` lowered to what the fd limit carries (logged when lowered).
+  static std::size_t capConnections(std::size_t wanted);
 };
 
 }  // namespace berth::server

@@ -15,6 +15,7 @@
 #include "server/BootingConnector.h"
 #include "server/ControlServer.h"
 #include "server/DriverThread.h"
+#include "server/FdLimit.h"
 #include "server/GuestForwardListeners.h"
 #include "server/MountSetup.h"
 #include "server/ProfileStatus.h"
@@ -138,6 +139,10 @@ int ProfileDaemon::run() {
                       engineSocket(paths_.docker_socket,
                                    unix_engine ? endpoint.unix_path : "/var/run/docker.sock"));
   relay_config->filters = filters;
+  relay_config->limits.head_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::milliseconds(config_.relayHeadTimeoutMillis()));
+  relay_config->limits.max_connections =
+      FdLimit::capConnections(static_cast<std::size_t>(config_.relay.max_connections));
   relay_config->on_connection_count = [this](int delta) {
     connections_ += delta;
     noteActivity();
@@ -185,7 +190,7 @@ int ProfileDaemon::run() {
 
   // One I/O thread, as in `berth daemon`: a second one on the same io_context costs more in
   // cross-thread wake-ups than it gains (README, Performance); blocking work runs on worker_.
-  net::runIoLoop(io_, net::kDefaultSpin);
+  net::runIoLoop(io_, std::chrono::microseconds(config_.relay.spin_micros));
   worker_.reset();
   forwarder_.reset();  // its listeners may refer to the driver
   driver_.reset();

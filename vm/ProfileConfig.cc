@@ -202,9 +202,10 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
   }
   if (root.IsNull()) return;  // an empty file
   requireMap(root, source, "the file");
-  checkKeys(root, source, "",
-            {"cpus", "memory", "disk", "arch", "runtime", "vmType", "mountType", "diskImage", "mounts",
-             "network", "forwarding", "kubernetes", "docker", "env", "boot", "listen"});
+  checkKeys(
+      root, source, "",
+      {"cpus", "memory", "disk", "arch", "runtime", "vmType", "mountType", "diskImage", "mounts",
+       "network", "forwarding", "kubernetes", "docker", "env", "boot", "relay", "listen"});
   ProfileConfig next = *this;  // all or nothing: a bad key leaves *this unchanged
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
@@ -224,7 +225,8 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
     } else if (key == "mountType") {
       next.mount_type = scalar<std::string>(v, source, key, "9p or virtiofs");
     } else if (key == "diskImage") {
-      next.disk_image = v.IsNull() ? "" : scalar<std::string>(v, source, key, "a guest image folder");
+      next.disk_image =
+          v.IsNull() ? "" : scalar<std::string>(v, source, key, "a guest image folder");
     } else if (key == "mounts") {
       if (v.IsNull()) {
         next.mounts.reset();
@@ -320,6 +322,25 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
           fail(source, v["idleStop"], e.what());
         }
       }
+    } else if (key == "relay") {
+      if (v.IsNull()) continue;
+      requireMap(v, source, key);
+      checkKeys(v, source, "relay.", {"spinMicros", "maxConnections", "headTimeout"});
+      if (v["spinMicros"])
+        next.relay.spin_micros =
+            scalar<int>(v["spinMicros"], source, "relay.spinMicros", "a whole number");
+      if (v["maxConnections"])
+        next.relay.max_connections =
+            scalar<int>(v["maxConnections"], source, "relay.maxConnections", "a whole number");
+      if (v["headTimeout"]) {
+        next.relay.head_timeout =
+            scalar<std::string>(v["headTimeout"], source, "relay.headTimeout", "a duration");
+        try {
+          parseDurationMillis(next.relay.head_timeout);
+        } catch (const std::invalid_argument& e) {
+          fail(source, v["headTimeout"], e.what());
+        }
+      }
     } else if (key == "listen") {
       next.listen = stringList(v, source, "listen");
     }
@@ -354,6 +375,20 @@ void ProfileConfig::validate() const {
     parseDurationMillis(boot.idle_stop);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("boot.idleStop: ") + e.what());
+  }
+  if (relay.spin_micros < 0 || relay.spin_micros > 10000)
+    throw ConfigError("relay.spinMicros must be between 0 and 10000");
+  if (relay.max_connections < 1 || relay.max_connections > 1000000)
+    throw ConfigError("relay.maxConnections must be between 1 and 1000000");
+  if (relayHeadTimeoutMillis() < 1000)
+    throw ConfigError("relay.headTimeout must be at least 1s, not '" + relay.head_timeout + "'");
+}
+
+long long ProfileConfig::relayHeadTimeoutMillis() const {
+  try {
+    return parseDurationMillis(relay.head_timeout);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("relay.headTimeout: ") + e.what());
   }
 }
 
@@ -411,6 +446,11 @@ std::string ProfileConfig::toYaml() const {
   out << YAML::Key << "lazy" << YAML::Value << boot.lazy;
   out << YAML::Key << "idleStop" << YAML::Value << YAML::DoubleQuoted << boot.idle_stop;
   out << YAML::EndMap;
+  out << YAML::Key << "relay" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "spinMicros" << YAML::Value << relay.spin_micros;
+  out << YAML::Key << "maxConnections" << YAML::Value << relay.max_connections;
+  out << YAML::Key << "headTimeout" << YAML::Value << YAML::DoubleQuoted << relay.head_timeout;
+  out << YAML::EndMap;
   out << YAML::Key << "listen" << YAML::Value << YAML::Flow << listen;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
@@ -451,6 +491,10 @@ nlohmann::json ProfileConfig::toJson() const {
           {"docker", docker},
           {"env", env},
           {"boot", {{"lazy", boot.lazy}, {"idleStop", boot.idle_stop}}},
+          {"relay",
+           {{"spinMicros", relay.spin_micros},
+            {"maxConnections", relay.max_connections},
+            {"headTimeout", relay.head_timeout}}},
           {"listen", listen}};
 }
 

@@ -36,6 +36,14 @@ struct KubernetesConfig {
   std::vector<std::string> k3s_args;
 };
 
+// The API relay in front of the engine (the profile daemon's). The defaults are `berth daemon`'s
+// (server::RelayLimits, net::kDefaultSpin; a unit test keeps them equal).
+struct RelayTuning {
+  int spin_micros = 50;        // I/O thread polls this long after work before sleeping; 0: never
+  int max_connections = 1000;  // client connections served at once; more get a 503
+  std::string head_timeout = "300s";  // a client must send a request head within this
+};
+
 struct BootConfig {
   bool lazy = false;      // the first API request boots the guest
   std::string idle_stop;  // "" or "0": never; else a duration ("30s", "10m", "1h")
@@ -58,6 +66,7 @@ class ProfileConfig {
   nlohmann::json docker = nlohmann::json::object();  // the guest's daemon.json, verbatim
   std::map<std::string, std::string> env;
   BootConfig boot;
+  RelayTuning relay;
   std::vector<std::string> listen;
 
   // Built-in defaults (arch = the host's).
@@ -77,6 +86,8 @@ class ProfileConfig {
   static nlohmann::json sharesJson(const std::vector<Share>& shares);
   // Idle-stop delay in milliseconds; 0 = never. Throws ConfigError on a bad duration.
   long long idleStopMillis() const;
+  // relay.headTimeout in milliseconds. Throws ConfigError on a bad duration.
+  long long relayHeadTimeoutMillis() const;
 
   // Refuses `wanted` when it changes a setting that is fixed once a profile exists (arch,
   // vmType, runtime): throws ConfigError saying what to do instead.

@@ -92,13 +92,7 @@ void runRelay(const DaemonOptions& options) {
   }
   config->filters = filters;
   config->limits.head_timeout = std::chrono::seconds(options.head_timeout_seconds);
-  const std::size_t fd_cap = server::FdLimit::connectionsFor(server::FdLimit::raise());
-  config->limits.max_connections = std::min(options.max_connections, fd_cap);
-  if (config->limits.max_connections < options.max_connections) {
-    BERTH_LOG(
-        Warn, "daemon",
-        "connection cap lowered to " << config->limits.max_connections << " to fit the fd limit");
-  }
+  config->limits.max_connections = server::FdLimit::capConnections(options.max_connections);
 
   fwd::ForwarderOptions forward_options;
   forward_options.bind = fwd::parseBindMode(options.forward_bind);

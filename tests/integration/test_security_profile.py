@@ -2,10 +2,12 @@
 and `berth status` says how to use it; a profile dir other users can write is refused by
 `berth start` and by the daemon itself."""
 import os
+import socket
 import stat
+import time
 
 from security_helpers import free_port, tls_env
-from berth_harness import DOCKER, run
+from berth_harness import DOCKER, recv_until_eof, run
 
 
 def test_start_listen_serves_mutual_tls_and_status_says_how(profiles):
@@ -54,4 +56,38 @@ def test_profile_dir_writable_by_others_is_refused(profiles):
     profiles.start("--lazy")
     assert os.path.exists(profiles.sock())
     assert stat.S_IMODE(os.stat(profiles.sock()).st_mode) == 0o600
+    profiles.berth("stop")
+
+
+def test_relay_settings_in_berth_yaml_reach_the_profile_daemon(profiles):
+    """relay.maxConnections in berth.yaml caps the profile's connections (503 beyond)."""
+    profiles.start("--lazy")
+    profiles.berth("stop")
+    config = os.path.join(profiles.dir(), "berth.yaml")
+    with open(config, "a") as f:
+        f.write("relay: {maxConnections: 2, spinMicros: 0, headTimeout: 60s}\n")
+    profiles.start("--lazy")
+    with open(config) as f:
+        saved = f.read()  # berth start rewrites the file: the section must survive
+    assert "maxConnections: 2" in saved and "spinMicros: 0" in saved, saved
+    held = []
+    try:
+        for _ in range(2):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(profiles.sock())
+            held.append(s)
+        time.sleep(0.3)  # both accepted and counted
+        third = socket.socket(socket.AF_UNIX)
+        third.settimeout(10)
+        third.connect(profiles.sock())
+        third.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
+        reply = recv_until_eof(third)
+        third.close()
+        assert reply.startswith(b"HTTP/1.1 503"), reply
+        assert b'"message"' in reply
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.3)
+    assert profiles.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
     profiles.berth("stop")

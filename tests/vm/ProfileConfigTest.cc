@@ -39,6 +39,7 @@ docker:
   label: "007"
 env: {HTTP_PROXY: "http://proxy:3128"}
 boot: {lazy: true, idleStop: 10m}
+relay: {spinMicros: 0, maxConnections: 64, headTimeout: 2m}
 listen: [tcp://127.0.0.1:2376]
 )",
                    "in");
@@ -52,6 +53,9 @@ listen: [tcp://127.0.0.1:2376]
   EXPECT_EQ((*config.mounts)[1].mount_point, "/opt");  // omitted mountPoint: same path
   EXPECT_FALSE((*config.mounts)[1].writable);
   EXPECT_EQ(config.idleStopMillis(), 600000);
+  EXPECT_EQ(again.relay.spin_micros, 0);
+  EXPECT_EQ(again.relay.max_connections, 64);
+  EXPECT_EQ(again.relayHeadTimeoutMillis(), 120000);
   EXPECT_EQ(again.disk_image, "/var/cache/berth/images/abc");
 }
 
@@ -113,6 +117,17 @@ TEST(ProfilePathsTest, NamesAndPlaces) {
   EXPECT_EQ(p.contextName(), "berth-dev");
   EXPECT_EQ(ProfilePaths::forProfile("default", "/h").contextName(), "berth");
   EXPECT_THROW(ProfilePaths::forProfile("../etc", "/h"), std::invalid_argument);
+}
+
+TEST(ProfileConfigTest, BadRelayValuesAreRefusedAndChangeNothing) {
+  for (const char* text :
+       {"relay: {spinMicros: -1}", "relay: {spinMicros: 20000}", "relay: {maxConnections: 0}",
+        "relay: {headTimeout: 10ms}", "relay: {headTimeout: soon}", "relay: {spin: 1}"}) {
+    ProfileConfig config = ProfileConfig::defaults();
+    const std::string before = config.toYaml();
+    EXPECT_THROW(config.mergeText(text, "berth.yaml"), ConfigError) << text;
+    EXPECT_EQ(config.toYaml(), before) << text;
+  }
 }
 
 }  // namespace
