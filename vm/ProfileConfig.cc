@@ -45,6 +45,27 @@ std::vector<std::string> stringList(const YAML::Node& node, const std::string& s
   return out;
 }
 
+// A duration value (e.g. "30s"), checked where it stands in the file.
+std::string durationScalar(const YAML::Node& node, const std::string& source,
+                           const std::string& key) {
+  std::string text = scalar<std::string>(node, source, key, "a duration");
+  try {
+    parseDurationMillis(text);
+  } catch (const std::invalid_argument& e) {
+    fail(source, node, e.what());
+  }
+  return text;
+}
+
+// `text` in milliseconds; a bad duration throws ConfigError naming `key`.
+long long durationMillis(const std::string& text, const char* key) {
+  try {
+    return parseDurationMillis(text);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string(key) + ": " + e.what());
+  }
+}
+
 void requireMap(const YAML::Node& node, const std::string& source, const std::string& key) {
   if (!node.IsMap()) fail(source, node, key + " must be a mapping (key: value lines)");
 }
@@ -313,14 +334,7 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
       if (v["lazy"]) next.boot.lazy = scalar<bool>(v["lazy"], source, "boot.lazy", "true or false");
       if (v["idleStop"]) {
         next.boot.idle_stop =
-            v["idleStop"].IsNull()
-                ? ""
-                : scalar<std::string>(v["idleStop"], source, "boot.idleStop", "a duration");
-        try {
-          parseDurationMillis(next.boot.idle_stop);
-        } catch (const std::invalid_argument& e) {
-          fail(source, v["idleStop"], e.what());
-        }
+            v["idleStop"].IsNull() ? "" : durationScalar(v["idleStop"], source, "boot.idleStop");
       }
     } else if (key == "relay") {
       if (v.IsNull()) continue;
@@ -332,15 +346,8 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
       if (v["maxConnections"])
         next.relay.max_connections =
             scalar<int>(v["maxConnections"], source, "relay.maxConnections", "a whole number");
-      if (v["headTimeout"]) {
-        next.relay.head_timeout =
-            scalar<std::string>(v["headTimeout"], source, "relay.headTimeout", "a duration");
-        try {
-          parseDurationMillis(next.relay.head_timeout);
-        } catch (const std::invalid_argument& e) {
-          fail(source, v["headTimeout"], e.what());
-        }
-      }
+      if (v["headTimeout"])
+        next.relay.head_timeout = durationScalar(v["headTimeout"], source, "relay.headTimeout");
     } else if (key == "listen") {
       next.listen = stringList(v, source, "listen");
     }
@@ -371,11 +378,7 @@ void ProfileConfig::validate() const {
   if (forwarding.bind != "loopback" && forwarding.bind != "mirror") {
     throw ConfigError("forwarding.bind must be loopback or mirror, not '" + forwarding.bind + "'");
   }
-  try {
-    parseDurationMillis(boot.idle_stop);
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(std::string("boot.idleStop: ") + e.what());
-  }
+  durationMillis(boot.idle_stop, "boot.idleStop");
   if (relay.spin_micros < 0 || relay.spin_micros > 10000)
     throw ConfigError("relay.spinMicros must be between 0 and 10000");
   if (relay.max_connections < 1 || relay.max_connections > 1000000)
@@ -385,11 +388,7 @@ void ProfileConfig::validate() const {
 }
 
 long long ProfileConfig::relayHeadTimeoutMillis() const {
-  try {
-    return parseDurationMillis(relay.head_timeout);
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(std::string("relay.headTimeout: ") + e.what());
-  }
+  return durationMillis(relay.head_timeout, "relay.headTimeout");
 }
 
 std::string ProfileConfig::toYaml() const {
@@ -515,11 +514,7 @@ std::vector<Share> ProfileConfig::effectiveMounts() const {
 }
 
 long long ProfileConfig::idleStopMillis() const {
-  try {
-    return parseDurationMillis(boot.idle_stop);
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(e.what());
-  }
+  return durationMillis(boot.idle_stop, "boot.idleStop");
 }
 
 void ProfileConfig::checkImmutable(const ProfileConfig& existing, const ProfileConfig& wanted,

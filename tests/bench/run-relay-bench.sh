@@ -23,9 +23,7 @@ cleanup() {
   local rc=$?
   set +e
   # socat dies of the SIGTERM (status 143): that is not the benchmark's result.
-  if [ -n "$berth_pid" ]; then kill "$berth_pid" 2>/dev/null; wait "$berth_pid" 2>/dev/null; fi
-  if [ -n "$nospin_pid" ]; then kill "$nospin_pid" 2>/dev/null; wait "$nospin_pid" 2>/dev/null; fi
-  if [ -n "$socat_pid" ]; then kill "$socat_pid" 2>/dev/null; wait "$socat_pid" 2>/dev/null; fi
+  for pid in $berth_pid $nospin_pid $socat_pid; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   bash tests/harness/dockerd-ns.sh stop "$NAME" "$DIR"
   rm -rf "$DIR"
   exit "$rc"
