@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake ninja-build pkg-config libboost-dev libboost-system-dev libssl-dev
       nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
-      docker.io iproute2 iptables)
+      docker.io iproute2 iptables nftables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "forwarding/EventWatcher.h"
+#include "forwarding/LoopbackNat.h"
 #include "forwarding/PortTable.h"
 #include "forwarding/TcpForward.h"
 #include "forwarding/UdpForward.h"
@@ -22,6 +23,11 @@ bool hostHasIpv6Loopback(boost::asio::any_io_executor executor) {
   probe.open(boost::asio::ip::tcp::v6(), ec);
   if (!ec) probe.bind({boost::asio::ip::address_v6::loopback(), 0}, ec);
   return !ec;
+}
+
+// Forwards the kernel can carry: TCP reached at 127.0.0.1 (bound there, or on every address).
+bool natEligible(const ForwardSpec& spec) {
+  return spec.proto == "tcp" && (spec.bind_ip == "127.0.0.1" || spec.bind_ip == "0.0.0.0");
 }
 
 nlohmann::json specJson(const ForwardSpec& spec) {
@@ -58,6 +64,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     plan_.udp = options.udp;
     plan_.ipv6 = hostHasIpv6Loopback(io_);
     engine_state_ = "connecting";
+    openNat();
     std::weak_ptr<Impl> weak = shared_from_this();
     EventWatcher::Callbacks callbacks;
     callbacks.on_ports = [weak](std::vector<api::PublishedPort> ports) {
@@ -95,6 +102,9 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     stopWatcher();
     table_.closeAll();
     engine_state_ = "stopped";
+    nat_.reset();
+    nat_ports_.clear();
+    nat_state_ = "off";
     publish();
   }
 
@@ -134,10 +144,56 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     if (change.opened || change.closed || change.conflicts || !published_once_) publish();
   }
 
+  // The kernel path, when the options ask for it and this host allows it; else every
+  // connection is relayed (and the status says why).
+  void openNat() {
+    nat_.reset();
+    nat_ports_.clear();
+    nat_state_ = "off";
+    if (options_.nat.empty() || options_.listeners) return;
+    std::string why_not = "the guest address is not IPv4";
+    if (guest_.is_v4()) nat_ = LoopbackNat::open(options_.nat, guest_.to_v4(), why_not);
+    if (!nat_) {
+      nat_state_ = "off: " + why_not;
+      BERTH_LOG(Warn, "forwarding",
+                "127.0.0.1 forwards are relayed, not in the kernel: " << why_not);
+      return;
+    }
+    nat_state_ = "kernel DNAT (nftables table " + nat_->table() + " via " + nat_->device() + ")";
+  }
+
+  // Makes the kernel's DNAT map equal the open listeners it can carry. Only ports with a
+  // listener are mapped: a conflict's port belongs to whoever holds it.
+  void syncNat(const std::vector<ForwardSpec>& active) {
+    if (!nat_) return;
+    LoopbackNat::PortMap wanted;
+    for (const auto& spec : active) {
+      if (natEligible(spec)) wanted.emplace(spec.host_port, spec.guest_port);
+    }
+    if (wanted == nat_ports_) return;
+    std::string error;
+    if (nat_->sync(wanted, error)) {
+      nat_ports_ = std::move(wanted);
+      return;
+    }
+    // The listeners still relay these ports; the status shows which path each one takes.
+    BERTH_LOG(Warn, "forwarding", "updating the kernel DNAT map: " << error);
+  }
+
   void publish() {
     published_once_ = true;
+    const auto active = table_.active();
+    syncNat(active);
     nlohmann::json forwards = nlohmann::json::array();
-    for (const auto& spec : table_.active()) forwards.push_back(specJson(spec));
+    for (const auto& spec : active) {
+      auto entry = specJson(spec);
+      auto mapped = nat_ports_.find(spec.host_port);
+      entry["path"] =
+          natEligible(spec) && mapped != nat_ports_.end() && mapped->second == spec.guest_port
+              ? "kernel"
+              : "relay";
+      forwards.push_back(std::move(entry));
+    }
     nlohmann::json conflicts = nlohmann::json::array();
     for (const auto& conflict : table_.conflicts()) {
       auto entry = specJson(conflict.spec);
@@ -149,6 +205,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         {"guest", guest_.is_unspecified() ? std::string() : guest_.to_string()},
         {"bind", options_.bind == BindMode::Mirror ? "mirror" : "loopback"},
         {"udp", options_.udp},
+        {"nat", nat_state_},
         {"forwards", std::move(forwards)},
         {"conflicts", std::move(conflicts)}};
     {
@@ -165,6 +222,9 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   boost::asio::ip::address guest_;
   ForwarderOptions options_;
   PlanOptions plan_;
+  std::unique_ptr<LoopbackNat> nat_;
+  LoopbackNat::PortMap nat_ports_;  // what the kernel maps now
+  std::string nat_state_ = "off";
   std::string engine_state_ = "stopped";
   bool published_once_ = false;
   std::function<void(const nlohmann::json&)> on_change_;

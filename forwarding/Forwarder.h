@@ -25,6 +25,9 @@ struct ForwarderOptions {
   // server/GuestForwardListeners.h): every forward is opened and closed through it instead of a
   // host relay to the guest address, which may then be empty.
   std::shared_ptr<ListenerFactory> listeners;
+  // Names the nftables table that carries TCP forwards on 127.0.0.1 in the kernel
+  // (LoopbackNat.h); "" relays every connection through berth. Unused with `listeners`.
+  std::string nat;
 };
 
 // Parses "loopback" / "mirror"; throws std::invalid_argument on anything else.
@@ -48,7 +51,9 @@ class Forwarder {
   void stop();
 
   // {"engine": "connected"|"connecting"|"unreachable"|"stopped", "guest": ..., "bind": ...,
-  //  "forwards": [{proto, host, container, containerId, guestPort, containerPort}],
+  //  "nat": "kernel DNAT (table T via DEV)" | "off" | "off: <why>",
+  //  "forwards": [{proto, host, container, containerId, guestPort, containerPort,
+  //                path: "kernel"|"relay"}],
   //  "conflicts": [{proto, host, container, containerId, guestPort, containerPort, error}]}
   nlohmann::json status() const;
   // Runs (on the strand) after every change of status, e.g. to write a status file.

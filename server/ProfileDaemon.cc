@@ -244,6 +244,7 @@ void ProfileDaemon::onGuestUp() {
   fwd::ForwarderOptions options;
   options.bind = fwd::parseBindMode(config_.forwarding.bind);
   options.udp = config_.forwarding.udp;
+  if (config_.forwarding.nat) options.nat = paths_.name;
   if (auto* forwarder = dynamic_cast<vm::GuestPortForwarder*>(driver_.get()))
     options.listeners = std::make_shared<GuestForwardListeners>(*forwarder);
   net::ConnectorPtr engine;
@@ -426,6 +427,7 @@ nlohmann::json ProfileDaemon::statusJson() const {
       auto forwarding = forwarder_->status();
       status["forwards"] = forwarding["forwards"];
       status["forwardConflicts"] = forwarding["conflicts"];
+      status["forwardNat"] = forwarding["nat"];
     }
   }
   return status;

@@ -291,12 +291,14 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
     } else if (key == "forwarding") {
       if (v.IsNull()) continue;
       requireMap(v, source, key);
-      checkKeys(v, source, "forwarding.", {"bind", "udp"});
+      checkKeys(v, source, "forwarding.", {"bind", "udp", "nat"});
       if (v["bind"])
         next.forwarding.bind =
             scalar<std::string>(v["bind"], source, "forwarding.bind", "loopback or mirror");
       if (v["udp"])
         next.forwarding.udp = scalar<bool>(v["udp"], source, "forwarding.udp", "true or false");
+      if (v["nat"])
+        next.forwarding.nat = scalar<bool>(v["nat"], source, "forwarding.nat", "true or false");
     } else if (key == "kubernetes") {
       if (v.IsNull()) continue;
       requireMap(v, source, key);
@@ -421,6 +423,7 @@ std::string ProfileConfig::toYaml() const {
   out << YAML::Key << "forwarding" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "bind" << YAML::Value << forwarding.bind;
   out << YAML::Key << "udp" << YAML::Value << forwarding.udp;
+  out << YAML::Key << "nat" << YAML::Value << forwarding.nat;
   out << YAML::EndMap;
   out << YAML::Key << "kubernetes" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "enabled" << YAML::Value << kubernetes.enabled;
@@ -472,29 +475,30 @@ void ProfileConfig::save(const std::string& path) const {
 
 nlohmann::json ProfileConfig::toJson() const {
   const nlohmann::json mounts_json = sharesJson(effectiveMounts());
-  return {{"cpus", cpus},
-          {"memory", memory},
-          {"disk", disk},
-          {"arch", arch},
-          {"runtime", runtime},
-          {"vmType", vm_type},
-          {"mountType", mount_type},
-          {"diskImage", disk_image},
-          {"mounts", mounts_json},
-          {"network", {{"dns", network.dns}, {"subnet", network.subnet}}},
-          {"forwarding", {{"bind", forwarding.bind}, {"udp", forwarding.udp}}},
-          {"kubernetes",
-           {{"enabled", kubernetes.enabled},
-            {"version", kubernetes.version},
-            {"k3sArgs", kubernetes.k3s_args}}},
-          {"docker", docker},
-          {"env", env},
-          {"boot", {{"lazy", boot.lazy}, {"idleStop", boot.idle_stop}}},
-          {"relay",
-           {{"spinMicros", relay.spin_micros},
-            {"maxConnections", relay.max_connections},
-            {"headTimeout", relay.head_timeout}}},
-          {"listen", listen}};
+  return {
+      {"cpus", cpus},
+      {"memory", memory},
+      {"disk", disk},
+      {"arch", arch},
+      {"runtime", runtime},
+      {"vmType", vm_type},
+      {"mountType", mount_type},
+      {"diskImage", disk_image},
+      {"mounts", mounts_json},
+      {"network", {{"dns", network.dns}, {"subnet", network.subnet}}},
+      {"forwarding", {{"bind", forwarding.bind}, {"udp", forwarding.udp}, {"nat", forwarding.nat}}},
+      {"kubernetes",
+       {{"enabled", kubernetes.enabled},
+        {"version", kubernetes.version},
+        {"k3sArgs", kubernetes.k3s_args}}},
+      {"docker", docker},
+      {"env", env},
+      {"boot", {{"lazy", boot.lazy}, {"idleStop", boot.idle_stop}}},
+      {"relay",
+       {{"spinMicros", relay.spin_micros},
+        {"maxConnections", relay.max_connections},
+        {"headTimeout", relay.head_timeout}}},
+      {"listen", listen}};
 }
 
 nlohmann::json ProfileConfig::sharesJson(const std::vector<Share>& shares) {

@@ -28,6 +28,7 @@ struct NetworkConfig {
 struct ForwardingConfig {
   std::string bind = "loopback";  // loopback | mirror
   bool udp = true;
+  bool nat = true;  // TCP on 127.0.0.1 through a kernel DNAT (ns driver, root, nft)
 };
 
 struct KubernetesConfig {

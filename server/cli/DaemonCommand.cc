@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -50,6 +51,7 @@ struct DaemonOptions {
   std::string forward_to;
   std::string forward_bind = "loopback";
   std::string forward_status;
+  bool no_forward_nat = false;
   std::vector<std::string> mounts;  // --mount HOST[:GUEST][:w], repeatable
 };
 
@@ -96,6 +98,10 @@ void runRelay(const DaemonOptions& options) {
 
   fwd::ForwarderOptions forward_options;
   forward_options.bind = fwd::parseBindMode(options.forward_bind);
+  // Named after the socket: a daemon restarted on the same socket replaces its table.
+  if (!options.no_forward_nat)
+    forward_options.nat =
+        "d" + std::to_string(std::hash<std::string>{}(options.socket) % 1000000007);
 
   boost::asio::io_context io;
   server::RelayServer relay(io, config);
@@ -210,6 +216,8 @@ void registerDaemonCommand(CLI::App& app) {
                   "Host address of forwards: loopback (127.0.0.1 and ::1) or mirror (HostIp)")
       ->check(CLI::IsMember({"loopback", "mirror"}))
       ->capture_default_str();
+  cmd->add_flag("--no-forward-nat", options->no_forward_nat,
+                "Relay TCP forwards on 127.0.0.1 through berth instead of a kernel DNAT");
   cmd->add_option("--forward-status", options->forward_status,
                   "Write the forwarding status (JSON) to this file after every change");
   cmd->callback([options] {

@@ -81,8 +81,11 @@ void printHuman(const nlohmann::json& s, bool extended) {
   // Sections the daemon adds while it runs (port forwarding).
   for (const auto& f : s.value("forwards", nlohmann::json::array())) {
     std::cout << "forward: " << f.value("proto", "") << " " << f.value("host", "") << " -> "
-              << f.value("container", "") << ":" << f.value("containerPort", 0) << "\n";
+              << f.value("container", "") << ":" << f.value("containerPort", 0) << " ("
+              << f.value("path", "relay") << ")\n";
   }
+  if (s.contains("forwardNat") && !s["forwards"].empty())
+    std::cout << "forwarding 127.0.0.1: " << s["forwardNat"].get<std::string>() << "\n";
   for (const auto& c : s.value("forwardConflicts", nlohmann::json::array())) {
     std::cout << "port conflict: " << c.value("proto", "") << " " << c.value("host", "")
               << " wanted by " << c.value("container", "") << ": " << c.value("error", "") << "\n";

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Port-forwarding benchmark (issue 7): one run, side by side, through
-  berth      berth's forward on 127.0.0.1 (the path users take),
+  berth      berth's forward on 127.0.0.1 (the path users take: TCP in the kernel, a DNAT
+             berth keeps in step with the engine; UDP through berth's relay),
+  berth-relay  berth's userland relay on [::1] (IPv6 loopback cannot be DNATed off the host;
+             also what 127.0.0.1 gets with forwarding.nat: false), TCP only,
   docker-proxy  docker's own userland proxy (docker.io), run by hand on the same path,
   socat      socat TCP-LISTEN,fork (TCP only),
   direct     straight to the guest address (the baseline),
@@ -37,7 +40,8 @@ HTTP_PORT = 18510    # published by the httpd container; berth forwards it
 # container (even through another published port: DNAT) reuses host ports it still holds in
 # TIME_WAIT, whose SYNs can be dropped and resent 1 s later (measured: berth 0.53x direct with
 # one shared container, 0.67-0.70x with the old layout where all paths shared one port).
-HTTP_GUEST_PORT = {"direct": 18540, "berth": HTTP_PORT, "docker-proxy": 18541, "socat": 18542}
+HTTP_GUEST_PORT = {"direct": 18540, "berth": HTTP_PORT, "docker-proxy": 18541, "socat": 18542,
+                   "berth-relay": 18543}
 UDP_PORT = 18520     # published by the UDP sink container; berth forwards it
 PROXY_OFFSET = 1     # docker-proxy listens on PORT+1
 SOCAT_OFFSET = 2     # socat listens on PORT+2
@@ -90,7 +94,7 @@ def udp_kpps(blast, host, port, seconds, relay_pid):
 
 
 def conns_per_s(host, port, seconds):
-    url = "http://%s:%d/index.html" % (host, port)
+    url = "http://%s:%d/index.html" % ("[%s]" % host if ":" in host else host, port)
     p = sh(["wrk", "-t", "2", "-c", "16", "-d", "%ds" % seconds, "-H", "Connection: close",
             url], timeout=seconds + 30)
     m = re.search(r"Requests/sec:\s+([\d.]+)", p.stdout)
@@ -183,10 +187,15 @@ def main():
                     ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % (port + SOCAT_OFFSET),
                      "TCP:%s:%d" % (guest, HTTP_GUEST_PORT["socat"] if http else port)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        paths = [("direct", guest, 0), ("berth", "127.0.0.1", 0),
+        paths = [("direct", guest, 0), ("berth", "127.0.0.1", 0), ("berth-relay", "::1", 0),
                  ("docker-proxy", "127.0.0.1", PROXY_OFFSET), ("socat", "127.0.0.1", SOCAT_OFFSET)]
+
+        def http_port(name, off):
+            # berth forwards every published port: its two paths reach their own containers.
+            return HTTP_GUEST_PORT[name] if name in ("direct", "berth-relay") else HTTP_PORT + off
+
         for name, host, off in paths:  # (a bare connect would upset iperf3 -s: not its port)
-            wait_port(host, HTTP_GUEST_PORT[name] if name == "direct" else HTTP_PORT + off)
+            wait_port(host, http_port(name, off))
         time.sleep(0.5)  # iperf3 -s and httpd up behind the ports
 
         results = {name: {} for name, _, _ in paths}
@@ -195,8 +204,8 @@ def main():
             results[name][key] = max(results[name].get(key, 0.0), value)
 
         # socat's per-connection children are reaped too late to be counted: no CPU column.
-        relay_pids = {"direct": None, "berth": berth.proc.pid, "docker-proxy": procs[0].pid,
-                      "socat": None}
+        relay_pids = {"direct": None, "berth": berth.proc.pid, "berth-relay": berth.proc.pid,
+                      "docker-proxy": procs[0].pid, "socat": None}
         udp_pids = dict(relay_pids, **{"docker-proxy": procs[-1].pid})
         cpu = {name: {} for name, _, _ in paths}
         for r in range(args.rounds):
@@ -208,9 +217,8 @@ def main():
                     best(name, key, gbits)
                     cpu[name][key] = min(cpu[name].get(key, 1e9), cpu_per_gb)
                 wait_time_wait_below(guest, HTTP_GUEST_PORT[name])
-                http_port = HTTP_GUEST_PORT[name] if name == "direct" else HTTP_PORT + off
-                best(name, "conns", conns_per_s(host, http_port, args.seconds))
-                if name != "socat":
+                best(name, "conns", conns_per_s(host, http_port(name, off), args.seconds))
+                if name not in ("socat", "berth-relay"):
                     kpps, us = udp_kpps(blast, host, UDP_PORT + off, args.seconds,
                                         udp_pids[name])
                     best(name, "udp", kpps)
@@ -231,6 +239,8 @@ def main():
             os.cpu_count(), " ".join(f.read().split()[:3])))
     direct = results["direct"]
     proxy_udp = results["docker-proxy"].get("udp")
+    print("\nberth's CPU columns count berth's process only: on its kernel path the NAT work is "
+          "the kernel's\n(softirq), in no process.")
     print("\n| path | TCP to container Gbit/s | TCP from container Gbit/s | short conns/s "
           "| UDP 64 B delivered kpps | relay CPU s/GB (to / from) | relay CPU µs/UDP packet |")
     print("|---|---|---|---|---|---|---|")
@@ -246,7 +256,7 @@ def main():
             udp = "%.1f (%.2f× docker-proxy)" % (r["udp"], r["udp"] / proxy_udp)
         conns = "%.0f (%.2f×)" % (r["conns"], r["conns"] / direct["conns"])
         cpu_cell = "%.2f / %.2f" % (cpu[name]["to_guest"], cpu[name]["from_guest"])
-        udp_cpu = "%.2f" % cpu[name]["udp"] if udp_pids[name] is not None else "n/a"
+        udp_cpu = "%.2f" % cpu[name]["udp"] if udp_pids[name] and "udp" in cpu[name] else "n/a"
         print("| %s | %s | %s | %s | %s | %s | %s |" % (
             name, cell("to_guest", direct["to_guest"]), cell("from_guest", direct["from_guest"]),
             conns, udp, "n/a" if relay_pids[name] is None else cpu_cell, udp_cpu))

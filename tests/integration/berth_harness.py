@@ -68,7 +68,7 @@ def import_bb(sock, scratch_dir):
 class Engine:
     """A real dockerd (Debian docker.io) in network namespace `name`, state under `dir`,
     with a busybox image `bb`. Attributes: sock, guest_addr (the namespace's veth address,
-    not loopback), host_addr (the host end of the veth), netns, dir."""
+    not loopback), host_addr (the host end of the veth), veth (its name), netns, dir."""
 
     def __init__(self, name, dir=None, port_range=None):
         self.name = name
@@ -86,6 +86,7 @@ class Engine:
         self.guest_addr = env["GUEST_ADDR"]
         self.host_addr = env["HOST_ADDR"]
         self.netns = env["NETNS"]
+        self.veth = env["VETH"]  # the host end
         self.pid = int(env["DOCKERD_PID"])
         self.started = True
         return self

@@ -1,7 +1,9 @@
 """Automatic port forwarding (issue 7) against a real dockerd in a network namespace.
 
 The engine's published ports are reachable at the namespace's veth address only, never on
-host loopback, so every connection to 127.0.0.1 / ::1 here goes through berth's forwards.
+host loopback, so every connection to 127.0.0.1 / ::1 here goes through berth's forwards:
+TCP on 127.0.0.1 through the kernel DNAT berth keeps (test_forwarding_nat.py), TCP on ::1
+and all UDP through berth's userland relay.
 The module has its own engine (its dockerd gets killed and restarted by one test) whose
 engine-chosen (-P) ports come from 18900-18999; all host ports used are in 18000-18999.
 """
@@ -181,7 +183,8 @@ def test_tcp_forward_opens_on_start_and_refuses_after_die(fwd):
         clock.close()
 
 
-def test_half_close_is_kept(fwd):
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"], ids=["kernel", "relay"])
+def test_half_close_is_kept(fwd, host):
     # `nc -l -e cat` echoes until its stdin ends, then exits: the client's FIN must reach
     # it through the forward while the reply still flows back.
     fwd.docker("run", "-d", "--name", "echo", "-p", "18082:80", "bb",
@@ -189,7 +192,7 @@ def test_half_close_is_kept(fwd):
     wait_until(lambda: ("tcp", "127.0.0.1:18082") in forwards(fwd), 5, "forward 18082")
     payload = os.urandom(256 * 1024)
     for attempt in range(50):
-        s = socket.create_connection(("127.0.0.1", 18082), timeout=10)
+        s = socket.create_connection((host, 18082), timeout=10)
         s.sendall(payload)
         s.shutdown(socket.SHUT_WR)
         got = recv_until_eof(s)
@@ -201,17 +204,18 @@ def test_half_close_is_kept(fwd):
 
 
 def test_bulk_both_ways_and_many_connections_leave_bounded_descriptors(fwd):
-    # 16 MiB each way at once through an echo (splice in both directions, the pipes full);
-    # then 40 connections open at the same time: afterwards berth keeps at most its pool of
-    # drained pipes (32 pipes, 64 descriptors) beyond what it held before.
+    # berth's userland relay (on ::1; 127.0.0.1 is the kernel's): 16 MiB each way at once
+    # through an echo (splice in both directions, the pipes full); then 40 connections open at
+    # the same time: afterwards berth keeps at most its pool of drained pipes (32 pipes, 64
+    # descriptors) beyond what it held before.
     fwd.docker("run", "-d", "--name", "bulk", "-p", "18083:80", "bb",
                "sh", "-c", "while true; do nc -l -p 80 -e cat; done")
     fwd.docker("run", "-d", "--name", "many", "-p", "18084:80", "bb", *HTTPD)
-    wait_until(lambda: {("tcp", "127.0.0.1:18083"), ("tcp", "127.0.0.1:18084")} <= forwards(fwd),
+    wait_until(lambda: {("tcp", "[::1]:18083"), ("tcp", "[::1]:18084")} <= forwards(fwd),
                5, "forwards 18083 and 18084")
     payload = os.urandom(16 * 1024 * 1024)
     for attempt in range(50):
-        s = socket.create_connection(("127.0.0.1", 18083), timeout=30)
+        s = socket.create_connection(("::1", 18083), timeout=30)
         sender = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)))
         sender.start()
         got = recv_until_eof(s, 1 << 20)
@@ -222,9 +226,9 @@ def test_bulk_both_ways_and_many_connections_leave_bounded_descriptors(fwd):
         time.sleep(0.1)
     assert got == payload
 
-    page = http_get_retry("127.0.0.1", 18084)
+    page = http_get_retry("::1", 18084)
     before = fwd.fd_count()
-    conns = [socket.create_connection(("127.0.0.1", 18084), timeout=10) for _ in range(40)]
+    conns = [socket.create_connection(("::1", 18084), timeout=10) for _ in range(40)]
     for c in conns:
         c.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
     # Each relayed connection holds two sockets and two pipes until the client closes it.
@@ -360,12 +364,20 @@ def test_taken_host_port_is_a_conflict_until_freed(fwd):
         assert ("tcp", "[::1]:18090") in forwards(fwd)  # the other family is not blocked
         assert "cannot open tcp 127.0.0.1:18090 for container blocked" in fwd.log_text()
         assert fwd.proc.poll() is None
+        # The port is still the holder's: no kernel DNAT takes its connections away.
+        holder.settimeout(5)
+        client = socket.create_connection(("127.0.0.1", 18090), timeout=5)
+        peer, _ = holder.accept()
+        peer.close()
+        client.close()
     finally:
         holder.close()
     fwd.docker("restart", "-t", "0", "blocked")
     wait_until(lambda: ("tcp", "127.0.0.1:18090") in forwards(fwd), 5, "forward after restart")
     assert read_status(fwd)["conflicts"] == []
     assert http_get_retry("127.0.0.1", 18090).startswith("hello-")
+    paths = {f["host"]: f["path"] for f in read_status(fwd)["forwards"]}
+    assert paths == {"127.0.0.1:18090": "kernel", "[::1]:18090": "relay"}
 
 
 def restart_dockerd(engine):

@@ -1,6 +1,9 @@
 """Port forwarding in the profile daemon (`berth start --vm-type ns`): forwards open after the
-boot, show in `berth status` (--json too) with conflicts, and close with `berth stop`."""
+boot, show in `berth status` (--json too) with conflicts and their path (kernel DNAT on
+127.0.0.1, relay on ::1), and close with `berth stop`, which also drops the DNAT table."""
+import re
 import socket
+import subprocess
 
 from forwarding_helpers import HTTPD, accepts, http_get_retry, wait_until
 
@@ -32,7 +35,12 @@ def test_profile_forwards_and_status(profiles):
         assert [(c["host"], c["container"]) for c in status["forwardConflicts"]] == [
             ("127.0.0.1:18701", "pblocked")]
         human = profiles.berth("status").stdout.decode()
-        assert "forward: tcp 127.0.0.1:18700 -> pweb:80" in human
+        assert "forward: tcp 127.0.0.1:18700 -> pweb:80 (kernel)" in human
+        assert "forward: tcp [::1]:18700 -> pweb:80 (relay)" in human
+        assert "forwarding 127.0.0.1: kernel DNAT (nftables table berth_" in human
+        table = re.search(r"nftables table (\S+) ", status["forwardNat"]).group(1)
+        assert table in subprocess.run(["nft", "list", "tables"], capture_output=True,
+                                       text=True).stdout
         assert "port conflict: tcp 127.0.0.1:18701 wanted by pblocked: " in human
     finally:
         holder.close()
@@ -42,3 +50,5 @@ def test_profile_forwards_and_status(profiles):
 
     profiles.berth("stop")
     assert not accepts("127.0.0.1", 18700) and not accepts("127.0.0.1", 18701)
+    assert table not in subprocess.run(["nft", "list", "tables"], capture_output=True,
+                                       text=True).stdout

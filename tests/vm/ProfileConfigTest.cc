@@ -30,7 +30,7 @@ mounts:
     writable: true
   - location: /opt
 network: {dns: [9.9.9.9], subnet: 172.30.9.0/24}
-forwarding: {bind: mirror, udp: false}
+forwarding: {bind: mirror, udp: false, nat: false}
 kubernetes: {enabled: true, version: v1.29.1+k3s1, k3sArgs: [--disable=traefik]}
 docker:
   features: {buildkit: true}
@@ -57,6 +57,8 @@ listen: [tcp://127.0.0.1:2376]
   EXPECT_EQ(again.relay.max_connections, 64);
   EXPECT_EQ(again.relayHeadTimeoutMillis(), 120000);
   EXPECT_EQ(again.disk_image, "/var/cache/berth/images/abc");
+  EXPECT_FALSE(again.forwarding.nat);
+  EXPECT_TRUE(ProfileConfig::defaults().forwarding.nat);
 }
 
 TEST(ProfileConfigTest, ErrorsNameTheSourceAndLine) {
