@@ -4,6 +4,14 @@
 #include <map>
 
 namespace berth::fwd {
+namespace {
+
+// The engine's HostIp when it is a loopback address of the guest, else "".
+std::string guestLoopback(const std::string& host_ip) {
+  return host_ip.rfind("127.", 0) == 0 || host_ip == "::1" ? host_ip : std::string();
+}
+
+}  // namespace
 
 std::string ForwardSpec::hostAddress() const {
   bool v6 = bind_ip.find(':') != std::string::npos;
@@ -14,8 +22,15 @@ std::vector<ForwardSpec> planForwards(const std::vector<api::PublishedPort>& por
                                       const PlanOptions& options) {
   std::map<std::tuple<std::string, std::string, std::uint16_t>, ForwardSpec> planned;
   auto add = [&planned](const api::PublishedPort& port, std::string bind_ip) {
-    ForwardSpec spec{port.proto,          std::move(bind_ip), port.host_port,     port.host_port,
-                     port.container_port, port.container_id,  port.container_name};
+    ForwardSpec spec;
+    spec.proto = port.proto;
+    spec.bind_ip = std::move(bind_ip);
+    spec.host_port = port.host_port;
+    spec.guest_port = port.host_port;
+    spec.guest_loopback = guestLoopback(port.host_ip);
+    spec.container_port = port.container_port;
+    spec.container_id = port.container_id;
+    spec.container_name = port.container_name;
     planned.emplace(spec.key(), std::move(spec));  // first claim wins
   };
   for (const auto& port : ports) {

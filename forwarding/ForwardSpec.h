@@ -1,8 +1,9 @@
 #pragma once
 // ForwardSpec: one host listener forwarding wants (proto, host address, host port) and where
-// it relays to (the guest's published port), with the container that asked for it. The plan
-// turns the engine's published ports into specs: `loopback` binds 127.0.0.1 and ::1 whatever
-// the container's HostIp, `mirror` binds the HostIp the engine used (0.0.0.0, ::, an address).
+// it relays to (the guest's published port, at the guest address or on the guest's loopback),
+// with the container that asked for it. The plan turns the engine's published ports into
+// specs: `loopback` binds 127.0.0.1 and ::1 whatever the container's HostIp, `mirror` binds the
+// HostIp the engine used (0.0.0.0, ::, an address).
 // Pure value code; thread-safe.
 #include <cstdint>
 #include <string>
@@ -20,6 +21,9 @@ struct ForwardSpec {
   std::string bind_ip;  // host address to listen on
   std::uint16_t host_port = 0;
   std::uint16_t guest_port = 0;  // the engine's published port, reached at the guest address
+  // "" normally; "127.0.0.1" / "::1" when the engine published the port on the guest's loopback
+  // only (-p 127.0.0.1:P:80), which is reachable from inside the guest alone.
+  std::string guest_loopback;
   std::uint16_t container_port = 0;
   std::string container_id;
   std::string container_name;

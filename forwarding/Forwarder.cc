@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "forwarding/EventWatcher.h"
+#include "forwarding/GuestNetns.h"
 #include "forwarding/LoopbackNat.h"
 #include "forwarding/PortTable.h"
 #include "forwarding/TcpForward.h"
@@ -27,7 +28,8 @@ bool hostHasIpv6Loopback(boost::asio::any_io_executor executor) {
 
 // Forwards the kernel can carry: TCP reached at 127.0.0.1 (bound there, or on every address).
 bool natEligible(const ForwardSpec& spec) {
-  return spec.proto == "tcp" && (spec.bind_ip == "127.0.0.1" || spec.bind_ip == "0.0.0.0");
+  return spec.proto == "tcp" && spec.guest_loopback.empty() &&
+         (spec.bind_ip == "127.0.0.1" || spec.bind_ip == "0.0.0.0");
 }
 
 nlohmann::json specJson(const ForwardSpec& spec) {
@@ -36,6 +38,7 @@ nlohmann::json specJson(const ForwardSpec& spec) {
           {"container", spec.container_name},
           {"containerId", spec.container_id},
           {"guestPort", spec.guest_port},
+          {"guestLoopback", !spec.guest_loopback.empty()},
           {"containerPort", spec.container_port}};
 }
 
@@ -64,6 +67,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     plan_.udp = options.udp;
     plan_.ipv6 = hostHasIpv6Loopback(io_);
     engine_state_ = "connecting";
+    openGuestNetns();
     openNat();
     std::weak_ptr<Impl> weak = shared_from_this();
     EventWatcher::Callbacks callbacks;
@@ -109,6 +113,11 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   }
 
   std::unique_ptr<Listener> open(const ForwardSpec& spec, std::string& error) override {
+    if (!spec.guest_loopback.empty() && !guest_netns_) {
+      error = "published on the guest's loopback only (" + spec.guest_loopback +
+              "), which this driver cannot reach from the host; publish it on 0.0.0.0";
+      return nullptr;
+    }
     if (options_.listeners) return options_.listeners->open(spec, error);
     net::ErrorCode ec;
     auto bind_ip = boost::asio::ip::make_address(spec.bind_ip, ec);
@@ -116,11 +125,23 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       error = "not an IP address: " + spec.bind_ip;
       return nullptr;
     }
-    if (spec.proto == "udp") {
-      return UdpForward::open(strand_, {bind_ip, spec.host_port}, {guest_, spec.guest_port}, error);
+    // A port on the guest's loopback is reached from inside the guest's namespace.
+    auto target = guest_;
+    std::shared_ptr<const GuestNetns> netns;
+    if (!spec.guest_loopback.empty()) {
+      target = boost::asio::ip::make_address(spec.guest_loopback, ec);
+      if (ec) {
+        error = "not an IP address: " + spec.guest_loopback;
+        return nullptr;
+      }
+      netns = guest_netns_;
     }
-    return TcpForward::open(strand_, io_, {bind_ip, spec.host_port}, {guest_, spec.guest_port},
-                            error);
+    if (spec.proto == "udp") {
+      return UdpForward::open(strand_, {bind_ip, spec.host_port}, {target, spec.guest_port},
+                              std::move(netns), error);
+    }
+    return TcpForward::open(strand_, io_, {bind_ip, spec.host_port}, {target, spec.guest_port},
+                            std::move(netns), error);
   }
 
   boost::asio::any_io_executor strand() const { return strand_; }
@@ -142,6 +163,15 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   void reconcile(const std::vector<api::PublishedPort>& ports) {
     auto change = table_.reconcile(planForwards(ports, plan_));
     if (change.opened || change.closed || change.conflicts || !published_once_) publish();
+  }
+
+  void openGuestNetns() {
+    guest_netns_.reset();
+    if (options_.guest_netns.empty() || options_.listeners) return;
+    std::string error;
+    guest_netns_ = GuestNetns::open(options_.guest_netns, error);
+    if (!guest_netns_)
+      BERTH_LOG(Warn, "forwarding", "ports on the guest's loopback cannot be forwarded: " << error);
   }
 
   // The kernel path, when the options ask for it and this host allows it; else every
@@ -176,8 +206,13 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       nat_ports_ = std::move(wanted);
       return;
     }
-    // The listeners still relay these ports; the status shows which path each one takes.
-    BERTH_LOG(Warn, "forwarding", "updating the kernel DNAT map: " << error);
+    // A map we cannot update could keep sending a closed port to the guest, away from a
+    // program that binds it next: drop the table; the listeners relay every port from now.
+    BERTH_LOG(Warn, "forwarding",
+              "updating the kernel DNAT map: " << error << "; relaying instead");
+    nat_.reset();
+    nat_ports_.clear();
+    nat_state_ = "off: " + error;
   }
 
   void publish() {
@@ -222,6 +257,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   boost::asio::ip::address guest_;
   ForwarderOptions options_;
   PlanOptions plan_;
+  std::shared_ptr<const GuestNetns> guest_netns_;
   std::unique_ptr<LoopbackNat> nat_;
   LoopbackNat::PortMap nat_ports_;  // what the kernel maps now
   std::string nat_state_ = "off";

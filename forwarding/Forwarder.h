@@ -25,6 +25,9 @@ struct ForwarderOptions {
   // server/GuestForwardListeners.h): every forward is opened and closed through it instead of a
   // host relay to the guest address, which may then be empty.
   std::shared_ptr<ListenerFactory> listeners;
+  // The guest's network namespace file (ns driver), entered to reach ports the engine
+  // published on the guest's loopback only; "" refuses those with a clear error.
+  std::string guest_netns;
   // Names the nftables table that carries TCP forwards on 127.0.0.1 in the kernel
   // (LoopbackNat.h); "" relays every connection through berth. Unused with `listeners`.
   std::string nat;
@@ -53,7 +56,7 @@ class Forwarder {
   // {"engine": "connected"|"connecting"|"unreachable"|"stopped", "guest": ..., "bind": ...,
   //  "nat": "kernel DNAT (table T via DEV)" | "off" | "off: <why>",
   //  "forwards": [{proto, host, container, containerId, guestPort, containerPort,
-  //                path: "kernel"|"relay"}],
+  //                guestLoopback, path: "kernel"|"relay"}],
   //  "conflicts": [{proto, host, container, containerId, guestPort, containerPort, error}]}
   nlohmann::json status() const;
   // Runs (on the strand) after every change of status, e.g. to write a status file.

@@ -58,6 +58,11 @@ std::string ownerName(const std::string& name) {
   return owner;
 }
 
+// What a table says of the route_localnet value it found on its device.
+std::string recordComment(const std::string& device, const std::string& value) {
+  return "berth: route_localnet of " + device + " was " + value;
+}
+
 bool pidAlive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
 
 // Runs one nft script (one transaction: all of it or nothing).
@@ -70,11 +75,13 @@ bool nft(const std::string& script, std::string& error) {
 }  // namespace
 
 std::string LoopbackNat::setupScript(const std::string& table, const std::string& guest,
-                                     const std::string& device) {
+                                     const std::string& device,
+                                     const std::string& localnet_before) {
   const std::string t = "ip " + table;
   std::ostringstream s;
   // add + delete + add: replaces a table of that name, or makes it, in one transaction.
-  s << "add table " << t << "; delete table " << t << "; add table " << t << "; "
+  s << "add table " << t << "; delete table " << t << "; add table " << t << " { comment \""
+    << recordComment(device, localnet_before) << "\"; }; "
     << "add map " << t << " ports { type inet_service : inet_service; }; "
     << "add chain " << t
     << " output { type nat hook output priority -100; }; "
@@ -124,6 +131,15 @@ std::vector<std::string> LoopbackNat::staleTables(const std::string& list_output
   return stale;
 }
 
+std::string LoopbackNat::recordedLocalnet(const std::string& table_listing,
+                                          const std::string& device) {
+  const std::string prefix = recordComment(device, "");
+  auto at = table_listing.find(prefix);
+  if (at == std::string::npos || at + prefix.size() >= table_listing.size()) return {};
+  const char value = table_listing[at + prefix.size()];
+  return value == '0' || value == '1' ? std::string(1, value) : std::string();
+}
+
 std::unique_ptr<LoopbackNat> LoopbackNat::open(const std::string& name,
                                                const boost::asio::ip::address_v4& guest,
                                                std::string& why_not) {
@@ -141,7 +157,7 @@ std::unique_ptr<LoopbackNat> LoopbackNat::open(const std::string& name,
     why_not = "the guest address " + guest.to_string() + " is on this host's loopback";
     return nullptr;
   }
-  const std::string localnet_before = readLine(localnetPath(device));
+  std::string localnet_before = readLine(localnetPath(device));
   if (localnet_before.empty()) {
     why_not = "no route_localnet setting for " + device;
     return nullptr;
@@ -150,13 +166,17 @@ std::unique_ptr<LoopbackNat> LoopbackNat::open(const std::string& name,
   const std::string owner = ownerName(name);
   std::string listing = vm::Subprocess::run({"nft", "list", "tables"}).output;
   for (const auto& table : staleTables(listing, owner, pidAlive)) {
+    // A dead owner's "1" is its own doing: restore what it found, not that.
+    auto recorded =
+        recordedLocalnet(vm::Subprocess::run({"nft", "list", "table", "ip", table}).output, device);
+    if (!recorded.empty()) localnet_before = recorded;
     BERTH_LOG(Info, "forwarding",
               "deleting nftables table " << table << " of a berth that is gone");
     vm::Subprocess::run({"nft", "delete", "table", "ip", table});
   }
 
   const std::string table = std::string(kTablePrefix) + owner + "_p" + std::to_string(::getpid());
-  if (!nft(setupScript(table, guest.to_string(), device), why_not)) return nullptr;
+  if (!nft(setupScript(table, guest.to_string(), device, localnet_before), why_not)) return nullptr;
   if (localnet_before != "1" && !writeLine(localnetPath(device), "1")) {
     vm::Subprocess::run({"nft", "delete", "table", "ip", table});
     why_not = "cannot set route_localnet on " + device;

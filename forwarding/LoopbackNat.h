@@ -8,7 +8,8 @@
 // open() turns on route_localnet for that interface (the kernel otherwise refuses to route a
 // 127.0.0.1 source off loopback) and drops 127.0.0.0/8 arriving there, so the guest cannot reach
 // the host's loopback services through it; the destructor deletes the table and restores it.
-// The table is named after its owner's pid: open() deletes tables of owners that no longer run.
+// The table is named after its owner's pid: open() deletes tables of owners that no longer run,
+// taking over the route_localnet value a dead owner found (kept in its table's comment).
 // Not thread-safe (the forwarder's strand); every call runs `nft` once (a few ms).
 #include <boost/asio/ip/address_v4.hpp>
 #include <cstdint>
@@ -41,13 +42,15 @@ class LoopbackNat {
 
   // The nft scripts, exposed for unit tests. `device` is the interface towards `guest`.
   static std::string setupScript(const std::string& table, const std::string& guest,
-                                 const std::string& device);
+                                 const std::string& device, const std::string& localnet_before);
   static std::string syncScript(const std::string& table, const PortMap& ports);
   // Tables in `nft list tables` output that belong to `name`'s earlier owners or to any owner
   // whose pid `alive` denies.
   static std::vector<std::string> staleTables(const std::string& list_output,
                                               const std::string& name,
                                               const std::function<bool(long)>& alive);
+  // The route_localnet value of `device` that a table (`nft list table` output) recorded, or "".
+  static std::string recordedLocalnet(const std::string& table_listing, const std::string& device);
 
  private:
   LoopbackNat(std::string table, std::string device, std::string localnet_before)

@@ -31,10 +31,11 @@ net::ErrorCode systemError(int error) {
 }  // namespace
 
 SpliceRelay::SpliceRelay(Socket client, boost::asio::ip::tcp::endpoint target,
-                         std::function<void()> on_finished)
+                         std::shared_ptr<const GuestNetns> netns, std::function<void()> on_finished)
     : client_(std::move(client)),
       upstream_(client_.get_executor()),
       target_(target),
+      netns_(std::move(netns)),
       on_finished_(std::move(on_finished)) {
   to_guest_.from = &client_;
   to_guest_.to = &upstream_;
@@ -47,11 +48,11 @@ SpliceRelay::~SpliceRelay() {
 }
 
 void SpliceRelay::start() {
-  // Opened by Asio (assign() would mark the socket a possible dup and cost an epoll_ctl DEL at
-  // close), made non-blocking once (so no wait sets it again), then a plain connect(): Asio's
-  // async_connect adds an ioctl and a poll.
+  // Opened by Asio where it can be (assign(), needed for a socket from the guest's namespace,
+  // marks it a possible dup and costs an epoll_ctl DEL at close), made non-blocking once (so no
+  // wait sets it again), then a plain connect(): Asio's async_connect adds an ioctl and a poll.
   net::ErrorCode ec;
-  upstream_.open(target_.protocol(), ec);
+  openSocket(netns_.get(), upstream_, target_.protocol(), ec);
   if (!ec) upstream_.native_non_blocking(true, ec);
   if (ec) return onConnected(ec);
   const int fd = upstream_.native_handle();

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 
+#include "forwarding/GuestNetns.h"
 #include "forwarding/PipePool.h"
 #include "server/net/ByteStream.h"
 
@@ -19,10 +20,10 @@ class SpliceRelay : public std::enable_shared_from_this<SpliceRelay> {
   using Socket = boost::asio::ip::tcp::socket;
 
   // `client` was accepted non-blocking (O_NONBLOCK: splice needs it) on a fresh strand; the
-  // upstream socket shares its executor. `on_finished` runs once, on that strand, when both
-  // directions have ended.
+  // upstream socket shares its executor and is opened in `netns` when that is set. `on_finished`
+  // runs once, on that strand, when both directions have ended.
   SpliceRelay(Socket client, boost::asio::ip::tcp::endpoint target,
-              std::function<void()> on_finished);
+              std::shared_ptr<const GuestNetns> netns, std::function<void()> on_finished);
   ~SpliceRelay();
 
   void start();
@@ -47,6 +48,7 @@ class SpliceRelay : public std::enable_shared_from_this<SpliceRelay> {
   Socket client_;
   Socket upstream_;
   boost::asio::ip::tcp::endpoint target_;
+  std::shared_ptr<const GuestNetns> netns_;
   std::function<void()> on_finished_;
   Direction to_guest_;
   Direction to_client_;

@@ -17,6 +17,7 @@ struct TcpForward::State {
   boost::asio::steady_timer retry;
   boost::asio::any_io_executor io;
   boost::asio::ip::tcp::endpoint target;
+  std::shared_ptr<const GuestNetns> netns;
   std::mutex mutex;  // guards relays: they end on their own strands
   std::unordered_map<std::uint64_t, std::weak_ptr<SpliceRelay>> relays;
   std::uint64_t next_id = 0;
@@ -26,9 +27,11 @@ std::unique_ptr<TcpForward> TcpForward::open(boost::asio::any_io_executor contro
                                              boost::asio::any_io_executor io,
                                              const boost::asio::ip::tcp::endpoint& bind,
                                              const boost::asio::ip::tcp::endpoint& target,
+                                             std::shared_ptr<const GuestNetns> netns,
                                              std::string& error) {
   auto state = std::make_shared<State>(std::move(control), std::move(io));
   state->target = target;
+  state->netns = std::move(netns);
   auto& acceptor = state->acceptor;
   net::ErrorCode ec;
   acceptor.open(bind.protocol(), ec);
@@ -76,12 +79,13 @@ void TcpForward::relay(const std::shared_ptr<State>& state, boost::asio::ip::tcp
     std::lock_guard lock(state->mutex);
     std::uint64_t id = state->next_id++;
     std::weak_ptr<State> weak = state;
-    relay = std::make_shared<SpliceRelay>(std::move(socket), state->target, [weak, id] {
-      if (auto s = weak.lock()) {
-        std::lock_guard inner(s->mutex);
-        s->relays.erase(id);
-      }
-    });
+    relay =
+        std::make_shared<SpliceRelay>(std::move(socket), state->target, state->netns, [weak, id] {
+          if (auto s = weak.lock()) {
+            std::lock_guard inner(s->mutex);
+            s->relays.erase(id);
+          }
+        });
     state->relays.emplace(id, relay);
   }
   relay->start();

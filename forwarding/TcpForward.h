@@ -13,15 +13,18 @@
 
 namespace berth::fwd {
 
+class GuestNetns;
 class SpliceRelay;
 
 class TcpForward final : public Listener {
  public:
-  // Binds and listens now; on failure returns null with the reason in `error`.
+  // Binds and listens now; on failure returns null with the reason in `error`. Connections to
+  // `target` are made from `netns` when that is set (a port on the guest's loopback).
   static std::unique_ptr<TcpForward> open(boost::asio::any_io_executor control,
                                           boost::asio::any_io_executor io,
                                           const boost::asio::ip::tcp::endpoint& bind,
                                           const boost::asio::ip::tcp::endpoint& target,
+                                          std::shared_ptr<const GuestNetns> netns,
                                           std::string& error);
   ~TcpForward() override;
 

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "forwarding/GuestNetns.h"
 #include "server/net/ByteStream.h"
 #include "server/net/Log.h"
 
@@ -112,6 +113,7 @@ struct UdpForward::State : std::enable_shared_from_this<UdpForward::State> {
   boost::asio::ip::udp::socket socket;
   boost::asio::steady_timer sweep;
   boost::asio::ip::udp::endpoint target;
+  std::shared_ptr<const GuestNetns> netns;
   bool want_pktinfo = false;
   bool gso = true;  // UDP_SEGMENT works (cleared at its first failure)
   bool sweeping = false;
@@ -132,9 +134,11 @@ struct UdpForward::State : std::enable_shared_from_this<UdpForward::State> {
 std::unique_ptr<UdpForward> UdpForward::open(boost::asio::any_io_executor control,
                                              const boost::asio::ip::udp::endpoint& bind,
                                              const boost::asio::ip::udp::endpoint& target,
+                                             std::shared_ptr<const GuestNetns> netns,
                                              std::string& error) {
   auto state = std::make_shared<State>(std::move(control));
   state->target = target;
+  state->netns = std::move(netns);
   auto& socket = state->socket;
   net::ErrorCode ec;
   socket.open(bind.protocol(), ec);
@@ -293,7 +297,7 @@ std::shared_ptr<UdpForward::State::Flow> UdpForward::State::flowFor(const sockad
   }
   auto flow = std::make_shared<Flow>(socket.get_executor());
   net::ErrorCode ec;
-  flow->upstream.open(target.protocol(), ec);
+  openSocket(netns.get(), flow->upstream, target.protocol(), ec);
   if (!ec) flow->upstream.connect(target, ec);
   if (!ec) flow->upstream.native_non_blocking(true, ec);
   if (!ec) growReceiveBuffer(flow->upstream.native_handle());

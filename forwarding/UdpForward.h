@@ -15,15 +15,19 @@
 
 namespace berth::fwd {
 
+class GuestNetns;
+
 class UdpForward final : public Listener {
  public:
   static constexpr std::chrono::seconds kIdleExpiry{90};
   static constexpr std::size_t kMaxFlows = 4096;
 
-  // Binds now; on failure returns null with the reason in `error`.
+  // Binds now; on failure returns null with the reason in `error`. Flows to `target` are
+  // opened in `netns` when that is set (a port on the guest's loopback).
   static std::unique_ptr<UdpForward> open(boost::asio::any_io_executor control,
                                           const boost::asio::ip::udp::endpoint& bind,
                                           const boost::asio::ip::udp::endpoint& target,
+                                          std::shared_ptr<const GuestNetns> netns,
                                           std::string& error);
   ~UdpForward() override;
 

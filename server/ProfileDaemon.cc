@@ -245,6 +245,7 @@ void ProfileDaemon::onGuestUp() {
   options.bind = fwd::parseBindMode(config_.forwarding.bind);
   options.udp = config_.forwarding.udp;
   if (config_.forwarding.nat) options.nat = paths_.name;
+  options.guest_netns = driver_->guestNetworkNamespace();
   if (auto* forwarder = dynamic_cast<vm::GuestPortForwarder*>(driver_.get()))
     options.listeners = std::make_shared<GuestForwardListeners>(*forwarder);
   net::ConnectorPtr engine;

@@ -59,6 +59,9 @@ class Driver {
   // Address on which published container ports are reachable from the host (veth address,
   // or "" when the driver forwards ports itself, e.g. qemu's hostfwd).
   virtual std::string guestAddress() const = 0;
+  // A network namespace file berth can enter to reach the guest's own loopback (ns driver), or
+  // "" when the guest is a VM.
+  virtual std::string guestNetworkNamespace() const { return {}; }
   virtual std::vector<Share> shares() const = 0;
 };
 

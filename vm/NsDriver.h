@@ -30,6 +30,7 @@ class NsDriver final : public Driver {
   GuestStatus status() const override;
   EngineEndpoint engine() const override;
   std::string guestAddress() const override;
+  std::string guestNetworkNamespace() const override { return "/var/run/netns/" + netns_; }
   std::vector<Share> shares() const override { return shares_; }
 
   // The network namespace's name (ip netns), for `berth ssh` and tests.

@@ -52,6 +52,7 @@ struct DaemonOptions {
   std::string forward_bind = "loopback";
   std::string forward_status;
   bool no_forward_nat = false;
+  std::string forward_netns;
   std::vector<std::string> mounts;  // --mount HOST[:GUEST][:w], repeatable
 };
 
@@ -98,6 +99,7 @@ void runRelay(const DaemonOptions& options) {
 
   fwd::ForwarderOptions forward_options;
   forward_options.bind = fwd::parseBindMode(options.forward_bind);
+  forward_options.guest_netns = options.forward_netns;
   // Named after the socket: a daemon restarted on the same socket replaces its table.
   if (!options.no_forward_nat)
     forward_options.nat =
@@ -216,6 +218,9 @@ void registerDaemonCommand(CLI::App& app) {
                   "Host address of forwards: loopback (127.0.0.1 and ::1) or mirror (HostIp)")
       ->check(CLI::IsMember({"loopback", "mirror"}))
       ->capture_default_str();
+  cmd->add_option("--forward-netns", options->forward_netns,
+                  "The guest's network namespace file, to forward ports published on its "
+                  "loopback only (-p 127.0.0.1:P:80)");
   cmd->add_flag("--no-forward-nat", options->no_forward_nat,
                 "Relay TCP forwards on 127.0.0.1 through berth instead of a kernel DNAT");
   cmd->add_option("--forward-status", options->forward_status,

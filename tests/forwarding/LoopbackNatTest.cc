@@ -13,9 +13,12 @@ TEST(LoopbackNatTest, SyncReplacesTheWholeMapInOneScript) {
 }
 
 TEST(LoopbackNatTest, SetupDnatsOnlyLoopbackTcpAndGuardsTheDevice) {
-  auto script = LoopbackNat::setupScript("berth_x_p1", "172.30.7.2", "bph7");
-  // Replaces a table of the same name in the same transaction.
-  EXPECT_EQ(script.rfind("add table ip berth_x_p1; delete table ip berth_x_p1; add table", 0), 0u);
+  auto script = LoopbackNat::setupScript("berth_x_p1", "172.30.7.2", "bph7", "0");
+  // Replaces a table of the same name in the same transaction, recording what it found.
+  EXPECT_EQ(script.rfind("add table ip berth_x_p1; delete table ip berth_x_p1; add table ip "
+                         "berth_x_p1 { comment \"berth: route_localnet of bph7 was 0\"; };",
+                         0),
+            0u);
   EXPECT_NE(script.find("ip daddr 127.0.0.1 meta l4proto tcp dnat to 172.30.7.2 : tcp dport map "
                         "@ports"),
             std::string::npos);
@@ -40,6 +43,14 @@ TEST(LoopbackNatTest, StaleTablesAreOurEarlierOnesAndThoseOfDeadOwners) {
             (std::vector<std::string>{"berth_dev_p100", "berth_gone_p300"}));
   EXPECT_EQ(LoopbackNat::staleTables(listing, "my_prod", alive),
             (std::vector<std::string>{"berth_gone_p300", "berth_my_prod_p400"}));
+}
+
+TEST(LoopbackNatTest, ASuccessorRestoresWhatTheFirstOwnerFound) {
+  const std::string listing =
+      "table ip berth_x_p1 {\n\tcomment \"berth: route_localnet of bph7 was 0\"\n\n\tmap ports {";
+  EXPECT_EQ(LoopbackNat::recordedLocalnet(listing, "bph7"), "0");
+  EXPECT_EQ(LoopbackNat::recordedLocalnet(listing, "bph8"), "");  // another device
+  EXPECT_EQ(LoopbackNat::recordedLocalnet("table ip berth_x_p1 {\n}", "bph7"), "");
 }
 
 }  // namespace

@@ -51,6 +51,9 @@ TEST(ForwardSpecTest, LoopbackBindsBothFamiliesOncePerPort) {
   EXPECT_EQ(got, (std::set<std::string>{"tcp 127.0.0.1:18080", "tcp [::1]:18080",
                                         "udp 127.0.0.1:18081", "udp [::1]:18081"}));
   for (const auto& s : specs) EXPECT_EQ(s.guest_port, s.host_port);
+  // Only the engine's loopback HostIp marks a port reachable inside the guest alone.
+  for (const auto& s : specs) EXPECT_EQ(s.guest_loopback, s.proto == "udp" ? "127.0.0.1" : "");
+  EXPECT_EQ(planForwards({port("tcp", "::1", 18090)}, {})[0].guest_loopback, "::1");
 }
 
 TEST(ForwardSpecTest, MirrorHonoursHostIpAndOptionsFilter) {

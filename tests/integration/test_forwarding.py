@@ -36,7 +36,8 @@ def fwd(fwd_engine):
     d = short_tmpdir("fwdb")
     status = os.path.join(d, "forwards.json")
     b = Berth(fwd_engine.url, dir=d,
-              extra_args=["--forward-to", fwd_engine.guest_addr, "--forward-status", status])
+              extra_args=["--forward-to", fwd_engine.guest_addr, "--forward-status", status,
+                          "--forward-netns", "/var/run/netns/" + fwd_engine.netns])
     b.status_path = status
     b.engine = fwd_engine
     b.start()
@@ -288,6 +289,40 @@ def test_udp_round_trip_with_a_flow_per_client(fwd):
     assert len(got) >= 30, "only %d of 40 datagrams came back" % len(got)
     for c, _ in clients:
         c.close()
+
+
+def udp_echo_once(host, port, timeout=10):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    c = socket.socket(family, socket.SOCK_DGRAM)
+    c.settimeout(0.5)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:  # the echo server may still be starting
+            c.sendto(b"ping", (host, port))
+            try:
+                return c.recvfrom(65536)[0]
+            except socket.timeout:
+                assert time.monotonic() < deadline, "no UDP echo through %s:%d" % (host, port)
+    finally:
+        c.close()
+
+
+def test_ports_published_on_the_guests_loopback_are_reached_inside_the_guest(fwd):
+    # `-p 127.0.0.1:P:80` binds the guest's loopback, which nothing outside the guest reaches;
+    # berth connects from inside the guest's network namespace (relay path, no DNAT).
+    fwd.docker("run", "-d", "--name", "lo4", "-p", "127.0.0.1:18086:80", "bb", *HTTPD)
+    fwd.docker("run", "-d", "--name", "loudp", "-p", "127.0.0.1:18087:80/udp",
+               "-v", "/:/host:ro", "bb", *UDP_ECHO)
+    wait_until(lambda: ("udp", "127.0.0.1:18087") in forwards(fwd), 5, "udp forward 18087")
+    assert not accepts(fwd.engine.guest_addr, 18086)  # not at the guest address
+    assert http_get_retry("127.0.0.1", 18086).startswith("hello-")
+    assert http_get("::1", 18086).startswith("hello-")
+    entries = {f["host"]: f for f in read_status(fwd)["forwards"]}
+    assert entries["127.0.0.1:18086"]["guestLoopback"] is True
+    assert entries["127.0.0.1:18086"]["path"] == "relay"
+    assert udp_echo_once("127.0.0.1", 18087) == b"ping"
+    assert udp_echo_once("::1", 18087) == b"ping"
+    assert read_status(fwd)["conflicts"] == []
 
 
 def test_engine_chosen_port_is_forwarded(fwd):

@@ -164,6 +164,32 @@ def test_a_killed_daemons_forwards_keep_working_until_its_successor_replaces_the
     assert table not in nft_tables() and new_table in nft_tables()
     assert not accepts("127.0.0.1", 18604)
     assert paths_of(second) == {}
+    # The dead daemon left route_localnet on; the successor restores what the first one found.
+    assert second.stop() == 0
+    assert route_localnet(engine.veth) == "0"
+
+
+def test_a_map_berth_cannot_update_falls_back_to_the_relay(engine, daemons):
+    b = daemons()
+    table, device = nat_table(b)
+    subprocess.run(["nft", "delete", "table", "ip", table], check=True)  # behind berth's back
+    run_web(engine, "web", 18605)
+    wait_until(lambda: paths_of(b) == {"127.0.0.1:18605": "relay", "[::1]:18605": "relay"},
+               5, "relayed forwards of 18605")
+    assert status_of(b)["nat"].startswith("off: nft: ")
+    assert http_get_retry("127.0.0.1", 18605).startswith("hello-")
+    assert route_localnet(device) == "0"  # restored when the kernel path was given up
+
+
+def test_a_port_on_the_guests_loopback_without_its_namespace_is_a_clear_conflict(engine,
+                                                                                 daemons):
+    b = daemons()  # no --forward-netns: berth cannot reach inside the guest
+    engine.docker("run", "-d", "--name", "lo4", "-p", "127.0.0.1:18606:80", "bb", *HTTPD)
+    wait_until(lambda: status_of(b).get("conflicts"), 5, "a conflict in the status")
+    [conflict] = [c for c in status_of(b)["conflicts"] if c["host"] == "127.0.0.1:18606"]
+    assert conflict["error"] == ("published on the guest's loopback only (127.0.0.1), which this "
+                                 "driver cannot reach from the host; publish it on 0.0.0.0")
+    assert not accepts("127.0.0.1", 18606)
 
 
 def test_the_guest_cannot_reach_host_loopback_through_route_localnet(engine, daemons):

@@ -22,6 +22,10 @@ def test_profile_forwards_and_status(profiles):
                         host=host)
         assert http_get_retry("127.0.0.1", 18700).startswith("hello-")
         assert http_get_retry("::1", 18700).startswith("hello-")
+        # On the guest's loopback only: reached from inside the guest's network namespace.
+        profiles.docker("run", "-d", "--name", "plo", "-p", "127.0.0.1:18702:80", "bb", *HTTPD,
+                        host=host)
+        assert http_get_retry("127.0.0.1", 18702).startswith("hello-")
 
         def listed():
             s = profiles.status()
@@ -31,7 +35,8 @@ def test_profile_forwards_and_status(profiles):
                    "forwards in berth status --json")
         got, status = listed()
         assert got == {("tcp", "127.0.0.1:18700", "pweb", 80), ("tcp", "[::1]:18700", "pweb", 80),
-                       ("tcp", "[::1]:18701", "pblocked", 80)}
+                       ("tcp", "[::1]:18701", "pblocked", 80), ("tcp", "127.0.0.1:18702", "plo", 80),
+                       ("tcp", "[::1]:18702", "plo", 80)}
         assert [(c["host"], c["container"]) for c in status["forwardConflicts"]] == [
             ("127.0.0.1:18701", "pblocked")]
         human = profiles.berth("status").stdout.decode()
@@ -50,5 +55,6 @@ def test_profile_forwards_and_status(profiles):
 
     profiles.berth("stop")
     assert not accepts("127.0.0.1", 18700) and not accepts("127.0.0.1", 18701)
+    assert not accepts("127.0.0.1", 18702)
     assert table not in subprocess.run(["nft", "list", "tables"], capture_output=True,
                                        text=True).stdout
