@@ -9,7 +9,7 @@
 
 #include "forwarding/EventWatcher.h"
 #include "forwarding/GuestNetns.h"
-#include "forwarding/LoopbackNat.h"
+#include "forwarding/KernelPath.h"
 #include "forwarding/PortTable.h"
 #include "forwarding/TcpForward.h"
 #include "forwarding/UdpForward.h"
@@ -106,9 +106,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     stopWatcher();
     table_.closeAll();
     engine_state_ = "stopped";
-    nat_.reset();
-    nat_ports_.clear();
-    nat_state_ = "off";
+    if (kernel_) kernel_->close();
     publish();
   }
 
@@ -174,57 +172,37 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       BERTH_LOG(Warn, "forwarding", "ports on the guest's loopback cannot be forwarded: " << error);
   }
 
-  // The kernel path, when the options ask for it and this host allows it; else every
-  // connection is relayed (and the status says why).
+  // The kernel path, when the options ask for it (KernelPath opens it off this strand); else
+  // every connection is relayed.
   void openNat() {
-    nat_.reset();
-    nat_ports_.clear();
-    nat_state_ = "off";
-    if (options_.nat.empty() || options_.listeners) return;
-    std::string why_not = "the guest address is not IPv4";
-    if (guest_.is_v4()) nat_ = LoopbackNat::open(options_.nat, guest_.to_v4(), why_not);
-    if (!nat_) {
-      nat_state_ = "off: " + why_not;
-      BERTH_LOG(Warn, "forwarding",
-                "127.0.0.1 forwards are relayed, not in the kernel: " << why_not);
-      return;
+    if (!kernel_) {
+      std::weak_ptr<Impl> weak = shared_from_this();
+      kernel_ = KernelPath::create(strand_, [weak] {
+        if (auto self = weak.lock()) self->publish();
+      });
     }
-    nat_state_ = "kernel DNAT (nftables table " + nat_->table() + " via " + nat_->device() + ")";
-  }
-
-  // Makes the kernel's DNAT map equal the open listeners it can carry. Only ports with a
-  // listener are mapped: a conflict's port belongs to whoever holds it.
-  void syncNat(const std::vector<ForwardSpec>& active) {
-    if (!nat_) return;
-    LoopbackNat::PortMap wanted;
-    for (const auto& spec : active) {
-      if (natEligible(spec)) wanted.emplace(spec.host_port, spec.guest_port);
-    }
-    if (wanted == nat_ports_) return;
-    std::string error;
-    if (nat_->sync(wanted, error)) {
-      nat_ports_ = std::move(wanted);
-      return;
-    }
-    // A map we cannot update could keep sending a closed port to the guest, away from a
-    // program that binds it next: drop the table; the listeners relay every port from now.
-    BERTH_LOG(Warn, "forwarding",
-              "updating the kernel DNAT map: " << error << "; relaying instead");
-    nat_.reset();
-    nat_ports_.clear();
-    nat_state_ = "off: " + error;
+    if (options_.nat.empty() || options_.listeners) return kernel_->close();
+    if (!guest_.is_v4()) return kernel_->close("the guest address is not IPv4");
+    kernel_->open(options_.nat, guest_.to_v4());
   }
 
   void publish() {
     published_once_ = true;
     const auto active = table_.active();
-    syncNat(active);
+    // The kernel carries the listeners it can; a conflict's port belongs to whoever holds it.
+    LoopbackNat::PortMap wanted;
+    for (const auto& spec : active) {
+      if (natEligible(spec)) wanted.emplace(spec.host_port, spec.guest_port);
+    }
+    static const LoopbackNat::PortMap kNone;
+    if (kernel_) kernel_->want(std::move(wanted));
+    const auto& mapped = kernel_ ? kernel_->mapped() : kNone;
     nlohmann::json forwards = nlohmann::json::array();
     for (const auto& spec : active) {
       auto entry = specJson(spec);
-      auto mapped = nat_ports_.find(spec.host_port);
+      auto in_kernel = mapped.find(spec.host_port);
       entry["path"] =
-          natEligible(spec) && mapped != nat_ports_.end() && mapped->second == spec.guest_port
+          natEligible(spec) && in_kernel != mapped.end() && in_kernel->second == spec.guest_port
               ? "kernel"
               : "relay";
       forwards.push_back(std::move(entry));
@@ -240,7 +218,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         {"guest", guest_.is_unspecified() ? std::string() : guest_.to_string()},
         {"bind", options_.bind == BindMode::Mirror ? "mirror" : "loopback"},
         {"udp", options_.udp},
-        {"nat", nat_state_},
+        {"nat", kernel_ ? kernel_->state() : std::string("off")},
         {"forwards", std::move(forwards)},
         {"conflicts", std::move(conflicts)}};
     {
@@ -258,9 +236,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   ForwarderOptions options_;
   PlanOptions plan_;
   std::shared_ptr<const GuestNetns> guest_netns_;
-  std::unique_ptr<LoopbackNat> nat_;
-  LoopbackNat::PortMap nat_ports_;  // what the kernel maps now
-  std::string nat_state_ = "off";
+  std::shared_ptr<KernelPath> kernel_;  // made by the first start(): it owns a thread
   std::string engine_state_ = "stopped";
   bool published_once_ = false;
   std::function<void(const nlohmann::json&)> on_change_;

@@ -10,7 +10,7 @@
 // the host's loopback services through it; the destructor deletes the table and restores it.
 // The table is named after its owner's pid: open() deletes tables of owners that no longer run,
 // taking over the route_localnet value a dead owner found (kept in its table's comment).
-// Not thread-safe (the forwarder's strand); every call runs `nft` once (a few ms).
+// Not thread-safe: one thread at a time (KernelPath's worker); every call runs `nft` (~16 ms).
 #include <boost/asio/ip/address_v4.hpp>
 #include <cstdint>
 #include <functional>

@@ -67,6 +67,9 @@ def paths_of(b):
 
 
 def nat_table(b):
+    """The table and device of the kernel path, once berth's worker has opened it."""
+    wait_until(lambda: not status_of(b).get("nat", "opening").startswith("opening"), 5,
+               "the kernel path to open")
     m = re.search(r"table (\S+) via (\S+)\)", status_of(b).get("nat", ""))
     assert m, "no kernel path: %s" % status_of(b).get("nat")
     return m.group(1), m.group(2)
@@ -174,9 +177,9 @@ def test_a_map_berth_cannot_update_falls_back_to_the_relay(engine, daemons):
     table, device = nat_table(b)
     subprocess.run(["nft", "delete", "table", "ip", table], check=True)  # behind berth's back
     run_web(engine, "web", 18605)
-    wait_until(lambda: paths_of(b) == {"127.0.0.1:18605": "relay", "[::1]:18605": "relay"},
-               5, "relayed forwards of 18605")
-    assert status_of(b)["nat"].startswith("off: nft: ")
+    wait_until(lambda: status_of(b).get("nat", "").startswith("off: nft: "), 5,
+               "the kernel path given up")
+    assert paths_of(b) == {"127.0.0.1:18605": "relay", "[::1]:18605": "relay"}
     assert http_get_retry("127.0.0.1", 18605).startswith("hello-")
     assert route_localnet(device) == "0"  # restored when the kernel path was given up
 
