@@ -3,8 +3,9 @@
 # (-DBERTH_SANITIZE=ON, gcc) in their own build dir, runs every unit test, then a
 # representative subset of the integration tests against the sanitized `berth` (BERTH_BIN):
 # the relay through the real docker CLI, hostile input and limits, TLS, access rules, the
-# mounts filter, profiles and the engine-kill faults. The full integration suite under ASan
-# does not fit CI's 90-minute budget on 2 cores next to the other suites; the load test and
+# mounts filter, profiles, the engine-kill faults and the kernel forwarding path. The full
+# integration suite under ASan does not fit CI's 90-minute budget on 2 cores next to the
+# other suites; the load test and
 # the slow VM tests are left out (BERTH_ASAN_TESTS overrides the list). Every ASan/UBSan/LSan
 # report (the daemons write theirs to files under $REPORTS) fails the suite and is printed.
 # Env: BERTH_ASAN_BUILD_DIR (default build-asan), BERTH_ASAN_TESTS.
@@ -15,7 +16,8 @@ BUILD=${BERTH_ASAN_BUILD_DIR:-build-asan}
 TESTS=${BERTH_ASAN_TESTS:-"tests/integration/test_relay_cli.py tests/integration/test_relay_rules.py
   tests/integration/test_security_input.py tests/integration/test_security_tls.py
   tests/integration/test_security_access.py tests/integration/test_security_faults.py
-  tests/integration/test_mounts.py tests/integration/test_profiles.py"}
+  tests/integration/test_mounts.py tests/integration/test_profiles.py
+  tests/integration/test_forwarding_nat.py"}
 REPORTS=$(mktemp -d /tmp/b-asan-XXXXXX)
 start=$SECONDS
 
