@@ -181,7 +181,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         if (auto self = weak.lock()) self->publish();
       });
     }
-    if (options_.nat.empty() || options_.listeners) return kernel_->close();
+    if (options_.listeners) return kernel_->close("the driver opens host ports itself");
+    if (options_.nat.empty()) return kernel_->close();
     if (!guest_.is_v4()) return kernel_->close("the guest address is not IPv4");
     kernel_->open(options_.nat, guest_.to_v4());
   }

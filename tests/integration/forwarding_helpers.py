@@ -1,4 +1,5 @@
 """Helpers shared by the port-forwarding tests (test_forwarding*.py)."""
+import json
 import socket
 import time
 import urllib.request
@@ -12,6 +13,15 @@ UDP_ECHO = ["chroot", "/host", "python3", "-c",
             "while True:\n"
             "    d, a = s.recvfrom(65536)\n"
             "    s.sendto(d, a)\n"]
+
+
+def read_status(b):
+    """The status a `berth daemon --forward-status FILE` wrote last ({} before the first)."""
+    try:
+        with open(b.status_path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
 
 
 def wait_until(predicate, timeout, what):

@@ -19,7 +19,8 @@ import time
 import pytest
 
 from berth_harness import BERTH_BIN, Berth, Engine, recv_until_eof, short_tmpdir
-from forwarding_helpers import HTTPD, UDP_ECHO, accepts, http_get, http_get_retry, wait_until
+from forwarding_helpers import (HTTPD, UDP_ECHO, accepts, http_get, http_get_retry, read_status,
+                                wait_until)
 
 @pytest.fixture(scope="module")
 def fwd_engine():
@@ -56,14 +57,6 @@ def clean_containers(request):
         ids = b.engine.docker("ps", "-aq").stdout.decode().split()
         if ids:
             b.engine.docker("rm", "-f", *ids, check=False)
-
-
-def read_status(b):
-    try:
-        with open(b.status_path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 def forwards(b):

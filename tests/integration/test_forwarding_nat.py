@@ -3,7 +3,6 @@ dockerd in a network namespace: an nftables DNAT berth keeps equal to its listen
 
 Each test starts its own `berth daemon` on the module's engine. Host ports: 18600-18699.
 """
-import json
 import os
 import re
 import shutil
@@ -15,7 +14,7 @@ import urllib.error
 import pytest
 
 from berth_harness import Berth, Engine, short_tmpdir
-from forwarding_helpers import HTTPD, accepts, http_get, http_get_retry, wait_until
+from forwarding_helpers import HTTPD, accepts, http_get, http_get_retry, read_status, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,7 @@ def daemons(engine):
         b.status_path = status
         b.start()
         started.append(b)
-        wait_until(lambda: status_of(b).get("engine") == "connected", 10, "engine connected")
+        wait_until(lambda: read_status(b).get("engine") == "connected", 10, "engine connected")
         return b
 
     yield start
@@ -54,24 +53,16 @@ def daemons(engine):
         engine.docker("rm", "-f", *ids, check=False)
 
 
-def status_of(b):
-    try:
-        with open(b.status_path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
 def paths_of(b):
-    return {f["host"]: f["path"] for f in status_of(b).get("forwards", [])}
+    return {f["host"]: f["path"] for f in read_status(b).get("forwards", [])}
 
 
 def nat_table(b):
     """The table and device of the kernel path, once berth's worker has opened it."""
-    wait_until(lambda: not status_of(b).get("nat", "opening").startswith("opening"), 5,
+    wait_until(lambda: not read_status(b).get("nat", "opening").startswith("opening"), 5,
                "the kernel path to open")
-    m = re.search(r"table (\S+) via (\S+)\)", status_of(b).get("nat", ""))
-    assert m, "no kernel path: %s" % status_of(b).get("nat")
+    m = re.search(r"table (\S+) via (\S+)\)", read_status(b).get("nat", ""))
+    assert m, "no kernel path: %s" % read_status(b).get("nat")
     return m.group(1), m.group(2)
 
 
@@ -104,7 +95,7 @@ def test_127_is_served_by_the_kernel_even_while_berth_is_frozen(engine, daemons)
     run_web(engine, "web", 18601)
     wait_until(lambda: paths_of(b) == {"127.0.0.1:18601": "kernel", "[::1]:18601": "relay"},
                5, "forwards of 18601 with their paths")
-    assert status_of(b)["nat"].startswith("kernel DNAT")
+    assert read_status(b)["nat"].startswith("kernel DNAT")
     page = http_get_retry("127.0.0.1", 18601)
     assert page.startswith("hello-")
     os.kill(b.proc.pid, signal.SIGSTOP)
@@ -121,7 +112,7 @@ def test_no_forward_nat_relays_127_through_berth(engine, daemons):
     run_web(engine, "web", 18602)
     wait_until(lambda: paths_of(b) == {"127.0.0.1:18602": "relay", "[::1]:18602": "relay"},
                5, "relayed forwards of 18602")
-    assert status_of(b)["nat"] == "off"
+    assert read_status(b)["nat"] == "off"
     assert http_get_retry("127.0.0.1", 18602).startswith("hello-")
     assert not any(t.startswith("berth_d") and t.endswith("_p%d" % b.proc.pid)
                    for t in nft_tables())
@@ -177,7 +168,7 @@ def test_a_map_berth_cannot_update_falls_back_to_the_relay(engine, daemons):
     table, device = nat_table(b)
     subprocess.run(["nft", "delete", "table", "ip", table], check=True)  # behind berth's back
     run_web(engine, "web", 18605)
-    wait_until(lambda: status_of(b).get("nat", "").startswith("off: nft: "), 5,
+    wait_until(lambda: read_status(b).get("nat", "").startswith("off: nft: "), 5,
                "the kernel path given up")
     assert paths_of(b) == {"127.0.0.1:18605": "relay", "[::1]:18605": "relay"}
     assert http_get_retry("127.0.0.1", 18605).startswith("hello-")
@@ -188,8 +179,8 @@ def test_a_port_on_the_guests_loopback_without_its_namespace_is_a_clear_conflict
                                                                                  daemons):
     b = daemons()  # no --forward-netns: berth cannot reach inside the guest
     engine.docker("run", "-d", "--name", "lo4", "-p", "127.0.0.1:18606:80", "bb", *HTTPD)
-    wait_until(lambda: status_of(b).get("conflicts"), 5, "a conflict in the status")
-    [conflict] = [c for c in status_of(b)["conflicts"] if c["host"] == "127.0.0.1:18606"]
+    wait_until(lambda: read_status(b).get("conflicts"), 5, "a conflict in the status")
+    [conflict] = [c for c in read_status(b)["conflicts"] if c["host"] == "127.0.0.1:18606"]
     assert conflict["error"] == ("published on the guest's loopback only (127.0.0.1), which this "
                                  "driver cannot reach from the host; publish it on 0.0.0.0")
     assert not accepts("127.0.0.1", 18606)
