@@ -71,6 +71,20 @@ void EventWatcher::subscribe() {
       [self](std::string reason) { self->onStreamEnd(reason); });
 }
 
+namespace {
+
+// The signals a `kill` event carries when the container is being stopped (docker stop sends
+// TERM, then KILL; docker kill defaults to KILL). Others (HUP, USR1, ...) leave it running.
+bool endsContainer(const nlohmann::json& actor) {
+  auto attributes = actor.find("Attributes");
+  if (attributes == actor.end() || !attributes->is_object()) return false;
+  const std::string signal = attributes->value("signal", std::string());
+  return signal == "9" || signal == "15" || signal == "SIGKILL" || signal == "SIGTERM" ||
+         signal == "KILL" || signal == "TERM";
+}
+
+}  // namespace
+
 void EventWatcher::onEvent(std::string_view line) {
   auto event = nlohmann::json::parse(line, nullptr, false);
   if (!event.is_object()) return;
@@ -88,6 +102,9 @@ void EventWatcher::onEvent(std::string_view line) {
       if (callbacks_.on_container_gone) callbacks_.on_container_gone(id);
     } else if (!id.empty() && action == "start") {
       stopped_ids_.erase(id);
+      if (callbacks_.on_container_started) callbacks_.on_container_started(id);
+    } else if (!id.empty() && action == "kill" && endsContainer(*actor)) {
+      if (callbacks_.on_container_stopping) callbacks_.on_container_stopping(id);
     }
   }
   requestList();

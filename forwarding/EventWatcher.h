@@ -27,6 +27,11 @@ class EventWatcher : public std::enable_shared_from_this<EventWatcher> {
     std::function<void(std::vector<api::PublishedPort>)> on_ports;
     // A container stopped (die/destroy): its forwards may close before the next list lands.
     std::function<void(const std::string& container_id)> on_container_gone;
+    // A container was sent SIGTERM or SIGKILL (`kill`): it is about to stop, or may already
+    // be gone while its `die` is still on the way.
+    std::function<void(const std::string& container_id)> on_container_stopping;
+    // A container started (again).
+    std::function<void(const std::string& container_id)> on_container_started;
     // The engine could not be reached at all (not a mere stream break): nothing is known.
     std::function<void(const std::string& reason)> on_engine_lost;
     std::function<void(bool connected)> on_connection;

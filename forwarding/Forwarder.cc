@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include "forwarding/EventWatcher.h"
@@ -76,7 +77,21 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     };
     callbacks.on_container_gone = [weak](const std::string& id) {
       if (auto self = weak.lock()) {
+        self->draining_.erase(id);
         if (self->table_.closeContainer(id) > 0) self->publish();
+      }
+    };
+    // Between a container's death and the map update that follows its `die`, a connection the
+    // kernel DNATs would go to a dead address and hang until its SYN is retried; from the
+    // `kill` on, its ports go through the listeners, which refuse or end them at `die`.
+    callbacks.on_container_stopping = [weak](const std::string& id) {
+      if (auto self = weak.lock()) {
+        if (self->draining_.insert(id).second) self->publish();
+      }
+    };
+    callbacks.on_container_started = [weak](const std::string& id) {
+      if (auto self = weak.lock()) {
+        if (self->draining_.erase(id) > 0) self->publish();
       }
     };
     callbacks.on_engine_lost = [weak](const std::string& reason) {
@@ -85,6 +100,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
                   "engine unreachable (" << reason << "): closing every forward");
         self->engine_state_ = "unreachable";
         self->table_.closeAll();
+        self->draining_.clear();
         self->publish();
       }
     };
@@ -105,6 +121,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   void stop() {
     stopWatcher();
     table_.closeAll();
+    draining_.clear();
     engine_state_ = "stopped";
     if (kernel_) kernel_->close();
     publish();
@@ -193,7 +210,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     // The kernel carries the listeners it can; a conflict's port belongs to whoever holds it.
     LoopbackNat::PortMap wanted;
     for (const auto& spec : active) {
-      if (natEligible(spec)) wanted.emplace(spec.host_port, spec.guest_port);
+      if (natEligible(spec) && !draining_.count(spec.container_id))
+        wanted.emplace(spec.host_port, spec.guest_port);
     }
     static const LoopbackNat::PortMap kNone;
     if (kernel_) kernel_->want(std::move(wanted));
@@ -238,6 +256,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   PlanOptions plan_;
   std::shared_ptr<const GuestNetns> guest_netns_;
   std::shared_ptr<KernelPath> kernel_;  // made by the first start(): it owns a thread
+  std::set<std::string> draining_;      // containers sent TERM/KILL: no kernel path
   std::string engine_state_ = "stopped";
   bool published_once_ = false;
   std::function<void(const nlohmann::json&)> on_change_;

@@ -46,6 +46,24 @@ def accepts(host, port):
         s.close()
 
 
+def refused(host, port, timeout=0.05):
+    """True only when a connect is refused (RST): a connect that hangs (e.g. a SYN sent to an
+    address that just died) is not a refusal, and a short timeout keeps a probe from hiding
+    the refusals after it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+        return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def http_get(host, port, timeout=5):
     url = "http://%s:%d/index.html" % ("[%s]" % host if ":" in host else host, port)
     with urllib.request.urlopen(url, timeout=timeout) as r:

@@ -20,7 +20,7 @@ import pytest
 
 from berth_harness import BERTH_BIN, Berth, Engine, recv_until_eof, short_tmpdir
 from forwarding_helpers import (HTTPD, UDP_ECHO, accepts, http_get, http_get_retry, read_status,
-                                wait_until)
+                                refused, wait_until)
 
 @pytest.fixture(scope="module")
 def fwd_engine():
@@ -164,8 +164,9 @@ def test_tcp_forward_opens_on_start_and_refuses_after_die(fwd):
         assert http_get("::1", 18080).startswith("hello-")  # IPv6 loopback too
         assert open_ms < 100, "forward opened %.1f ms after the start event" % open_ms
 
-        # Both paths: the kernel's (the guest refuses) and the relay's (its listener closes).
-        closed = Poller(lambda: not accepts("127.0.0.1", 18080) and not accepts("::1", 18080))
+        # Both loopbacks refuse: 127.0.0.1's kernel path is given back to the listener at the
+        # `kill` event, and the listeners close at `die`.
+        closed = Poller(lambda: refused("127.0.0.1", 18080) and refused("::1", 18080))
         fwd.docker("stop", "-t", "0", "web")
         die_ns = clock.wait("web", "die")
         closed_ns = closed.at()
@@ -405,8 +406,9 @@ def test_taken_host_port_is_a_conflict_until_freed(fwd):
     wait_until(lambda: ("tcp", "127.0.0.1:18090") in forwards(fwd), 5, "forward after restart")
     assert read_status(fwd)["conflicts"] == []
     assert http_get_retry("127.0.0.1", 18090).startswith("hello-")
-    paths = {f["host"]: f["path"] for f in read_status(fwd)["forwards"]}
-    assert paths == {"127.0.0.1:18090": "kernel", "[::1]:18090": "relay"}
+    # Freed, the port gets the kernel path too (its map update lands a moment after the listener).
+    wait_until(lambda: {f["host"]: f["path"] for f in read_status(fwd)["forwards"]} ==
+               {"127.0.0.1:18090": "kernel", "[::1]:18090": "relay"}, 5, "the kernel path")
 
 
 def restart_dockerd(engine):

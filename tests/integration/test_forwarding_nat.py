@@ -140,6 +140,24 @@ def test_stop_deletes_the_table_and_restores_route_localnet(engine, daemons):
     assert route_localnet(device) == before
 
 
+def test_a_container_sent_term_is_relayed_until_it_dies_and_kernel_again_after_start(engine,
+                                                                                      daemons):
+    b = daemons()
+    # PID 1 without a TERM handler: the kernel drops the signal, so the container keeps running.
+    engine.docker("run", "-d", "--name", "slow", "-p", "18607:80", "bb", "sh", "-c",
+                  "echo hello-slow > /tmp/index.html; httpd -f -p 80 -h /tmp & wait")
+    wait_until(lambda: paths_of(b).get("127.0.0.1:18607") == "kernel", 5, "kernel path")
+    engine.docker("kill", "-s", "TERM", "slow")
+    wait_until(lambda: paths_of(b).get("127.0.0.1:18607") == "relay", 5,
+               "the relay to take the port over at the kill event")
+    assert http_get_retry("127.0.0.1", 18607) == "hello-slow\n"  # still served, by berth
+    engine.docker("kill", "slow")
+    wait_until(lambda: not accepts("127.0.0.1", 18607), 2, "18607 refused after die")
+    engine.docker("start", "slow")
+    wait_until(lambda: paths_of(b).get("127.0.0.1:18607") == "kernel", 5, "kernel path again")
+    assert http_get_retry("127.0.0.1", 18607) == "hello-slow\n"
+
+
 def test_a_killed_daemons_forwards_keep_working_until_its_successor_replaces_them(engine,
                                                                                   daemons):
     first = daemons()

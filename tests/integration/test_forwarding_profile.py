@@ -39,8 +39,10 @@ def test_profile_forwards_and_status(profiles):
                        ("tcp", "[::1]:18702", "plo", 80)}
         assert [(c["host"], c["container"]) for c in status["forwardConflicts"]] == [
             ("127.0.0.1:18701", "pblocked")]
+        # The kernel path is set up off the I/O thread: it may land a moment after the listener.
+        wait_until(lambda: "forward: tcp 127.0.0.1:18700 -> pweb:80 (kernel)" in
+                   profiles.berth("status").stdout.decode(), 5, "the kernel path in berth status")
         human = profiles.berth("status").stdout.decode()
-        assert "forward: tcp 127.0.0.1:18700 -> pweb:80 (kernel)" in human
         assert "forward: tcp [::1]:18700 -> pweb:80 (relay)" in human
         assert "forwarding 127.0.0.1: kernel DNAT (nftables table berth_" in human
         table = re.search(r"nftables table (\S+) ", status["forwardNat"]).group(1)
