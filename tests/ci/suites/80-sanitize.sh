@@ -5,8 +5,8 @@
 # the relay through the real docker CLI, hostile input and limits, TLS, access rules, the
 # mounts filter, profiles, the engine-kill faults and the kernel forwarding path. The full
 # integration suite under ASan does not fit CI's 90-minute budget on 2 cores next to the
-# other suites; the load test and
-# the slow VM tests are left out (BERTH_ASAN_TESTS overrides the list). Every ASan/UBSan/LSan
+# other suites; the load test and the slow VM tests are left out (BERTH_ASAN_TESTS overrides
+# the list). Every ASan/UBSan/LSan
 # report (the daemons write theirs to files under $REPORTS) fails the suite and is printed.
 # Env: BERTH_ASAN_BUILD_DIR (default build-asan), BERTH_ASAN_TESTS.
 set -uo pipefail
