@@ -1,7 +1,8 @@
 #pragma once
 // Forwarder: automatic port forwarding for one engine (DESIGN.md "Port forwarding"). start()
 // watches the engine's events and keeps a host listener open for every port its running
-// containers publish, relaying to that port at the guest address; stop() closes them all.
+// containers publish, relaying to that port at the guest address (or, for TCP on 127.0.0.1,
+// having the kernel DNAT it there: KernelPath.h); stop() closes them all.
 // status() is a JSON snapshot: engine state, active forwards, conflicts. Thread-safe: every
 // method but the destructor may be called from any thread; the work runs on one strand of the
 // given executor.
