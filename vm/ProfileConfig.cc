@@ -165,6 +165,8 @@ std::string hostArch() {
   return machine;
 }
 
+constexpr double kMaxDurationMillis = 1e15;
+
 long long parseDurationMillis(const std::string& text) {
   if (text.empty() || text == "0") return 0;
   long long total = 0;
@@ -192,7 +194,12 @@ long long parseDurationMillis(const std::string& text) {
       scale = 3'600'000;
     else
       throw std::invalid_argument("bad duration '" + text + "' (use e.g. 30s, 10m, 1h)");
-    total += static_cast<long long>(number * scale);
+    // Converting a double beyond long long's range is undefined behaviour (the fuzzer found
+    // "1h3099...9m"): refuse anything past ~31,000 years instead.
+    const double sum = static_cast<double>(total) + number * scale;
+    if (!(sum < kMaxDurationMillis))
+      throw std::invalid_argument("duration '" + text + "' is too long");
+    total = static_cast<long long>(sum);
   }
   return total;
 }

@@ -104,6 +104,9 @@ TEST(ProfileConfigTest, Durations) {
   EXPECT_EQ(parseDurationMillis("1h30m"), 5400000);
   EXPECT_THROW(parseDurationMillis("10"), std::invalid_argument);
   EXPECT_THROW(parseDurationMillis("5d"), std::invalid_argument);
+  // The fuzzer's find: a number past long long's range is refused, not converted.
+  EXPECT_THROW(parseDurationMillis("1h" + std::string(90, '9') + "m"), std::invalid_argument);
+  EXPECT_THROW(parseDurationMillis("100000000000h"), std::invalid_argument);
 }
 
 TEST(ProfilePathsTest, NamesAndPlaces) {
