@@ -2,16 +2,20 @@
 // For each target socket (berth, the engine directly, a socat relay, ...): requests/s and
 // p50/p99 latency of GET /_ping and GET /containers/json at concurrency 1 and 32 (one
 // keep-alive connection per worker), and MiB/s of a PUT and a GET .../archive of N MiB.
-// Rounds alternate between targets and the median round is reported (the machine is shared).
+// Rounds alternate between targets; with 3 or more rounds the median round is reported, with
+// fewer the best one, and the table's header says which (the machine is shared).
+// Every reply is checked, not only its status: `/_ping` must answer "OK", `/containers/json` a
+// JSON array of --containers entries, the archive GET the exact bytes the PUT sent.
 // Plain blocking sockets and threads: the client must not be what is measured.
 //
 //   berth_bench_relay --target direct=/p/docker.sock --target berth=/p/berth.sock
 //                     [--target socat=/p/socat.sock] --container C [--seconds 2]
-//                     [--rounds 3] [--archive-mib 1024] [--subject berth]
+//                     [--rounds 3] [--archive-mib 1024] [--subject berth] [--containers N]
 //                     [--relay-pid berth=PID ...]
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
-// --relay-pid, the CPU time that process used is shown per request (or per GiB): speed bought
-// with CPU (e.g. spinning) shows up there.
+// --relay-pid, the CPU time that process (and its reaped children: socat forks one per
+// connection) used is shown per request (or per GiB): speed bought with CPU shows up there.
+// Without --containers, the count the first target reports is what every target must match.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -21,6 +25,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -37,7 +43,7 @@ struct Target {
   int relay_pid = 0;  // the relay process behind `socket`, whose CPU time is reported (0: none)
 };
 
-// User + system CPU seconds a process has used so far (0 if unknown).
+// User + system CPU seconds a process and its reaped children have used so far (0 if unknown).
 double cpuSeconds(int pid) {
   if (pid <= 0) return 0;
   char path[64];
@@ -50,10 +56,20 @@ double cpuSeconds(int pid) {
   buf[n] = '\0';
   const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
   unsigned long utime = 0, stime = 0;
-  if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-                        &stime) != 2)
+  long cutime = 0, cstime = 0;
+  if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
+                        &utime, &stime, &cutime, &cstime) != 4)
     return 0;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(utime + stime + cutime + cstime) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// cpuSeconds after the connections just closed have been let go: a forking relay's (socat's)
+// children exit and are reaped only then, and their CPU time joins the parent's at that point.
+double settledCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return cpuSeconds(pid);
 }
 
 int connectUnix(const std::string& path) {
@@ -81,6 +97,9 @@ void sendAll(int fd, const char* data, std::size_t size) {
   }
 }
 
+// Receives a reply's body bytes as they arrive (the body is never held whole unless it keeps it).
+using BodySink = std::function<void(const char*, std::size_t)>;
+
 // One keep-alive HTTP/1.1 client connection; reads Content-Length and chunked replies.
 class Client {
  public:
@@ -92,8 +111,9 @@ class Client {
   void send(const std::string& s) { sendAll(fd_, s.data(), s.size()); }
   void send(const char* data, std::size_t size) { sendAll(fd_, data, size); }
 
-  // Reads one reply; returns its status and counts body bytes in `body_bytes`.
-  int readReply(std::uint64_t& body_bytes) {
+  // Reads one reply; returns its status, counts body bytes in `body_bytes` and hands them to
+  // `sink` when one is given.
+  int readReply(std::uint64_t& body_bytes, const BodySink& sink = nullptr) {
     body_bytes = 0;
     std::string head;
     std::size_t end;
@@ -105,7 +125,7 @@ class Client {
     std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
     if (auto p = lower.find("\r\ncontent-length:"); p != std::string::npos) {
       std::uint64_t left = std::strtoull(lower.c_str() + p + 17, nullptr, 10);
-      skip(left);
+      skip(left, sink);
       body_bytes = left;
     } else if (lower.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
       for (;;) {
@@ -114,7 +134,8 @@ class Client {
         std::uint64_t size =
             std::strtoull(std::string(pending().substr(0, eol)).c_str(), nullptr, 16);
         consume(eol + 2);
-        skip(size + 2);  // data and its CRLF (or the final empty line)
+        skip(size, sink);
+        skip(2, nullptr);  // the data's CRLF (or the final empty line)
         body_bytes += size;
         if (size == 0) break;
       }
@@ -140,10 +161,11 @@ class Client {
     }
     end_ += static_cast<std::size_t>(n);
   }
-  void skip(std::uint64_t n) {
+  void skip(std::uint64_t n, const BodySink& sink) {
     while (n > 0) {
       if (begin_ == end_) fill();
       std::size_t take = std::min<std::uint64_t>(n, end_ - begin_);
+      if (sink) sink(buf_.data() + begin_, take);
       begin_ += take;
       n -= take;
     }
@@ -155,6 +177,57 @@ class Client {
   std::size_t end_ = 0;
 };
 
+// What a correct reply body of a request row holds. `check` throws saying what was wrong. A full
+// JSON parse of a 16 KB list costs more than the relay's share of the request, so the first
+// reply on each connection is parsed whole and the rest get a cheap structural check
+// (brackets and one top-level "Id" key per container).
+class ReplyCheck {
+ public:
+  ReplyCheck(const std::string& path, std::size_t containers)
+      : ping_(path == "/_ping"), containers_(containers) {}
+
+  void check(const std::string& body, bool parse_whole) const {
+    if (ping_) {
+      if (body != "OK") throw std::runtime_error("_ping body \"" + body.substr(0, 40) + "\"");
+      return;
+    }
+    if (parse_whole) {
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      if (j.is_discarded() || !j.is_array() || j.size() != containers_)
+        throw std::runtime_error("containers/json: not a JSON array of " +
+                                 std::to_string(containers_) + ": " + body.substr(0, 80));
+      return;
+    }
+    std::size_t last = body.find_last_not_of(" \r\n");
+    std::size_t ids = 0;
+    for (std::size_t p = body.find("\"Id\":"); p != std::string::npos;
+         p = body.find("\"Id\":", p + 5))
+      ++ids;
+    if (body.empty() || body.front() != '[' || last == std::string::npos || body[last] != ']' ||
+        ids != containers_)
+      throw std::runtime_error("containers/json: " + std::to_string(ids) + " entries of " +
+                               std::to_string(containers_) + " in " + std::to_string(body.size()) +
+                               " bytes");
+  }
+
+ private:
+  bool ping_;
+  std::size_t containers_;
+};
+
+// How many containers the target's GET /containers/json lists (parsed whole).
+std::size_t countContainers(const std::string& socket) {
+  Client c(socket);
+  c.send("GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n");
+  std::string body;
+  std::uint64_t bytes;
+  int status = c.readReply(bytes, [&](const char* d, std::size_t n) { body.append(d, n); });
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (status != 200 || !j.is_array())
+    throw std::runtime_error("containers/json on " + socket + ": status " + std::to_string(status));
+  return j.size();
+}
+
 struct RequestResult {
   double rps = 0;
   double p50_us = 0;
@@ -163,7 +236,7 @@ struct RequestResult {
 };
 
 RequestResult benchRequests(const Target& t, const std::string& path, int concurrency,
-                            double seconds) {
+                            double seconds, const ReplyCheck& reply_check) {
   const std::string request =
       "GET " + path + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: berth-bench\r\n\r\n";
   std::vector<std::vector<double>> latencies(static_cast<std::size_t>(concurrency));
@@ -182,13 +255,18 @@ RequestResult benchRequests(const Target& t, const std::string& path, int concur
         auto& mine = latencies[static_cast<std::size_t>(w)];
         mine.reserve(100000);
         std::uint64_t bytes;
-        for (;;) {
+        std::string body;
+        body.reserve(64 * 1024);
+        const BodySink keep = [&body](const char* d, std::size_t n) { body.append(d, n); };
+        for (bool first = true;; first = false) {
           auto t0 = Clock::now();
           if (t0 >= until) break;
           c.send(request);
-          int status = c.readReply(bytes);
+          body.clear();
+          int status = c.readReply(bytes, keep);
           if (status != 200) throw std::runtime_error("status " + std::to_string(status));
           mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+          reply_check.check(body, first);
         }
       } catch (const std::exception& e) {
         if (!failed.exchange(true)) error = e.what();
@@ -236,6 +314,54 @@ std::string tarHeader(const std::string& name, std::uint64_t size) {
   return h;
 }
 
+// Checks, as its bytes arrive, that a GET .../archive reply is the one-file tar the PUT sent:
+// a header naming bench.bin with its size, then the file's bytes (the PUT's 1 MiB block over
+// and over), compared with memcmp so that the check costs far less than the relay's copy.
+class ArchiveCheck {
+ public:
+  ArchiveCheck(const std::vector<char>& block, std::uint64_t size) : block_(block), size_(size) {}
+
+  void feed(const char* data, std::size_t n) {
+    while (n > 0) {
+      if (header_.size() < 512) {
+        std::size_t take = std::min<std::size_t>(n, 512 - header_.size());
+        header_.append(data, take);
+        data += take;
+        n -= take;
+        if (header_.size() == 512) checkHeader();
+        continue;
+      }
+      if (offset_ >= size_) return;  // tar padding and end blocks
+      std::size_t at = static_cast<std::size_t>(offset_ % block_.size());
+      std::size_t take = static_cast<std::size_t>(
+          std::min<std::uint64_t>({n, block_.size() - at, size_ - offset_}));
+      if (std::memcmp(data, block_.data() + at, take) != 0)
+        throw std::runtime_error("archive bytes differ near offset " + std::to_string(offset_));
+      offset_ += take;
+      data += take;
+      n -= take;
+    }
+  }
+  // Throws unless the whole file arrived.
+  void finish() const {
+    if (offset_ != size_)
+      throw std::runtime_error("archive: " + std::to_string(offset_) + " of " +
+                               std::to_string(size_) + " file bytes");
+  }
+
+ private:
+  void checkHeader() const {
+    unsigned long long size = std::strtoull(header_.substr(124, 12).c_str(), nullptr, 8);
+    if (header_.compare(0, 9, "bench.bin") != 0 || header_[9] != '\0' || size != size_)
+      throw std::runtime_error("archive: unexpected tar header \"" + header_.substr(0, 40) + "\"");
+  }
+
+  const std::vector<char>& block_;
+  std::uint64_t size_;
+  std::string header_;
+  std::uint64_t offset_ = 0;
+};
+
 double benchPutArchive(const Target& t, const std::string& container, std::uint64_t size,
                        const std::vector<char>& block) {
   std::string head = tarHeader("bench.bin", size);
@@ -258,19 +384,29 @@ double benchPutArchive(const Target& t, const std::string& container, std::uint6
   std::uint64_t bytes;
   int status = c.readReply(bytes);
   double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (status != 200)
-    throw std::runtime_error(t.name + " PUT archive: status " + std::to_string(status));
+  if (status != 200 || bytes != 0) {
+    throw std::runtime_error(t.name + " PUT archive: status " + std::to_string(status) + ", " +
+                             std::to_string(bytes) + " body bytes");
+  }
   return static_cast<double>(size) / (1024.0 * 1024.0) / s;
 }
 
-double benchGetArchive(const Target& t, const std::string& container, std::uint64_t size) {
+double benchGetArchive(const Target& t, const std::string& container, std::uint64_t size,
+                       const std::vector<char>& block) {
   Client c(t.socket);
+  ArchiveCheck archive(block, size);
   auto t0 = Clock::now();
   c.send("GET /v1.41/containers/" + container +
          "/archive?path=/tmp/bench.bin HTTP/1.1\r\n"
          "Host: docker\r\n\r\n");
   std::uint64_t bytes;
-  int status = c.readReply(bytes);
+  int status;
+  try {
+    status = c.readReply(bytes, [&](const char* d, std::size_t n) { archive.feed(d, n); });
+    archive.finish();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(t.name + " GET archive: " + e.what());
+  }
   double s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (status != 200 || bytes < size) {
     throw std::runtime_error(t.name + " GET archive: status " + std::to_string(status) + ", " +
@@ -279,15 +415,23 @@ double benchGetArchive(const Target& t, const std::string& container, std::uint6
   return static_cast<double>(size) / (1024.0 * 1024.0) / s;
 }
 
-double median(std::vector<double> v) {
+// One figure from a row's rounds: the median with 3 or more (the mean of the middle two for an
+// even count), else the best (highest rate or lowest latency). statLabel names it.
+double summarize(std::vector<double> v, bool higher_is_better) {
   std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  if (v.size() < 3) return higher_is_better ? v.back() : v.front();
+  std::size_t mid = v.size() / 2;
+  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+std::string statLabel(int rounds) {
+  return (rounds < 3 ? "best of " : "median of ") + std::to_string(rounds) + " rounds";
 }
 
 struct Row {
   std::string label;
   std::string unit;
-  std::vector<double> value;  // per target: req/s or MiB/s (median round)
+  std::vector<double> value;  // per target: req/s or MiB/s (summarize() over the rounds)
   std::vector<double> p50, p99;
   std::vector<double> cpu;  // per target: relay CPU us per request or s per GiB, all rounds
 };
@@ -300,6 +444,7 @@ int run(int argc, char** argv) {
   std::uint64_t archive_mib = 1024;
   std::string subject = "berth";
   std::vector<std::string> relay_pids;
+  std::size_t containers = 0;  // 0: what the first target lists
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -321,6 +466,8 @@ int run(int argc, char** argv) {
       archive_mib = std::stoull(next());
     } else if (a == "--subject") {
       subject = next();
+    } else if (a == "--containers") {
+      containers = std::stoull(next());
     } else if (a == "--relay-pid") {
       relay_pids.push_back(next());
     } else {
@@ -328,6 +475,9 @@ int run(int argc, char** argv) {
     }
   }
   if (targets.empty()) throw std::runtime_error("give at least one --target NAME=SOCKET");
+  if (rounds < 1) throw std::runtime_error("--rounds must be at least 1");
+  if (containers == 0) containers = countContainers(targets.front().socket);
+  std::fprintf(stderr, "containers/json must list %zu containers on every target\n", containers);
   for (const auto& v : relay_pids) {
     auto eq = v.find('=');
     auto it = std::find_if(targets.begin(), targets.end(),
@@ -345,11 +495,12 @@ int run(int argc, char** argv) {
       Row row{std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}};
       std::vector<std::vector<RequestResult>> per(targets.size());
       std::vector<double> cpu(targets.size()), count(targets.size());
+      const ReplyCheck reply_check(path, containers);
       for (int r = 0; r < rounds; ++r) {
         for (std::size_t t = 0; t < targets.size(); ++t) {
           double c0 = cpuSeconds(targets[t].relay_pid);
-          per[t].push_back(benchRequests(targets[t], path, conc, seconds));
-          cpu[t] += cpuSeconds(targets[t].relay_pid) - c0;
+          per[t].push_back(benchRequests(targets[t], path, conc, seconds, reply_check));
+          cpu[t] += settledCpuSeconds(targets[t].relay_pid) - c0;
           count[t] += per[t].back().count;
         }
       }
@@ -362,9 +513,9 @@ int run(int argc, char** argv) {
           p50.push_back(x.p50_us);
           p99.push_back(x.p99_us);
         }
-        row.value.push_back(median(rps));
-        row.p50.push_back(median(p50));
-        row.p99.push_back(median(p99));
+        row.value.push_back(summarize(rps, true));
+        row.p50.push_back(summarize(p50, false));
+        row.p99.push_back(summarize(p99, false));
       }
       rows.push_back(row);
       std::fprintf(stderr, "done: %s\n", row.label.c_str());
@@ -385,15 +536,15 @@ int run(int argc, char** argv) {
       for (std::size_t t = 0; t < targets.size(); ++t) {
         double c0 = cpuSeconds(targets[t].relay_pid);
         puts[t].push_back(benchPutArchive(targets[t], container, size, block));
-        double c1 = cpuSeconds(targets[t].relay_pid);
-        gets[t].push_back(benchGetArchive(targets[t], container, size));
+        double c1 = settledCpuSeconds(targets[t].relay_pid);
+        gets[t].push_back(benchGetArchive(targets[t], container, size, block));
         put.cpu[t] += (c1 - c0) / gib;
-        get.cpu[t] += (cpuSeconds(targets[t].relay_pid) - c1) / gib;
+        get.cpu[t] += (settledCpuSeconds(targets[t].relay_pid) - c1) / gib;
       }
     }
     for (std::size_t t = 0; t < targets.size(); ++t) {
-      put.value.push_back(median(puts[t]));
-      get.value.push_back(median(gets[t]));
+      put.value.push_back(summarize(puts[t], true));
+      get.value.push_back(summarize(gets[t], true));
     }
     rows.push_back(put);
     rows.push_back(get);
@@ -405,7 +556,7 @@ int run(int argc, char** argv) {
     return -1;
   };
   const int s = index(subject);
-  std::printf("%-36s %-6s", "benchmark (median of rounds)", "unit");
+  std::printf("%-36s %-6s", ("benchmark (" + statLabel(rounds) + ")").c_str(), "unit");
   for (auto& t : targets) std::printf(" %12s", t.name.c_str());
   for (auto& t : targets)
     if (s >= 0 && t.name != subject) std::printf(" %14s", (subject + "/" + t.name).c_str());

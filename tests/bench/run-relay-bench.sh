@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs berth_bench_relay: a real dockerd (tests/harness/dockerd-ns.sh), berth in front of it,
-# and a plain `socat UNIX-LISTEN,fork UNIX-CONNECT` relay (what users would otherwise use),
-# then prints the table (berth vs direct vs socat). Leaves nothing running.
+# Runs berth_bench_relay: a real dockerd (tests/harness/dockerd-ns.sh) with 20 running
+# containers (so that GET /containers/json has a realistic ~16 KB body), berth in front of it,
+# and the relays users would otherwise put there: `socat UNIX-LISTEN,fork UNIX-CONNECT` and
+# Debian's HAProxy (mode tcp, unix socket to unix socket, its default threads). Prints the
+# table: berth's ratio to direct, socat and HAProxy, p50/p99 and each relay's CPU per request.
+# Leaves nothing running.
 #   tests/bench/run-relay-bench.sh [BUILD_DIR] [-- extra berth_bench_relay args]
-# Env: BENCH_SECONDS (2), BENCH_ROUNDS (3), BENCH_ARCHIVE_MIB (1024).
+# Env: BENCH_SECONDS (2), BENCH_ROUNDS (3), BENCH_ARCHIVE_MIB (1024), BENCH_CONTAINERS (20).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -13,17 +16,19 @@ BUILD=${1:-${BERTH_BUILD_DIR:-$ROOT/build}}
 BERTH=$BUILD/server/berth
 BENCH=$BUILD/tests/bench/berth_bench_relay
 [ -x "$BERTH" ] && [ -x "$BENCH" ] || { echo "build $BERTH and $BENCH first" >&2; exit 1; }
+command -v haproxy >/dev/null || { echo "haproxy is missing (apt-get install haproxy)" >&2; exit 1; }
 
 NAME=relay-bench-$$
 DIR=$(mktemp -d /tmp/b-rbench-XXXX)
 berth_pid=""
 nospin_pid=""
 socat_pid=""
+haproxy_pid=""
 cleanup() {
   local rc=$?
   set +e
   # socat dies of the SIGTERM (status 143): that is not the benchmark's result.
-  for pid in $berth_pid $nospin_pid $socat_pid; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  for pid in $berth_pid $nospin_pid $socat_pid $haproxy_pid; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   bash tests/harness/dockerd-ns.sh stop "$NAME" "$DIR"
   rm -rf "$DIR"
   exit "$rc"
@@ -39,13 +44,41 @@ berth_pid=$!
 nospin_pid=$!
 socat UNIX-LISTEN:"$DIR/socat.sock",fork UNIX-CONNECT:"$ENGINE" 2>"$DIR/socat.log" &
 socat_pid=$!
-for _ in $(seq 1 100); do [ -S "$DIR/berth.sock" ] && [ -S "$DIR/nospin.sock" ] && [ -S "$DIR/socat.sock" ] && break; sleep 0.05; done
-DOCKER_HOST=unix://$ENGINE /usr/local/bin/docker run -d --name bench bb sleep 3600 >/dev/null
+# HAProxy as a user would set it up in front of a unix socket: layer 4, its default thread count
+# (one per core), timeouts long enough for the archive rows.
+cat >"$DIR/haproxy.cfg" <<CFG
+global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 10m
+    timeout server 10m
+listen engine
+    bind unix@$DIR/haproxy.sock
+    server dockerd unix@$ENGINE
+CFG
+haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
+haproxy_pid=$!
+for _ in $(seq 1 100); do
+  [ -S "$DIR/berth.sock" ] && [ -S "$DIR/nospin.sock" ] && [ -S "$DIR/socat.sock" ] && [ -S "$DIR/haproxy.sock" ] && break
+  sleep 0.05
+done
+[ -S "$DIR/haproxy.sock" ] || { cat "$DIR/haproxy.log" >&2; exit 1; }
+docker() { DOCKER_HOST=unix://$ENGINE /usr/local/bin/docker "$@"; }
+docker run -d --name bench bb sleep 3600 >/dev/null
+for i in $(seq 2 "${BENCH_CONTAINERS:-20}"); do
+  docker run -d --name "idle-$i" --label bench=relay bb sleep 3600 >/dev/null
+done
+containers=$(docker ps -q | wc -l)
+list_bytes=$(curl -s --unix-socket "$ENGINE" http://docker/v1.41/containers/json | wc -c)
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
-echo "engine: dockerd $(DOCKER_HOST=unix://$ENGINE /usr/local/bin/docker version --format '{{.Server.Version}}'), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(basename "$BUILD"))"
+echo "haproxy: $(haproxy -v | head -1 | cut -d' ' -f1-3), $containers running containers (containers/json: $list_bytes bytes)"
+echo "engine: dockerd $(docker version --format '{{.Server.Version}}'), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(basename "$BUILD"))"
 "$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-nospin="$DIR/nospin.sock" \
-  --target socat="$DIR/socat.sock" --relay-pid berth=$berth_pid --relay-pid berth-nospin=$nospin_pid \
-  --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
+  --target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" \
+  --relay-pid berth=$berth_pid --relay-pid berth-nospin=$nospin_pid --relay-pid socat=$socat_pid \
+  --relay-pid haproxy=$haproxy_pid --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
   --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" "$@"
 echo "berth peak RSS: $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"
