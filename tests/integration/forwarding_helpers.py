@@ -1,6 +1,7 @@
 """Helpers shared by the port-forwarding tests (test_forwarding*.py)."""
 import json
 import socket
+import threading
 import time
 import urllib.request
 
@@ -80,3 +81,62 @@ def http_get_retry(host, port, timeout=10):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+class EventClock:
+    """Watches the engine's events directly (not through berth): timeNano of each
+    (container name, action) seen."""
+
+    def __init__(self, engine, actions):
+        import docker
+        self.api = docker.APIClient(base_url=engine.url, timeout=60)
+        self.seen = {}
+        self.cond = threading.Condition()
+        self.stream = self.api.events(decode=True, filters={"type": "container",
+                                                            "event": list(actions)})
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            for ev in self.stream:
+                name = ev.get("Actor", {}).get("Attributes", {}).get("name")
+                with self.cond:
+                    self.seen.setdefault((name, ev["Action"]), ev["timeNano"])
+                    self.cond.notify_all()
+        except Exception:  # the stream is closed at the end
+            pass
+
+    def wait(self, name, action, timeout=30):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: (name, action) in self.seen, timeout)
+            assert ok, "no %s event for %s" % (action, name)
+            return self.seen[(name, action)]
+
+    def close(self):
+        self.stream.close()
+        self.api.close()
+
+
+class Poller:
+    """Polls `predicate` every ~0.2 ms in a thread started before the docker command runs
+    (the command returns well after the event); at() is time.time_ns() of the first success."""
+
+    def __init__(self, predicate):
+        self.predicate = predicate
+        self.when = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.predicate():
+                self.when = time.time_ns()
+                return
+            time.sleep(0.0002)
+
+    def at(self):
+        self.thread.join()
+        assert self.when is not None, "condition not met in 30s"
+        return self.when

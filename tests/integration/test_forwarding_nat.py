@@ -134,7 +134,7 @@ def test_stop_deletes_the_table_and_restores_route_localnet(engine, daemons):
     wait_until(lambda: paths_of(b).get("127.0.0.1:18603") == "kernel", 5, "kernel forward 18603")
     # docker stop: the map entry goes with the listener, so the port refuses at once.
     engine.docker("stop", "-t", "0", "web")
-    wait_until(lambda: not accepts("127.0.0.1", 18603), 2, "18603 refused after stop")
+    wait_until(lambda: not accepts("127.0.0.1", 18603), 10, "18603 refused after stop")
     assert b.stop() == 0
     assert table not in nft_tables()
     assert route_localnet(device) == before
@@ -152,7 +152,7 @@ def test_a_container_sent_term_is_relayed_until_it_dies_and_kernel_again_after_s
                "the relay to take the port over at the kill event")
     assert http_get_retry("127.0.0.1", 18607) == "hello-slow\n"  # still served, by berth
     engine.docker("kill", "slow")
-    wait_until(lambda: not accepts("127.0.0.1", 18607), 2, "18607 refused after die")
+    wait_until(lambda: not accepts("127.0.0.1", 18607), 10, "18607 refused after die")
     engine.docker("start", "slow")
     wait_until(lambda: paths_of(b).get("127.0.0.1:18607") == "kernel", 5, "kernel path again")
     assert http_get_retry("127.0.0.1", 18607) == "hello-slow\n"
