@@ -25,7 +25,6 @@
 #include "server/net/Log.h"
 #include "server/net/TlsConnector.h"
 #include "server/net/UnixConnector.h"
-#include "server/net/UnixHttpClient.h"
 #include "vm/DriverFactory.h"
 #include "vm/EngineProbe.h"
 #include "vm/GuestPortForwarder.h"
@@ -54,11 +53,7 @@ const char* guestStateName(vm::GuestState state) {
 
 // How the relay reaches a running guest's engine.
 net::ConnectorPtr engineConnectorFor(const vm::EngineEndpoint& endpoint) {
-  if (endpoint.kind == vm::EngineEndpoint::Kind::Unix) {
-    return std::make_shared<net::UnixConnector>(endpoint.unix_path);
-  }
-  return net::TlsConnector::fromFiles(endpoint.host, endpoint.port, endpoint.ca_file,
-                                      endpoint.cert_file, endpoint.key_file);
+  return vm::EngineProbe::connectorFor(endpoint);
 }
 
 std::string seconds(double s) {
@@ -331,23 +326,16 @@ void ProfileDaemon::idleCheck() {
 }
 
 int ProfileDaemon::runningContainers() const {
-  const vm::EngineEndpoint endpoint = driver_->engine();
-  std::string body;
-  if (endpoint.kind == vm::EngineEndpoint::Kind::TlsTcp) {
-    int status = 0;
-    std::string error;
-    if (!vm::EngineProbe::get(endpoint, "/containers/json", std::chrono::seconds(10), status, body,
-                              error) ||
-        status != 200)
-      return -1;  // unknown means "not idle"
-  } else {
-    auto reply =
-        net::UnixHttpClient::get(endpoint.unix_path, "/containers/json", std::chrono::seconds(10));
-    if (reply.status != 200) return -1;
-    body = reply.body;
-  }
+  net::HttpResponse reply;
   try {
-    return static_cast<int>(nlohmann::json::parse(body).size());
+    const vm::EngineProbe engine(driver_->engine());
+    reply = engine.http().get("/containers/json", std::chrono::seconds(10));
+  } catch (const std::exception&) {
+    return -1;  // unknown means "not idle"
+  }
+  if (reply.status != 200) return -1;
+  try {
+    return static_cast<int>(nlohmann::json::parse(reply.body).size());
   } catch (const std::exception&) {
     return -1;
   }

@@ -23,7 +23,7 @@
 #include <sstream>
 
 #include "server/net/Log.h"
-#include "server/net/UnixHttpClient.h"
+#include "vm/EngineProbe.h"
 #include "vm/Subprocess.h"
 
 extern char** environ;
@@ -536,17 +536,15 @@ int NsDriver::spawnDockerd() {
 
 bool NsDriver::waitUntilAnswering(int pid, milliseconds limit, const ProgressSink& progress) {
   const auto start = Clock::now();
-  const auto deadline = start + limit;
   auto next_report = start + seconds(2);
-  while (Clock::now() < deadline) {
+  // Between pings: not stopping, dockerd still alive; a progress line every 2 s.
+  const auto keep_waiting = [&] {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return false;
     }
     reap(pid);
     if (!alive(pid)) return false;
-    auto reply = net::UnixHttpClient::get(engine_socket_, "/_ping", seconds(2));
-    if (reply.status == 200) return true;
     if (Clock::now() >= next_report) {
       auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
       char line[160];
@@ -554,9 +552,11 @@ bool NsDriver::waitUntilAnswering(int pid, milliseconds limit, const ProgressSin
       if (progress) progress(line);
       next_report += seconds(2);
     }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return false;
+    return true;
+  };
+  std::string error;
+  return EngineProbe(engine()).waitUntilAnswering(start + limit, milliseconds(100), keep_waiting,
+                                                  error);
 }
 
 void NsDriver::supervise() {
@@ -628,7 +628,8 @@ void NsDriver::supervise() {
 }
 
 void NsDriver::stopContainers() {
-  auto reply = net::UnixHttpClient::get(engine_socket_, "/containers/json", seconds(10));
+  const EngineProbe probe(engine());
+  auto reply = probe.http().get("/containers/json", seconds(10));
   if (reply.status != 200) return;
   std::vector<std::string> ids;
   try {
@@ -642,10 +643,8 @@ void NsDriver::stopContainers() {
   // In parallel: each gets docker's usual 10 s between SIGTERM and SIGKILL.
   std::vector<std::thread> stoppers;
   for (const auto& id : ids) {
-    stoppers.emplace_back([this, id] {
-      net::UnixHttpClient::request(engine_socket_, "POST", "/containers/" + id + "/stop?t=10", "",
-                                   seconds(20));
-    });
+    stoppers.emplace_back(
+        [&probe, id] { probe.http().post("/containers/" + id + "/stop?t=10", seconds(20)); });
   }
   for (auto& t : stoppers) t.join();
 }

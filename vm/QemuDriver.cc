@@ -340,7 +340,7 @@ void QemuDriver::start(const ProgressSink& progress) {
   };
   if (qemuAlive()) {
     std::string error;
-    if (EngineProbe::ping(engine(), 5s, error)) return;
+    if (EngineProbe(engine()).ping(5s, error)) return;
     say("qemu: a guest from an earlier run is still up but its engine does not answer: restarting "
         "it");
     killQemu();
@@ -489,13 +489,12 @@ std::vector<std::pair<std::string, std::string>> guestPhases(const std::string& 
 // host clock: the guest's uptime starts only once its kernel is unpacked, seconds after QEMU).
 void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
                             const ProgressSink& say) {
-  const auto deadline = t0 + timeout;
   bool qmp_seen = false;
   std::size_t phases_seen = 0;
-  std::string error;
   auto next_note = t0 + 30s;
   phase_summary_.clear();
-  for (;;) {
+  // Between pings: QEMU must still run; each guest phase and a note every 30 s are reported.
+  const auto keep_waiting = [&] {
     {
       std::lock_guard lock(mutex_);
       if (exited_)
@@ -514,19 +513,18 @@ void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
       say("qemu: phase " + name + " at " + fixed1(secondsSince(t0)) + " (guest uptime " + uptime +
           "s)");
     }
-    if (EngineProbe::ping(engine(), 3s, error)) return;
-    if (Clock::now() >= deadline) {
-      killQemu();
-      throw DriverError("dockerd in the qemu guest did not answer within " +
-                        std::to_string(timeout.count()) + "s (last: " + error +
-                        "); QEMU was stopped; guest console log: " + path("serial.log"));
-    }
     if (Clock::now() >= next_note) {
       say("qemu: still waiting for dockerd (" + fixed1(secondsSince(t0)) + ")");
       next_note += 30s;
     }
-    std::this_thread::sleep_for(500ms);
-  }
+    return true;
+  };
+  std::string error;
+  if (EngineProbe(engine()).waitUntilAnswering(t0 + timeout, 500ms, keep_waiting, error)) return;
+  killQemu();
+  throw DriverError("dockerd in the qemu guest did not answer within " +
+                    std::to_string(timeout.count()) + "s (last: " + error +
+                    "); QEMU was stopped; guest console log: " + path("serial.log"));
 }
 
 void QemuDriver::reportPhases(Clock::time_point t0, double engine_s,

@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "server/net/UnixHttpClient.h"
+#include "server/net/HttpClient.h"
 
 extern char** environ;
 
@@ -95,7 +95,7 @@ vm::ProfileConfig ProfileClient::loadConfig(bool with_profile_file) const {
 }
 
 std::optional<nlohmann::json> ProfileClient::status(milliseconds timeout) const {
-  auto reply = net::UnixHttpClient::get(paths_.control_socket, "/status", timeout);
+  auto reply = net::HttpClient::unixSocket(paths_.control_socket).get("/status", timeout);
   if (reply.status != 200) return std::nullopt;
   try {
     return nlohmann::json::parse(reply.body);
@@ -105,8 +105,7 @@ std::optional<nlohmann::json> ProfileClient::status(milliseconds timeout) const 
 }
 
 void ProfileClient::requestBoot() const {
-  auto reply =
-      net::UnixHttpClient::request(paths_.control_socket, "POST", "/boot", "", seconds(10));
+  auto reply = net::HttpClient::unixSocket(paths_.control_socket).post("/boot", seconds(10));
   if (reply.status != 202) {
     throw std::runtime_error(
         "the daemon of profile '" + paths_.name + "' did not accept the boot " + "request" +
@@ -123,8 +122,8 @@ int ProfileClient::daemonPid() const {
 
 void ProfileClient::stopDaemon(bool force) const {
   const int pid = daemonPid();
-  auto reply = net::UnixHttpClient::request(paths_.control_socket, "POST",
-                                            force ? "/stop?force=1" : "/stop", "", seconds(120));
+  auto reply = net::HttpClient::unixSocket(paths_.control_socket)
+                   .post(force ? "/stop?force=1" : "/stop", seconds(120));
   const auto deadline = Clock::now() + seconds(reply.status == 200 ? 15 : 5);
   while (pid != 0 && processAlive(pid) && Clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(50));

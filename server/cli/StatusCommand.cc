@@ -9,7 +9,7 @@
 #include "server/ProfileStatus.h"
 #include "server/cli/Cli.h"
 #include "server/cli/ProfileClient.h"
-#include "server/net/UnixHttpClient.h"
+#include "server/net/HttpClient.h"
 
 namespace berth::cli {
 namespace {
@@ -210,8 +210,8 @@ void registerStatusCommands(CLI::App& app) {
     ProfileClient client(*version_args);
     auto s = client.status(std::chrono::seconds(2));
     if (!s || (*s)["status"] != "Running") return;
-    auto reply =
-        net::UnixHttpClient::get(client.paths().docker_socket, "/version", std::chrono::seconds(5));
+    auto reply = net::HttpClient::unixSocket(client.paths().docker_socket)
+                     .get("/version", std::chrono::seconds(5));
     if (reply.status != 200) return;
     try {
       auto v = nlohmann::json::parse(reply.body);

@@ -94,12 +94,12 @@ class EngineProbeTest : public ::testing::Test {
 
 TEST_F(EngineProbeTest, TheEnginesOwnClientGetsOK) {
   std::string error;
-  EXPECT_TRUE(EngineProbe::ping(endpoint(engine_), std::chrono::seconds(10), error)) << error;
+  EXPECT_TRUE(EngineProbe(endpoint(engine_)).ping(std::chrono::seconds(10), error)) << error;
 }
 
 TEST_F(EngineProbeTest, AClientCertificateFromAnotherCaIsRefused) {
   std::string error;
-  EXPECT_FALSE(EngineProbe::ping(endpoint(other_), std::chrono::seconds(10), error));
+  EXPECT_FALSE(EngineProbe(endpoint(other_)).ping(std::chrono::seconds(10), error));
   EXPECT_FALSE(error.empty());
 }
 
@@ -107,7 +107,7 @@ TEST_F(EngineProbeTest, AServerOutsideTheEnginesCaIsNotTrusted) {
   auto e = endpoint(engine_);
   e.ca_file = other_.ca_cert;  // we trust only another CA: the engine's certificate fails
   std::string error;
-  EXPECT_FALSE(EngineProbe::ping(e, std::chrono::seconds(10), error));
+  EXPECT_FALSE(EngineProbe(e).ping(std::chrono::seconds(10), error));
 }
 
 // QEMU's user network accepts a forwarded connection before the guest listens, then drops it:
@@ -134,7 +134,7 @@ TEST(EngineProbe, AnAcceptThenCloseIsNotReady) {
   e.cert_file = files.client_cert;
   e.key_file = files.client_key;
   std::string error;
-  EXPECT_FALSE(EngineProbe::ping(e, std::chrono::seconds(5), error));
+  EXPECT_FALSE(EngineProbe(e).ping(std::chrono::seconds(5), error));
   EXPECT_FALSE(error.empty());
   closer.join();
   close(fd);
