@@ -24,6 +24,7 @@
 
 #include "server/net/Log.h"
 #include "vm/EngineProbe.h"
+#include "vm/NsGuestInit.h"
 #include "vm/Subprocess.h"
 
 extern char** environ;
@@ -39,7 +40,9 @@ constexpr const char* kSubnetPrefix = "172.30.";  // the relay harness uses 10.x
 constexpr int kMaxRestarts = 5;                   // consecutive failed restarts before Broken
 constexpr auto kStableRun = seconds(60);          // a run this long resets the restart count
 constexpr auto kBootLimit = seconds(90);          // dockerd must answer within this
-constexpr auto kGracefulStop = seconds(20);       // dockerd stops its containers in this
+constexpr int kDefaultStopTimeout = 10;           // seconds: docker's own default
+constexpr int kShutdownTimeout = 15;              // seconds: dockerd's default shutdown-timeout
+constexpr auto kReloadLimit = seconds(5);         // dockerd applies a SIGHUP'd daemon.json in this
 
 std::uint32_t fnv1a(const std::string& text) {
   std::uint32_t h = 2166136261u;
@@ -242,7 +245,7 @@ NsDriver::NsDriver(ProfileConfig config, ProfilePaths paths)
     : config_(std::move(config)), paths_(std::move(paths)) {
   shares_ = config_.effectiveMounts();
   const std::string id = hex8(fnv1a(paths_.dir));
-  netns_ = "berth-" + id;
+  netns_ = guestId(paths_);
   veth_host_ = "bph" + id;
   veth_guest_ = "bpg" + id;
   engine_socket_ = paths_.engine_socket;
@@ -437,7 +440,6 @@ void NsDriver::writeGuestFiles() {
       BERTH_LOG(Warn, "ns", "docker." << owned << " in berth.yaml is ignored: berth sets it");
     }
   }
-  writeFile(paths_.state_dir + "/daemon.json", daemon.dump(2) + "\n");
 
   std::string resolv;
   if (!config_.network.dns.empty()) {
@@ -459,8 +461,10 @@ void NsDriver::writeGuestFiles() {
                                    "-H",
                                    "unix://" + engine_socket_};
   if (!daemon.contains("userland-proxy")) argv.push_back("--userland-proxy=false");
-  // Containers outlive a dockerd crash or restart (supervision); stop() stops them itself.
-  if (!daemon.contains("live-restore")) argv.push_back("--live-restore");
+  // Containers outlive a dockerd crash or restart (supervision). In the file, not a flag:
+  // stop() turns it off with a reload (SIGHUP), which refuses keys also given as flags.
+  if (!daemon.contains("live-restore")) daemon["live-restore"] = true;
+  writeFile(paths_.state_dir + "/daemon.json", daemon.dump(2) + "\n");
 
   nlohmann::json shares = nlohmann::json::array();
   for (const auto& share : shares_) {
@@ -472,6 +476,7 @@ void NsDriver::writeGuestFiles() {
                           {"shares", shares},
                           {"resolvConf", resolv},
                           {"createdDirsFile", paths_.state_dir + "/created-dirs"},
+                          {"holderPidFile", paths_.state_dir + "/holder.pid"},
                           {"argv", argv}};
   writeFile(paths_.state_dir + "/guest.json", guest.dump(2) + "\n", 0600);
 }
@@ -627,39 +632,79 @@ void NsDriver::supervise() {
   }
 }
 
-void NsDriver::stopContainers() {
+int NsDriver::shutdownSeconds(int shutdown_timeout) const {
+  int limit = shutdown_timeout;
   const EngineProbe probe(engine());
   auto reply = probe.http().get("/containers/json", seconds(10));
-  if (reply.status != 200) return;
-  std::vector<std::string> ids;
+  if (reply.status != 200) return limit;
   try {
-    for (const auto& c : nlohmann::json::parse(reply.body))
-      ids.push_back(c.at("Id").get<std::string>());
+    for (const auto& c : nlohmann::json::parse(reply.body)) {
+      auto inspect =
+          probe.http().get("/containers/" + c.at("Id").get<std::string>() + "/json", seconds(10));
+      if (inspect.status != 200) continue;
+      const auto config = nlohmann::json::parse(inspect.body).value("Config", nlohmann::json());
+      const int stop_timeout = config.value("StopTimeout", kDefaultStopTimeout);
+      if (stop_timeout < 0) return -1;            // waits for ever, as dockerd itself does
+      limit = std::max(limit, stop_timeout + 5);  // dockerd's own grace on top
+    }
+  } catch (const std::exception& e) {
+    BERTH_LOG(Warn, "ns", "cannot read the containers' stop timeouts: " << e.what());
+  }
+  return limit;
+}
+
+void NsDriver::disableLiveRestore(int pid) {
+  const std::string file = paths_.state_dir + "/daemon.json";
+  nlohmann::json daemon;
+  try {
+    daemon = nlohmann::json::parse(readFile(file));
   } catch (const std::exception&) {
-    return;
+    return;  // not berth's file: leave dockerd as it is
   }
-  if (ids.empty()) return;
-  BERTH_LOG(Info, "ns", "stopping " << ids.size() << " running container(s)");
-  // In parallel: each gets docker's usual 10 s between SIGTERM and SIGKILL.
-  std::vector<std::thread> stoppers;
-  for (const auto& id : ids) {
-    stoppers.emplace_back(
-        [&probe, id] { probe.http().post("/containers/" + id + "/stop?t=10", seconds(20)); });
+  if (!daemon.value("live-restore", false)) return;
+  daemon["live-restore"] = false;
+  writeFile(file, daemon.dump(2) + "\n");
+  ::kill(pid, SIGHUP);
+  const auto off = [](const net::HttpResponse& reply) {
+    try {
+      return reply.status == 200 &&
+             !nlohmann::json::parse(reply.body).value("LiveRestoreEnabled", true);
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  net::HttpClient::Wait wait{Clock::now() + kReloadLimit};
+  wait.keep_waiting = [pid] { return isDockerd(pid); };
+  if (EngineProbe(engine()).http().waitUntil("/info", off, wait)) return;
+  BERTH_LOG(Warn, "ns", "dockerd did not turn live-restore off; its containers are killed");
+}
+
+void NsDriver::shutdownEngine(int pid) {
+  nlohmann::json daemon;
+  try {
+    daemon = nlohmann::json::parse(readFile(paths_.state_dir + "/daemon.json"));
+  } catch (const std::exception&) {
+    daemon = nlohmann::json::object();
   }
-  for (auto& t : stoppers) t.join();
+  int shutdown_timeout = kShutdownTimeout;
+  try {
+    shutdown_timeout = daemon.value("shutdown-timeout", kShutdownTimeout);
+  } catch (const std::exception&) {
+  }
+  const int limit = shutdownSeconds(shutdown_timeout);
+  disableLiveRestore(pid);
+  BERTH_LOG(Info, "ns", "shutting dockerd down (its containers get their stop timeouts)");
+  ::kill(pid, SIGTERM);
+  const auto wait = limit < 0 ? std::chrono::hours(24) : seconds(limit + 10);
+  if (!waitGone(pid, std::chrono::duration_cast<milliseconds>(wait))) {
+    BERTH_LOG(Warn, "ns", "dockerd did not shut down within " << limit + 10 << "s; killing it");
+  }
 }
 
 void NsDriver::killGuestProcesses(bool force) {
   const int pid = dockerdPid() != 0 ? dockerdPid() : readPid(paths_.state_dir + "/dockerd.pid");
   if (pid != 0 && isDockerd(pid)) {
-    if (!force) {
-      stopContainers();      // live-restore: dockerd itself would leave them running
-      ::kill(pid, SIGTERM);  // dockerd stops its containers, then containerd
-      if (!waitGone(pid, kGracefulStop)) {
-        BERTH_LOG(Warn, "ns",
-                  "dockerd did not stop within " << kGracefulStop.count() << "s; killing it");
-      }
-    }
+    if (!force) shutdownEngine(pid);
     ::kill(pid, SIGKILL);
     waitGone(pid, seconds(5));
   }
@@ -708,6 +753,7 @@ void NsDriver::stop(bool force) {
   removeCreatedMountPoints();
   ::unlink(engine_socket_.c_str());
   ::unlink((paths_.state_dir + "/dockerd.pid").c_str());
+  ::unlink((paths_.state_dir + "/holder.pid").c_str());
   std::error_code ignored;
   std::filesystem::remove_all(std::filesystem::path(exec_root_).parent_path(), ignored);
   {
@@ -718,6 +764,10 @@ void NsDriver::stop(bool force) {
   setStatus(GuestState::Stopped, "");
 }
 
+std::string NsDriver::guestId(const ProfilePaths& paths) {
+  return "berth-" + hex8(fnv1a(paths.dir));
+}
+
 int NsDriver::runningDockerd(const ProfilePaths& paths) {
   const int pid = readPid(paths.state_dir + "/dockerd.pid");
   return pid != 0 && isDockerd(pid) ? pid : 0;
@@ -725,7 +775,9 @@ int NsDriver::runningDockerd(const ProfilePaths& paths) {
 
 std::vector<std::string> NsDriver::shellCommand(const ProfilePaths& paths,
                                                 const std::vector<std::string>& command) {
-  const int pid = runningDockerd(paths);
+  int pid =
+      NsGuestInit::holderPid(paths.state_dir + "/holder.pid", "/var/run/netns/" + guestId(paths));
+  if (pid == 0) pid = runningDockerd(paths);
   if (pid == 0) {
     throw DriverError("profile '" + paths.name + "' is not running; start it first (berth start" +
                       (paths.name == ProfilePaths::kDefaultProfile ? "" : " " + paths.name) + ")");

@@ -37,10 +37,12 @@ class NsDriver final : public Driver {
   const std::string& netnsName() const { return netns_; }
   // Pid of the running dockerd, or 0.
   int dockerdPid() const;
-  // The argv that runs `command` (a shell when empty) inside the guest's namespaces;
-  // throws DriverError when the guest is not running. Reads only files: usable from the CLI.
   // Pid of a dockerd of this profile that still runs (e.g. its daemon was killed), or 0.
   static int runningDockerd(const ProfilePaths& paths);
+  // The guest's network namespace name (ip netns) for a profile.
+  static std::string guestId(const ProfilePaths& paths);
+  // The argv that runs `command` (a shell when empty) inside the guest's namespaces;
+  // throws DriverError when the guest is not running. Reads only files: usable from the CLI.
   static std::vector<std::string> shellCommand(const ProfilePaths& paths,
                                                const std::vector<std::string>& command);
 
@@ -56,7 +58,14 @@ class NsDriver final : public Driver {
   void writeGuestFiles();
   int spawnDockerd();
   bool waitUntilAnswering(int pid, std::chrono::milliseconds limit, const ProgressSink& progress);
-  void stopContainers();
+  // A machine shutdown: dockerd stops its containers itself (each with its stop signal and
+  // timeout) without recording them as stopped by a user, so `always`/`unless-stopped` ones
+  // come back at the next boot. live-restore would leave them running: it is turned off first.
+  void shutdownEngine(int pid);
+  void disableLiveRestore(int pid);
+  // How long dockerd may take to shut down, given its shutdown-timeout: each running
+  // container's stop timeout plus dockerd's grace (-1: for ever, as a stop timeout of -1).
+  int shutdownSeconds(int shutdown_timeout) const;
   void killGuestProcesses(bool force);
   void removeCreatedMountPoints();
   void supervise();

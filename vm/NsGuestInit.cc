@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,14 +15,29 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <vector>
 
 namespace berth::vm {
 namespace {
 
+constexpr const char* kHolderName = "berth-guest";  // its comm (at most 15 characters)
+
 [[noreturn]] void die(const std::string& what) {
   std::cerr << "berth ns-init: " << what << ": " << std::strerror(errno) << std::endl;
   std::exit(1);
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+ino_t inodeOf(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
 // mkdir -p, appending each directory it creates to `created` (removed again at stop).
@@ -39,22 +57,14 @@ void makeDirs(const std::string& path, std::ofstream& created) {
   }
 }
 
-}  // namespace
-
-int NsGuestInit::run(const std::string& guest_json_path) {
-  ::close_range(3, ~0U, 0);  // the daemon's sockets and lock must not live on in dockerd
-  nlohmann::json guest;
-  try {
-    std::ifstream in(guest_json_path);
-    guest = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    std::cerr << "berth ns-init: cannot read " << guest_json_path << ": " << e.what() << std::endl;
-    return 1;
-  }
-  const std::string netns = guest.at("netns").get<std::string>();
-  int fd = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) die("cannot enter network namespace " + netns);
+void enterNamespace(const std::string& path, int type, const std::string& what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::setns(fd, type) != 0) die("cannot enter " + what + " " + path);
   ::close(fd);
+}
+
+// Makes the guest's mount namespace (this process ends up in it) with the shares in place.
+void makeMountNamespace(const nlohmann::json& guest) {
   if (::unshare(CLONE_NEWNS) != 0) die("cannot make a mount namespace");
   // Host mounts still propagate in (slave); nothing the guest mounts leaks out.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
@@ -87,7 +97,73 @@ int NsGuestInit::run(const std::string& guest_json_path) {
       ::mount(resolv.c_str(), "/etc/resolv.conf", nullptr, MS_BIND, nullptr) != 0) {
     die("cannot put " + resolv + " at /etc/resolv.conf");
   }
-  created.close();
+}
+
+// Leaves a detached process in this process's namespaces that only waits to be killed (the
+// driver's stop sends it SIGTERM), and records its pid in `pid_file`.
+void spawnHolder(const std::string& pid_file) {
+  const pid_t middle = ::fork();
+  if (middle < 0) die("cannot start the namespace holder");
+  if (middle == 0) {
+    // Forked twice so the holder is nobody's child here: it must not become dockerd's.
+    const pid_t holder = ::fork();
+    if (holder < 0) _exit(1);
+    if (holder == 0) {
+      ::setsid();
+      ::prctl(PR_SET_NAME, kHolderName);
+      if (::chdir("/") != 0) _exit(1);
+      int null = ::open("/dev/null", O_RDWR);
+      for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+      if (null > 2) ::close(null);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      for (;;) ::pause();
+    }
+    const std::string tmp = pid_file + ".tmp";
+    std::ofstream(tmp, std::ios::trunc) << holder << "\n";
+    _exit(::rename(tmp.c_str(), pid_file.c_str()) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  if (::waitpid(middle, &status, 0) != middle || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    die("cannot start the namespace holder");
+}
+
+}  // namespace
+
+int NsGuestInit::holderPid(const std::string& pid_file, const std::string& netns_path) {
+  int pid = 0;
+  std::ifstream(pid_file) >> pid;
+  if (pid <= 0) return 0;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::string comm = readFile(proc + "/comm");
+  if (comm.rfind(kHolderName, 0) != 0) return 0;  // gone, or the pid was reused
+  const ino_t netns = inodeOf(netns_path);
+  return netns != 0 && inodeOf(proc + "/ns/net") == netns ? pid : 0;
+}
+
+int NsGuestInit::run(const std::string& guest_json_path) {
+  ::close_range(3, ~0U, 0);  // the daemon's sockets and lock must not live on in dockerd
+  nlohmann::json guest;
+  try {
+    std::ifstream in(guest_json_path);
+    guest = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    std::cerr << "berth ns-init: cannot read " << guest_json_path << ": " << e.what() << std::endl;
+    return 1;
+  }
+  const std::string netns = guest.at("netns").get<std::string>();
+  const std::string holder_pid_file = guest.at("holderPidFile").get<std::string>();
+  if (const int holder = holderPid(holder_pid_file, netns); holder != 0) {
+    // A restart: join the namespaces the running containers (and their shims) live in.
+    const std::string ns = "/proc/" + std::to_string(holder) + "/ns/";
+    enterNamespace(ns + "net", CLONE_NEWNET, "the guest's network namespace");
+    enterNamespace(ns + "mnt", CLONE_NEWNS, "the guest's mount namespace");
+  } else {
+    enterNamespace(netns, CLONE_NEWNET, "network namespace");
+    makeMountNamespace(guest);
+    spawnHolder(holder_pid_file);
+  }
 
   std::vector<std::string> args = guest.at("argv").get<std::vector<std::string>>();
   std::vector<char*> argv;

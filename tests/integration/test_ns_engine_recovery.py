@@ -1,0 +1,71 @@
+"""An ns guest after crashes (issue 13 items 2 and 3): a dockerd that berth restarts after a
+kill -9 finds its live-restored containers fully usable (exec, stats, logs, attach, stop),
+because the guest's namespaces outlive any one dockerd; and `berth status`/`list` tell the
+truth while the guest runs without its daemon."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from berth_harness import DOCKER
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def test_containers_are_fully_usable_after_dockerd_is_restarted(profiles):
+    profiles.start()
+    profiles.import_bb()
+    d = lambda *a, **kw: profiles.docker("--context", "berth", *a, **kw)
+    # Prints a line per second; reads stdin lines and echoes them back (for attach).
+    d("run", "-d", "-i", "--name", "old", "bb", "sh", "-c",
+      '(while :; do echo tick; sleep 1; done) & while read line; do echo "got $line"; done')
+    old = profiles.dockerd_pid()
+    os.kill(old, signal.SIGKILL)
+
+    def restarted():
+        p = d("ps", "--format", "{{.Names}}", check=False)
+        return p.returncode == 0 and p.stdout.decode().split() == ["old"]
+
+    wait_for(restarted, 60, "berth to restart dockerd")
+    assert profiles.dockerd_pid() != old
+
+    p = d("exec", "old", "echo", "hi", check=False)
+    assert p.returncode == 0 and p.stdout.decode() == "hi\n", p.stderr.decode()
+
+    stats = json.loads(d("stats", "--no-stream", "--format", "{{json .}}", "old").stdout)
+    assert stats["PIDs"] not in ("0", "--"), stats
+    assert not stats["MemUsage"].startswith("0B"), stats
+
+    time.sleep(1.5)  # a line logged by the restarted engine's log reader too
+    logs = d("logs", "--since", "2s", "old").stdout.decode()
+    assert "tick" in logs, logs
+
+    env = dict(profiles.env)
+    attach = subprocess.Popen([DOCKER, "--context", "berth", "attach", "old"], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    try:
+        time.sleep(1)
+        attach.stdin.write(b"ping\n")
+        attach.stdin.flush()
+        line = b""
+        deadline = time.monotonic() + 10
+        while b"got ping" not in line and time.monotonic() < deadline:
+            line = attach.stdout.readline()
+        assert b"got ping" in line, line
+    finally:
+        attach.kill()
+        attach.wait()
+
+    d("stop", "-t", "1", "old")
+    state = d("inspect", "-f", "{{.State.Status}}", "old").stdout.decode().strip()
+    assert state == "exited"
+    assert profiles.guest_processes() != []  # the guest itself still runs
