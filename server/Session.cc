@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "api/ErrorBody.h"
+#include "server/BodyPump.h"
 #include "server/RawPipe.h"
 #include "server/RequestLimits.h"
 #include "server/net/Log.h"
@@ -31,134 +32,6 @@ std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; 
 bool isEof(const net::ErrorCode& ec) {
   return ec == boost::asio::error::eof || ec == http::error::end_of_stream;
 }
-
-// Moves a buffer_body message from `from` to `to`, head included: read what is available (at
-// most one chunk buffer), then write it at once, so stream chunks are never held back.
-// `done(ec)` runs when the message is complete on both sides or on the first error.
-template <bool IsRequest>
-class BodyPump : public std::enable_shared_from_this<BodyPump<IsRequest>> {
- public:
-  using Parser = http::parser<IsRequest, http::buffer_body>;
-  using Serializer = http::serializer<IsRequest, http::buffer_body>;
-
-  BodyPump(net::StreamAdapter& from, boost::beast::flat_buffer& buffer, Parser& parser,
-           net::StreamAdapter& to, Serializer& serializer, std::vector<char>& chunk,
-           std::function<void(net::ErrorCode)> done, std::function<void()> on_wait = {})
-      : from_(from),
-        buffer_(buffer),
-        parser_(parser),
-        to_(to),
-        serializer_(serializer),
-        chunk_(chunk),
-        done_(std::move(done)),
-        on_wait_(std::move(on_wait)) {}
-
-  // Writes the head (the parser has read it) at once, together with the body bytes that
-  // already came with it: one write for a small message, and dockerd's attach drops body
-  // bytes that arrive with the head but feeds later ones to the container's stdin, so
-  // splitting them would change what the container sees (dockerode sends such a body).
-  void start() {
-    auto& body = parser_.get().body();
-    body.data = chunk_.data();
-    body.size = chunk_.size();
-    if (!parseBuffered()) return;
-    if (parsedBytes() > 0 || parser_.is_done()) {
-      flush();
-      return;
-    }
-    // No body byte yet: the head goes alone, now (a hijacking client may send nothing
-    // before it sees the 101; `POST /wait` must see its head flushed).
-    http::async_write_header(to_, serializer_,
-                             [self = this->shared_from_this()](net::ErrorCode ec, std::size_t) {
-                               if (ec) return self->done_(ec);
-                               self->run();
-                             });
-  }
-
- private:
-  void run() {
-    auto& body = parser_.get().body();
-    if (parser_.is_done()) {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
-      write();
-      return;
-    }
-    body.data = chunk_.data();
-    body.size = chunk_.size();
-    if (on_wait_) on_wait_();
-    http::async_read_some(
-        from_, buffer_, parser_,
-        [self = this->shared_from_this()](net::ErrorCode ec, std::size_t) { self->onRead(ec); });
-  }
-
-  void onRead(net::ErrorCode ec) {
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec && !(isEof(ec) && parser_.is_done())) {
-      done_(ec);
-      return;
-    }
-    if (!parseBuffered()) return;
-    if (parsedBytes() == 0 && !parser_.is_done()) {
-      run();  // only framing was parsed (a chunk header); read on
-      return;
-    }
-    flush();
-  }
-
-  // The parser stops at each chunk boundary of a chunked body: parse what is already
-  // buffered into the rest of our chunk, so one read makes one write (never waits for more).
-  bool parseBuffered() {
-    auto& body = parser_.get().body();
-    while (body.size > 0 && buffer_.size() > 0 && !parser_.is_done()) {
-      net::ErrorCode ec;
-      std::size_t used = parser_.put(buffer_.data(), ec);
-      buffer_.consume(used);
-      if (ec == http::error::need_buffer || ec == http::error::need_more) break;
-      if (ec) {
-        done_(ec);
-        return false;
-      }
-      if (used == 0) break;
-    }
-    return true;
-  }
-
-  std::size_t parsedBytes() { return chunk_.size() - parser_.get().body().size; }
-
-  void flush() {
-    auto& body = parser_.get().body();
-    std::size_t parsed = parsedBytes();
-    body.data = parsed ? chunk_.data() : nullptr;
-    body.size = parsed;
-    body.more = !parser_.is_done();
-    write();
-  }
-
-  void write() {
-    http::async_write(to_, serializer_,
-                      [self = this->shared_from_this()](net::ErrorCode ec, std::size_t) {
-                        if (ec == http::error::need_buffer) ec = {};
-                        if (ec) {
-                          self->done_(ec);
-                        } else if (self->serializer_.is_done()) {
-                          self->done_({});
-                        } else {
-                          self->run();
-                        }
-                      });
-  }
-
-  net::StreamAdapter& from_;
-  boost::beast::flat_buffer& buffer_;
-  Parser& parser_;
-  net::StreamAdapter& to_;
-  Serializer& serializer_;
-  std::vector<char>& chunk_;
-  std::function<void(net::ErrorCode)> done_;
-  std::function<void()> on_wait_;  // runs before each read that may wait for the peer
-};
 
 std::string leftover(boost::beast::flat_buffer& buffer) {
   auto data = buffer.data();
@@ -191,6 +64,36 @@ Session::Session(net::ByteStreamPtr client, std::shared_ptr<const RelayConfig> c
 
 Session::~Session() { BERTH_LOG(Debug, "relay", "conn " << id_ << " closed"); }
 
+const char* Session::stateName(State state) {
+  switch (state) {
+    case State::ReadingHead:
+      return "reading head";
+    case State::ReadingFilteredBody:
+      return "reading filtered body";
+    case State::Connecting:
+      return "connecting";
+    case State::StreamingRequestBody:
+      return "streaming request";
+    case State::StreamingBoth:
+      return "streaming both ways";
+    case State::FinishingRequest:
+      return "finishing request";
+    case State::HijackPending:
+      return "hijack pending";
+    case State::AwaitingResponse:
+      return "awaiting response";
+    case State::StreamingResponseBody:
+      return "streaming response";
+    case State::Hijacked:
+      return "hijacked";
+    case State::Closing:
+      return "closing";
+    case State::Closed:
+      return "closed";
+  }
+  return "?";
+}
+
 void Session::start() {
   BERTH_LOG(Debug, "relay", "conn " << id_ << " open");
   readRequestHead();
@@ -198,7 +101,7 @@ void Session::start() {
 
 void Session::stopGracefully() {
   stopping_ = true;
-  if (waiting_for_head_ && client_buffer_.size() == 0) closeAll();
+  if (state_ == State::ReadingHead && client_buffer_.size() == 0) closeAll();
 }
 
 void Session::readRequestHead() {
@@ -214,7 +117,7 @@ void Session::readRequestHead() {
   response_serializer_.reset();
   filters_.reset();
   route_.reset();
-  request_done_ = response_done_ = request_read_ = false;
+  state_ = State::ReadingHead;
   armHeadTimer();
   http::async_read_header(
       *client_io_, client_buffer_, *request_parser_,
@@ -225,7 +128,6 @@ void Session::armHeadTimer() {
   // A stalled or slow head (slow-loris) closes the connection; live streams have no timer.
   // The timer is not re-armed per exchange (a timerfd update per request, measurable on
   // small requests): when it fires it checks when the current wait began.
-  waiting_for_head_ = true;
   head_wait_since_ = std::chrono::steady_clock::now();
   if (!head_timer_armed_) startHeadTimer(head_wait_since_ + config_->limits.head_timeout);
 }
@@ -235,7 +137,7 @@ void Session::startHeadTimer(std::chrono::steady_clock::time_point deadline) {
   head_timer_.expires_at(deadline);
   head_timer_.async_wait([self = shared_from_this()](net::ErrorCode ec) {
     self->head_timer_armed_ = false;
-    if (ec || self->closed_ || !self->waiting_for_head_) return;
+    if (ec || self->state_ != State::ReadingHead) return;
     auto current = self->head_wait_since_ + self->config_->limits.head_timeout;
     if (std::chrono::steady_clock::now() < current) {
       self->startHeadTimer(current);  // a later wait than the one this timer was set for
@@ -247,8 +149,8 @@ void Session::startHeadTimer(std::chrono::steady_clock::time_point deadline) {
 }
 
 void Session::onRequestHead(net::ErrorCode ec) {
-  waiting_for_head_ = false;
-  if (closed_) return;
+  if (state_ != State::ReadingHead) return;  // closed meanwhile (timer, stop)
+  state_ = State::Connecting;
   if (ec) {
     if (isEof(ec) || ec == boost::asio::error::operation_aborted ||
         ec == boost::asio::error::connection_reset) {
@@ -292,6 +194,7 @@ void Session::onRequestHead(net::ErrorCode ec) {
 }
 
 void Session::readFilteredRequestBody() {
+  state_ = State::ReadingFilteredBody;
   // The head is parsed and no body byte consumed: the parser can change body type.
   auto parser =
       std::make_shared<http::request_parser<http::string_body>>(std::move(*request_parser_));
@@ -309,6 +212,7 @@ void Session::readFilteredRequestBody() {
   }
   http::async_read(*client_io_, client_buffer_, *parser,
                    [self = shared_from_this(), parser, too_large](net::ErrorCode ec, std::size_t) {
+                     if (self->state_ != State::ReadingFilteredBody) return;
                      if (ec == http::error::body_limit) {
                        too_large();
                        return;
@@ -317,7 +221,6 @@ void Session::readFilteredRequestBody() {
                        self->fail("reading request body", ec);
                        return;
                      }
-                     self->request_read_ = true;
                      auto& parsed = parser->get();
                      if (auto reply = self->filters_->onRequestBody(parsed.body())) {
                        self->replyError(reply->status, reply->message);
@@ -330,6 +233,7 @@ void Session::readFilteredRequestBody() {
 }
 
 void Session::withEngine(std::function<void()> next) {
+  state_ = State::Connecting;
   if (engine_) {
     next();
     return;
@@ -337,7 +241,7 @@ void Session::withEngine(std::function<void()> next) {
   config_->engine->connect(
       client_->executor(), [self = shared_from_this(), next = std::move(next)](
                                net::ByteStreamPtr stream, const net::ConnectError* error) {
-        if (self->closed_) return;
+        if (self->state_ != State::Connecting) return;
         if (error) {
           BERTH_LOG(Warn, "relay", "conn " << self->id_ << " " << error->message);
           self->replyError(error->http_status, error->message);
@@ -351,6 +255,7 @@ void Session::withEngine(std::function<void()> next) {
 }
 
 void Session::sendRequestHead() {
+  state_ = State::StreamingRequestBody;
   request_serializer_.emplace(request_parser_->get());
   // Read the reply while the request still streams: the engine may answer early (an error,
   // or a hijack), and must not wait on us.
@@ -359,6 +264,7 @@ void Session::sendRequestHead() {
 }
 
 void Session::sendFilteredRequest(std::shared_ptr<http::request<http::string_body>> message) {
+  state_ = State::StreamingRequestBody;
   message->prepare_payload();  // the filter may have changed the length; chunked is dropped
   http::async_write(
       *engine_io_, *message, [self = shared_from_this(), message](net::ErrorCode ec, std::size_t) {
@@ -374,7 +280,7 @@ void Session::sendFilteredRequest(std::shared_ptr<http::request<http::string_bod
 void Session::pumpRequestBody() {
   auto pump = std::make_shared<BodyPump<true>>(
       *client_io_, client_buffer_, *request_parser_, *engine_io_, *request_serializer_,
-      request_chunk_, [self = shared_from_this()](net::ErrorCode ec) {
+      std::span<char>(request_chunk_), [self = shared_from_this()](net::ErrorCode ec) {
         if (ec && !self->request_serializer_->is_header_done()) {
           self->replyError(502, "cannot send the request to the Docker engine: " + ec.message());
           return;
@@ -398,7 +304,8 @@ void Session::readResponseHead() {
 }
 
 void Session::onResponseHead(net::ErrorCode ec) {
-  if (closed_) return;
+  if (state_ != State::StreamingRequestBody && state_ != State::AwaitingResponse) return;
+  const bool request_sent = state_ == State::AwaitingResponse;
   if (ec) {
     replyError(502, "the Docker engine closed the connection before answering: " + ec.message());
     return;
@@ -410,10 +317,10 @@ void Session::onResponseHead(net::ErrorCode ec) {
        (sv(res[http::field::content_type]) == kRawStream ||
         sv(res[http::field::content_type]) == kMultiplexedStream))) {
     // The request side must have finished with the engine stream before the pipe owns it.
-    if (request_done_) {
+    if (request_sent) {
       hijack();
     } else {
-      hijack_pending_ = true;
+      state_ = State::HijackPending;
     }
     return;
   }
@@ -428,6 +335,7 @@ void Session::onResponseHead(net::ErrorCode ec) {
                       });
     return;
   }
+  state_ = request_sent ? State::StreamingResponseBody : State::StreamingBoth;
   if (!response_parser_->keep_alive()) keep_alive_ = false;
   if (filters_ && filters_->wantsResponseBody(status)) {
     readFilteredResponseBody();
@@ -465,7 +373,7 @@ void Session::readFilteredResponseBody() {
 void Session::pumpResponseBody() {
   auto pump = std::make_shared<BodyPump<false>>(
       *engine_io_, engine_buffer_, *response_parser_, *client_io_, *response_serializer_,
-      response_chunk_,
+      std::span<char>(response_chunk_),
       [self = shared_from_this()](net::ErrorCode ec) {
         if (ec) {
           self->fail("relaying response body", ec);
@@ -478,6 +386,7 @@ void Session::pumpResponseBody() {
 }
 
 void Session::hijack() {
+  state_ = State::Hijacked;
   auto& res = response_parser_->get();
   BERTH_LOG(Debug, "relay", "conn " << id_ << " hijacked (" << res.result_int() << ")");
   auto head = std::make_shared<http::response<http::empty_body>>(res.base());
@@ -493,21 +402,36 @@ void Session::hijack() {
                                               std::move(to_engine), std::move(to_client),
                                               self->config_->limits.chunk_bytes,
                                               [token] { /* releases the connection count */ });
-        self->closed_ = true;  // the session is done; the pipe owns both streams now
         self->head_timer_.cancel();
         pipe->start();
       });
 }
 
 void Session::requestDone() {
-  request_done_ = true;
-  if (hijack_pending_) {
-    hijack_pending_ = false;
-    hijack();
-    return;
+  switch (state_) {
+    case State::StreamingRequestBody:
+      state_ = State::AwaitingResponse;
+      return;
+    case State::StreamingBoth:
+      state_ = State::StreamingResponseBody;
+      if (response_serializer_) maybeWatchClient();  // the response already streams
+      return;
+    case State::FinishingRequest:
+      nextExchange();
+      return;
+    case State::HijackPending:
+      hijack();
+      return;
+    case State::ReadingHead:
+    case State::ReadingFilteredBody:
+    case State::Connecting:
+    case State::AwaitingResponse:
+    case State::StreamingResponseBody:
+    case State::Hijacked:
+    case State::Closing:
+    case State::Closed:
+      return;  // ended meanwhile, or not a request in flight
   }
-  if (response_serializer_) maybeWatchClient();  // the response already streams
-  maybeNextExchange();
 }
 
 void Session::maybeWatchClient() {
@@ -515,7 +439,7 @@ void Session::maybeWatchClient() {
   // from `events` or `logs -f` (which may stay silent for hours) frees both connections now.
   // Only once the response waits on the engine: a reply that comes whole (most) costs no
   // extra read. Not on routes that may switch to a raw pipe: the pipe takes over the reads.
-  if (request_done_ && !response_done_ && !may_upgrade_ && !closed_ && !watching_client_) {
+  if (state_ == State::StreamingResponseBody && !may_upgrade_ && !watching_client_) {
     watchClient();
   }
 }
@@ -525,7 +449,7 @@ void Session::watchClient() {
   client_->readSome(
       client_buffer_.prepare(4096), [self = shared_from_this()](net::ErrorCode ec, std::size_t n) {
         self->watching_client_ = false;
-        if (self->closed_) return;
+        if (self->ended()) return;
         if (ec) {
           // EOF or reset before the response ended: the client is gone. A half-close counts as
           // gone too, as it does for dockerd itself (Go's net/http cancels the request).
@@ -534,38 +458,51 @@ void Session::watchClient() {
           return;
         }
         self->client_buffer_.commit(n);
-        if (self->next_head_pending_) {
-          self->next_head_pending_ = false;
-          self->readRequestHead();
-        }
+        // The exchange ended while this read waited: it is the next head's first read.
+        if (self->state_ == State::ReadingHead) self->readRequestHead();
         // Otherwise a pipelined request arrived while the response streams: it waits in the buffer.
       });
 }
 
 void Session::responseDone() {
-  response_done_ = true;
-  if (!request_done_) {
-    // The whole request was read and its last write is completing: requestDone() goes on.
-    // (The engine often answers a GET before that write's handler has run.)
-    if (request_read_ || (request_serializer_ && request_parser_->is_done())) return;
-    // The engine answered before the request body ended (an early error): the rest of the
-    // body has nowhere to go, so this connection cannot carry another exchange.
-    keep_alive_ = false;
-    closeAll();
-    return;
+  switch (state_) {
+    case State::StreamingBoth:
+      // The whole request was read and its last write is completing: requestDone() goes on.
+      // (The engine often answers a GET before that write's handler has run.)
+      if (request_serializer_ && request_parser_->is_done()) {
+        state_ = State::FinishingRequest;
+        return;
+      }
+      // The engine answered before the request body ended (an early error): the rest of the
+      // body has nowhere to go, so this connection cannot carry another exchange.
+      keep_alive_ = false;
+      closeAll();
+      return;
+    case State::StreamingResponseBody:
+      nextExchange();
+      return;
+    case State::ReadingHead:
+    case State::ReadingFilteredBody:
+    case State::Connecting:
+    case State::StreamingRequestBody:
+    case State::FinishingRequest:
+    case State::HijackPending:
+    case State::AwaitingResponse:
+    case State::Hijacked:
+    case State::Closing:
+    case State::Closed:
+      return;  // ended meanwhile, or not a response in flight
   }
-  maybeNextExchange();
 }
 
-void Session::maybeNextExchange() {
-  if (!request_done_ || !response_done_ || closed_) return;
+void Session::nextExchange() {
   if (!keep_alive_ || stopping_) {
     closeAll();
     return;
   }
   if (watching_client_) {
     // The watch read is the read of the next request head: wait for it to complete.
-    next_head_pending_ = true;
+    state_ = State::ReadingHead;
     armHeadTimer();
     return;
   }
@@ -573,7 +510,8 @@ void Session::maybeNextExchange() {
 }
 
 void Session::replyError(int status, const std::string& message) {
-  if (closed_ || !client_) return;
+  if (ended() || state_ == State::Closing) return;
+  state_ = State::Closing;
   auto reply = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(status), 11, api::errorBody(message));
   reply->set(http::field::content_type, "application/json");
@@ -586,16 +524,17 @@ void Session::replyError(int status, const std::string& message) {
 }
 
 void Session::fail(const char* where, net::ErrorCode ec) {
-  if (closed_) return;
+  if (state_ == State::Closed) return;
   if (!isEof(ec) && ec != boost::asio::error::operation_aborted) {
-    BERTH_LOG(Info, "relay", "conn " << id_ << " " << where << ": " << ec.message());
+    BERTH_LOG(Info, "relay",
+              "conn " << id_ << " " << where << " (" << stateName(state_) << "): " << ec.message());
   }
   closeAll();
 }
 
 void Session::closeAll() {
-  if (closed_) return;
-  closed_ = true;
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
   head_timer_.cancel();
   if (client_) client_->close();
   if (engine_) engine_->close();

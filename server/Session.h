@@ -60,7 +60,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void hijack();
   void requestDone();
   void responseDone();
-  void maybeNextExchange();
+  void nextExchange();
   void replyError(int status, const std::string& message);
   void fail(const char* where, net::ErrorCode ec);
   void closeAll();
@@ -79,6 +79,28 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> request_chunk_;
   std::vector<char> response_chunk_;
 
+  // Where the connection is. The request and the response of one exchange overlap (the
+  // engine may answer, or switch protocols, before the request body ends), so the states in
+  // the middle name both halves.
+  enum class State {
+    ReadingHead,            // waiting for (or reading) a request head; the head timer runs
+    ReadingFilteredBody,    // a filter buffers the request body before anything is sent
+    Connecting,             // opening the engine connection (first request only)
+    StreamingRequestBody,   // the request goes to the engine; no response head yet
+    StreamingBoth,          // the engine answered early: the response streams, the request too
+    FinishingRequest,       // response done; the request's last write is completing
+    HijackPending,          // a 101 / raw-stream head came; the request's last write completes
+    AwaitingResponse,       // request sent; waiting for the response head
+    StreamingResponseBody,  // request sent; the response streams to the client
+    Hijacked,               // a RawPipe owns both streams (or is about to)
+    Closing,                // berth's own error reply is being written, then Closed
+    Closed,
+  };
+  static const char* stateName(State state);
+  // True once nothing more of this session may run (the streams are closed or handed on).
+  bool ended() const { return state_ == State::Hijacked || state_ == State::Closed; }
+
+  State state_ = State::ReadingHead;
   // One exchange (request + response); reset for the next one on a kept-alive connection.
   std::optional<RequestParser> request_parser_;
   std::optional<RequestSerializer> request_serializer_;
@@ -86,18 +108,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<ResponseSerializer> response_serializer_;
   std::optional<api::FilterChain> filters_;
   std::optional<api::Route> route_;
-  bool request_done_ = false;
-  bool request_read_ = false;  // a filtered request was read whole (the pump's parser tells)
-  bool response_done_ = false;
   bool keep_alive_ = true;
   bool request_is_head_ = false;
-  bool hijack_pending_ = false;
-  bool may_upgrade_ = false;        // the request may end in a 101 / raw stream
-  bool watching_client_ = false;    // a read on the client is pending while the response streams
-  bool next_head_pending_ = false;  // the next exchange waits for that read
-  bool waiting_for_head_ = false;
-  bool stopping_ = false;
-  bool closed_ = false;
+  bool may_upgrade_ = false;      // the request may end in a 101 / raw stream
+  bool watching_client_ = false;  // a read on the client is pending while the response streams
+  bool stopping_ = false;         // stopGracefully(): no exchange after the current one
   bool head_timer_armed_ = false;
   std::chrono::steady_clock::time_point head_wait_since_;
 };
