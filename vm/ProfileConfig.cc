@@ -5,13 +5,15 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <set>
+#include <functional>
 #include <sstream>
+#include <utility>
 
 namespace berth::vm {
 namespace {
@@ -27,7 +29,7 @@ std::string where(const std::string& source, const YAML::Mark& mark) {
 
 template <class T>
 T scalar(const YAML::Node& node, const std::string& source, const std::string& key,
-         const char* expected) {
+         const std::string& expected) {
   if (!node.IsScalar()) fail(source, node, key + " must be " + expected);
   try {
     return node.as<T>();
@@ -36,25 +38,57 @@ T scalar(const YAML::Node& node, const std::string& source, const std::string& k
   }
 }
 
-std::vector<std::string> stringList(const YAML::Node& node, const std::string& source,
-                                    const std::string& key) {
-  if (node.IsNull()) return {};
-  if (!node.IsSequence()) fail(source, node, key + " must be a list of strings");
-  std::vector<std::string> out;
-  for (const auto& item : node) out.push_back(scalar<std::string>(item, source, key, "a string"));
-  return out;
+std::string keyName(const YAML::Node& node, const std::string& source) {
+  if (!node.IsScalar()) fail(source, node, "a key must be a plain name");
+  return node.Scalar();
 }
 
-// A duration value (e.g. "30s"), checked where it stands in the file.
-std::string durationScalar(const YAML::Node& node, const std::string& source,
-                           const std::string& key) {
-  std::string text = scalar<std::string>(node, source, key, "a duration");
+void requireMap(const YAML::Node& node, const std::string& source, const std::string& key) {
+  if (!node.IsMap()) fail(source, node, key + " must be a mapping (key: value lines)");
+}
+
+// A YAML value read into a C++ value of the key's type; `expected` says what it must be.
+void readValue(int& out, const YAML::Node& v, const std::string& source, const std::string& key,
+               const std::string& expected) {
+  out = scalar<int>(v, source, key, expected);
+}
+void readValue(double& out, const YAML::Node& v, const std::string& source, const std::string& key,
+               const std::string& expected) {
+  out = scalar<double>(v, source, key, expected);
+}
+void readValue(bool& out, const YAML::Node& v, const std::string& source, const std::string& key,
+               const std::string& expected) {
+  out = scalar<bool>(v, source, key, expected);
+}
+void readValue(std::string& out, const YAML::Node& v, const std::string& source,
+               const std::string& key, const std::string& expected) {
+  out = v.IsNull() ? "" : scalar<std::string>(v, source, key, expected);
+}
+void readValue(std::vector<std::string>& out, const YAML::Node& v, const std::string& source,
+               const std::string& key, const std::string&) {
+  out.clear();
+  if (v.IsNull()) return;
+  if (!v.IsSequence()) fail(source, v, key + " must be a list of strings");
+  for (const auto& item : v) out.push_back(scalar<std::string>(item, source, key, "a string"));
+}
+
+std::string shown(const std::string& value) { return value; }
+std::string shown(bool value) { return value ? "true" : "false"; }
+std::string shown(const std::vector<std::string>& value) { return nlohmann::json(value).dump(); }
+template <class T>
+std::string shown(const T& value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+bool isDuration(const std::string& text) {
   try {
     parseDurationMillis(text);
-  } catch (const std::invalid_argument& e) {
-    fail(source, node, e.what());
+    return true;
+  } catch (const std::invalid_argument&) {
+    return false;
   }
-  return text;
 }
 
 // `text` in milliseconds; a bad duration throws ConfigError naming `key`.
@@ -63,80 +97,6 @@ long long durationMillis(const std::string& text, const char* key) {
     return parseDurationMillis(text);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string(key) + ": " + e.what());
-  }
-}
-
-void requireMap(const YAML::Node& node, const std::string& source, const std::string& key) {
-  if (!node.IsMap()) fail(source, node, key + " must be a mapping (key: value lines)");
-}
-
-void checkKeys(const YAML::Node& map, const std::string& source, const std::string& section,
-               const std::set<std::string>& known) {
-  for (const auto& kv : map) {
-    const std::string key = kv.first.as<std::string>();
-    if (!known.count(key)) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      fail(source, kv.first, "unknown key '" + section + key + "' (known: " + list + ")");
-    }
-  }
-}
-
-// YAML scalars carry no type: a plain scalar that reads as a bool or number becomes one; a
-// quoted scalar stays a string (so `"1.2"` is a string, as the user meant).
-nlohmann::json yamlToJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      nlohmann::json out = nlohmann::json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = yamlToJson(kv.second);
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(yamlToJson(item));
-      return out;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string& text = node.Scalar();
-      if (node.Tag() == "!") return text;
-      if (text == "true" || text == "True") return true;
-      if (text == "false" || text == "False") return false;
-      if (text == "null" || text == "~") return nullptr;
-      char* end = nullptr;
-      errno = 0;
-      long long i = std::strtoll(text.c_str(), &end, 10);
-      if (!text.empty() && *end == '\0' && errno == 0) return i;
-      double d = std::strtod(text.c_str(), &end);
-      if (!text.empty() && *end == '\0') return d;
-      return text;
-    }
-    default:
-      return nullptr;
-  }
-}
-
-void emitJson(YAML::Emitter& out, const nlohmann::json& value) {
-  if (value.is_object()) {
-    out << YAML::BeginMap;
-    for (const auto& [k, v] : value.items()) {
-      out << YAML::Key << k << YAML::Value;
-      emitJson(out, v);
-    }
-    out << YAML::EndMap;
-  } else if (value.is_array()) {
-    out << YAML::BeginSeq;
-    for (const auto& v : value) emitJson(out, v);
-    out << YAML::EndSeq;
-  } else if (value.is_string()) {
-    out << YAML::DoubleQuoted << value.get<std::string>();
-  } else if (value.is_boolean()) {
-    out << value.get<bool>();
-  } else if (value.is_number_integer()) {
-    out << value.get<long long>();
-  } else if (value.is_number()) {
-    out << value.get<double>();
-  } else {
-    out << YAML::Null;
   }
 }
 
@@ -152,6 +112,269 @@ std::string normalPath(const std::string& path) {
   std::string out = std::filesystem::path(path).lexically_normal().string();
   while (out.size() > 1 && out.back() == '/') out.pop_back();
   return out;
+}
+
+// YAML scalars carry no type: a plain scalar that reads as a bool or number becomes one; a
+// quoted scalar stays a string (so `"1.2"` is a string, as the user meant).
+nlohmann::json plainScalar(const std::string& text) {
+  if (text == "true" || text == "True") return true;
+  if (text == "false" || text == "False") return false;
+  if (text == "null" || text == "~") return nullptr;
+  char* end = nullptr;
+  errno = 0;
+  long long i = std::strtoll(text.c_str(), &end, 10);
+  if (!text.empty() && *end == '\0' && errno == 0) return i;
+  double d = std::strtod(text.c_str(), &end);
+  if (!text.empty() && *end == '\0') return d;
+  return text;
+}
+
+nlohmann::json yamlToJson(const YAML::Node& node, const std::string& source) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& kv : node) out[keyName(kv.first, source)] = yamlToJson(kv.second, source);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : node) out.push_back(yamlToJson(item, source));
+      return out;
+    }
+    case YAML::NodeType::Scalar:
+      if (node.Tag() == "!") return node.Scalar();
+      return plainScalar(node.Scalar());
+    default:
+      return nullptr;
+  }
+}
+
+void emitJson(YAML::Emitter& out, const nlohmann::json& value) {
+  if (value.is_object()) {
+    if (value.empty()) out << YAML::Flow;
+    out << YAML::BeginMap;
+    for (const auto& [k, v] : value.items()) {
+      out << YAML::Key << k << YAML::Value;
+      emitJson(out, v);
+    }
+    out << YAML::EndMap;
+  } else if (value.is_array()) {
+    // A list of scalars on one line (`dns: [1.1.1.1]`), a list of mappings as a block.
+    bool scalars = true;
+    for (const auto& v : value) scalars = scalars && v.is_primitive();
+    if (scalars) out << YAML::Flow;
+    out << YAML::BeginSeq;
+    for (const auto& v : value) emitJson(out, v);
+    out << YAML::EndSeq;
+  } else if (value.is_string()) {
+    // Quoted only when a plain scalar would read back as something else ("", "007", "true").
+    const std::string& text = value.get_ref<const std::string&>();
+    if (!plainScalar(text).is_string() || text.empty()) out << YAML::DoubleQuoted;
+    out << text;
+  } else if (value.is_boolean()) {
+    out << value.get<bool>();
+  } else if (value.is_number_integer()) {
+    out << value.get<long long>();
+  } else if (value.is_number()) {
+    out << value.get<double>();
+  } else {
+    out << YAML::Null;
+  }
+}
+
+// One berth.yaml key, and the only place that names it: where it sits (`section` "" for the
+// top level), how a YAML value is read into the config, how the config's value is written (as
+// JSON; the YAML file is emitted from it), and the check of its value ("" when fine).
+struct Key {
+  std::string section;
+  std::string name;
+  std::function<void(ProfileConfig&, const YAML::Node&, const std::string& source)> read;
+  std::function<nlohmann::json(const ProfileConfig&)> write;
+  std::function<std::string(const ProfileConfig&)> check;
+  const char* null_note = nullptr;  // a comment written beside a null value in the file
+
+  std::string path() const { return section.empty() ? name : section + "." + name; }
+};
+
+// A key holding one typed value, reached by `get` (a generic lambda returning a reference into
+// the config), that must satisfy `ok`; `expected` says what the value must be, in errors.
+template <class Get, class Ok>
+Key typed(std::string section, std::string name, std::string expected, Get get, Ok ok) {
+  Key key{std::move(section), std::move(name), {}, {}, {}};
+  const std::string path = key.path();
+  key.check = [=](const ProfileConfig& c) -> std::string {
+    const auto& value = get(c);
+    return ok(value) ? "" : path + " must be " + expected + ", not '" + shown(value) + "'";
+  };
+  key.read = [=, check = key.check](ProfileConfig& c, const YAML::Node& v,
+                                    const std::string& source) {
+    readValue(get(c), v, source, path, expected);
+    if (auto why = check(c); !why.empty()) fail(source, v, why);
+  };
+  key.write = [=](const ProfileConfig& c) { return nlohmann::json(get(c)); };
+  return key;
+}
+
+template <class Get>
+Key typed(std::string section, std::string name, std::string expected, Get get) {
+  return typed(std::move(section), std::move(name), std::move(expected), get,
+               [](const auto&) { return true; });
+}
+
+auto oneOf(std::initializer_list<const char*> allowed, bool empty_ok = false) {
+  std::vector<std::string> list(allowed.begin(), allowed.end());
+  return [list, empty_ok](const std::string& v) {
+    return (empty_ok && v.empty()) || std::find(list.begin(), list.end(), v) != list.end();
+  };
+}
+
+auto between(long long low, long long high) {
+  return [low, high](int v) { return v >= low && v <= high; };
+}
+
+Key mountsKey() {
+  Key key{"", "mounts", {}, {}, {}, "unset: your home folder, writable"};
+  key.read = [](ProfileConfig& c, const YAML::Node& v, const std::string& source) {
+    if (v.IsNull()) {
+      c.mounts.reset();
+      return;
+    }
+    if (!v.IsSequence())
+      fail(source, v, "mounts must be a list of {location, mountPoint, writable}");
+    std::vector<Share> shares;
+    for (const auto& item : v) {
+      requireMap(item, source, "each mounts entry");
+      Share share;
+      share.writable = false;
+      bool located = false;
+      for (const auto& kv : item) {
+        const std::string name = keyName(kv.first, source);
+        if (name == "location") {
+          share.location = expandHome(scalar<std::string>(kv.second, source, "location", "a path"));
+          located = true;
+          if (share.location.empty() || share.location[0] != '/')
+            fail(source, kv.second, "mount location must be an absolute path or start with ~");
+        } else if (name == "mountPoint") {
+          if (kv.second.IsNull()) continue;
+          share.mount_point =
+              expandHome(scalar<std::string>(kv.second, source, "mountPoint", "a path"));
+          if (share.mount_point.empty() || share.mount_point[0] != '/')
+            fail(source, kv.second, "mountPoint must be an absolute path");
+        } else if (name == "writable") {
+          share.writable = scalar<bool>(kv.second, source, "writable", "true or false");
+        } else {
+          fail(source, kv.first,
+               "unknown key 'mounts[]." + name + "' (known: location, mountPoint, writable)");
+        }
+      }
+      if (!located) fail(source, item, "a mounts entry needs a location");
+      if (share.mount_point.empty()) share.mount_point = share.location;
+      share.location = normalPath(share.location);
+      share.mount_point = normalPath(share.mount_point);
+      shares.push_back(share);
+    }
+    c.mounts = shares;
+  };
+  key.write = [](const ProfileConfig& c) {
+    return c.mounts ? ProfileConfig::sharesJson(*c.mounts) : nlohmann::json();
+  };
+  return key;
+}
+
+Key dockerKey() {
+  Key key{"", "docker", {}, {}, {}};
+  key.read = [](ProfileConfig& c, const YAML::Node& v, const std::string& source) {
+    if (!v.IsNull()) requireMap(v, source, "docker");
+    c.docker = v.IsNull() ? nlohmann::json::object() : yamlToJson(v, source);
+  };
+  key.write = [](const ProfileConfig& c) { return c.docker; };
+  return key;
+}
+
+Key envKey() {
+  Key key{"", "env", {}, {}, {}};
+  key.read = [](ProfileConfig& c, const YAML::Node& v, const std::string& source) {
+    c.env.clear();
+    if (v.IsNull()) return;
+    requireMap(v, source, "env");
+    for (const auto& e : v)
+      c.env[keyName(e.first, source)] =
+          scalar<std::string>(e.second, source, "env value", "a string");
+  };
+  key.write = [](const ProfileConfig& c) { return nlohmann::json(c.env); };
+  return key;
+}
+
+#define BERTH_FIELD(member) \
+  [](auto& c) -> auto& { return c.member; }
+
+// Every key of berth.yaml, in the order the file lists them.
+const std::vector<Key>& keys() {
+  static const std::vector<Key> table = {
+      typed("", "cpus", "a whole number from 1 to 1024", BERTH_FIELD(cpus), between(1, 1024)),
+      typed("", "memory", "a positive number of GiB", BERTH_FIELD(memory),
+            [](double v) { return v > 0; }),
+      typed("", "disk", "a whole number of GiB, at least 1", BERTH_FIELD(disk),
+            between(1, 1 << 30)),
+      typed("", "arch", "x86_64 or aarch64", BERTH_FIELD(arch), oneOf({"x86_64", "aarch64"})),
+      typed("", "runtime", "docker or containerd", BERTH_FIELD(runtime),
+            oneOf({"docker", "containerd"})),
+      typed("", "vmType", "qemu or ns", BERTH_FIELD(vm_type), oneOf({"qemu", "ns"}, true)),
+      typed("", "mountType", "9p or virtiofs", BERTH_FIELD(mount_type), oneOf({"9p", "virtiofs"})),
+      typed("", "diskImage", "a guest image folder", BERTH_FIELD(disk_image)),
+      mountsKey(),
+      typed("network", "dns", "a list of addresses", BERTH_FIELD(network.dns)),
+      typed("network", "subnet", "a CIDR", BERTH_FIELD(network.subnet)),
+      typed("forwarding", "bind", "loopback or mirror", BERTH_FIELD(forwarding.bind),
+            oneOf({"loopback", "mirror"})),
+      typed("forwarding", "udp", "true or false", BERTH_FIELD(forwarding.udp)),
+      typed("forwarding", "nat", "true or false", BERTH_FIELD(forwarding.nat)),
+      typed("kubernetes", "enabled", "true or false", BERTH_FIELD(kubernetes.enabled)),
+      typed("kubernetes", "version", "a version", BERTH_FIELD(kubernetes.version)),
+      typed("kubernetes", "k3sArgs", "a list of strings", BERTH_FIELD(kubernetes.k3s_args)),
+      dockerKey(),
+      envKey(),
+      typed("boot", "lazy", "true or false", BERTH_FIELD(boot.lazy)),
+      typed("boot", "idleStop", "a duration such as 30s, 10m or 1h (0: never)",
+            BERTH_FIELD(boot.idle_stop), isDuration),
+      typed("relay", "spinMicros", "a whole number from 0 to 10000", BERTH_FIELD(relay.spin_micros),
+            between(0, 10000)),
+      typed("relay", "maxConnections", "a whole number from 1 to 1000000",
+            BERTH_FIELD(relay.max_connections), between(1, 1000000)),
+      typed("relay", "headTimeout", "a duration of at least 1s (e.g. 300s, 5m)",
+            BERTH_FIELD(relay.head_timeout),
+            [](const std::string& v) { return isDuration(v) && parseDurationMillis(v) >= 1000; }),
+      typed("", "listen", "a list of tcp://ADDR:PORT", BERTH_FIELD(listen)),
+  };
+  return table;
+}
+
+#undef BERTH_FIELD
+
+// "cpus, memory, ..." or "dns, subnet": the names known at the top level or in `section`.
+std::string knownNames(const std::string& section) {
+  std::string out;
+  std::string last;
+  for (const auto& key : keys()) {
+    const std::string& name = section.empty() && !key.section.empty() ? key.section : key.name;
+    if (key.section != section && !(section.empty() && !key.section.empty())) continue;
+    if (name == last) continue;
+    out += (out.empty() ? "" : ", ") + name;
+    last = name;
+  }
+  return out;
+}
+
+const Key* findKey(const std::string& section, const std::string& name) {
+  for (const auto& key : keys())
+    if (key.section == section && key.name == name) return &key;
+  return nullptr;
+}
+
+bool isSection(const std::string& name) {
+  for (const auto& key : keys())
+    if (key.section == name) return true;
+  return false;
 }
 
 }  // namespace
@@ -230,135 +453,26 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
   }
   if (root.IsNull()) return;  // an empty file
   requireMap(root, source, "the file");
-  checkKeys(
-      root, source, "",
-      {"cpus", "memory", "disk", "arch", "runtime", "vmType", "mountType", "diskImage", "mounts",
-       "network", "forwarding", "kubernetes", "docker", "env", "boot", "relay", "listen"});
   ProfileConfig next = *this;  // all or nothing: a bad key leaves *this unchanged
+  // Entries are applied in file order, so a key given twice takes its last value.
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
-    const YAML::Node& v = kv.second;
-    if (key == "cpus") {
-      next.cpus = scalar<int>(v, source, key, "a whole number");
-    } else if (key == "memory") {
-      next.memory = scalar<double>(v, source, key, "a number of GiB");
-    } else if (key == "disk") {
-      next.disk = scalar<int>(v, source, key, "a whole number of GiB");
-    } else if (key == "arch") {
-      next.arch = scalar<std::string>(v, source, key, "x86_64 or aarch64");
-    } else if (key == "runtime") {
-      next.runtime = scalar<std::string>(v, source, key, "docker or containerd");
-    } else if (key == "vmType") {
-      next.vm_type = v.IsNull() ? "" : scalar<std::string>(v, source, key, "qemu or ns");
-    } else if (key == "mountType") {
-      next.mount_type = scalar<std::string>(v, source, key, "9p or virtiofs");
-    } else if (key == "diskImage") {
-      next.disk_image =
-          v.IsNull() ? "" : scalar<std::string>(v, source, key, "a guest image folder");
-    } else if (key == "mounts") {
-      if (v.IsNull()) {
-        next.mounts.reset();
-        continue;
+    const std::string name = keyName(kv.first, source);
+    if (const Key* key = findKey("", name)) {
+      key->read(next, kv.second, source);
+      continue;
+    }
+    if (!isSection(name))
+      fail(source, kv.first, "unknown key '" + name + "' (known: " + knownNames("") + ")");
+    if (kv.second.IsNull()) continue;
+    requireMap(kv.second, source, name);
+    for (const auto& entry : kv.second) {
+      const std::string inner = keyName(entry.first, source);
+      const Key* key = findKey(name, inner);
+      if (key == nullptr) {
+        fail(source, entry.first,
+             "unknown key '" + name + "." + inner + "' (known: " + knownNames(name) + ")");
       }
-      if (!v.IsSequence())
-        fail(source, v, "mounts must be a list of {location, mountPoint, writable}");
-      std::vector<Share> shares;
-      for (const auto& item : v) {
-        requireMap(item, source, "each mounts entry");
-        checkKeys(item, source, "mounts[].", {"location", "mountPoint", "writable"});
-        if (!item["location"]) fail(source, item, "a mounts entry needs a location");
-        Share share;
-        share.location =
-            expandHome(scalar<std::string>(item["location"], source, "location", "a path"));
-        share.mount_point = item["mountPoint"] && !item["mountPoint"].IsNull()
-                                ? expandHome(scalar<std::string>(item["mountPoint"], source,
-                                                                 "mountPoint", "a path"))
-                                : share.location;
-        share.writable = item["writable"]
-                             ? scalar<bool>(item["writable"], source, "writable", "true or false")
-                             : false;
-        if (share.location.empty() || share.location[0] != '/') {
-          fail(source, item["location"], "mount location must be an absolute path or start with ~");
-        }
-        if (share.mount_point.empty() || share.mount_point[0] != '/') {
-          fail(source, item["mountPoint"], "mountPoint must be an absolute path");
-        }
-        share.location = normalPath(share.location);
-        share.mount_point = normalPath(share.mount_point);
-        shares.push_back(share);
-      }
-      next.mounts = shares;
-    } else if (key == "network") {
-      if (v.IsNull()) continue;
-      requireMap(v, source, key);
-      checkKeys(v, source, "network.", {"dns", "subnet"});
-      if (v["dns"]) next.network.dns = stringList(v["dns"], source, "network.dns");
-      if (v["subnet"])
-        next.network.subnet = scalar<std::string>(v["subnet"], source, "network.subnet", "a CIDR");
-    } else if (key == "forwarding") {
-      if (v.IsNull()) continue;
-      requireMap(v, source, key);
-      checkKeys(v, source, "forwarding.", {"bind", "udp", "nat"});
-      if (v["bind"])
-        next.forwarding.bind =
-            scalar<std::string>(v["bind"], source, "forwarding.bind", "loopback or mirror");
-      if (v["udp"])
-        next.forwarding.udp = scalar<bool>(v["udp"], source, "forwarding.udp", "true or false");
-      if (v["nat"])
-        next.forwarding.nat = scalar<bool>(v["nat"], source, "forwarding.nat", "true or false");
-    } else if (key == "kubernetes") {
-      if (v.IsNull()) continue;
-      requireMap(v, source, key);
-      checkKeys(v, source, "kubernetes.", {"enabled", "version", "k3sArgs"});
-      if (v["enabled"])
-        next.kubernetes.enabled =
-            scalar<bool>(v["enabled"], source, "kubernetes.enabled", "true or false");
-      if (v["version"])
-        next.kubernetes.version =
-            scalar<std::string>(v["version"], source, "kubernetes.version", "a version");
-      if (v["k3sArgs"])
-        next.kubernetes.k3s_args = stringList(v["k3sArgs"], source, "kubernetes.k3sArgs");
-    } else if (key == "docker") {
-      if (v.IsNull()) {
-        next.docker = nlohmann::json::object();
-        continue;
-      }
-      requireMap(v, source, key);
-      next.docker = yamlToJson(v);
-    } else if (key == "env") {
-      if (v.IsNull()) {
-        next.env.clear();
-        continue;
-      }
-      requireMap(v, source, key);
-      next.env.clear();
-      for (const auto& e : v) {
-        next.env[e.first.as<std::string>()] =
-            scalar<std::string>(e.second, source, "env value", "a string");
-      }
-    } else if (key == "boot") {
-      if (v.IsNull()) continue;
-      requireMap(v, source, key);
-      checkKeys(v, source, "boot.", {"lazy", "idleStop"});
-      if (v["lazy"]) next.boot.lazy = scalar<bool>(v["lazy"], source, "boot.lazy", "true or false");
-      if (v["idleStop"]) {
-        next.boot.idle_stop =
-            v["idleStop"].IsNull() ? "" : durationScalar(v["idleStop"], source, "boot.idleStop");
-      }
-    } else if (key == "relay") {
-      if (v.IsNull()) continue;
-      requireMap(v, source, key);
-      checkKeys(v, source, "relay.", {"spinMicros", "maxConnections", "headTimeout"});
-      if (v["spinMicros"])
-        next.relay.spin_micros =
-            scalar<int>(v["spinMicros"], source, "relay.spinMicros", "a whole number");
-      if (v["maxConnections"])
-        next.relay.max_connections =
-            scalar<int>(v["maxConnections"], source, "relay.maxConnections", "a whole number");
-      if (v["headTimeout"])
-        next.relay.head_timeout = durationScalar(v["headTimeout"], source, "relay.headTimeout");
-    } else if (key == "listen") {
-      next.listen = stringList(v, source, "listen");
+      key->read(next, entry.second, source);
     }
   }
   try {
@@ -370,30 +484,10 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
 }
 
 void ProfileConfig::validate() const {
-  if (cpus < 1 || cpus > 1024) throw ConfigError("cpus must be between 1 and 1024");
-  if (memory <= 0) throw ConfigError("memory must be a positive number of GiB");
-  if (disk < 1) throw ConfigError("disk must be at least 1 GiB");
-  if (arch != "x86_64" && arch != "aarch64")
-    throw ConfigError("arch must be x86_64 or aarch64, not '" + arch + "'");
-  if (runtime != "docker" && runtime != "containerd") {
-    throw ConfigError("runtime must be docker or containerd, not '" + runtime + "'");
+  for (const auto& key : keys()) {
+    if (!key.check) continue;
+    if (std::string why = key.check(*this); !why.empty()) throw ConfigError(why);
   }
-  if (!vm_type.empty() && vm_type != "qemu" && vm_type != "ns") {
-    throw ConfigError("vmType must be qemu or ns, not '" + vm_type + "'");
-  }
-  if (mount_type != "9p" && mount_type != "virtiofs") {
-    throw ConfigError("mountType must be 9p or virtiofs, not '" + mount_type + "'");
-  }
-  if (forwarding.bind != "loopback" && forwarding.bind != "mirror") {
-    throw ConfigError("forwarding.bind must be loopback or mirror, not '" + forwarding.bind + "'");
-  }
-  durationMillis(boot.idle_stop, "boot.idleStop");
-  if (relay.spin_micros < 0 || relay.spin_micros > 10000)
-    throw ConfigError("relay.spinMicros must be between 0 and 10000");
-  if (relay.max_connections < 1 || relay.max_connections > 1000000)
-    throw ConfigError("relay.maxConnections must be between 1 and 1000000");
-  if (relayHeadTimeoutMillis() < 1000)
-    throw ConfigError("relay.headTimeout must be at least 1s, not '" + relay.head_timeout + "'");
 }
 
 long long ProfileConfig::relayHeadTimeoutMillis() const {
@@ -403,64 +497,19 @@ long long ProfileConfig::relayHeadTimeoutMillis() const {
 std::string ProfileConfig::toYaml() const {
   YAML::Emitter out;
   out << YAML::BeginMap;
-  out << YAML::Key << "cpus" << YAML::Value << cpus;
-  out << YAML::Key << "memory" << YAML::Value << memory;
-  out << YAML::Key << "disk" << YAML::Value << disk;
-  out << YAML::Key << "arch" << YAML::Value << arch;
-  out << YAML::Key << "runtime" << YAML::Value << runtime;
-  out << YAML::Key << "vmType" << YAML::Value << vm_type;
-  out << YAML::Key << "mountType" << YAML::Value << mount_type;
-  out << YAML::Key << "diskImage" << YAML::Value << disk_image;
-  out << YAML::Key << "mounts" << YAML::Value;
-  if (!mounts) {
-    out << YAML::Null << YAML::Comment("unset: your home folder, writable");
-  } else {
-    out << YAML::BeginSeq;
-    for (const auto& share : *mounts) {
-      out << YAML::BeginMap << YAML::Key << "location" << YAML::Value << share.location << YAML::Key
-          << "mountPoint" << YAML::Value << share.mount_point << YAML::Key << "writable"
-          << YAML::Value << share.writable << YAML::EndMap;
+  std::string section;
+  for (const auto& key : keys()) {
+    if (key.section != section) {
+      if (!section.empty()) out << YAML::EndMap;
+      if (!key.section.empty()) out << YAML::Key << key.section << YAML::Value << YAML::BeginMap;
+      section = key.section;
     }
-    out << YAML::EndSeq;
+    const nlohmann::json value = key.write(*this);
+    out << YAML::Key << key.name << YAML::Value;
+    emitJson(out, value);
+    if (value.is_null() && key.null_note != nullptr) out << YAML::Comment(key.null_note);
   }
-  out << YAML::Key << "network" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "dns" << YAML::Value << YAML::Flow << network.dns;
-  out << YAML::Key << "subnet" << YAML::Value << network.subnet;
-  out << YAML::EndMap;
-  out << YAML::Key << "forwarding" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "bind" << YAML::Value << forwarding.bind;
-  out << YAML::Key << "udp" << YAML::Value << forwarding.udp;
-  out << YAML::Key << "nat" << YAML::Value << forwarding.nat;
-  out << YAML::EndMap;
-  out << YAML::Key << "kubernetes" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "enabled" << YAML::Value << kubernetes.enabled;
-  out << YAML::Key << "version" << YAML::Value << kubernetes.version;
-  out << YAML::Key << "k3sArgs" << YAML::Value << YAML::Flow << kubernetes.k3s_args;
-  out << YAML::EndMap;
-  out << YAML::Key << "docker" << YAML::Value;
-  if (docker.empty()) {
-    out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
-  } else {
-    emitJson(out, docker);
-  }
-  out << YAML::Key << "env" << YAML::Value;
-  if (env.empty()) {
-    out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
-  } else {
-    out << YAML::BeginMap;
-    for (const auto& [k, v] : env) out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
-    out << YAML::EndMap;
-  }
-  out << YAML::Key << "boot" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "lazy" << YAML::Value << boot.lazy;
-  out << YAML::Key << "idleStop" << YAML::Value << YAML::DoubleQuoted << boot.idle_stop;
-  out << YAML::EndMap;
-  out << YAML::Key << "relay" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "spinMicros" << YAML::Value << relay.spin_micros;
-  out << YAML::Key << "maxConnections" << YAML::Value << relay.max_connections;
-  out << YAML::Key << "headTimeout" << YAML::Value << YAML::DoubleQuoted << relay.head_timeout;
-  out << YAML::EndMap;
-  out << YAML::Key << "listen" << YAML::Value << YAML::Flow << listen;
+  if (!section.empty()) out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
@@ -481,31 +530,12 @@ void ProfileConfig::save(const std::string& path) const {
 }
 
 nlohmann::json ProfileConfig::toJson() const {
-  const nlohmann::json mounts_json = sharesJson(effectiveMounts());
-  return {
-      {"cpus", cpus},
-      {"memory", memory},
-      {"disk", disk},
-      {"arch", arch},
-      {"runtime", runtime},
-      {"vmType", vm_type},
-      {"mountType", mount_type},
-      {"diskImage", disk_image},
-      {"mounts", mounts_json},
-      {"network", {{"dns", network.dns}, {"subnet", network.subnet}}},
-      {"forwarding", {{"bind", forwarding.bind}, {"udp", forwarding.udp}, {"nat", forwarding.nat}}},
-      {"kubernetes",
-       {{"enabled", kubernetes.enabled},
-        {"version", kubernetes.version},
-        {"k3sArgs", kubernetes.k3s_args}}},
-      {"docker", docker},
-      {"env", env},
-      {"boot", {{"lazy", boot.lazy}, {"idleStop", boot.idle_stop}}},
-      {"relay",
-       {{"spinMicros", relay.spin_micros},
-        {"maxConnections", relay.max_connections},
-        {"headTimeout", relay.head_timeout}}},
-      {"listen", listen}};
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& key : keys()) {
+    (key.section.empty() ? out : out[key.section])[key.name] = key.write(*this);
+  }
+  out["mounts"] = sharesJson(effectiveMounts());  // the shares in force, not the file's null
+  return out;
 }
 
 nlohmann::json ProfileConfig::sharesJson(const std::vector<Share>& shares) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "vm/Driver.h"
+#include "vm/RelayTuning.h"
 
 namespace berth::vm {
 
@@ -35,14 +36,6 @@ struct KubernetesConfig {
   bool enabled = false;
   std::string version;
   std::vector<std::string> k3s_args;
-};
-
-// The API relay in front of the engine (the profile daemon's). The defaults are `berth daemon`'s
-// (server::RelayLimits, net::kDefaultSpin; a unit test keeps them equal).
-struct RelayTuning {
-  int spin_micros = 50;        // I/O thread polls this long after work before sleeping; 0: never
-  int max_connections = 1000;  // client connections served at once; more get a 503
-  std::string head_timeout = "300s";  // a client must send a request head within this
 };
 
 struct BootConfig {
@@ -79,6 +72,7 @@ class ProfileConfig {
   // The whole config as YAML (every key), and written atomically to `path` (mode 0600).
   std::string toYaml() const;
   void save(const std::string& path) const;
+  // Every key as JSON, with the shares in force (`mounts` unset: the default share).
   nlohmann::json toJson() const;
 
   // The configured shares, or the default one (the user's home, writable).

@@ -1,4 +1,7 @@
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
 
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
@@ -133,6 +136,70 @@ TEST(ProfileConfigTest, BadRelayValuesAreRefusedAndChangeNothing) {
     EXPECT_THROW(config.mergeText(text, "berth.yaml"), ConfigError) << text;
     EXPECT_EQ(config.toYaml(), before) << text;
   }
+}
+
+// One table names every key: the file berth writes, the JSON it shows and the checks agree.
+TEST(ProfileConfigTest, FileJsonAndChecksComeFromOneTable) {
+  const ProfileConfig config = ProfileConfig::defaults();
+  const YAML::Node file = YAML::Load(config.toYaml());
+  const nlohmann::json json = config.toJson();
+  std::vector<std::string> file_keys, json_keys;
+  for (const auto& kv : file) {
+    const std::string key = kv.first.as<std::string>();
+    file_keys.push_back(key);
+    if (kv.second.IsMap() && json[key].is_object()) {
+      for (const auto& inner : kv.second) {
+        EXPECT_TRUE(json[key].contains(inner.first.as<std::string>()))
+            << key << "." << inner.first.as<std::string>();
+      }
+      EXPECT_EQ(json[key].size(), kv.second.size()) << key;
+    }
+  }
+  for (const auto& [key, value] : json.items()) json_keys.push_back(key);
+  std::sort(file_keys.begin(), file_keys.end());
+  EXPECT_EQ(file_keys, json_keys);
+
+  ProfileConfig edited = config;
+  try {
+    edited.mergeText("network:\n  dsn: [1.1.1.1]\n", "/p/berth.yaml");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "/p/berth.yaml:2:3: unknown key 'network.dsn' (known: dns, subnet)"),
+              std::string::npos)
+        << e.what();
+  }
+  // A value set in code (a flag) meets the same check as one read from the file.
+  edited.cpus = 0;
+  try {
+    edited.validate();
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "cpus must be a whole number from 1 to 1024, not '0'");
+  }
+  try {
+    edited.mergeText("cpus: 0\n", "/p/berth.yaml");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("/p/berth.yaml:1:7: cpus must be"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ProfileConfigTest, StringsThatLookLikeOtherTypesStayStrings) {
+  ProfileConfig config = ProfileConfig::defaults();
+  config.mergeText(R"(env: {A: "007", B: "true", C: "", D: plain}
+docker: {label: "1.5", debug: true}
+kubernetes: {version: "1.29"}
+)",
+                   "in");
+  ProfileConfig again = ProfileConfig::defaults();
+  again.mergeText(config.toYaml(), "out");
+  EXPECT_EQ(again.env, (std::map<std::string, std::string>{
+                           {"A", "007"}, {"B", "true"}, {"C", ""}, {"D", "plain"}}));
+  EXPECT_EQ(again.docker["label"], "1.5");
+  EXPECT_EQ(again.docker["debug"], true);
+  EXPECT_EQ(again.kubernetes.version, "1.29");
 }
 
 }  // namespace
