@@ -56,7 +56,10 @@ std::string shareHint(const std::string& location, const std::string& mount_poin
   std::string yaml = "{location: " + location;
   if (mount_point != location) yaml += ", mountPoint: " + mount_point;
   yaml += std::string(", writable: ") + (write ? "true" : "false") + "}";
-  return "--mount " + flag + " (berth.yaml: mounts: [" + yaml + "])";
+  // `berth mount add` keeps the shares a profile has (a --mount flag on start replaces them).
+  return "berth mount add " + flag +
+         " [-p PROFILE], then berth restart [PROFILE] (berth daemon: --mount " + flag +
+         " beside its other --mount flags; berth.yaml: mounts: [" + yaml + "])";
 }
 
 }  // namespace
@@ -150,14 +153,13 @@ GuestPath MountTranslator::toGuest(std::string_view host_path, bool write) const
     for (const auto& r : resolved_) shared += (shared.empty() ? "" : ", ") + r.share.location;
     return {"", "bind source path " + named + " is not shared with the berth guest (shared: " +
                     (shared.empty() ? "nothing" : shared) + "); share it with " +
-                    shareHint(*resolved, *resolved, write) + " and restart berth"};
+                    shareHint(*resolved, *resolved, write)};
   }
   if (write && !best->share.writable) {
     return {"", "bind source path " + named + " is in the read-only share " + best->share.location +
                     "; mount it read-only (:ro / readonly) or make the "
                     "share writable with " +
-                    shareHint(best->share.location, best->share.mount_point, true) +
-                    " and restart berth"};
+                    shareHint(best->share.location, best->share.mount_point, true)};
   }
   return {under(best->mount_point, rest), ""};
 }

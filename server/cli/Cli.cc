@@ -1,10 +1,62 @@
 #include "server/cli/Cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <exception>
 #include <iostream>
+#include <set>
 
 namespace berth::cli {
+namespace {
+
+// Commands that run a command of the user's (`berth ssh -- CMD ARGS`): the words after `--`.
+const std::set<std::string> kTailCommands = {"ssh"};
+
+std::vector<std::string>& tail() {
+  static std::vector<std::string> words;
+  return words;
+}
+
+// Edit distance where swapping two neighbours counts as one edit ("statsu" -> "status": 1).
+std::size_t editDistance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The line for a first word that names no command: the nearest visible command, if one is near.
+std::string unknownCommand(CLI::App& app, const std::string& word) {
+  std::string best;
+  std::size_t best_distance = 0;
+  for (const auto* sub : app.get_subcommands([](CLI::App* s) { return !s->get_group().empty(); })) {
+    std::vector<std::string> names = sub->get_aliases();
+    names.push_back(sub->get_name());
+    for (const auto& name : names) {
+      const std::size_t distance = editDistance(word, name);
+      if (best.empty() || distance < best_distance) {
+        best = sub->get_name();
+        best_distance = distance;
+      }
+    }
+  }
+  const bool near = !best.empty() && (best_distance <= 2 || best.rfind(word, 0) == 0) &&
+                    best_distance < std::max<std::size_t>(word.size(), 2);
+  return "unknown command \"" + word + "\"" +
+         (near ? "; did you mean \"" + best + "\"?" : " (berth --help lists the commands)");
+}
+
+}  // namespace
+
+const std::vector<std::string>& commandTail() { return tail(); }
 
 int runCli(int argc, char** argv) {
   CLI::App app{"berth: a Docker engine in a VM or sandbox, behind a faithful Docker API socket"};
@@ -17,8 +69,30 @@ int runCli(int argc, char** argv) {
   registerStatusCommands(app);
   registerTemplateCommand(app);
   registerSshCommands(app);
+  registerMountCommands(app);
   try {
-    app.parse(argc, argv);
+    if (argc > 1 && argv[1][0] != '-') {
+      const std::string first = argv[1];
+      const bool known =
+          !app.get_subcommands([&first](CLI::App* s) { return s->check_name(first); }).empty();
+      if (!known) throw std::invalid_argument(unknownCommand(app, first));
+    }
+    // The words after `--` belong to the command a tail command runs, not to berth's parser
+    // (which would hand them to the first positional: `berth ssh -- ls` is not profile "ls").
+    int end = argc;
+    for (int i = 1; i < argc; ++i) {
+      if (std::string(argv[i]) == "--") {
+        end = i;
+        break;
+      }
+    }
+    if (end < argc) {
+      if (argc < 2 || !kTailCommands.count(argv[1]))
+        throw std::invalid_argument(std::string("'") + (argc > 1 ? argv[1] : "berth") +
+                                    "' takes no command after --");
+      tail().assign(argv + end + 1, argv + argc);
+    }
+    app.parse(end, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

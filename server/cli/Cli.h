@@ -1,13 +1,19 @@
 #pragma once
 // The `berth` command line: builds the CLI11 app from every command's register function,
 // runs it, and turns any exception that reaches it into one line on stderr and exit code 1.
+// An unknown command gets the nearest one suggested. Not thread-safe (one call per process).
 #include <CLI/App.hpp>
+#include <string>
+#include <vector>
 
 namespace berth::cli {
 
 inline constexpr const char* kBerthVersion = "0.1.0";
 
 int runCli(int argc, char** argv);
+// The words after `--` on the command line of a command that runs one (`berth ssh -- CMD ARGS`);
+// set by runCli before the command's callback runs.
+const std::vector<std::string>& commandTail();
 
 // Each command file registers its subcommand(s) on the app.
 void registerDaemonCommand(CLI::App& app);
@@ -17,5 +23,6 @@ void registerStopCommands(CLI::App& app);     // stop, delete
 void registerStatusCommands(CLI::App& app);   // status, list, version
 void registerTemplateCommand(CLI::App& app);  // template
 void registerSshCommands(CLI::App& app);      // ssh, ns-init (internal)
+void registerMountCommands(CLI::App& app);    // mount add|remove|list
 
 }  // namespace berth::cli

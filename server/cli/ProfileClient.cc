@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -86,6 +87,27 @@ std::string ProfileClient::command(const std::string& verb) const {
 }
 
 bool ProfileClient::exists() const { return std::filesystem::exists(paths_.config_file); }
+
+std::string ProfileClient::keptData() const {
+  // What `berth delete` keeps: the driver state's data folder (StopCommand's deleteProfile).
+  const std::string data = paths_.state_dir + "/data";
+  std::error_code ec;
+  if (exists() || !std::filesystem::is_directory(data, ec)) return "";
+  return data;
+}
+
+std::vector<std::string> ProfileClient::namesWithKeptData(const std::string& home) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(home, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!vm::ProfilePaths::isValidName(name)) continue;
+    if (!ProfileClient(vm::ProfilePaths::forProfile(name, home)).keptData().empty())
+      names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 vm::ProfileConfig ProfileClient::loadConfig(bool with_profile_file) const {
   vm::ProfileConfig config = vm::ProfileConfig::defaults();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
@@ -34,6 +35,11 @@ class ProfileClient {
   // "berth start" or "berth start NAME": how to refer to this profile in a hint.
   std::string command(const std::string& verb) const;
   bool exists() const;  // has a berth.yaml
+  // The container data an earlier `berth delete` (without --data) kept, when the profile has no
+  // berth.yaml any more: its folder, else "".
+  std::string keptData() const;
+  // Names of the deleted profiles under `home` whose container data was kept, sorted.
+  static std::vector<std::string> namesWithKeptData(const std::string& home);
   // defaults, then the template, then berth.yaml (when `with_profile_file`).
   vm::ProfileConfig loadConfig(bool with_profile_file = true) const;
 

@@ -1,4 +1,4 @@
-// `berth ssh [-p profile] [-- cmd...]`: a shell, or one command, inside the profile's guest;
+// `berth ssh [profile] [-- cmd...]`: a shell, or one command, inside the profile's guest;
 // and `berth ns-init`, the hidden first process of an `ns` guest.
 #include <unistd.h>
 
@@ -19,10 +19,9 @@ namespace {
 
 struct SshOptions {
   ProfileArgs profile;
-  std::vector<std::string> command;
 };
 
-[[noreturn]] void runSsh(const SshOptions& o) {
+[[noreturn]] void runSsh(const SshOptions& o, std::vector<std::string> command) {
   ProfileClient client(o.profile);
   if (!client.exists()) {
     throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
@@ -30,10 +29,10 @@ struct SshOptions {
   const vm::ProfileConfig config = client.loadConfig(true);
   std::vector<std::string> argv;
   if (config.vm_type == "qemu") {
-    argv = vm::QemuDriver::sshArgv(client.paths().state_dir, client.paths().name, o.command,
-                                   o.command.empty() && ::isatty(0));
+    argv = vm::QemuDriver::sshArgv(client.paths().state_dir, client.paths().name, command,
+                                   command.empty() && ::isatty(0));
   } else if (config.vm_type == "ns") {
-    argv = vm::NsDriver::shellCommand(client.paths(), o.command);
+    argv = vm::NsDriver::shellCommand(client.paths(), command);
   } else {
     throw std::runtime_error("berth ssh is not available for the " + config.vm_type + " driver");
   }
@@ -49,10 +48,9 @@ struct SshOptions {
 void registerSshCommands(CLI::App& app) {
   auto o = std::make_shared<SshOptions>();
   auto* ssh = app.add_subcommand(
-      "ssh", "Open a shell in the profile's guest, or run: berth ssh -- CMD ARGS");
-  o->profile.addTo(ssh, false);
-  ssh->add_option("command", o->command, "Command to run in the guest (after --)");
-  ssh->callback([o] { runSsh(*o); });
+      "ssh", "Open a shell in the profile's guest, or run: berth ssh [profile] -- CMD ARGS");
+  o->profile.addTo(ssh);
+  ssh->callback([o] { runSsh(*o, commandTail()); });
 
   auto c = std::make_shared<ProfileArgs>();
   auto* config =

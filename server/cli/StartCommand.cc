@@ -7,7 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -15,7 +18,9 @@
 #include "server/UnixListener.h"
 #include "server/cli/Cli.h"
 #include "server/cli/DockerContext.h"
+#include "server/cli/Editor.h"
 #include "server/cli/ProfileClient.h"
+#include "server/cli/SettingsCheck.h"
 #include "server/net/Log.h"
 #include "vm/DriverFactory.h"
 #include "vm/MountFlag.h"
@@ -75,22 +80,13 @@ void applyFlags(const StartOptions& o, vm::ProfileConfig& config) {
 }
 
 bool anySettingGiven(const StartOptions& o) {
-  for (const char* flag : {"--cpus", "--memory", "--disk", "--arch", "--runtime", "--vm-type",
-                           "--mount-type", "--disk-image", "--mount", "--dns", "--env", "--kubernetes",
-                           "--kubernetes-version", "--lazy", "--idle-stop", "--listen"}) {
+  for (const char* flag :
+       {"--cpus", "--memory", "--disk", "--arch", "--runtime", "--vm-type", "--mount-type",
+        "--disk-image", "--mount", "--dns", "--env", "--kubernetes", "--kubernetes-version",
+        "--lazy", "--idle-stop", "--listen"}) {
     if (o.given(flag)) return true;
   }
   return false;
-}
-
-void editFile(const std::string& path) {
-  const char* editor = std::getenv("VISUAL");
-  if (editor == nullptr || *editor == '\0') editor = std::getenv("EDITOR");
-  std::string command =
-      std::string(editor != nullptr && *editor != '\0' ? editor : "vi") + " '" + path + "'";
-  if (std::system(command.c_str()) != 0) {
-    throw std::runtime_error("the editor exited with an error; " + path + " is unchanged");
-  }
 }
 
 std::string describeFor(const vm::ProfilePaths& paths) { return "berth profile " + paths.name; }
@@ -137,21 +133,54 @@ void followBoot(const ProfileClient& client) {
   }
 }
 
+std::optional<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Puts berth.yaml back as it was before this command (removes it when there was none).
+void restoreFile(const std::string& path, const std::optional<std::string>& before) {
+  if (!before) {
+    std::filesystem::remove(path);
+    return;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << *before;
+}
+
 int startProfile(StartOptions& o) {
   ProfileClient client(o.profile);
   const auto& paths = client.paths();
   for (const auto& socket : paths.socketPaths()) server::checkSocketPathLength(socket);
 
   const bool existed = client.exists();
-  vm::ProfileConfig current = client.loadConfig(true);
-  vm::ProfileConfig wanted = current;
-  applyFlags(o, wanted);
-  if (wanted.vm_type.empty()) wanted.vm_type = vm::DriverFactory::defaultVmType();
-  wanted.validate();
-  if (existed) vm::ProfileConfig::checkImmutable(current, wanted, paths.name);
+  const std::optional<std::string> original = readFile(paths.config_file);
+  // With --edit, a berth.yaml that does not load is opened in the editor as it is.
+  std::optional<vm::ProfileConfig> current;
+  try {
+    current = client.loadConfig(true);
+  } catch (const vm::ConfigError&) {
+    if (!o.edit || !existed) throw;
+  }
+  vm::ProfileConfig wanted = current ? *current : vm::ProfileConfig::defaults();
+  // Every value is checked before anything is saved or started: a refused flag changes nothing.
+  auto check = [&](vm::ProfileConfig& config) {
+    if (config.vm_type.empty()) config.vm_type = vm::DriverFactory::defaultVmType();
+    SettingsCheck::beforeSave(config);
+    if (existed && current)
+      vm::ProfileConfig::checkImmutable(current->vm_type.empty() ? config : *current, config,
+                                        paths.name);
+  };
+  if (current) {
+    applyFlags(o, wanted);
+    check(wanted);
+  }
 
   if (client.status(std::chrono::seconds(3))) {
-    if (anySettingGiven(o) && wanted.toYaml() != current.toYaml()) {
+    if (anySettingGiven(o) && (!current || wanted.toYaml() != current->toYaml())) {
       throw std::runtime_error("profile '" + paths.name +
                                "' is running, so its settings cannot "
                                "change now; stop it first (" +
@@ -162,18 +191,32 @@ int startProfile(StartOptions& o) {
     return 0;
   }
   // Fails here, before anything is written, when the driver cannot run (qemu not built, ...).
-  vm::DriverFactory::makeDriver(wanted, paths);
+  if (current) vm::DriverFactory::makeDriver(wanted, paths);
 
   // Creates it 0700, or refuses one that other users can write (they could swap its sockets).
   vm::PrivateDir::ensure(paths.dir);
   std::filesystem::permissions(paths.dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace);
-  wanted.save(paths.config_file);
+  if (current) wanted.save(paths.config_file);
   if (o.edit) {
-    editFile(paths.config_file);
-    wanted = client.loadConfig(true);
-    vm::ProfileConfig::checkImmutable(current.vm_type.empty() ? wanted : current, wanted,
-                                      paths.name);
+    // An edit that does not validate is not kept (as `berth template`): the file goes back to
+    // what it was before this command.
+    try {
+      Editor::edit(paths.config_file);
+      wanted = client.loadConfig(true);
+      const bool flags_now = !current && anySettingGiven(o);  // the file did not load before
+      if (flags_now) applyFlags(o, wanted);
+      const bool chosen_now = wanted.vm_type.empty();
+      check(wanted);
+      vm::DriverFactory::makeDriver(wanted, paths);
+      if (flags_now || chosen_now) wanted.save(paths.config_file);
+    } catch (const std::exception& e) {
+      restoreFile(paths.config_file, original);
+      std::error_code ec;
+      if (!existed) std::filesystem::remove(paths.dir, ec);  // only when left empty
+      throw std::runtime_error(std::string(e.what()) + " (the edit was not kept; " +
+                               client.command("start") + " --edit opens the file again)");
+    }
   }
   if (auto cleaned = client.cleanStale(); !cleaned.empty())
     std::cerr << "berth: " << cleaned << "\n";

@@ -1,7 +1,8 @@
-// `berth status [profile] [-e] [--json]`, `berth list [--json]` and `berth version`.
+// `berth status [profile] [-e] [--json]`, `berth list [--all] [--json]` and
+// `berth version [profile]`.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
-#include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -9,6 +10,7 @@
 #include "server/ProfileStatus.h"
 #include "server/cli/Cli.h"
 #include "server/cli/ProfileClient.h"
+#include "server/cli/TextTable.h"
 #include "server/net/HttpClient.h"
 
 namespace berth::cli {
@@ -133,7 +135,10 @@ void runStatus(const StatusOptions& o) {
   }
 }
 
-void runList(bool json) {
+// The status `berth list --all` shows for a deleted profile whose container data was kept.
+constexpr const char* kDeleted = "Deleted";
+
+void runList(bool json, bool all) {
   const std::string home = vm::ProfilePaths::home();
   std::vector<nlohmann::json> rows;
   for (const auto& name : vm::ProfilePaths::list(home)) {
@@ -166,21 +171,34 @@ void runList(bool json) {
                     {"address", s["address"]},
                     {"socket", s["socket"]}});
   }
+  if (all) {
+    for (const auto& name : ProfileClient::namesWithKeptData(home)) {
+      ProfileClient client(vm::ProfilePaths::forProfile(name, home));
+      rows.push_back({{"name", name}, {"status", kDeleted}, {"data", client.keptData()}});
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a["name"] < b["name"]; });
+  }
   if (json) {
     for (const auto& row : rows) std::cout << row.dump() << "\n";
     return;
   }
-  std::cout << std::left << std::setw(16) << "PROFILE" << std::setw(10) << "STATUS" << std::setw(9)
-            << "ARCH" << std::setw(6) << "CPUS" << std::setw(8) << "MEMORY" << std::setw(8)
-            << "DISK" << std::setw(9) << "RUNTIME"
-            << "ADDRESS\n";
+  TextTable table({"PROFILE", "STATUS", "ARCH", "CPUS", "MEMORY", "DISK", "RUNTIME", "ADDRESS"});
   for (const auto& row : rows) {
-    std::cout << std::left << std::setw(16) << row["name"].get<std::string>() << std::setw(10)
-              << row["status"].get<std::string>() << std::setw(9) << row["arch"].get<std::string>()
-              << std::setw(6) << row["cpus"].get<int>() << std::setw(8)
-              << gib(row["memory"].get<double>()) << std::setw(8) << gib(row["disk"].get<double>())
-              << std::setw(9) << row["runtime"].get<std::string>()
-              << row["address"].get<std::string>() << "\n";
+    if (row["status"] == kDeleted) {
+      table.add({row["name"].get<std::string>(), kDeleted});
+      continue;
+    }
+    table.add({row["name"].get<std::string>(), row["status"].get<std::string>(),
+               row["arch"].get<std::string>(), std::to_string(row["cpus"].get<int>()),
+               gib(row["memory"].get<double>()), gib(row["disk"].get<double>()),
+               row["runtime"].get<std::string>(), row["address"].get<std::string>()});
+  }
+  table.print(std::cout);
+  if (all && std::any_of(rows.begin(), rows.end(),
+                         [](const auto& r) { return r["status"] == kDeleted; })) {
+    std::cerr << "berth: " << kDeleted << ": a deleted profile whose container data was kept; "
+              << "berth delete --data NAME removes it, berth start NAME uses it again\n";
   }
 }
 
@@ -197,14 +215,16 @@ void registerStatusCommands(CLI::App& app) {
   status->callback([o] { runStatus(*o); });
 
   auto list_json = std::make_shared<bool>(false);
+  auto list_all = std::make_shared<bool>(false);
   auto* list = app.add_subcommand("list", "List the profiles");
   list->alias("ls");
   list->add_flag("-j,--json", *list_json, "Print one JSON object per profile, one per line");
-  list->callback([list_json] { runList(*list_json); });
+  list->add_flag("-a,--all", *list_all, "Also list deleted profiles whose container data was kept");
+  list->callback([list_json, list_all] { runList(*list_json, *list_all); });
 
   auto version_args = std::make_shared<ProfileArgs>();
   auto* version = app.add_subcommand("version", "Print berth's version (and the running engine's)");
-  version_args->addTo(version, false);
+  version_args->addTo(version);
   version->callback([version_args] {
     std::cout << "berth version " << kBerthVersion << "\n";
     ProfileClient client(*version_args);

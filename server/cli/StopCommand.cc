@@ -57,9 +57,30 @@ bool confirm(const std::string& question) {
   return answer == "y" || answer == "Y" || answer == "yes";
 }
 
+// `berth delete --data NAME` after a `berth delete NAME` that kept the data: remove that too.
+void deleteKeptData(const StopOptions& o, const ProfileClient& client) {
+  const auto& paths = client.paths();
+  if (!o.force && !confirm("delete the kept container data of profile '" + paths.name + "'?")) {
+    throw std::runtime_error("not deleted: confirm with y, or use berth delete -f --data");
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(paths.dir, ec);
+  if (ec) throw std::runtime_error("could not remove all of " + paths.dir + ": " + ec.message());
+  std::cerr << "berth: deleted the container data kept from profile '" << paths.name << "'\n";
+}
+
 void deleteProfile(const StopOptions& o) {
   ProfileClient client(o.profile);
   const auto& paths = client.paths();
+  if (!client.exists() && !client.keptData().empty()) {
+    if (!o.data) {
+      throw std::runtime_error("profile '" + paths.name +
+                               "' was deleted; its container data is kept (berth delete --data " +
+                               paths.name + " removes it)");
+    }
+    deleteKeptData(o, client);
+    return;
+  }
   requireExisting(client);
   const std::string what = "profile '" + paths.name + "'" +
                            (o.data ? " and its container data" : " (container data is kept)");
@@ -67,6 +88,7 @@ void deleteProfile(const StopOptions& o) {
     throw std::runtime_error("not deleted: confirm with y, or use berth delete -f");
   }
   stopProfile(client, o.force);
+  const bool was_current = DockerContext::current() == paths.contextName();
   DockerContext::remove(paths.contextName());
   std::error_code ec;
   if (o.data) {
@@ -86,6 +108,12 @@ void deleteProfile(const StopOptions& o) {
   }
   if (ec) throw std::runtime_error("could not remove all of " + paths.dir + ": " + ec.message());
   std::cerr << "berth: deleted " << what << "\n";
+  if (was_current) {
+    // The docker CLI falls back to its own default context (DOCKER_HOST or /var/run/docker.sock).
+    std::cerr << "berth: docker context \"" << paths.contextName()
+              << "\" was the current one; the current context is now \"default\" "
+              << "(docker context use NAME picks another)\n";
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "server/cli/Cli.h"
+#include "server/cli/Editor.h"
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
 
@@ -33,12 +34,7 @@ void runTemplate(bool print) {
   std::ifstream before_in(file);
   std::stringstream before;
   before << before_in.rdbuf();
-  const char* editor = std::getenv("VISUAL");
-  if (editor == nullptr || *editor == '\0') editor = std::getenv("EDITOR");
-  const std::string command =
-      std::string(editor != nullptr && *editor != '\0' ? editor : "vi") + " '" + file + "'";
-  if (std::system(command.c_str()) != 0)
-    throw std::runtime_error("the editor exited with an error");
+  Editor::edit(file);
   vm::ProfileConfig check = vm::ProfileConfig::defaults();
   try {
     check.mergeFile(file);
