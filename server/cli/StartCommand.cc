@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -151,6 +152,20 @@ void restoreFile(const std::string& path, const std::optional<std::string>& befo
   out << *before;
 }
 
+// --mount replaces a profile's shares: say which ones it dropped, and how to add one instead.
+void noteDroppedShares(const vm::ProfileConfig& before, const vm::ProfileConfig& after) {
+  std::string dropped;
+  const auto kept = after.effectiveMounts();
+  for (const auto& share : before.effectiveMounts()) {
+    const bool still = std::any_of(
+        kept.begin(), kept.end(), [&](const vm::Share& s) { return s.location == share.location; });
+    if (!still) dropped += (dropped.empty() ? "" : ", ") + share.location;
+  }
+  if (dropped.empty()) return;
+  std::cerr << "berth: --mount replaced the profile's shares; no longer shared: " << dropped
+            << " (berth mount add PATH adds a share and keeps the others)\n";
+}
+
 int startProfile(StartOptions& o) {
   ProfileClient client(o.profile);
   const auto& paths = client.paths();
@@ -198,6 +213,7 @@ int startProfile(StartOptions& o) {
   std::filesystem::permissions(paths.dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace);
   if (current) wanted.save(paths.config_file);
+  if (existed && current && o.given("--mount")) noteDroppedShares(*current, wanted);
   if (o.edit) {
     // An edit that does not validate is not kept (as `berth template`): the file goes back to
     // what it was before this command.

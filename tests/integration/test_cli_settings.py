@@ -119,3 +119,15 @@ def test_mount_add_keeps_the_current_shares(profiles):
     assert p.returncode == 1 and "is not shared" in one_line(p)
     p = profiles.berth("mount", "add", os.path.join(base, "missing"), check=False)
     assert p.returncode == 1 and "missing" in one_line(p)
+
+
+def test_start_mount_says_which_shares_it_replaced(profiles):
+    a, b = (os.path.join(profiles.home, n) for n in ("a", "b"))
+    for d in (a, b):
+        os.makedirs(d)
+    profiles.start("--lazy", "--mount", a)
+    profiles.berth("stop")
+    err = profiles.start("--lazy", "--mount", b).stderr.decode()
+    assert "--mount replaced the profile's shares; no longer shared: " + a in err, err
+    assert "berth mount add" in err
+    assert [m["location"] for m in profiles.status()["mounts"]] == [b]
