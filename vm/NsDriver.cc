@@ -226,6 +226,13 @@ class SubnetLock {
   int fd_ = -1;
 };
 
+// The /24 the profile's guest last had ("172.30.N"), or "".
+std::string recordedSubnet(const ProfilePaths& paths) {
+  std::string subnet = readFile(paths.state_dir + "/subnet");
+  while (!subnet.empty() && (subnet.back() == '\n' || subnet.back() == ' ')) subnet.pop_back();
+  return subnet;
+}
+
 bool subnetInUse(const std::string& subnet, const std::string& own_interface) {
   SubprocessResult r = Subprocess::run({"ip", "-4", "-o", "addr", "show"});
   std::istringstream lines(r.output);
@@ -311,11 +318,15 @@ void NsDriver::start(const ProgressSink& progress) {
     progress("found dockerd still running (pid " + std::to_string(dockerdPid()) +
              ") from an earlier daemon; reusing it");
   } else {
-    cleanupLeftovers();
-    createNetwork(progress);
+    if (adoptGuest()) {
+      progress("found the guest of an earlier daemon still running; restarting its dockerd");
+    } else {
+      cleanupLeftovers();
+      createNetwork(progress);
+      progress("starting dockerd in network namespace " + netns_ + " (guest address " +
+               guestAddress() + ")");
+    }
     writeGuestFiles();
-    progress("starting dockerd in network namespace " + netns_ + " (guest address " +
-             guestAddress() + ")");
     int pid = spawnDockerd();
     std::lock_guard lock(mutex_);
     dockerd_pid_ = pid;
@@ -348,13 +359,23 @@ bool NsDriver::adoptRunningDockerd() {
   if (netns_inode == 0 || inodeOf("/proc/" + std::to_string(pid) + "/ns/net") != netns_inode) {
     return false;
   }
-  std::string subnet = readFile(paths_.state_dir + "/subnet");
-  while (!subnet.empty() && (subnet.back() == '\n' || subnet.back() == ' ')) subnet.pop_back();
+  const std::string subnet = recordedSubnet(paths_);
   if (subnet.empty()) return false;
   std::lock_guard lock(mutex_);
   dockerd_pid_ = pid;
   subnet_ = subnet;
   BERTH_LOG(Info, "ns", "adopting dockerd pid " << pid << " in " << netns_);
+  return true;
+}
+
+bool NsDriver::adoptGuest() {
+  if (NsGuestInit::holderPid(paths_.state_dir + "/holder.pid", "/var/run/netns/" + netns_) == 0)
+    return false;
+  const std::string subnet = recordedSubnet(paths_);
+  if (subnet.empty()) return false;
+  std::lock_guard lock(mutex_);
+  subnet_ = subnet;
+  BERTH_LOG(Info, "ns", "adopting the guest's namespaces in " << netns_ << " (dockerd is gone)");
   return true;
 }
 
@@ -389,9 +410,7 @@ std::string NsDriver::allocateSubnet() {
     }
     return prefix;
   }
-  std::string recorded = readFile(paths_.state_dir + "/subnet");
-  while (!recorded.empty() && (recorded.back() == '\n' || recorded.back() == ' '))
-    recorded.pop_back();
+  const std::string recorded = recordedSubnet(paths_);
   if (!recorded.empty() && !subnetInUse(recorded, veth_host_)) return recorded;
   const unsigned first = fnv1a(paths_.dir) % 256;
   for (unsigned i = 0; i < 256; ++i) {
@@ -766,6 +785,12 @@ void NsDriver::stop(bool force) {
 
 std::string NsDriver::guestId(const ProfilePaths& paths) {
   return "berth-" + hex8(fnv1a(paths.dir));
+}
+
+bool NsDriver::guestRunning(const ProfilePaths& paths) {
+  return runningDockerd(paths) != 0 ||
+         NsGuestInit::holderPid(paths.state_dir + "/holder.pid",
+                                "/var/run/netns/" + guestId(paths)) != 0;
 }
 
 int NsDriver::runningDockerd(const ProfilePaths& paths) {

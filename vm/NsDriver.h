@@ -39,6 +39,8 @@ class NsDriver final : public Driver {
   int dockerdPid() const;
   // Pid of a dockerd of this profile that still runs (e.g. its daemon was killed), or 0.
   static int runningDockerd(const ProfilePaths& paths);
+  // True while the guest (dockerd, or the namespaces holding its containers) still runs.
+  static bool guestRunning(const ProfilePaths& paths);
   // The guest's network namespace name (ip netns) for a profile.
   static std::string guestId(const ProfilePaths& paths);
   // The argv that runs `command` (a shell when empty) inside the guest's namespaces;
@@ -52,6 +54,8 @@ class NsDriver final : public Driver {
   };
 
   bool adoptRunningDockerd();
+  // dockerd is gone but the guest's namespaces (and containers) are not: start one in them.
+  bool adoptGuest();
   void cleanupLeftovers();
   void createNetwork(const ProgressSink& progress);
   void deleteNetwork();

@@ -12,6 +12,7 @@
 #include "server/cli/ProfileClient.h"
 #include "server/cli/TextTable.h"
 #include "server/net/HttpClient.h"
+#include "vm/NsDriver.h"
 
 namespace berth::cli {
 namespace {
@@ -28,9 +29,18 @@ std::string gib(double value) {
   return out.str();
 }
 
-// What `status --json` says about a profile whose daemon does not run.
+constexpr const char* kOrphaned = "daemon not running: `berth start` adopts it";
+
+// What `status --json` says about a profile whose daemon does not run. Its guest may still
+// run (the daemon was killed): then the containers run too, and that is what it says.
 nlohmann::json offlineStatus(const ProfileClient& client) {
-  return server::ProfileStatus::base(client.paths(), client.loadConfig(true), "Stopped");
+  const vm::ProfileConfig config = client.loadConfig(true);
+  if (config.vm_type == "ns" && vm::NsDriver::guestRunning(client.paths())) {
+    auto s = server::ProfileStatus::base(client.paths(), config, "Running");
+    s["guest"] = {{"state", "Running"}, {"detail", kOrphaned}};
+    return s;
+  }
+  return server::ProfileStatus::base(client.paths(), config, "Stopped");
 }
 
 // Running / Idle (daemon up, guest down: it boots on the next request) / Stopped / ...
@@ -38,6 +48,7 @@ std::string overallStatus(const nlohmann::json& status) {
   const std::string guest = status.value("status", "Stopped");
   const bool daemon = status["daemon"].value("running", false);
   if (daemon && guest == "Stopped") return "Idle";
+  if (!daemon && guest == "Running") return "Running (no daemon)";
   return guest;
 }
 
@@ -130,7 +141,12 @@ void runStatus(const StatusOptions& o) {
     printHuman(s, o.extended);
   }
   if (!up) {
-    if (!o.json) std::cerr << "berth: profile '" << client.paths().name << "' is not running\n";
+    if (!o.json) {
+      std::cerr << "berth: profile '" << client.paths().name << "' is "
+                << (s["status"] == "Running" ? std::string("running (") + kOrphaned + ")"
+                                             : "not running")
+                << "\n";
+    }
     std::exit(1);  // as colima status: scripts can test it
   }
 }

@@ -40,7 +40,7 @@ bool stopProfile(const ProfileClient& client, bool force) {
   }
   client.cleanStale();
   vm::ProfileConfig config = client.loadConfig(true);
-  if (config.vm_type == "ns" && vm::NsDriver::runningDockerd(paths) != 0) {
+  if (config.vm_type == "ns" && vm::NsDriver::guestRunning(paths)) {
     std::cerr << "berth: stopping the guest of profile '" << paths.name
               << "' left running by a daemon that did not exit cleanly\n";
     vm::DriverFactory::makeDriver(config, paths)->stop(force);

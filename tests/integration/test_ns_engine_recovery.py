@@ -69,3 +69,36 @@ def test_containers_are_fully_usable_after_dockerd_is_restarted(profiles):
     state = d("inspect", "-f", "{{.State.Status}}", "old").stdout.decode().strip()
     assert state == "exited"
     assert profiles.guest_processes() != []  # the guest itself still runs
+
+
+def test_status_and_list_tell_the_truth_while_the_guest_runs_without_its_daemon(profiles):
+    profiles.start()
+    profiles.import_bb()
+    d = lambda *a, **kw: profiles.docker("--context", "berth", *a, **kw)
+    d("run", "-d", "--name", "orphan", "bb", "sleep", "600")
+    os.kill(profiles.daemon_pid(), signal.SIGKILL)
+    time.sleep(0.3)
+
+    s = profiles.status()
+    assert s["status"] == "Running" and not s["daemon"]["running"], s
+    assert "berth start` adopts it" in s["guest"]["detail"], s
+    p = profiles.berth("status", check=False)
+    assert p.returncode == 1  # its socket does not answer: scripts must not use it
+    assert "is running (daemon not running: `berth start` adopts it)" in p.stderr.decode()
+    rows = [json.loads(l) for l in profiles.berth("list", "--json").stdout.decode().splitlines()]
+    assert [r["status"] for r in rows] == ["Running (no daemon)"], rows
+    assert "Running (no daemon)" in profiles.berth("list").stdout.decode()
+
+    # Its dockerd dies too: the guest's namespaces (and the container) still run, and the next
+    # start restarts dockerd in them instead of throwing them away.
+    os.kill(profiles.dockerd_pid(), signal.SIGKILL)
+    time.sleep(0.5)
+    assert profiles.status()["status"] == "Running"
+    err = profiles.berth("start").stderr.decode()
+    assert "guest of an earlier daemon still running" in err, err
+    assert d("exec", "orphan", "echo", "hi").stdout.decode() == "hi\n"
+    assert profiles.status()["daemon"]["running"]
+
+    profiles.berth("stop")
+    s = profiles.status()
+    assert s["status"] == "Stopped" and profiles.guest_processes() == [], s
