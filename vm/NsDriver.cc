@@ -249,7 +249,7 @@ bool subnetInUse(const std::string& subnet, const std::string& own_interface) {
 }  // namespace
 
 NsDriver::NsDriver(ProfileConfig config, ProfilePaths paths)
-    : config_(std::move(config)), paths_(std::move(paths)) {
+    : config_(std::move(config)), paths_(std::move(paths)), cgroup_(guestId(paths_)) {
   shares_ = config_.effectiveMounts();
   const std::string id = hex8(fnv1a(paths_.dir));
   netns_ = guestId(paths_);
@@ -322,6 +322,7 @@ void NsDriver::start(const ProgressSink& progress) {
       progress("found the guest of an earlier daemon still running; restarting its dockerd");
     } else {
       cleanupLeftovers();
+      cgroup_.apply(config_.cpus, config_.memory);
       createNetwork(progress);
       progress("starting dockerd in network namespace " + netns_ + " (guest address " +
                guestAddress() + ")");
@@ -454,7 +455,7 @@ void NsDriver::deleteNetwork() {
 void NsDriver::writeGuestFiles() {
   // daemon.json is the profile's `docker:` map, minus what berth itself must own.
   nlohmann::json daemon = config_.docker.is_object() ? config_.docker : nlohmann::json::object();
-  for (const char* owned : {"data-root", "exec-root", "pidfile", "hosts"}) {
+  for (const char* owned : {"data-root", "exec-root", "pidfile", "hosts", "cgroup-parent"}) {
     if (daemon.erase(owned) > 0) {
       BERTH_LOG(Warn, "ns", "docker." << owned << " in berth.yaml is ignored: berth sets it");
     }
@@ -483,6 +484,7 @@ void NsDriver::writeGuestFiles() {
   // Containers outlive a dockerd crash or restart (supervision). In the file, not a flag:
   // stop() turns it off with a reload (SIGHUP), which refuses keys also given as flags.
   if (!daemon.contains("live-restore")) daemon["live-restore"] = true;
+  daemon["cgroup-parent"] = cgroup_.cgroupParent();  // containers count against the guest's limits
   writeFile(paths_.state_dir + "/daemon.json", daemon.dump(2) + "\n");
 
   nlohmann::json shares = nlohmann::json::array();
@@ -496,6 +498,7 @@ void NsDriver::writeGuestFiles() {
                           {"resolvConf", resolv},
                           {"createdDirsFile", paths_.state_dir + "/created-dirs"},
                           {"holderPidFile", paths_.state_dir + "/holder.pid"},
+                          {"cgroupProcs", cgroup_.procsFiles()},
                           {"argv", argv}};
   writeFile(paths_.state_dir + "/guest.json", guest.dump(2) + "\n", 0600);
 }
@@ -768,6 +771,7 @@ void NsDriver::stop(bool force) {
   wake_.notify_all();
   if (supervisor_.joinable()) supervisor_.join();
   killGuestProcesses(force);
+  cgroup_.remove();
   deleteNetwork();
   removeCreatedMountPoints();
   ::unlink(engine_socket_.c_str());

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "vm/Driver.h"
+#include "vm/GuestCgroup.h"
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
 
@@ -84,6 +85,7 @@ class NsDriver final : public Driver {
   std::string veth_guest_;  // guest end before it is renamed eth0
   std::string engine_socket_;
   std::string exec_root_;  // dockerd's --exec-root
+  GuestCgroup cgroup_;     // cpus and memory of the whole guest
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

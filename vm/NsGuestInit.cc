@@ -152,6 +152,11 @@ int NsGuestInit::run(const std::string& guest_json_path) {
     std::cerr << "berth ns-init: cannot read " << guest_json_path << ": " << e.what() << std::endl;
     return 1;
   }
+  // Into the guest's cgroup first: the holder and dockerd's children (containerd, shims) follow.
+  for (const auto& procs : guest.value("cgroupProcs", std::vector<std::string>())) {
+    std::ofstream out(procs);
+    if (!(out << ::getpid() << "\n" << std::flush)) die("cannot join cgroup " + procs);
+  }
   const std::string netns = guest.at("netns").get<std::string>();
   const std::string holder_pid_file = guest.at("holderPidFile").get<std::string>();
   if (const int holder = holderPid(holder_pid_file, netns); holder != 0) {
