@@ -11,8 +11,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "server/net/ChildProcess.h"
 #include "server/net/Log.h"
-#include "vm/Subprocess.h"
 
 namespace berth::fwd {
 namespace {
@@ -39,7 +39,7 @@ bool writeLine(const std::string& path, const std::string& value) {
 
 // The interface the host routes `guest` through ("dev X" in `ip -o route get`).
 std::string routeDevice(const std::string& guest, std::string& why_not) {
-  auto route = vm::Subprocess::run({"ip", "-o", "route", "get", guest});
+  auto route = net::ChildProcess::run({"ip", "-o", "route", "get", guest});
   std::istringstream words(route.output);
   std::string word;
   while (words >> word) {
@@ -63,11 +63,13 @@ std::string recordComment(const std::string& device, const std::string& value) {
   return "berth: route_localnet of " + device + " was " + value;
 }
 
-bool pidAlive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+bool pidAlive(long pid) {
+  return pid > 0 && pid <= (1L << 22) && net::ChildProcess::alive(static_cast<int>(pid));
+}
 
 // Runs one nft script (one transaction: all of it or nothing).
 bool nft(const std::string& script, std::string& error) {
-  auto result = vm::Subprocess::run({"nft", script});
+  auto result = net::ChildProcess::run({"nft", script});
   if (result.exit_code != 0) error = "nft: " + result.output;
   return result.exit_code == 0;
 }
@@ -147,7 +149,7 @@ std::unique_ptr<LoopbackNat> LoopbackNat::open(const std::string& name,
     why_not = "needs root";
     return nullptr;
   }
-  if (vm::Subprocess::which("nft").empty()) {
+  if (net::ChildProcess::which("nft").empty()) {
     why_not = "nft is not installed (apt-get install nftables)";
     return nullptr;
   }
@@ -164,21 +166,22 @@ std::unique_ptr<LoopbackNat> LoopbackNat::open(const std::string& name,
   }
 
   const std::string owner = ownerName(name);
-  std::string listing = vm::Subprocess::run({"nft", "list", "tables"}).output;
+  std::string listing = net::ChildProcess::run({"nft", "list", "tables"}).output;
   for (const auto& table : staleTables(listing, owner, pidAlive)) {
     // A dead owner's "1" is its own doing: restore what it found, not that.
     auto recorded =
-        recordedLocalnet(vm::Subprocess::run({"nft", "list", "table", "ip", table}).output, device);
+        recordedLocalnet(net::ChildProcess::run({"nft", "list", "table", "ip", table}).output,
+                         device);
     if (!recorded.empty()) localnet_before = recorded;
     BERTH_LOG(Info, "forwarding",
               "deleting nftables table " << table << " of a berth that is gone");
-    vm::Subprocess::run({"nft", "delete", "table", "ip", table});
+    net::ChildProcess::run({"nft", "delete", "table", "ip", table});
   }
 
   const std::string table = std::string(kTablePrefix) + owner + "_p" + std::to_string(::getpid());
   if (!nft(setupScript(table, guest.to_string(), device, localnet_before), why_not)) return nullptr;
   if (localnet_before != "1" && !writeLine(localnetPath(device), "1")) {
-    vm::Subprocess::run({"nft", "delete", "table", "ip", table});
+    net::ChildProcess::run({"nft", "delete", "table", "ip", table});
     why_not = "cannot set route_localnet on " + device;
     return nullptr;
   }
@@ -186,7 +189,7 @@ std::unique_ptr<LoopbackNat> LoopbackNat::open(const std::string& name,
 }
 
 LoopbackNat::~LoopbackNat() {
-  auto result = vm::Subprocess::run({"nft", "delete", "table", "ip", table_});
+  auto result = net::ChildProcess::run({"nft", "delete", "table", "ip", table_});
   if (result.exit_code != 0)
     BERTH_LOG(Warn, "forwarding", "deleting nftables table " << table_ << ": " << result.output);
   // The interface may be gone already (the ns driver deletes its veth): nothing to restore.

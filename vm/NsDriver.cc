@@ -22,12 +22,11 @@
 #include <set>
 #include <sstream>
 
+#include "server/net/ChildProcess.h"
+#include "server/net/Files.h"
 #include "server/net/Log.h"
 #include "vm/EngineProbe.h"
 #include "vm/NsGuestInit.h"
-#include "vm/Subprocess.h"
-
-extern char** environ;
 
 namespace berth::vm {
 namespace {
@@ -56,48 +55,6 @@ std::string hex8(std::uint32_t v) {
   return buffer;
 }
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void writeFile(const std::string& path, const std::string& text, mode_t mode = 0644) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw DriverError("cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  ::chmod(tmp.c_str(), mode);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw DriverError("cannot write " + path + ": " + std::strerror(errno));
-  }
-}
-
-int readPid(const std::string& path) {
-  std::ifstream in(path);
-  int pid = 0;
-  in >> pid;
-  return pid > 0 ? pid : 0;
-}
-
-bool alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
-
-// True when `pid` is a live process named `name` (not a zombie, not a recycled pid).
-bool isLive(int pid, const std::string& name) {
-  if (!alive(pid)) return false;
-  std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z')
-    return false;
-  std::string comm = readFile("/proc/" + std::to_string(pid) + "/comm");
-  return comm.rfind(name, 0) == 0;
-}
-
-bool isDockerd(int pid) { return isLive(pid, "dockerd"); }
-
 ino_t inodeOf(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
@@ -111,7 +68,7 @@ std::map<int, int> processParents() {
   while (dirent* entry = ::readdir(dir)) {
     int pid = std::atoi(entry->d_name);
     if (pid <= 0) continue;
-    std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat = net::Files::readOr("/proc/" + std::to_string(pid) + "/stat");
     auto close = stat.rfind(')');
     if (close == std::string::npos) continue;
     int ppid = 0;
@@ -136,7 +93,7 @@ std::set<int> guestProcesses(ino_t netns_inode, const std::string& state_dir,
       found.insert(pid);
       continue;
     }
-    std::string cmdline = readFile(proc + "/cmdline");
+    std::string cmdline = net::Files::readOr(proc + "/cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     if (cmdline.find(exec_root) != std::string::npos ||
         cmdline.find(state_dir + "/data") != std::string::npos) {
@@ -153,49 +110,6 @@ std::set<int> guestProcesses(ino_t netns_inode, const std::string& state_dir,
     }
   }
   return found;
-}
-
-void reap(int pid) {
-  int status = 0;
-  ::waitpid(pid, &status, WNOHANG);
-}
-
-std::string describeExit(int pid) {
-  int status = 0;
-  pid_t got = ::waitpid(pid, &status, WNOHANG);
-  if (got == pid) {
-    if (WIFEXITED(status))
-      return "dockerd exited with status " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status))
-      return std::string("dockerd was killed by signal ") + std::to_string(WTERMSIG(status));
-  }
-  return "dockerd exited";
-}
-
-int pidfdOpen(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-// Waits until `pid` is gone or `limit` passes; true when it is gone.
-bool waitGone(int pid, milliseconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    reap(pid);
-    if (!alive(pid)) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  reap(pid);
-  return !alive(pid);
-}
-
-std::string berthExecutable() {
-  std::error_code ec;
-  std::string path = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  if (ec) throw DriverError("cannot find the berth executable: " + ec.message());
-  // Replaced on disk since this daemon started (an upgrade): run the new one.
-  constexpr std::string_view kDeleted = " (deleted)";
-  if (path.size() > kDeleted.size() && path.ends_with(kDeleted)) {
-    path.resize(path.size() - kDeleted.size());
-  }
-  return path;
 }
 
 std::string findDockerd() {
@@ -228,13 +142,13 @@ class SubnetLock {
 
 // The /24 the profile's guest last had ("172.30.N"), or "".
 std::string recordedSubnet(const ProfilePaths& paths) {
-  std::string subnet = readFile(paths.state_dir + "/subnet");
+  std::string subnet = net::Files::readOr(paths.state_dir + "/subnet");
   while (!subnet.empty() && (subnet.back() == '\n' || subnet.back() == ' ')) subnet.pop_back();
   return subnet;
 }
 
 bool subnetInUse(const std::string& subnet, const std::string& own_interface) {
-  SubprocessResult r = Subprocess::run({"ip", "-4", "-o", "addr", "show"});
+  net::RunResult r = net::ChildProcess::run({"ip", "-4", "-o", "addr", "show"});
   std::istringstream lines(r.output);
   std::string line;
   while (std::getline(lines, line)) {
@@ -287,6 +201,16 @@ int NsDriver::dockerdPid() const {
   return dockerd_pid_;
 }
 
+std::shared_ptr<net::ChildProcess> NsDriver::dockerdProcess() const {
+  std::lock_guard lock(mutex_);
+  return dockerd_;
+}
+
+std::string NsDriver::exitOf(net::ChildProcess& dockerd) {
+  auto status = dockerd.wait(milliseconds(0));
+  return status ? "dockerd " + status->describe() : "";
+}
+
 EngineEndpoint NsDriver::engine() const {
   EngineEndpoint endpoint;
   endpoint.kind = EngineEndpoint::Kind::Unix;
@@ -328,15 +252,17 @@ void NsDriver::start(const ProgressSink& progress) {
                guestAddress() + ")");
     }
     writeGuestFiles();
-    int pid = spawnDockerd();
+    auto dockerd = spawnDockerd();
     std::lock_guard lock(mutex_);
-    dockerd_pid_ = pid;
+    dockerd_pid_ = dockerd->pid();
+    dockerd_ = std::move(dockerd);
   }
-  if (!waitUntilAnswering(dockerdPid(), kBootLimit, progress)) {
-    std::string why = alive(dockerdPid()) ? "dockerd did not answer within " +
-                                                std::to_string(kBootLimit.count()) + "s"
-                                          : describeExit(dockerdPid());
-    std::string tail = readFile(paths_.state_dir + "/dockerd.log");
+  if (!waitUntilAnswering(*dockerdProcess(), kBootLimit, progress)) {
+    std::string why = exitOf(*dockerdProcess());
+    if (why.empty()) {
+      why = "dockerd did not answer within " + std::to_string(kBootLimit.count()) + "s";
+    }
+    std::string tail = net::Files::readOr(paths_.state_dir + "/dockerd.log");
     if (tail.size() > 600) tail = tail.substr(tail.size() - 600);
     BERTH_LOG(Error, "ns", why << "; last lines of dockerd.log:\n" << tail);
     try {
@@ -353,9 +279,10 @@ void NsDriver::start(const ProgressSink& progress) {
 }
 
 bool NsDriver::adoptRunningDockerd() {
-  const int pid = readPid(paths_.state_dir + "/dockerd.pid");
+  auto dockerd = net::ChildProcess::adopt(paths_.state_dir + "/dockerd.pid", "dockerd");
   const std::string netns_path = "/var/run/netns/" + netns_;
-  if (pid == 0 || !isDockerd(pid)) return false;
+  if (!dockerd) return false;
+  const int pid = dockerd->pid();
   const ino_t netns_inode = inodeOf(netns_path);
   if (netns_inode == 0 || inodeOf("/proc/" + std::to_string(pid) + "/ns/net") != netns_inode) {
     return false;
@@ -364,6 +291,7 @@ bool NsDriver::adoptRunningDockerd() {
   if (subnet.empty()) return false;
   std::lock_guard lock(mutex_);
   dockerd_pid_ = pid;
+  dockerd_ = std::make_shared<net::ChildProcess>(std::move(*dockerd));
   subnet_ = subnet;
   BERTH_LOG(Info, "ns", "adopting dockerd pid " << pid << " in " << netns_);
   return true;
@@ -382,7 +310,7 @@ bool NsDriver::adoptGuest() {
 
 void NsDriver::cleanupLeftovers() {
   const bool stale_netns = std::filesystem::exists("/var/run/netns/" + netns_);
-  const bool stale_link = Subprocess::run({"ip", "link", "show", veth_host_}).exit_code == 0;
+  const bool stale_link = net::ChildProcess::run({"ip", "link", "show", veth_host_}).exit_code == 0;
   const auto leftovers = guestProcesses(stale_netns ? inodeOf("/var/run/netns/" + netns_) : 0,
                                         paths_.state_dir, exec_root_);
   if (!stale_netns && !stale_link && leftovers.empty()) return;
@@ -426,30 +354,30 @@ void NsDriver::createNetwork(const ProgressSink& progress) {
   SubnetLock lock;  // held until the host end has its address: others then see it in use
   const std::string subnet = allocateSubnet();
   const std::string what = "cannot create the guest network";
-  Subprocess::check({"ip", "netns", "add", netns_}, what);
+  net::ChildProcess::check({"ip", "netns", "add", netns_}, what);
   try {
-    Subprocess::check(
+    net::ChildProcess::check(
         {"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_guest_}, what);
-    Subprocess::check({"ip", "link", "set", veth_guest_, "netns", netns_}, what);
-    Subprocess::check({"ip", "addr", "add", subnet + ".1/24", "dev", veth_host_}, what);
-    Subprocess::check({"ip", "link", "set", veth_host_, "up"}, what);
-    Subprocess::check({"ip", "-n", netns_, "link", "set", "lo", "up"}, what);
-    Subprocess::check({"ip", "-n", netns_, "link", "set", veth_guest_, "name", "eth0"}, what);
-    Subprocess::check({"ip", "-n", netns_, "addr", "add", subnet + ".2/24", "dev", "eth0"}, what);
-    Subprocess::check({"ip", "-n", netns_, "link", "set", "eth0", "up"}, what);
-    Subprocess::check({"ip", "-n", netns_, "route", "add", "default", "via", subnet + ".1"}, what);
+    net::ChildProcess::check({"ip", "link", "set", veth_guest_, "netns", netns_}, what);
+    net::ChildProcess::check({"ip", "addr", "add", subnet + ".1/24", "dev", veth_host_}, what);
+    net::ChildProcess::check({"ip", "link", "set", veth_host_, "up"}, what);
+    net::ChildProcess::check({"ip", "-n", netns_, "link", "set", "lo", "up"}, what);
+    net::ChildProcess::check({"ip", "-n", netns_, "link", "set", veth_guest_, "name", "eth0"}, what);
+    net::ChildProcess::check({"ip", "-n", netns_, "addr", "add", subnet + ".2/24", "dev", "eth0"}, what);
+    net::ChildProcess::check({"ip", "-n", netns_, "link", "set", "eth0", "up"}, what);
+    net::ChildProcess::check({"ip", "-n", netns_, "route", "add", "default", "via", subnet + ".1"}, what);
   } catch (...) {
     deleteNetwork();
     throw;
   }
-  writeFile(paths_.state_dir + "/subnet", subnet + "\n");
+  net::Files::writeAtomic(paths_.state_dir + "/subnet", subnet + "\n");
   std::lock_guard guard(mutex_);
   subnet_ = subnet;
 }
 
 void NsDriver::deleteNetwork() {
-  Subprocess::run({"ip", "link", "del", veth_host_});
-  Subprocess::run({"ip", "netns", "del", netns_});
+  net::ChildProcess::run({"ip", "link", "del", veth_host_});
+  net::ChildProcess::run({"ip", "netns", "del", netns_});
 }
 
 void NsDriver::writeGuestFiles() {
@@ -466,7 +394,7 @@ void NsDriver::writeGuestFiles() {
     std::string text = "# written by berth from network.dns\n";
     for (const auto& ip : config_.network.dns) text += "nameserver " + ip + "\n";
     resolv = paths_.state_dir + "/resolv.conf";
-    writeFile(resolv, text);
+    net::Files::writeAtomic(resolv, text);
   }
 
   std::vector<std::string> argv = {findDockerd(),
@@ -485,7 +413,7 @@ void NsDriver::writeGuestFiles() {
   // stop() turns it off with a reload (SIGHUP), which refuses keys also given as flags.
   if (!daemon.contains("live-restore")) daemon["live-restore"] = true;
   daemon["cgroup-parent"] = cgroup_.cgroupParent();  // containers count against the guest's limits
-  writeFile(paths_.state_dir + "/daemon.json", daemon.dump(2) + "\n");
+  net::Files::writeAtomic(paths_.state_dir + "/daemon.json", daemon.dump(2) + "\n");
 
   nlohmann::json shares = nlohmann::json::array();
   for (const auto& share : shares_) {
@@ -500,68 +428,36 @@ void NsDriver::writeGuestFiles() {
                           {"holderPidFile", paths_.state_dir + "/holder.pid"},
                           {"cgroupProcs", cgroup_.procsFiles()},
                           {"argv", argv}};
-  writeFile(paths_.state_dir + "/guest.json", guest.dump(2) + "\n", 0600);
+  net::Files::writeAtomic(paths_.state_dir + "/guest.json", guest.dump(2) + "\n", 0600);
 }
 
-int NsDriver::spawnDockerd() {
+std::shared_ptr<net::ChildProcess> NsDriver::spawnDockerd() {
   const std::string log = paths_.state_dir + "/dockerd.log";
   // dockerd refuses to start while its pid file names a process that exists, and a killed
   // dockerd whose parent is gone may linger as a zombie that nobody reaps.
   // The same holds for the containerd that dockerd starts: with a stale pid file it waits
   // for a dead containerd instead of starting one.
   const std::string pid_file = paths_.state_dir + "/dockerd.pid";
-  if (int old = readPid(pid_file); old != 0 && !isDockerd(old)) ::unlink(pid_file.c_str());
+  if (!net::ChildProcess::adopt(pid_file, "dockerd")) ::unlink(pid_file.c_str());
   const std::string containerd_pid_file = exec_root_ + "/containerd/containerd.pid";
-  if (int old = readPid(containerd_pid_file); old != 0 && !isLive(old, "containerd")) {
+  if (!net::ChildProcess::adopt(containerd_pid_file, "containerd")) {
     ::unlink(containerd_pid_file.c_str());
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
+  net::SpawnOptions spawn;
+  spawn.argv = {net::ChildProcess::selfExecutable(), "ns-init", paths_.state_dir + "/guest.json"};
+  spawn.env = config_.env;  // dockerd's environment: ours, with the profile's env on top
+  spawn.output = log;
   // Its own session: a Ctrl-C on `berth start --foreground` or the daemon's death must not
   // take dockerd (and the containers) with it.
-  posix_spawnattr_setflags(&attributes,
-                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigdefault(&attributes, &all);
-
-  // dockerd's environment: ours, with the profile's env on top.
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    auto eq = entry.find('=');
-    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
-  for (const auto& [k, v] : config_.env) env[k] = v;
-  std::vector<std::string> env_entries;
-  for (const auto& [k, v] : env) env_entries.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& e : env_entries) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  const std::string self = berthExecutable();
-  std::vector<std::string> args = {self, "ns-init", paths_.state_dir + "/guest.json"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, self.c_str(), &actions, &attributes, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (rc != 0) throw DriverError("cannot start dockerd: " + std::string(std::strerror(rc)));
-  BERTH_LOG(Info, "ns", "dockerd pid " << pid << " starting in " << netns_ << ", log " << log);
-  return pid;
+  spawn.new_session = true;
+  auto dockerd = std::make_shared<net::ChildProcess>(net::ChildProcess::spawn(spawn));
+  BERTH_LOG(Info, "ns",
+            "dockerd pid " << dockerd->pid() << " starting in " << netns_ << ", log " << log);
+  return dockerd;
 }
 
-bool NsDriver::waitUntilAnswering(int pid, milliseconds limit, const ProgressSink& progress) {
+bool NsDriver::waitUntilAnswering(net::ChildProcess& dockerd, milliseconds limit,
+                                  const ProgressSink& progress) {
   const auto start = Clock::now();
   auto next_report = start + seconds(2);
   // Between pings: not stopping, dockerd still alive; a progress line every 2 s.
@@ -570,8 +466,7 @@ bool NsDriver::waitUntilAnswering(int pid, milliseconds limit, const ProgressSin
       std::lock_guard lock(mutex_);
       if (stopping_) return false;
     }
-    reap(pid);
-    if (!alive(pid)) return false;
+    if (!dockerd.running()) return false;
     if (Clock::now() >= next_report) {
       auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
       char line[160];
@@ -590,28 +485,17 @@ void NsDriver::supervise() {
   int failures = 0;
   auto started = Clock::now();
   for (;;) {
-    const int pid = dockerdPid();
-    const int pidfd = pidfdOpen(pid);
-    // Wait for dockerd to exit, or for stop(). The pidfd also works for an adopted dockerd,
+    const auto dockerd = dockerdProcess();
+    // Wait for dockerd to exit, or for stop(). Its pidfd also works for an adopted dockerd,
     // which is not our child.
     for (;;) {
       {
         std::lock_guard lock(mutex_);
-        if (stopping_) {
-          if (pidfd >= 0) ::close(pidfd);
-          return;
-        }
+        if (stopping_) return;
       }
-      if (pidfd < 0) {
-        if (!isDockerd(pid)) break;
-        std::this_thread::sleep_for(milliseconds(200));
-        continue;
-      }
-      pollfd p{pidfd, POLLIN, 0};
-      if (::poll(&p, 1, 200) > 0) break;
+      if (dockerd->wait(milliseconds(200))) break;
     }
-    if (pidfd >= 0) ::close(pidfd);
-    const std::string why = describeExit(pid);
+    const std::string why = exitOf(*dockerd);
     if (Clock::now() - started >= kStableRun) failures = 0;
     ++failures;
     if (failures > kMaxRestarts) {
@@ -630,7 +514,7 @@ void NsDriver::supervise() {
       std::unique_lock lock(mutex_);
       if (wake_.wait_for(lock, backoff, [this] { return stopping_; })) return;
     }
-    int next = 0;
+    std::shared_ptr<net::ChildProcess> next;
     started = Clock::now();
     try {
       next = spawnDockerd();
@@ -640,16 +524,17 @@ void NsDriver::supervise() {
     }
     {
       std::lock_guard lock(mutex_);
-      dockerd_pid_ = next;
+      dockerd_pid_ = next->pid();
+      dockerd_ = next;
     }
-    if (waitUntilAnswering(next, kBootLimit, nullptr)) {
+    if (waitUntilAnswering(*next, kBootLimit, nullptr)) {
       setStatus(GuestState::Running,
-                "dockerd pid " + std::to_string(next) + " (restarted after: " + why + ")");
-      BERTH_LOG(Info, "ns", "dockerd restarted, pid " << next);
-    } else if (alive(next)) {
+                "dockerd pid " + std::to_string(next->pid()) + " (restarted after: " + why + ")");
+      BERTH_LOG(Info, "ns", "dockerd restarted, pid " << next->pid());
+    } else if (next->running()) {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
-      ::kill(next, SIGKILL);
+      next->signal(SIGKILL);
     }
   }
 }
@@ -675,18 +560,18 @@ int NsDriver::shutdownSeconds(int shutdown_timeout) const {
   return limit;
 }
 
-void NsDriver::disableLiveRestore(int pid) {
+void NsDriver::disableLiveRestore(net::ChildProcess& dockerd) {
   const std::string file = paths_.state_dir + "/daemon.json";
   nlohmann::json daemon;
   try {
-    daemon = nlohmann::json::parse(readFile(file));
+    daemon = nlohmann::json::parse(net::Files::readOr(file));
   } catch (const std::exception&) {
     return;  // not berth's file: leave dockerd as it is
   }
   if (!daemon.value("live-restore", false)) return;
   daemon["live-restore"] = false;
-  writeFile(file, daemon.dump(2) + "\n");
-  ::kill(pid, SIGHUP);
+  net::Files::writeAtomic(file, daemon.dump(2) + "\n");
+  dockerd.signal(SIGHUP);
   const auto off = [](const net::HttpResponse& reply) {
     try {
       return reply.status == 200 &&
@@ -696,15 +581,15 @@ void NsDriver::disableLiveRestore(int pid) {
     }
   };
   net::HttpClient::Wait wait{Clock::now() + kReloadLimit};
-  wait.keep_waiting = [pid] { return isDockerd(pid); };
+  wait.keep_waiting = [&dockerd] { return dockerd.running(); };
   if (EngineProbe(engine()).http().waitUntil("/info", off, wait)) return;
   BERTH_LOG(Warn, "ns", "dockerd did not turn live-restore off; its containers are killed");
 }
 
-void NsDriver::shutdownEngine(int pid) {
+void NsDriver::shutdownEngine(net::ChildProcess& dockerd) {
   nlohmann::json daemon;
   try {
-    daemon = nlohmann::json::parse(readFile(paths_.state_dir + "/daemon.json"));
+    daemon = nlohmann::json::parse(net::Files::readOr(paths_.state_dir + "/daemon.json"));
   } catch (const std::exception&) {
     daemon = nlohmann::json::object();
   }
@@ -714,21 +599,25 @@ void NsDriver::shutdownEngine(int pid) {
   } catch (const std::exception&) {
   }
   const int limit = shutdownSeconds(shutdown_timeout);
-  disableLiveRestore(pid);
+  disableLiveRestore(dockerd);
   BERTH_LOG(Info, "ns", "shutting dockerd down (its containers get their stop timeouts)");
-  ::kill(pid, SIGTERM);
+  dockerd.signal(SIGTERM);
   const auto wait = limit < 0 ? std::chrono::hours(24) : seconds(limit + 10);
-  if (!waitGone(pid, std::chrono::duration_cast<milliseconds>(wait))) {
+  if (!dockerd.wait(std::chrono::duration_cast<milliseconds>(wait))) {
     BERTH_LOG(Warn, "ns", "dockerd did not shut down within " << limit + 10 << "s; killing it");
   }
 }
 
 void NsDriver::killGuestProcesses(bool force) {
-  const int pid = dockerdPid() != 0 ? dockerdPid() : readPid(paths_.state_dir + "/dockerd.pid");
-  if (pid != 0 && isDockerd(pid)) {
-    if (!force) shutdownEngine(pid);
-    ::kill(pid, SIGKILL);
-    waitGone(pid, seconds(5));
+  auto dockerd = dockerdProcess();
+  if (!dockerd) {
+    if (auto found = net::ChildProcess::adopt(paths_.state_dir + "/dockerd.pid", "dockerd")) {
+      dockerd = std::make_shared<net::ChildProcess>(std::move(*found));
+    }
+  }
+  if (dockerd && dockerd->running()) {
+    if (!force) shutdownEngine(*dockerd);
+    dockerd->stop(milliseconds(0), SIGKILL);
   }
   const ino_t netns_inode = inodeOf("/var/run/netns/" + netns_);
   auto rest = guestProcesses(netns_inode, paths_.state_dir, exec_root_);
@@ -750,7 +639,7 @@ void NsDriver::killGuestProcesses(bool force) {
 
 void NsDriver::removeCreatedMountPoints() {
   const std::string list = paths_.state_dir + "/created-dirs";
-  std::istringstream lines(readFile(list));
+  std::istringstream lines(net::Files::readOr(list));
   std::vector<std::string> dirs;
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty()) dirs.push_back(line);
@@ -782,6 +671,7 @@ void NsDriver::stop(bool force) {
   {
     std::lock_guard lock(mutex_);
     dockerd_pid_ = 0;
+    dockerd_.reset();
     subnet_.clear();
   }
   setStatus(GuestState::Stopped, "");
@@ -798,8 +688,8 @@ bool NsDriver::guestRunning(const ProfilePaths& paths) {
 }
 
 int NsDriver::runningDockerd(const ProfilePaths& paths) {
-  const int pid = readPid(paths.state_dir + "/dockerd.pid");
-  return pid != 0 && isDockerd(pid) ? pid : 0;
+  auto dockerd = net::ChildProcess::adopt(paths.state_dir + "/dockerd.pid", "dockerd");
+  return dockerd ? dockerd->pid() : 0;
 }
 
 std::vector<std::string> NsDriver::shellCommand(const ProfilePaths& paths,

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
 #include "vm/GuestCgroup.h"
 #include "vm/ProfileConfig.h"
@@ -61,13 +62,17 @@ class NsDriver final : public Driver {
   void createNetwork(const ProgressSink& progress);
   void deleteNetwork();
   void writeGuestFiles();
-  int spawnDockerd();
-  bool waitUntilAnswering(int pid, std::chrono::milliseconds limit, const ProgressSink& progress);
+  std::shared_ptr<net::ChildProcess> spawnDockerd();
+  std::shared_ptr<net::ChildProcess> dockerdProcess() const;
+  // "dockerd exited with status 1", "dockerd was killed by signal 9"; "" while it runs.
+  static std::string exitOf(net::ChildProcess& dockerd);
+  bool waitUntilAnswering(net::ChildProcess& dockerd, std::chrono::milliseconds limit,
+                          const ProgressSink& progress);
   // A machine shutdown: dockerd stops its containers itself (each with its stop signal and
   // timeout) without recording them as stopped by a user, so `always`/`unless-stopped` ones
   // come back at the next boot. live-restore would leave them running: it is turned off first.
-  void shutdownEngine(int pid);
-  void disableLiveRestore(int pid);
+  void shutdownEngine(net::ChildProcess& dockerd);
+  void disableLiveRestore(net::ChildProcess& dockerd);
   // How long dockerd may take to shut down, given its shutdown-timeout: each running
   // container's stop timeout plus dockerd's grace (-1: for ever, as a stop timeout of -1).
   int shutdownSeconds(int shutdown_timeout) const;
@@ -92,6 +97,7 @@ class NsDriver final : public Driver {
   GuestStatus status_;
   std::string subnet_;  // "172.30.N"
   int dockerd_pid_ = 0;
+  std::shared_ptr<net::ChildProcess> dockerd_;  // spawned or adopted; its pidfd tells its end
   bool stopping_ = false;
   std::thread supervisor_;
 };

@@ -18,6 +18,8 @@
 #include <sstream>
 #include <vector>
 
+#include "server/net/ChildProcess.h"
+
 namespace berth::vm {
 namespace {
 
@@ -26,13 +28,6 @@ constexpr const char* kHolderName = "berth-guest";  // its comm (at most 15 char
 [[noreturn]] void die(const std::string& what) {
   std::cerr << "berth ns-init: " << what << ": " << std::strerror(errno) << std::endl;
   std::exit(1);
-}
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 ino_t inodeOf(const std::string& path) {
@@ -132,14 +127,11 @@ void spawnHolder(const std::string& pid_file) {
 }  // namespace
 
 int NsGuestInit::holderPid(const std::string& pid_file, const std::string& netns_path) {
-  int pid = 0;
-  std::ifstream(pid_file) >> pid;
-  if (pid <= 0) return 0;
-  const std::string proc = "/proc/" + std::to_string(pid);
-  std::string comm = readFile(proc + "/comm");
-  if (comm.rfind(kHolderName, 0) != 0) return 0;  // gone, or the pid was reused
+  auto holder = net::ChildProcess::adopt(pid_file, kHolderName);
+  if (!holder) return 0;  // gone, or the pid was reused
   const ino_t netns = inodeOf(netns_path);
-  return netns != 0 && inodeOf(proc + "/ns/net") == netns ? pid : 0;
+  const std::string proc = "/proc/" + std::to_string(holder->pid());
+  return netns != 0 && inodeOf(proc + "/ns/net") == netns ? holder->pid() : 0;
 }
 
 int NsGuestInit::run(const std::string& guest_json_path) {

@@ -20,6 +20,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "server/net/ChildProcess.h"
+#include "server/net/Files.h"
 #include "server/net/Log.h"
 #include "vm/EngineProbe.h"
 #include "vm/GuestImage.h"
@@ -28,7 +30,6 @@
 #include "vm/QemuCommandLine.h"
 #include "vm/QemuGuestConfig.h"
 #include "vm/QmpClient.h"
-#include "vm/Subprocess.h"
 #include "vm/TlsMaterial.h"
 
 namespace berth::vm {
@@ -39,22 +40,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kSnapshotTag = "berth-resume";
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void writeFile(const std::string& path, const std::string& content, mode_t mode = 0600) {
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out) throw DriverError("cannot write " + path);
-  }
-  ::chmod(path.c_str(), mode);
-}
 
 std::string sha256Hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -107,7 +92,6 @@ QemuDriver::~QemuDriver() {
   // The daemon stops the guest before it drops the driver; a QEMU still running here has
   // lost its supervisor, so it goes too instead of running on unseen.
   if (qemuAlive()) killQemu();
-  if (reaper_.joinable()) reaper_.join();
   stopVirtiofsd();
 }
 
@@ -177,21 +161,34 @@ EngineEndpoint QemuDriver::engine() const {
 }
 
 GuestStatus QemuDriver::status() const {
+  const auto qemu = process();
   std::lock_guard lock(mutex_);
   GuestStatus status;
   status.state = state_;
   status.detail = detail_;
-  if ((state_ == GuestState::Running || state_ == GuestState::Starting) && exited_) {
+  if ((state_ == GuestState::Running || state_ == GuestState::Starting) &&
+      (!qemu || !qemu->running())) {
     status.state = GuestState::Broken;
-    status.detail = "qemu exited unexpectedly (status " + std::to_string(exit_status_) + "); see " +
-                    path("qemu.log") + " and " + path("serial.log");
+    status.detail = "qemu " + exitOf(qemu) + " unexpectedly; see " + path("qemu.log") + " and " +
+                    path("serial.log");
   }
   return status;
 }
 
-bool QemuDriver::qemuAlive() const {
+std::shared_ptr<net::ChildProcess> QemuDriver::process() const {
   std::lock_guard lock(mutex_);
-  return pid_ > 0 && !exited_;
+  return qemu_;
+}
+
+std::string QemuDriver::exitOf(const std::shared_ptr<net::ChildProcess>& qemu) {
+  if (!qemu) return "exited";
+  auto status = qemu->wait(std::chrono::milliseconds(0));
+  return status ? status->describe() : "runs";
+}
+
+bool QemuDriver::qemuAlive() const {
+  const auto qemu = process();
+  return qemu && qemu->running();
 }
 
 // ---- preparation -------------------------------------------------------------------------
@@ -201,7 +198,7 @@ void QemuDriver::ensureKeys() {
   ::chmod(options_.state_dir.c_str(), 0700);
   for (const char* key : {"ssh/id_ed25519", "ssh/host_ed25519"}) {
     if (fs::exists(path(key))) continue;
-    Subprocess::check({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+    net::ChildProcess::check({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
                        "berth-" + options_.profile, "-f", path(key)},
                       "ssh-keygen");
   }
@@ -216,7 +213,7 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
   const std::string overlay = path("data/disk.qcow2");
   const std::string image_record = path("data/image");
   // A profile keeps the image its overlay was made on (the overlay is a diff against it).
-  std::string recorded = fs::exists(image_record) ? readFile(image_record) : "";
+  std::string recorded = fs::exists(image_record) ? net::Files::readOr(image_record) : "";
   while (!recorded.empty() && recorded.back() == '\n') recorded.pop_back();
   if (!fs::exists(overlay)) recorded.clear();
   GuestImage image = GuestImage::find(recorded.empty() ? options_.disk_image : recorded);
@@ -228,18 +225,18 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
   if (!fs::exists(overlay)) {
     progress("qemu: creating the profile's disk (" + std::to_string(options_.disk_gib) +
              " GiB qcow2 overlay on " + image.dir + ")");
-    Subprocess::check({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.disk,
+    net::ChildProcess::check({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.disk,
                        overlay, std::to_string(want)},
                       "qemu-img create");
-    writeFile(image_record, image.dir + "\n", 0644);
+    net::Files::writeAtomic(image_record, image.dir + "\n", 0644);
   }
-  auto info = Subprocess::run({"qemu-img", "info", "-U", "--output=json", overlay});
+  auto info = net::ChildProcess::run({"qemu-img", "info", "-U", "--output=json", overlay});
   auto parsed = nlohmann::json::parse(info.output, nullptr, false);
   long long size = parsed.is_object() ? parsed.value("virtual-size", 0LL) : 0LL;
   if (want > size) {
     // Growing the disk changes the machine: the saved state (if any) cannot be resumed.
-    Subprocess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, overlay});
-    Subprocess::check({"qemu-img", "resize", "-q", overlay, std::to_string(want)},
+    net::ChildProcess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, overlay});
+    net::ChildProcess::check({"qemu-img", "resize", "-q", overlay, std::to_string(want)},
                       "qemu-img resize");
     if (size > 0) progress("qemu: disk grown to " + std::to_string(options_.disk_gib) + " GiB");
   } else if (want < size && size > 0) {
@@ -249,7 +246,7 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
 
 void QemuDriver::pickPorts() {
   Ports recorded;
-  auto saved = nlohmann::json::parse(readFile(path("ports.json")), nullptr, false);
+  auto saved = nlohmann::json::parse(net::Files::readOr(path("ports.json")), nullptr, false);
   if (saved.is_object()) {
     recorded.ssh = saved.value("ssh", std::uint16_t{0});
     recorded.engine = saved.value("engine", std::uint16_t{0});
@@ -257,8 +254,9 @@ void QemuDriver::pickPorts() {
   ports_.ssh = freeLoopbackPort(recorded.ssh);
   ports_.engine = freeLoopbackPort(recorded.engine);
   if (ports_.engine == ports_.ssh) ports_.engine = freeLoopbackPort(0);
-  writeFile(path("ports.json"),
-            nlohmann::json{{"ssh", ports_.ssh}, {"engine", ports_.engine}}.dump() + "\n", 0644);
+  net::Files::writeAtomic(
+      path("ports.json"),
+      nlohmann::json{{"ssh", ports_.ssh}, {"engine", ports_.engine}}.dump() + "\n", 0644);
 }
 
 void QemuDriver::prepare(const ProgressSink& progress) {
@@ -278,7 +276,7 @@ void QemuDriver::prepare(const ProgressSink& progress) {
   if (mount_type == "virtiofs" && !options_.shares.empty()) {
     for (const char* candidate :
          {"virtiofsd", "/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd"}) {
-      virtiofsd_ = Subprocess::which(candidate);
+      virtiofsd_ = net::ChildProcess::which(candidate);
       if (!virtiofsd_.empty()) break;
     }
     if (virtiofsd_.empty()) {
@@ -291,13 +289,13 @@ void QemuDriver::prepare(const ProgressSink& progress) {
     }
   }
   GuestConfigInput input;
-  input.authorized_key = readFile(path("ssh/id_ed25519.pub"));
-  input.host_private_key = readFile(path("ssh/host_ed25519"));
-  input.host_public_key = readFile(path("ssh/host_ed25519.pub"));
+  input.authorized_key = net::Files::readOr(path("ssh/id_ed25519.pub"));
+  input.host_private_key = net::Files::readOr(path("ssh/host_ed25519"));
+  input.host_public_key = net::Files::readOr(path("ssh/host_ed25519.pub"));
   const auto tls = TlsMaterial::layout(path("tls"));
-  input.tls_ca = readFile(tls.ca_cert);
-  input.tls_server_cert = readFile(tls.server_cert);
-  input.tls_server_key = readFile(tls.server_key);
+  input.tls_ca = net::Files::readOr(tls.ca_cert);
+  input.tls_server_cert = net::Files::readOr(tls.server_cert);
+  input.tls_server_key = net::Files::readOr(tls.server_key);
   input.docker = options_.docker;
   input.dns = options_.dns;
   input.env = options_.env;
@@ -310,7 +308,8 @@ void QemuDriver::prepare(const ProgressSink& progress) {
   QemuGuestConfig::write(path("config"), input);
   // Pins the guest's host key to this profile: ssh checks it under a fixed alias, whatever port.
   std::string host_pub = input.host_public_key;
-  writeFile(path("ssh/known_hosts"), "berth-" + options_.profile + " " + host_pub, 0644);
+  net::Files::writeAtomic(path("ssh/known_hosts"), "berth-" + options_.profile + " " + host_pub,
+                          0644);
   pickPorts();
 }
 
@@ -322,9 +321,9 @@ std::string QemuDriver::stateKey(const QemuLaunchSpec& spec) const {
   for (const auto& entry : fs::recursive_directory_iterator(path("config")))
     if (entry.is_regular_file()) files.push_back(entry.path().string());
   std::sort(files.begin(), files.end());
-  for (const auto& file : files) key += "\n" + file + "\n" + readFile(file);
+  for (const auto& file : files) key += "\n" + file + "\n" + net::Files::readOr(file);
   std::error_code ec;
-  std::string qemu = Subprocess::which(spec.qemu_binary);
+  std::string qemu = net::ChildProcess::which(spec.qemu_binary);
   if (!qemu.empty())
     key += "\n" + qemu + std::to_string(fs::file_size(qemu, ec)) +
            std::to_string(fs::last_write_time(qemu, ec).time_since_epoch().count());
@@ -354,7 +353,7 @@ void QemuDriver::start(const ProgressSink& progress) {
     prepare(say);
     QemuLaunchSpec spec;
     const std::string qemu_binary = "qemu-system-" + options_.arch;
-    if (Subprocess::which(qemu_binary).empty())
+    if (net::ChildProcess::which(qemu_binary).empty())
       throw DriverError(qemu_binary +
                         " is not installed (Debian: apt-get install qemu-system-x86)");
     spec.qemu_binary = qemu_binary;
@@ -375,8 +374,8 @@ void QemuDriver::start(const ProgressSink& progress) {
     spec.serial_log = path("serial.log");
     state_key_ = stateKey(spec);
     const bool resumable = options_.resume && virtiofsd_.empty() &&
-                           readFile(path("resume.stamp")) == state_key_ &&
-                           Subprocess::run({"qemu-img", "snapshot", "-l", "-U", spec.disk})
+                           net::Files::readOr(path("resume.stamp")) == state_key_ &&
+                           net::ChildProcess::run({"qemu-img", "snapshot", "-l", "-U", spec.disk})
                                    .output.find(kSnapshotTag) != std::string::npos;
     // From here on the disk moves past any saved state: never resume it after this boot.
     fs::remove(path("resume.stamp"));
@@ -390,7 +389,7 @@ void QemuDriver::start(const ProgressSink& progress) {
         say(std::string("qemu: resuming the saved state failed (") + e.what() +
             "): booting from scratch");
         killQemu();
-        Subprocess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, spec.disk});
+        net::ChildProcess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, spec.disk});
       }
     } else if (options_.resume) {
       say("qemu: no valid saved state: full boot");
@@ -418,23 +417,13 @@ void QemuDriver::launch(const std::vector<std::string>& argv) {
     for (const auto& arg : argv) log << " " << arg;
     log << "\n";
   }
-  if (reaper_.joinable()) reaper_.join();
-  pid_t pid = Subprocess::spawn(argv, path("qemu.log"));
-  {
-    std::lock_guard lock(mutex_);
-    pid_ = pid;
-    exited_ = false;
-    exit_status_ = 0;
-  }
-  reaper_ = std::thread([this, pid] {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    std::lock_guard lock(mutex_);
-    exited_ = true;
-    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    exited_cv_.notify_all();
-  });
+  net::SpawnOptions spawn;
+  spawn.argv = argv;
+  spawn.output = path("qemu.log");
+  spawn.new_session = true;  // a terminal's Ctrl-C stops the daemon, which stops the guest
+  auto qemu = std::make_shared<net::ChildProcess>(net::ChildProcess::spawn(spawn));
+  std::lock_guard lock(mutex_);
+  qemu_ = std::move(qemu);
 }
 
 void QemuDriver::boot(const ProgressSink& say, bool resume) {
@@ -450,7 +439,7 @@ void QemuDriver::boot(const ProgressSink& say, bool resume) {
     // The guest's clock stopped when it was saved, and its shares were unmounted for the save.
     auto argv = sshArgv(
         {"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))}, false);
-    auto result = Subprocess::run(argv, 60s);
+    auto result = net::ChildProcess::run(argv, 60s);
     if (result.exit_code != 0)
       throw DriverError("could not remount the shares after resuming: " + result.output);
     say("qemu: resumed: engine answered in " + fixed1(engine_s) +
@@ -470,7 +459,7 @@ namespace {
 // The guest writes "BERTH-PHASE <name> <uptime>" lines on its serial console.
 std::vector<std::pair<std::string, std::string>> guestPhases(const std::string& serial_log) {
   std::vector<std::pair<std::string, std::string>> phases;
-  std::istringstream serial(readFile(serial_log));
+  std::istringstream serial(net::Files::readOr(serial_log));
   std::string line;
   while (std::getline(serial, line)) {
     auto at = line.find("BERTH-PHASE ");
@@ -495,11 +484,8 @@ void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
   phase_summary_.clear();
   // Between pings: QEMU must still run; each guest phase and a note every 30 s are reported.
   const auto keep_waiting = [&] {
-    {
-      std::lock_guard lock(mutex_);
-      if (exited_)
-        throw DriverError("qemu exited with status " + std::to_string(exit_status_) + ": " +
-                          lastLines(path("qemu.log"), 3));
+    if (!qemuAlive()) {
+      throw DriverError("qemu " + exitOf(process()) + ": " + lastLines(path("qemu.log"), 3));
     }
     if (!qmp_seen && fs::exists(path("qmp.sock"))) {
       qmp_seen = true;
@@ -542,7 +528,7 @@ std::string QemuDriver::hmp(const std::string& command_line, std::chrono::second
 
 bool QemuDriver::saveState() {
   const auto t0 = Clock::now();
-  auto result = Subprocess::run(sshArgv({"sh", "/etc/berth/provision.sh", "suspend"}, false), 60s);
+  auto result = net::ChildProcess::run(sshArgv({"sh", "/etc/berth/provision.sh", "suspend"}, false), 60s);
   if (result.exit_code != 0) {
     BERTH_LOG(Warn, "qemu", "not saving the VM state: " << result.output);
     return false;
@@ -557,15 +543,15 @@ bool QemuDriver::saveState() {
     if (!out.empty()) {
       BERTH_LOG(Warn, "qemu", "savevm failed: " << out);
       qmp.execute("cont");
-      Subprocess::run(
+      net::ChildProcess::run(
           sshArgv({"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))},
                   false),
           60s);
       return false;
     }
-    writeFile(path("resume.stamp"), state_key_, 0644);
+    net::Files::writeAtomic(path("resume.stamp"), state_key_, 0644);
     qmp.execute("quit");
-  } catch (const DriverError& e) {
+  } catch (const std::exception& e) {
     BERTH_LOG(Warn, "qemu", "saving the VM state failed: " << e.what());
     fs::remove(path("resume.stamp"));
     return false;
@@ -604,7 +590,6 @@ void QemuDriver::stop(bool force) {
     if (!down) BERTH_LOG(Warn, "qemu", "guest did not power off in time: killing QEMU");
   }
   if (!down) killQemu();
-  if (reaper_.joinable()) reaper_.join();
   stopVirtiofsd();
   cleanupRuntimeFiles();
   std::lock_guard lock(mutex_);
@@ -613,23 +598,12 @@ void QemuDriver::stop(bool force) {
 }
 
 bool QemuDriver::waitExit(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  return exited_cv_.wait_for(lock, timeout, [this] { return exited_; });
+  const auto qemu = process();
+  return !qemu || qemu->wait(timeout).has_value();
 }
 
 void QemuDriver::killQemu() {
-  pid_t pid;
-  {
-    std::lock_guard lock(mutex_);
-    if (pid_ <= 0 || exited_) return;
-    pid = pid_;
-  }
-  ::kill(pid, SIGTERM);
-  if (!waitExit(5s)) {
-    ::kill(pid, SIGKILL);
-    waitExit(10s);
-  }
-  if (reaper_.joinable()) reaper_.join();
+  if (const auto qemu = process()) qemu->stop(5s);  // TERM, then KILL
 }
 
 // One virtiofsd per share, serving it on a vhost-user socket in the state dir. They end by
@@ -645,7 +619,11 @@ std::vector<std::string> QemuDriver::startVirtiofsd() {
                                      "-o",       "source=" + options_.shares[i].location,
                                      "-o",       "cache=auto"};
     // (This virtiofsd has no read-only mode: a read-only share is mounted ro in the guest.)
-    virtiofsd_pids_.push_back(Subprocess::spawn(argv, path("virtiofsd.log")));
+    net::SpawnOptions spawn;
+    spawn.argv = argv;
+    spawn.output = path("virtiofsd.log");
+    spawn.new_session = true;
+    virtiofsd_processes_.push_back(net::ChildProcess::spawn(spawn));
     sockets.push_back(socket);
   }
   const auto deadline = Clock::now() + 10s;
@@ -660,13 +638,8 @@ std::vector<std::string> QemuDriver::startVirtiofsd() {
 }
 
 void QemuDriver::stopVirtiofsd() {
-  for (pid_t pid : virtiofsd_pids_) {
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-  }
-  virtiofsd_pids_.clear();
+  for (auto& virtiofsd : virtiofsd_processes_) virtiofsd.stop(5s);
+  virtiofsd_processes_.clear();
 }
 
 void QemuDriver::cleanupRuntimeFiles() {
@@ -676,7 +649,7 @@ void QemuDriver::cleanupRuntimeFiles() {
 }
 
 std::string QemuDriver::lastLines(const std::string& file, int lines) const {
-  std::string text = readFile(file);
+  std::string text = net::Files::readOr(file);
   while (!text.empty() && text.back() == '\n') text.pop_back();
   size_t at = text.size();
   for (int i = 0; i < lines && at != std::string::npos && at > 0; ++i)
@@ -692,7 +665,8 @@ std::string QemuDriver::lastLines(const std::string& file, int lines) const {
 namespace {
 
 std::uint16_t recordedSshPort(const std::string& state_dir) {
-  auto saved = nlohmann::json::parse(readFile(state_dir + "/ports.json"), nullptr, false);
+  auto saved =
+      nlohmann::json::parse(net::Files::readOr(state_dir + "/ports.json"), nullptr, false);
   std::uint16_t port = saved.is_object() ? saved.value("ssh", std::uint16_t{0}) : 0;
   if (port == 0) throw DriverError("the guest has not been started yet: berth start first");
   return port;

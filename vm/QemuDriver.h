@@ -9,7 +9,6 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -18,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
 #include "vm/GuestPortForwarder.h"
 #include "vm/QemuCommandLine.h"
@@ -104,6 +104,9 @@ class QemuDriver : public Driver, public GuestPortForwarder {
   void stopVirtiofsd();
   std::string hmp(const std::string& command_line, std::chrono::seconds timeout);
   bool qemuAlive() const;
+  std::shared_ptr<net::ChildProcess> process() const;
+  // "exited with status 1", "was killed by signal 9" (or "runs").
+  static std::string exitOf(const std::shared_ptr<net::ChildProcess>& qemu);
   std::string lastLines(const std::string& path, int lines) const;
   std::string path(const std::string& name) const;
 
@@ -111,21 +114,16 @@ class QemuDriver : public Driver, public GuestPortForwarder {
   std::string accel_;
   std::string image_dir_, kernel_, initrd_, recipe_;
   std::vector<std::string> argv_;
-  std::string state_key_;
+  std::string state_key_;  // what a state saved by this boot's stop() will be valid for
   std::string phase_summary_;          // " name=seconds" per boot phase seen, host clock
   std::string virtiofsd_;              // its path when this boot shares with virtiofs, else ""
-  std::vector<pid_t> virtiofsd_pids_;  // one per share, children of this process  // what a state
-                                       // saved by this boot's stop() will be valid for
+  std::vector<net::ChildProcess> virtiofsd_processes_;  // one per share
   Ports ports_;
 
   mutable std::mutex mutex_;  // guards everything below
-  std::condition_variable exited_cv_;
   GuestState state_ = GuestState::Stopped;
   std::string detail_;
-  pid_t pid_ = -1;
-  bool exited_ = true;
-  int exit_status_ = 0;
-  std::thread reaper_;
+  std::shared_ptr<net::ChildProcess> qemu_;  // the running QEMU (its pidfd tells when it ends)
   std::mutex qmp_mutex_;  // QEMU serves one QMP client at a time
 };
 

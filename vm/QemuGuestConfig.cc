@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "server/net/Files.h"
 #include "vm/QemuCommandLine.h"
 
 namespace berth::vm {
@@ -101,12 +102,11 @@ esac
 
 void writeFile(const std::filesystem::path& path, const std::string& content, mode_t mode) {
   std::filesystem::create_directories(path.parent_path());
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out) throw DriverError("cannot write " + path.string());
+  try {
+    net::Files::writeAtomic(path.string(), content, mode);
+  } catch (const std::runtime_error& e) {
+    throw DriverError(e.what());
   }
-  ::chmod(path.c_str(), mode);
 }
 
 }  // namespace

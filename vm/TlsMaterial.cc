@@ -18,6 +18,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "server/net/Files.h"
 #include "server/net/OpenSslError.h"
 #include "vm/PrivateDir.h"
 
@@ -62,35 +63,6 @@ void ensurePrivateDir(const std::string& dir) {
   PrivateDir::check(dir);
 }
 
-// Writes `data` to `path` atomically (temp file + rename), created with `mode` from the start.
-void writeFile(const std::string& path, const std::string& data, mode_t mode) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0) failErrno("cannot create " + tmp);
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int saved = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = saved;
-      failErrno("cannot write " + tmp);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    failErrno("cannot finish " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    failErrno("cannot rename " + tmp + " to " + path);
-  }
-}
-
 std::string toPem(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) failSsl("cannot encode a certificate");
@@ -123,20 +95,6 @@ KeyPtr readKey(const std::string& path) {
   KeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   ERR_clear_error();
   return key;
-}
-
-std::string readText(const std::string& path) {
-  BioPtr bio(BIO_new_file(path.c_str(), "r"));
-  std::string out;
-  if (!bio) {
-    ERR_clear_error();
-    return out;
-  }
-  char buf[4096];
-  int n;
-  while ((n = BIO_read(bio.get(), buf, sizeof buf)) > 0)
-    out.append(buf, static_cast<std::size_t>(n));
-  return out;
 }
 
 KeyPtr generateKey() {
@@ -327,8 +285,8 @@ TlsMaterial::Files TlsMaterial::ensure(const std::string& dir,
   if (!ca_ok) {
     ca_key = generateKey();
     ca = issue(CertKind::Ca, ca_key.get(), "berth CA", nullptr, nullptr, {});
-    writeFile(f.ca_key, toPem(ca_key.get()), 0600);
-    writeFile(f.ca_cert, toPem(ca.get()), 0644);
+    net::Files::writeAtomic(f.ca_key, toPem(ca_key.get()), 0600);
+    net::Files::writeAtomic(f.ca_cert, toPem(ca.get()), 0644);
   }
 
   CertPtr server = readCert(f.server_cert);
@@ -338,8 +296,8 @@ TlsMaterial::Files TlsMaterial::ensure(const std::string& dir,
     server_key = generateKey();
     server = issue(CertKind::Server, server_key.get(), "berth server", ca.get(), ca_key.get(),
                    server_names);
-    writeFile(f.server_key, toPem(server_key.get()), 0600);
-    writeFile(f.server_cert, toPem(server.get()), 0644);
+    net::Files::writeAtomic(f.server_key, toPem(server_key.get()), 0600);
+    net::Files::writeAtomic(f.server_cert, toPem(server.get()), 0644);
   }
 
   CertPtr client = readCert(f.client_cert);
@@ -347,11 +305,13 @@ TlsMaterial::Files TlsMaterial::ensure(const std::string& dir,
   if (!leafValid(client.get(), client_key.get(), ca.get(), ca_key.get(), X509_PURPOSE_SSL_CLIENT)) {
     client_key = generateKey();
     client = issue(CertKind::Client, client_key.get(), "berth client", ca.get(), ca_key.get(), {});
-    writeFile(f.client_key, toPem(client_key.get()), 0600);
-    writeFile(f.client_cert, toPem(client.get()), 0644);
+    net::Files::writeAtomic(f.client_key, toPem(client_key.get()), 0600);
+    net::Files::writeAtomic(f.client_cert, toPem(client.get()), 0644);
   }
   std::string ca_pem = toPem(ca.get());
-  if (readText(f.client_ca) != ca_pem) writeFile(f.client_ca, ca_pem, 0644);
+  if (net::Files::readOr(f.client_ca) != ca_pem) {
+    net::Files::writeAtomic(f.client_ca, ca_pem, 0644);
+  }
 
   // Files that were reused keep their content, but never a loose mode.
   for (const auto* key_path : {&f.ca_key, &f.server_key, &f.client_key}) {

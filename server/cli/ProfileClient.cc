@@ -2,10 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,9 +15,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "server/net/ChildProcess.h"
 #include "server/net/HttpClient.h"
-
-extern char** environ;
 
 namespace berth::cli {
 namespace {
@@ -28,17 +25,10 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// A daemon this process launched (start's failure path) stays a zombie until reaped: reap it,
-// and count a zombie as gone.
-bool processAlive(int pid) {
-  if (pid <= 0) return false;
-  int status = 0;
-  if (::waitpid(pid, &status, WNOHANG) == pid) return false;
-  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
+// The profile's daemon according to daemon.pid: alive, not a zombie, and running berth (a pid
+// recycled by another program after a crash is not our daemon).
+std::optional<net::ChildProcess> liveDaemon(const std::string& pid_file) {
+  return net::ChildProcess::adopt(pid_file, net::ChildProcess::selfExecutable());
 }
 
 // The last line of `path` that looks like an error, else its last line.
@@ -136,27 +126,21 @@ void ProfileClient::requestBoot() const {
 }
 
 int ProfileClient::daemonPid() const {
-  std::ifstream in(paths_.pid_file);
-  int pid = 0;
-  in >> pid;
-  return processAlive(pid) ? pid : 0;
+  auto daemon = liveDaemon(paths_.pid_file);
+  return daemon ? daemon->pid() : 0;
 }
 
 void ProfileClient::stopDaemon(bool force) const {
-  const int pid = daemonPid();
+  auto daemon = liveDaemon(paths_.pid_file);
   auto reply = net::HttpClient::unixSocket(paths_.control_socket)
                    .post(force ? "/stop?force=1" : "/stop", seconds(120));
-  const auto deadline = Clock::now() + seconds(reply.status == 200 ? 15 : 5);
-  while (pid != 0 && processAlive(pid) && Clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  if (pid != 0 && processAlive(pid)) {
+  if (daemon && !daemon->wait(seconds(reply.status == 200 ? 15 : 5))) {
     // It did not stop by itself: a signal stops the guest too; SIGKILL as the last resort.
-    ::kill(pid, force ? SIGKILL : SIGTERM);
-    const auto kill_deadline = Clock::now() + seconds(force ? 5 : 40);
-    while (processAlive(pid) && Clock::now() < kill_deadline)
-      std::this_thread::sleep_for(milliseconds(50));
-    if (processAlive(pid)) ::kill(pid, SIGKILL);
+    if (force) {
+      daemon->stop(seconds(5), SIGKILL);
+    } else {
+      daemon->stop(seconds(40));
+    }
   }
   cleanStale();
 }
@@ -186,41 +170,25 @@ std::string ProfileClient::cleanStale() const {
 }
 
 void ProfileClient::launchDaemon() const {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) throw std::runtime_error("cannot find the berth executable: " + ec.message());
-  const std::string exe = self.string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, paths_.log_file.c_str(),
-                                   O_WRONLY | O_APPEND | O_CREAT, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);  // outlives this terminal
-  std::vector<std::string> args = {exe, "daemon", "--profile", paths_.name};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // BERTH_HOME must reach the daemon as resolved here.
-  ::setenv("BERTH_HOME", paths_.home_dir.c_str(), 1);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attributes, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (rc != 0)
-    throw std::runtime_error("cannot start the daemon: " + std::string(std::strerror(rc)));
+  net::SpawnOptions spawn;
+  spawn.argv = {net::ChildProcess::selfExecutable(), "daemon", "--profile", paths_.name};
+  spawn.env = {{"BERTH_HOME", paths_.home_dir}};  // the daemon's home as resolved here
+  spawn.output = paths_.log_file;
+  spawn.new_session = true;  // outlives this terminal
+  auto daemon = net::ChildProcess::spawn(spawn);
 
-  const auto deadline = Clock::now() + seconds(15);
-  while (Clock::now() < deadline) {
-    int wstatus = 0;
-    if (::waitpid(pid, &wstatus, WNOHANG) == pid) {
-      throw std::runtime_error("the daemon of profile '" + paths_.name + "' exited at once: " +
-                               lastError(paths_.log_file) + " (see " + paths_.log_file + ")");
-    }
-    if (status(milliseconds(500))) return;
-    std::this_thread::sleep_for(milliseconds(50));
+  net::HttpClient::Wait wait;
+  wait.deadline = Clock::now() + seconds(15);
+  wait.interval = milliseconds(50);
+  wait.attempt = milliseconds(500);
+  wait.keep_waiting = [&] {
+    if (daemon.running()) return true;
+    throw std::runtime_error("the daemon of profile '" + paths_.name + "' exited at once: " +
+                             lastError(paths_.log_file) + " (see " + paths_.log_file + ")");
+  };
+  const auto answers = [](const net::HttpResponse& reply) { return reply.status == 200; };
+  if (net::HttpClient::unixSocket(paths_.control_socket).waitUntil("/status", answers, wait)) {
+    return;
   }
   throw std::runtime_error("the daemon of profile '" + paths_.name +
                            "' did not answer within 15s (see " + paths_.log_file + ")");

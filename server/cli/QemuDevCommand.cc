@@ -2,17 +2,14 @@
 // with DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH pointing at the guest's dockerd, then
 // stops the guest (saving its state, so a second run resumes). A tool for exercising the qemu
 // driver and the guest image on their own, without a profile or a daemon.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 
 #include "server/cli/Cli.h"
+#include "server/net/ChildProcess.h"
 #include "vm/MountFlag.h"
 #include "vm/QemuDriver.h"
-#include "vm/Subprocess.h"
 
 namespace berth::cli {
 
@@ -60,17 +57,11 @@ void registerQemuDevCommand(CLI::App& app) {
         1);
     int rc = 0;
     if (!command->empty()) {
-      pid_t pid = fork();
-      if (pid == 0) {
-        std::vector<char*> args;
-        for (auto& a : *command) args.push_back(a.data());
-        args.push_back(nullptr);
-        execvp(args[0], args.data());
-        _exit(127);
-      }
-      int status = 0;
-      waitpid(pid, &status, 0);
-      rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+      net::SpawnOptions run;
+      run.argv = *command;
+      run.input.clear();  // the command may be interactive
+      auto status = net::ChildProcess::spawn(run).wait(net::ChildProcess::kForever);
+      rc = status && status->signal == 0 ? status->code : 1;
     }
     auto t0 = std::chrono::steady_clock::now();
     driver.stop(*force);

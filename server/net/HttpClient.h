@@ -29,6 +29,7 @@ class HttpClient {
     std::chrono::milliseconds interval{100};       // pause between attempts
     std::chrono::milliseconds attempt{2000};       // deadline of one attempt (capped by deadline)
     std::function<bool()> keep_waiting = nullptr;  // asked before every attempt; false: give up
+                                                   // (what it throws reaches the caller)
   };
 
   explicit HttpClient(ConnectorPtr connector);

@@ -8,10 +8,11 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "vm/EngineProbe.h"
-#include "vm/Subprocess.h"
+#include "server/net/ChildProcess.h"
 #include "vm/TlsMaterial.h"
 
 namespace berth::vm {
@@ -61,19 +62,19 @@ class EngineProbeTest : public ::testing::Test {
     // s_server -HTTP sends a file as the whole response, head included.
     std::ofstream(dir_ + "/_ping") << "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nOK";
     port_ = freePort();
-    server_ = Subprocess::spawn(
-        {"sh", "-c",
-         "cd " + dir_ +
-             " && exec openssl s_server -quiet -HTTP -accept 127.0.0.1:" + std::to_string(port_) +
-             " -cert " + engine_.server_cert + " -key " + engine_.server_key + " -CAfile " +
-             engine_.ca_cert + " -Verify 1 -verify_return_error"},
-        dir_ + "/server.log");
+    net::SpawnOptions spawn;
+    spawn.argv = {"sh", "-c",
+                  "cd " + dir_ + " && exec openssl s_server -quiet -HTTP -accept 127.0.0.1:" +
+                      std::to_string(port_) + " -cert " + engine_.server_cert + " -key " +
+                      engine_.server_key + " -CAfile " + engine_.ca_cert +
+                      " -Verify 1 -verify_return_error"};
+    spawn.output = dir_ + "/server.log";
+    server_.emplace(net::ChildProcess::spawn(spawn));
     for (int i = 0; i < 100 && !accepts(port_); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   void TearDown() override {
-    kill(server_, SIGKILL);
-    waitpid(server_, nullptr, 0);
+    server_->stop(std::chrono::milliseconds(0), SIGKILL);
     fs::remove_all(dir_);
   }
   EngineEndpoint endpoint(const TlsMaterial::Files& client) const {
@@ -89,7 +90,7 @@ class EngineProbeTest : public ::testing::Test {
   std::string dir_;
   TlsMaterial::Files engine_, other_;
   std::uint16_t port_ = 0;
-  pid_t server_ = -1;
+  std::optional<net::ChildProcess> server_;
 };
 
 TEST_F(EngineProbeTest, TheEnginesOwnClientGetsOK) {

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "vm/QemuGuestConfig.h"
-#include "vm/Subprocess.h"
+#include "server/net/ChildProcess.h"
 
 namespace berth::vm {
 namespace {
@@ -80,9 +80,9 @@ TEST_F(QemuGuestConfigTest, RewritingRemovesStaleFiles) {
 
 TEST_F(QemuGuestConfigTest, ProvisionScriptIsValidShell) {
   QemuGuestConfig::write(dir_, input());
-  auto result = Subprocess::run({"sh", "-n", dir_ + "/provision.sh"});
+  auto result = net::ChildProcess::run({"sh", "-n", dir_ + "/provision.sh"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
-  auto usage = Subprocess::run({"sh", dir_ + "/provision.sh", "bogus"});
+  auto usage = net::ChildProcess::run({"sh", dir_ + "/provision.sh", "bogus"});
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_NE(usage.output.find("usage"), std::string::npos);
 }

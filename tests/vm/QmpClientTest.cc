@@ -5,11 +5,12 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "vm/Driver.h"
 #include "vm/QmpClient.h"
-#include "vm/Subprocess.h"
+#include "server/net/ChildProcess.h"
 
 namespace berth::vm {
 namespace {
@@ -18,26 +19,25 @@ namespace {
 class QmpClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Subprocess::which("qemu-system-x86_64").empty())
+    if (net::ChildProcess::which("qemu-system-x86_64").empty())
       GTEST_SKIP() << "qemu-system-x86 not installed";
     char tmpl[] = "/tmp/b-qemu-qmpXXXXXX";
     dir_ = mkdtemp(tmpl);
     socket_ = dir_ + "/qmp.sock";
-    pid_ = Subprocess::spawn({"qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display",
-                              "none", "-qmp", "unix:" + socket_ + ",server=on,wait=off"},
-                             dir_ + "/qemu.log");
+    net::SpawnOptions spawn;
+    spawn.argv = {"qemu-system-x86_64", "-machine", "none",   "-nodefaults", "-display",
+                  "none",               "-qmp",     "unix:" + socket_ + ",server=on,wait=off"};
+    spawn.output = dir_ + "/qemu.log";
+    qemu_.emplace(net::ChildProcess::spawn(spawn));
     for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
+    if (qemu_) qemu_->stop(std::chrono::milliseconds(0), SIGKILL);
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
   std::string dir_, socket_;
-  pid_t pid_ = -1;
+  std::optional<net::ChildProcess> qemu_;
 };
 
 TEST_F(QmpClientTest, ExecutesCommandsAndHumanMonitorCommands) {
@@ -64,11 +64,9 @@ TEST_F(QmpClientTest, QuitEndsQemu) {
   QmpClient qmp(std::chrono::seconds(10));
   qmp.connect(socket_);
   qmp.execute("quit");
-  int status = 0;
-  for (int i = 0; i < 200 && waitpid(pid_, &status, WNOHANG) == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  EXPECT_TRUE(WIFEXITED(status));
-  pid_ = -1;
+  auto status = qemu_->wait(std::chrono::seconds(5));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->signal, 0);
 }
 
 TEST(QmpClient, NoSocketIsAClearError) {
