@@ -15,6 +15,8 @@
 #include <sstream>
 #include <utility>
 
+#include "server/net/Files.h"
+
 namespace berth::vm {
 namespace {
 
@@ -519,17 +521,14 @@ std::string ProfileConfig::toYaml() const {
 }
 
 void ProfileConfig::save(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw ConfigError("cannot write " + tmp + ": " + std::strerror(errno));
-    out << "# berth profile settings (berth start flags override them; see berth template)\n"
-        << toYaml();
-    if (!out.flush()) throw ConfigError("cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  ::chmod(tmp.c_str(), 0600);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw ConfigError("cannot write " + path + ": " + std::strerror(errno));
+  try {
+    net::Files::writeAtomic(
+        path,
+        "# berth profile settings (berth start flags override them; see berth template)\n" +
+            toYaml(),
+        0600);
+  } catch (const std::runtime_error& e) {
+    throw ConfigError(e.what());
   }
 }
 

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "server/net/Files.h"
+
 namespace berth::cli {
 namespace {
 
@@ -26,19 +28,6 @@ std::string sha256Hex(const std::string& text) {
     out += kHex[b & 15];
   }
   return out;
-}
-
-void writeAtomically(const std::string& path, const std::string& text, mode_t mode) {
-  const std::string tmp = path + ".berth-tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  ::chmod(tmp.c_str(), mode);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-  }
 }
 
 std::string configFile() { return DockerContext::configDir() + "/config.json"; }
@@ -80,7 +69,7 @@ void DockerContext::write(const std::string& name, const std::string& descriptio
       {"Name", name},
       {"Metadata", {{"Description", description}}},
       {"Endpoints", {{"docker", {{"Host", docker_host}, {"SkipTLSVerify", false}}}}}};
-  writeAtomically(meta, context.dump() + "\n", 0644);
+  net::Files::writeAtomic(meta, context.dump() + "\n", 0644);
 }
 
 void DockerContext::activate(const std::string& name) {
@@ -88,7 +77,7 @@ void DockerContext::activate(const std::string& name) {
   config["currentContext"] = name;
   std::error_code ec;
   std::filesystem::create_directories(configDir(), ec);
-  writeAtomically(configFile(), config.dump(1, '\t') + "\n", 0600);
+  net::Files::writeAtomic(configFile(), config.dump(1, '\t') + "\n", 0600);
 }
 
 bool DockerContext::remove(const std::string& name) {
@@ -99,7 +88,7 @@ bool DockerContext::remove(const std::string& name) {
   if (current() == name) {
     nlohmann::json config = readConfig();
     config.erase("currentContext");
-    writeAtomically(configFile(), config.dump(1, '\t') + "\n", 0600);
+    net::Files::writeAtomic(configFile(), config.dump(1, '\t') + "\n", 0600);
   }
   return existed;
 }
