@@ -1,7 +1,6 @@
 #include "server/RawPipe.h"
 
 #include <boost/asio/error.hpp>
-#include <algorithm>
 
 #include "server/net/Log.h"
 
@@ -9,11 +8,16 @@ namespace berth::server {
 
 RawPipe::RawPipe(net::ByteStreamPtr client, net::ByteStreamPtr engine, std::string to_engine,
                  std::string to_client, std::size_t chunk_bytes, std::function<void()> done)
-    : client_(std::move(client)), engine_(std::move(engine)), done_(std::move(done)) {
-  up_ = Direction{client_.get(), engine_.get(), std::vector<char>(chunk_bytes),
-                  std::move(to_engine), false, "client->engine"};
-  down_ = Direction{engine_.get(), client_.get(), std::vector<char>(chunk_bytes),
-                    std::move(to_client), false, "engine->client"};
+    : client_(std::move(client)),
+      engine_(std::move(engine)),
+      chunk_bytes_(chunk_bytes),
+      done_(std::move(done)) {
+  up_.from = down_.to = client_.get();
+  up_.to = down_.from = engine_.get();
+  up_.pending = std::move(to_engine);
+  down_.pending = std::move(to_client);
+  up_.name = "client->engine";
+  down_.name = "engine->client";
 }
 
 void RawPipe::start() {
@@ -22,25 +26,23 @@ void RawPipe::start() {
       pump(*d);
       continue;
     }
-    // Bytes the HTTP parser read past the head (e.g. BuildKit's HTTP/2 preface) go first.
-    std::size_t n = d->pending.size();
-    if (d->buffer.size() < n) d->buffer.resize(n);
-    std::copy(d->pending.begin(), d->pending.end(), d->buffer.begin());
-    d->pending.clear();
-    writeAll(*d, d->buffer.data(), n);
+    // Bytes the HTTP parser read past the head (e.g. BuildKit's HTTP/2 preface) go first,
+    // straight from `pending`, which lives as long as the pipe.
+    writeAll(*d, d->pending.data(), d->pending.size());
   }
 }
 
 void RawPipe::pump(Direction& d) {
   auto self = shared_from_this();
-  d.from->readSome(boost::asio::buffer(d.buffer), [this, self, &d](net::ErrorCode ec,
-                                                                     std::size_t n) {
-    if (ec) {
-      finish(d, ec);
-      return;
-    }
-    writeAll(d, d.buffer.data(), n);
-  });
+  if (!d.buffer) d.buffer = std::make_unique_for_overwrite<char[]>(chunk_bytes_);
+  d.from->readSome(boost::asio::mutable_buffer(d.buffer.get(), chunk_bytes_),
+                   [this, self, &d](net::ErrorCode ec, std::size_t n) {
+                     if (ec) {
+                       finish(d, ec);
+                       return;
+                     }
+                     writeAll(d, d.buffer.get(), n);
+                   });
 }
 
 void RawPipe::writeAll(Direction& d, const char* data, std::size_t size) {

@@ -8,7 +8,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "server/net/ByteStream.h"
 
@@ -26,8 +25,8 @@ class RawPipe : public std::enable_shared_from_this<RawPipe> {
   struct Direction {
     net::ByteStream* from = nullptr;
     net::ByteStream* to = nullptr;
-    std::vector<char> buffer;
-    std::string pending;  // bytes to write before the first read
+    std::unique_ptr<char[]> buffer;  // chunk_bytes_, allocated at the first read, not zeroed
+    std::string pending;             // bytes to write before the first read
     bool finished = false;
     const char* name = "";
   };
@@ -38,6 +37,7 @@ class RawPipe : public std::enable_shared_from_this<RawPipe> {
 
   net::ByteStreamPtr client_;
   net::ByteStreamPtr engine_;
+  std::size_t chunk_bytes_;
   Direction up_;    // client -> engine
   Direction down_;  // engine -> client
   std::function<void()> done_;

@@ -1,7 +1,11 @@
 #include "server/RelayServer.h"
 
-#include <boost/asio/steady_timer.hpp>
+#include <sys/mman.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <new>
+
+#include "server/HeapTrimmer.h"
 #include "server/OverloadReply.h"
 #include "server/Session.h"
 #include "server/net/Log.h"
@@ -10,13 +14,18 @@ namespace berth::server {
 
 namespace {
 
+constexpr std::size_t kPage = 4096;
+
 // The config the sessions get: the caller's, with the connection hook also keeping the count
 // that the connection cap reads (a session hands its count on to a hijacked pipe).
+// The trimmer hears every change, to give memory back after a burst.
 std::shared_ptr<const RelayConfig> counting(std::shared_ptr<const RelayConfig> config,
-                                            std::shared_ptr<std::atomic<std::size_t>> live) {
+                                            std::shared_ptr<std::atomic<std::size_t>> live,
+                                            std::weak_ptr<HeapTrimmer> trimmer) {
   auto copy = std::make_shared<RelayConfig>(*config);
-  copy->on_connection_count = [live, hook = config->on_connection_count](int delta) {
-    *live += static_cast<std::size_t>(delta);
+  copy->on_connection_count = [live, trimmer, hook = config->on_connection_count](int delta) {
+    std::size_t now = *live += static_cast<std::size_t>(delta);
+    if (auto t = trimmer.lock()) t->connectionCount(now);
     if (hook) hook(delta);
   };
   return copy;
@@ -26,7 +35,8 @@ std::shared_ptr<const RelayConfig> counting(std::shared_ptr<const RelayConfig> c
 
 RelayServer::RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config)
     : io_(io),
-      config_(counting(std::move(config), live_connections_)),
+      trimmer_(std::make_shared<HeapTrimmer>(io.get_executor())),
+      config_(counting(std::move(config), live_connections_, trimmer_)),
       registry_(std::make_shared<SessionRegistry>()) {}
 
 void RelayServer::listenUnix(const std::string& path) {
@@ -64,14 +74,28 @@ void RelayServer::serve(net::ByteStreamPtr stream) {
     return;
   }
   const std::uint64_t id = next_id_++;
+  // A session lives in pages of its own, not among the small objects a connection leaves in
+  // the heap (Asio keeps each socket's reactor state for reuse): after a burst, the closed
+  // sessions go back to the system at once instead of pinning the heap pages they shared
+  // (issue 19: 1000 closed connections held 3.4 MiB that malloc_trim could not return).
+  const std::size_t bytes = (sizeof(Session) + kPage - 1) / kPage * kPage;
+  void* memory = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) throw std::bad_alloc();
+  Session* raw;
+  try {
+    raw = new (memory) Session(std::move(stream), config_, id);
+  } catch (...) {
+    ::munmap(memory, bytes);
+    throw;
+  }
   // The registry entry goes when the session does: the session's last owner is its own
   // pending operation, so a custom deleter is the one place that sees the end.
   auto registry = registry_;
-  std::shared_ptr<Session> session(new Session(std::move(stream), config_, id),
-                                   [registry, id](Session* s) {
-                                     registry->remove(id);
-                                     delete s;
-                                   });
+  std::shared_ptr<Session> session(raw, [registry, id, bytes](Session* s) {
+    registry->remove(id);
+    s->~Session();
+    ::munmap(s, bytes);
+  });
   registry_->add(id, session);
   session->start();
 }

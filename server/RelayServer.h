@@ -18,6 +18,8 @@
 
 namespace berth::server {
 
+class HeapTrimmer;
+
 class RelayServer {
  public:
   RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config);
@@ -37,9 +39,10 @@ class RelayServer {
 
  private:
   boost::asio::io_context& io_;
-  // Declared before config_, whose hook counts into it.
+  // Declared before config_, whose hook counts into them.
   std::shared_ptr<std::atomic<std::size_t>> live_connections_ =
       std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<HeapTrimmer> trimmer_;
   std::shared_ptr<const RelayConfig> config_;
   std::shared_ptr<SessionRegistry> registry_;
   std::vector<std::shared_ptr<UnixListener>> listeners_;

@@ -47,14 +47,8 @@ Session::Session(net::ByteStreamPtr client, std::shared_ptr<const RelayConfig> c
     : client_(std::move(client)),
       config_(std::move(config)),
       id_(id),
-      head_timer_(client_->executor()),
-      request_chunk_(config_->limits.chunk_bytes),
-      response_chunk_(config_->limits.chunk_bytes) {
+      head_timer_(client_->executor()) {
   client_io_.emplace(*client_);
-  // Beast reads max(512, capacity - size) bytes at a time into a flat_buffer: without room
-  // reserved up front, bodies would move ~1 KiB per syscall (measured: 3x slower than direct).
-  client_buffer_.reserve(config_->limits.chunk_bytes);
-  engine_buffer_.reserve(config_->limits.chunk_bytes);
   if (config_->on_connection_count) {
     auto hook = config_->on_connection_count;
     hook(+1);
@@ -119,9 +113,43 @@ void Session::readRequestHead() {
   route_.reset();
   state_ = State::ReadingHead;
   armHeadTimer();
+  if (client_buffer_.size() > 0) {  // a pipelined request is here already
+    readHead();
+    return;
+  }
+  // An idle connection holds no buffer: a client may keep hundreds open and silent
+  // (issue 19). They come back when its next request does.
+  releaseBuffers();
+  client_->waitReadable([self = shared_from_this()](net::ErrorCode ec) {
+    if (self->state_ != State::ReadingHead) return;  // closed meanwhile (timer, stop)
+    if (ec) {
+      self->onRequestHead(ec);
+      return;
+    }
+    self->readHead();
+  });
+}
+
+void Session::readHead() {
+  // Beast reads max(512, capacity - size) bytes at a time into a flat_buffer: without room
+  // reserved, bodies would move ~1 KiB per syscall (measured: 3x slower than direct).
+  client_buffer_.reserve(config_->limits.chunk_bytes);
   http::async_read_header(
       *client_io_, client_buffer_, *request_parser_,
       [self = shared_from_this()](net::ErrorCode ec, std::size_t) { self->onRequestHead(ec); });
+}
+
+void Session::releaseBuffers() {
+  request_chunk_.reset();
+  response_chunk_.reset();
+  client_buffer_.shrink_to_fit();  // empty: frees it
+  if (engine_buffer_.size() == 0) engine_buffer_.shrink_to_fit();
+}
+
+std::span<char> Session::chunk(std::unique_ptr<char[]>& chunk) {
+  // Not zeroed: a page is touched only when a body fills it.
+  if (!chunk) chunk = std::make_unique_for_overwrite<char[]>(config_->limits.chunk_bytes);
+  return {chunk.get(), config_->limits.chunk_bytes};
 }
 
 void Session::armHeadTimer() {
@@ -280,7 +308,7 @@ void Session::sendFilteredRequest(std::shared_ptr<http::request<http::string_bod
 void Session::pumpRequestBody() {
   auto pump = std::make_shared<BodyPump<true>>(
       *client_io_, client_buffer_, *request_parser_, *engine_io_, *request_serializer_,
-      std::span<char>(request_chunk_), [self = shared_from_this()](net::ErrorCode ec) {
+      chunk(request_chunk_), [self = shared_from_this()](net::ErrorCode ec) {
         if (ec && !self->request_serializer_->is_header_done()) {
           self->replyError(502, "cannot send the request to the Docker engine: " + ec.message());
           return;
@@ -295,6 +323,7 @@ void Session::pumpRequestBody() {
 }
 
 void Session::readResponseHead() {
+  engine_buffer_.reserve(config_->limits.chunk_bytes);  // a whole small reply in one read
   response_parser_.emplace();
   response_parser_->body_limit(kUnlimited);
   if (request_is_head_) response_parser_->skip(true);
@@ -373,7 +402,7 @@ void Session::readFilteredResponseBody() {
 void Session::pumpResponseBody() {
   auto pump = std::make_shared<BodyPump<false>>(
       *engine_io_, engine_buffer_, *response_parser_, *client_io_, *response_serializer_,
-      std::span<char>(response_chunk_),
+      chunk(response_chunk_),
       [self = shared_from_this()](net::ErrorCode ec) {
         if (ec) {
           self->fail("relaying response body", ec);

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <vector>
+#include <span>
 
 #include "api/FilterChain.h"
 #include "server/RelayConfig.h"
@@ -42,6 +42,9 @@ class Session : public std::enable_shared_from_this<Session> {
       boost::beast::http::response_serializer<boost::beast::http::buffer_body>;
 
   void readRequestHead();
+  void readHead();
+  void releaseBuffers();
+  std::span<char> chunk(std::unique_ptr<char[]>& chunk);
   void armHeadTimer();
   void startHeadTimer(std::chrono::steady_clock::time_point deadline);
   void maybeWatchClient();
@@ -76,8 +79,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   boost::beast::flat_buffer client_buffer_;
   boost::beast::flat_buffer engine_buffer_;
-  std::vector<char> request_chunk_;
-  std::vector<char> response_chunk_;
+  // Body chunks, allocated when a body first streams and freed while the connection idles.
+  std::unique_ptr<char[]> request_chunk_;
+  std::unique_ptr<char[]> response_chunk_;
 
   // Where the connection is. The request and the response of one exchange overlap (the
   // engine may answer, or switch protocols, before the request body ends), so the states in

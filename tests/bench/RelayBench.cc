@@ -16,6 +16,7 @@
 // --relay-pid, the CPU time that process (and its reaped children: socat forks one per
 // connection) used is shown per request (or per GiB): speed bought with CPU shows up there.
 // Without --containers, the count the first target reports is what every target must match.
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -593,8 +595,82 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
+// --idle-memory SOCKET PID [--settle S]: what idle client connections cost a relay (issue 19).
+// Opens 500, then 1000 connections that send nothing, reads the relay's VmRSS at each step
+// (once its fd count shows them all accepted), closes them all, and reads VmRSS again S
+// seconds (10) later. Prints its own table; the targets: <= 16 KiB per idle connection, and
+// back within 2 MiB of the idle figure after the burst.
+long vmRssKib(int pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (!f) throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/status");
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof(line), f)) {
+    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib;
+}
+
+std::size_t openFds(int pid) {
+  std::size_t n = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+int idleMemory(int argc, char** argv) {
+  if (argc < 4) throw std::runtime_error("--idle-memory SOCKET PID [--settle SECONDS]");
+  const std::string socket = argv[2];
+  const int pid = std::stoi(argv[3]);
+  int settle = 10;
+  if (argc >= 6 && std::string(argv[4]) == "--settle") settle = std::stoi(argv[5]);
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+
+  const std::size_t base_fds = openFds(pid);
+  const long idle = vmRssKib(pid);
+  std::vector<int> fds;
+  auto openUpTo = [&](std::size_t n) {
+    while (fds.size() < n) fds.push_back(connectUnix(socket));
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (openFds(pid) < base_fds + n) {
+      if (Clock::now() > deadline) throw std::runtime_error("the relay did not accept them all");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return vmRssKib(pid);
+  };
+  const long at500 = openUpTo(500);
+  const long at1000 = openUpTo(1000);
+  for (int fd : fds) ::close(fd);
+  std::this_thread::sleep_for(std::chrono::seconds(settle));
+  const long after = vmRssKib(pid);
+
+  std::printf("relay memory: VmRSS of pid %d, connections that sent nothing\n\n", pid);
+  std::printf("| %-38s | %9s | %14s |\n", "state", "RSS KiB", "KiB/connection");
+  std::printf("|%s|%s|%s|\n", std::string(40, '-').c_str(), std::string(11, '-').c_str(),
+              std::string(16, '-').c_str());
+  std::printf("| %-38s | %9ld | %14s |\n", "idle", idle, "");
+  std::printf("| %-38s | %9ld | %14.1f |\n", "500 idle connections", at500,
+              static_cast<double>(at500 - idle) / 500);
+  std::printf("| %-38s | %9ld | %14.1f |\n", "1000 idle connections", at1000,
+              static_cast<double>(at1000 - idle) / 1000);
+  std::printf("| %-38s | %9ld | %+13ld* |\n",
+              (std::to_string(settle) + " s after the 1000 closed").c_str(), after,
+              after - idle);
+  std::printf("\n* KiB above the idle figure\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   try {
+    if (argc > 1 && std::string(argv[1]) == "--idle-memory") return idleMemory(argc, argv);
     return run(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "berth_bench_relay: %s\n", e.what());

@@ -1,0 +1,64 @@
+#include "server/HeapTrimmer.h"
+
+#include <malloc.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <mutex>
+
+#include "server/net/Log.h"
+
+namespace berth::server {
+
+namespace {
+
+// A burst worth trimming after, while a few connections stay open (`events` watchers).
+constexpr std::size_t kBurst = 64;
+constexpr std::chrono::seconds kDelay{1};
+
+void tuneMalloc() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Fixed thresholds (setting them stops glibc's dynamic ones): the 64 KiB buffers of an
+    // exchange come from the heap and stay there between requests; bigger blocks are
+    // mmapped, so they go back at free(); free heap above 16 MiB at the top still trims.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+  });
+}
+
+}  // namespace
+
+HeapTrimmer::HeapTrimmer(boost::asio::any_io_executor executor)
+    : strand_(boost::asio::make_strand(executor)), timer_(strand_) {
+  tuneMalloc();
+}
+
+void HeapTrimmer::connectionCount(std::size_t live) {
+  live_ = live;
+  std::size_t peak = peak_.load(std::memory_order_relaxed);
+  while (live > peak && !peak_.compare_exchange_weak(peak, live)) {
+  }
+  if (live > peak) return;
+  if ((live == 0 && peak > 0) || (peak >= kBurst && live * 4 <= peak)) trimSoon();
+}
+
+void HeapTrimmer::trimSoon() {
+  if (scheduled_.exchange(true)) return;
+  boost::asio::post(strand_, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->timer_.expires_after(kDelay);
+    self->timer_.async_wait([weak](boost::system::error_code ec) {
+      auto trimmer = weak.lock();
+      if (ec || !trimmer) return;
+      trimmer->peak_ = trimmer->live_.load();
+      trimmer->scheduled_ = false;
+      malloc_trim(0);
+      ++trimmer->trims_;
+      BERTH_LOG(Debug, "server", "heap trimmed (" << trimmer->live_.load() << " connections open)");
+    });
+  });
+}
+
+}  // namespace berth::server

@@ -1,0 +1,49 @@
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "server/HeapTrimmer.h"
+
+namespace berth::server {
+namespace {
+
+// Runs the loop for `seconds` (the trimmer waits a second before it trims).
+void runFor(boost::asio::io_context& io, double seconds) {
+  io.restart();
+  io.run_for(std::chrono::milliseconds(static_cast<int>(seconds * 1000)));
+}
+
+TEST(HeapTrimmerTest, TrimsOnceAfterTheLastConnectionCloses) {
+  boost::asio::io_context io;
+  auto trimmer = std::make_shared<HeapTrimmer>(io.get_executor());
+  trimmer->connectionCount(1);
+  trimmer->connectionCount(2);
+  trimmer->connectionCount(1);
+  runFor(io, 1.3);
+  EXPECT_EQ(trimmer->trims(), 0u);  // connections still open, no burst
+  trimmer->connectionCount(0);
+  trimmer->connectionCount(1);
+  trimmer->connectionCount(0);  // a second drop to zero within the delay: one trim
+  runFor(io, 1.3);
+  EXPECT_EQ(trimmer->trims(), 1u);
+}
+
+TEST(HeapTrimmerTest, TrimsAfterABurstWhileAFewConnectionsStayOpen) {
+  boost::asio::io_context io;
+  auto trimmer = std::make_shared<HeapTrimmer>(io.get_executor());
+  for (std::size_t n = 1; n <= 200; ++n) trimmer->connectionCount(n);
+  for (std::size_t n = 199; n >= 60; --n) trimmer->connectionCount(n);
+  runFor(io, 1.3);
+  EXPECT_EQ(trimmer->trims(), 0u);  // 60 of 200 still open: not yet a quarter
+  for (std::size_t n = 59; n >= 5; --n) trimmer->connectionCount(n);
+  runFor(io, 1.3);
+  EXPECT_EQ(trimmer->trims(), 1u);
+  // The peak is reset at the trim: the next few closes are no new burst.
+  trimmer->connectionCount(4);
+  trimmer->connectionCount(3);
+  runFor(io, 1.3);
+  EXPECT_EQ(trimmer->trims(), 1u);
+}
+
+}  // namespace
+}  // namespace berth::server
