@@ -14,6 +14,7 @@
 
 #include "server/BootingConnector.h"
 #include "server/ControlServer.h"
+#include "server/DockerSockLink.h"
 #include "server/DriverThread.h"
 #include "server/FdLimit.h"
 #include "server/GuestForwardListeners.h"
@@ -157,6 +158,15 @@ int ProfileDaemon::run() {
     addStatusSection("listen", [listen] { return listen; });
   }
   relay_->listenUnix(paths_.docker_socket);
+  const DockerSockLink docker_sock(paths_.docker_socket);
+  if (config_.docker_sock) {
+    try {
+      docker_sock.claim();
+      BERTH_LOG(Info, "daemon", docker_sock.path() << " links to " << paths_.docker_socket);
+    } catch (const std::exception& e) {
+      BERTH_LOG(Error, "daemon", e.what());
+    }
+  }
 
   control_ = std::make_unique<ControlServer>(
       io_, paths_.control_socket,
@@ -189,6 +199,7 @@ int ProfileDaemon::run() {
   worker_.reset();
   forwarder_.reset();  // its listeners may refer to the driver
   driver_.reset();
+  if (config_.docker_sock) docker_sock.release();
   releaseLock();
   BERTH_LOG(Info, "daemon", "stopped");
   return 0;

@@ -337,6 +337,7 @@ const std::vector<Key>& keys() {
       dockerKey(),
       envKey(),
       typed("boot", "lazy", "true or false", BERTH_FIELD(boot.lazy)),
+      typed("", "dockerSock", "true or false", BERTH_FIELD(docker_sock)),
       typed("boot", "idleStop", "a duration such as 30s, 10m or 1h (0: never)",
             BERTH_FIELD(boot.idle_stop), isDuration),
       typed("relay", "spinMicros", "a whole number from 0 to 10000", BERTH_FIELD(relay.spin_micros),

@@ -62,6 +62,7 @@ class ProfileConfig {
   BootConfig boot;
   RelayTuning relay;
   std::vector<std::string> listen;
+  bool docker_sock = false;  // link /var/run/docker.sock to the profile's socket (root)
 
   // Built-in defaults (arch = the host's).
   static ProfileConfig defaults();

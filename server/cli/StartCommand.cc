@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "server/DockerSockLink.h"
 #include "server/ProfileDaemon.h"
 #include "server/UnixListener.h"
 #include "server/cli/Cli.h"
@@ -44,6 +45,7 @@ struct StartOptions {
   bool activate = true;
   bool edit = false;
   bool foreground = false;
+  bool docker_sock = false;
   CLI::App* cmd = nullptr;  // to ask which flags were given
 
   bool given(const char* flag) const { return cmd != nullptr && cmd->count(flag) > 0; }
@@ -78,13 +80,14 @@ void applyFlags(const StartOptions& o, vm::ProfileConfig& config) {
   if (o.given("--lazy")) config.boot.lazy = o.lazy;
   if (o.given("--idle-stop")) config.boot.idle_stop = o.idle_stop;
   if (o.given("--listen")) config.listen = o.listen;
+  if (o.given("--docker-sock")) config.docker_sock = o.docker_sock;
 }
 
 bool anySettingGiven(const StartOptions& o) {
   for (const char* flag :
        {"--cpus", "--memory", "--disk", "--arch", "--runtime", "--vm-type", "--mount-type",
         "--disk-image", "--mount", "--dns", "--env", "--kubernetes", "--kubernetes-version",
-        "--lazy", "--idle-stop", "--listen"}) {
+        "--lazy", "--idle-stop", "--listen", "--docker-sock"}) {
     if (o.given(flag)) return true;
   }
   return false;
@@ -207,6 +210,7 @@ int startProfile(StartOptions& o) {
   }
   // Fails here, before anything is written, when the driver cannot run (qemu not built, ...).
   if (current) vm::DriverFactory::makeDriver(wanted, paths);
+  if (current && wanted.docker_sock) server::DockerSockLink(paths.docker_socket).check();
 
   // Creates it 0700, or refuses one that other users can write (they could swap its sockets).
   vm::PrivateDir::ensure(paths.dir);
@@ -302,6 +306,8 @@ void registerStartCommand(CLI::App& app) {
                 "Make the profile's docker context current (default: true)");
   cmd->add_flag("--edit,-e", o->edit, "Edit berth.yaml before starting");
   cmd->add_flag("--foreground,-f", o->foreground, "Run the daemon in this terminal");
+  cmd->add_flag("--docker-sock", o->docker_sock,
+                "Link /var/run/docker.sock to this profile's socket while it runs (root)");
   cmd->callback([o] {
     int code = startProfile(*o);
     if (code != 0) std::exit(code);
