@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "server/net/Log.h"
 #include "vm/Driver.h"
@@ -96,7 +98,11 @@ void GuestCgroup::remove() const {
       if (it->is_directory(ec)) inner.push_back(it->path().string());
     }
     for (auto i = inner.rbegin(); i != inner.rend(); ++i) ::rmdir(i->c_str());
-    if (::rmdir(d.c_str()) != 0) {
+    // A killed process leaves its group only once the kernel has finished it: EBUSY meanwhile.
+    for (int attempt = 0; attempt < 40 && ::rmdir(d.c_str()) != 0 && errno == EBUSY; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (std::filesystem::exists(d, ec)) {
       BERTH_LOG(Warn, "ns", "cannot remove cgroup " << d << ": " << std::strerror(errno));
     }
   }
