@@ -5,6 +5,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -87,7 +88,16 @@ void GuestCgroup::apply(int cpus, double memory_gib) {
 }
 
 void GuestCgroup::remove() const {
-  for (const auto& d : dirs()) {
+  // On v1, runc made the group in every hierarchy for the containers (cgroup-parent): all go.
+  std::vector<std::string> all = dirs();
+  std::error_code walk;
+  if (!unified_) {
+    for (const auto& h : std::filesystem::directory_iterator(kRoot, walk)) {
+      const std::string d = h.path().string() + "/" + name_;
+      if (std::find(all.begin(), all.end(), d) == all.end()) all.push_back(d);
+    }
+  }
+  for (const auto& d : all) {
     std::error_code ec;
     if (!std::filesystem::exists(d, ec)) continue;
     // Deepest first: dockerd's container groups below it are empty once the guest is gone.
