@@ -1,6 +1,7 @@
 #include "forwarding/Forwarder.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -71,6 +72,16 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     openGuestNetns();
     openNat();
     std::weak_ptr<Impl> weak = shared_from_this();
+    if (options_.listeners) {
+      options_.listeners->setFailureHandler(
+          [weak, strand = strand_](const ForwardSpec& spec, const std::string& error) {
+            boost::asio::post(strand, [weak, spec, error] {
+              if (auto self = weak.lock()) {
+                if (self->table_.fail(spec, error)) self->publish();
+              }
+            });
+          });
+    }
     EventWatcher::Callbacks callbacks;
     callbacks.on_ports = [weak](std::vector<api::PublishedPort> ports) {
       if (auto self = weak.lock()) self->reconcile(ports);
@@ -269,18 +280,24 @@ Forwarder::Forwarder(boost::asio::any_io_executor io) : impl_(std::make_shared<I
 // Synchronous on purpose: the listeners may call into a driver that dies right after.
 Forwarder::~Forwarder() { impl_->stop(); }
 
-void Forwarder::start(net::ConnectorPtr engine, const std::string& guest_address,
-                      ForwarderOptions options) {
+boost::asio::ip::address Forwarder::checkGuestAddress(const std::string& guest_address,
+                                                      bool driver_opens_ports) {
   net::ErrorCode ec;
   boost::asio::ip::address guest;
-  if (!guest_address.empty() || !options.listeners)
+  if (!guest_address.empty() || !driver_opens_ports)
     guest = boost::asio::ip::make_address(guest_address, ec);
   if (ec) throw std::invalid_argument("guest address '" + guest_address + "' is not an IP address");
-  if (!options.listeners && guest.is_loopback()) {
+  if (!driver_opens_ports && guest.is_loopback()) {
     // A relay from 127.0.0.1:P to 127.0.0.1:P would connect to itself.
     throw std::invalid_argument("guest address " + guest_address +
                                 " is loopback: forwards would connect to themselves");
   }
+  return guest;
+}
+
+void Forwarder::start(net::ConnectorPtr engine, const std::string& guest_address,
+                      ForwarderOptions options) {
+  const auto guest = checkGuestAddress(guest_address, options.listeners != nullptr);
   boost::asio::dispatch(impl_->strand(),
                         [impl = impl_, engine = std::move(engine), guest, options]() mutable {
                           impl->start(std::move(engine), guest, options);

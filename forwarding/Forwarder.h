@@ -7,6 +7,7 @@
 // method but the destructor may be called from any thread; the work runs on one strand of the
 // given executor.
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -52,6 +53,9 @@ class Forwarder {
   // the forwarder opens host ports itself (they would relay to themselves).
   void start(net::ConnectorPtr engine, const std::string& guest_address,
              ForwarderOptions options = {});
+  // What start() refuses, checked alone: throws std::invalid_argument with one clear line.
+  static boost::asio::ip::address checkGuestAddress(const std::string& guest_address,
+                                                    bool driver_opens_ports);
   void stop();
 
   // {"engine": "connected"|"connecting"|"unreachable"|"stopped", "guest": ..., "bind": ...,

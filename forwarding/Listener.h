@@ -1,8 +1,11 @@
 #pragma once
 // Listener: one open host listener of a forward (a TCP acceptor with its relayed connections,
 // or a UDP socket with its flows). Destroying it closes the host port at once and ends its
-// connections. ListenerFactory opens one synchronously, so a port already taken on the host is
-// known at once. Both are used from the forwarder's control strand only.
+// connections. ListenerFactory opens one without blocking: berth's own listeners bind at once,
+// so a port already taken is known from open(); a factory that must wait (a driver's port
+// opener, on a worker thread) returns at once and reports a failure later through the handler
+// the forwarder sets. Both are used from the forwarder's control strand only.
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +23,11 @@ class ListenerFactory {
   virtual ~ListenerFactory() = default;
   // Opens the host side of `spec`; on failure returns null and says why in `error`.
   virtual std::unique_ptr<Listener> open(const ForwardSpec& spec, std::string& error) = 0;
+
+  // A listener that open() returned but that could not be opened after all; may be called on
+  // any thread. The forwarder turns it into a conflict (retried like any other).
+  using Failed = std::function<void(const ForwardSpec& spec, const std::string& error)>;
+  virtual void setFailureHandler(Failed /*failed*/) {}
 };
 
 }  // namespace berth::fwd

@@ -73,6 +73,17 @@ std::size_t PortTable::closeAll() {
   return closed;
 }
 
+bool PortTable::fail(const ForwardSpec& spec, const std::string& error) {
+  auto it = open_.find(spec.key());
+  if (it == open_.end() || !(it->second.spec == spec)) return false;
+  BERTH_LOG(Warn, "forwarding",
+            "cannot open " << spec.proto << " " << spec.hostAddress() << " for container "
+                           << spec.container_name << ": " << error);
+  open_.erase(it);
+  conflicts_.push_back({spec, error});
+  return true;
+}
+
 std::vector<ForwardSpec> PortTable::active() const {
   std::vector<ForwardSpec> out;
   out.reserve(open_.size());

@@ -33,6 +33,9 @@ class PortTable {
   // Closes every listener of one container now (its `die` event), before the next list.
   std::size_t closeContainer(const std::string& container_id);
   std::size_t closeAll();
+  // A listener of `spec` that failed after it was opened (ListenerFactory::Failed) becomes a
+  // conflict; false when `spec` is no longer open (closed or replaced meanwhile).
+  bool fail(const ForwardSpec& spec, const std::string& error);
 
   std::vector<ForwardSpec> active() const;
   const std::vector<Conflict>& conflicts() const { return conflicts_; }

@@ -1,23 +1,33 @@
 #pragma once
 // GuestForwardListeners: the forwarder's ListenerFactory for drivers that open published ports
-// on the host themselves (vm::GuestPortForwarder; the qemu driver uses QEMU's hostfwd): open()
-// asks the driver, and the returned Listener closes the forward when the forwarder drops it.
-// Pass it as fwd::ForwarderOptions::listeners. Thread-safe as the driver's forwards are; the
-// driver must outlive the forwarder's listeners.
+// on the host themselves (Driver::portOpener(); qemu: QEMU's hostfwd over QMP). The opener's
+// calls can wait for seconds (QMP is busy while the guest's state is saved), so they never run
+// on the forwarder's strand, which is the daemon's I/O thread: open() returns at once, and the
+// opens and closes run in order on a worker thread of this factory; an open that fails is
+// reported through the forwarder's failure handler and becomes a conflict. Pass it as
+// fwd::ForwarderOptions::listeners. Thread-safe. The opener must outlive drain() (or the
+// destructor), which waits until every queued call has reached it.
 #include <memory>
 
 #include "forwarding/Listener.h"
-#include "vm/GuestPortForwarder.h"
+#include "vm/PortOpener.h"
 
 namespace berth::server {
 
 class GuestForwardListeners : public fwd::ListenerFactory {
  public:
-  explicit GuestForwardListeners(vm::GuestPortForwarder& driver) : driver_(driver) {}
+  explicit GuestForwardListeners(vm::PortOpener& opener);
+  ~GuestForwardListeners() override;
+
   std::unique_ptr<fwd::Listener> open(const fwd::ForwardSpec& spec, std::string& error) override;
+  void setFailureHandler(Failed failed) override;
+  // Blocks until every open and close queued so far has reached the opener.
+  void drain();
+
+  struct Shared;
 
  private:
-  vm::GuestPortForwarder& driver_;
+  std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace berth::server

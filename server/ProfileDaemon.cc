@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
@@ -11,15 +12,14 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "server/BootingConnector.h"
 #include "server/ControlServer.h"
 #include "server/DockerSockLink.h"
 #include "server/DriverThread.h"
-#include "server/FdLimit.h"
 #include "server/GuestForwardListeners.h"
 #include "server/MountSetup.h"
-#include "server/ProfileStatus.h"
 #include "server/RelayServer.h"
 #include "server/TcpApiAccess.h"
 #include "server/net/IoLoop.h"
@@ -28,7 +28,6 @@
 #include "server/net/UnixConnector.h"
 #include "vm/DriverFactory.h"
 #include "vm/EngineProbe.h"
-#include "vm/GuestPortForwarder.h"
 #include "vm/PrivateDir.h"
 
 namespace berth::server {
@@ -57,6 +56,21 @@ net::ConnectorPtr engineConnectorFor(const vm::EngineEndpoint& endpoint) {
   return vm::EngineProbe::connectorFor(endpoint);
 }
 
+// Rewritten whole after every change (rename), for scripts and tests that read it.
+void writeStatusFile(const std::string& path, const nlohmann::json& status) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << status.dump(2) << "\n";
+    if (!out) {
+      BERTH_LOG(Warn, "daemon", "cannot write " << tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    BERTH_LOG(Warn, "daemon", "cannot rename " << tmp << " to " << path);
+}
+
 std::string seconds(double s) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.1fs", s);
@@ -65,11 +79,19 @@ std::string seconds(double s) {
 
 }  // namespace
 
-ProfileDaemon::ProfileDaemon(vm::ProfilePaths paths, vm::ProfileConfig config)
-    : paths_(std::move(paths)), config_(std::move(config)) {}
+ProfileDaemon::ProfileDaemon(DaemonSettings settings, std::unique_ptr<vm::Driver> driver)
+    : settings_(std::move(settings)), driver_(std::move(driver)) {}
+
+std::unique_ptr<ProfileDaemon> ProfileDaemon::forProfile(const vm::ProfilePaths& paths,
+                                                         const vm::ProfileConfig& config) {
+  return std::make_unique<ProfileDaemon>(DaemonSettings::forProfile(paths, config),
+                                         vm::DriverFactory::makeDriver(config, paths));
+}
 
 ProfileDaemon::~ProfileDaemon() {
   worker_.reset();  // joins: no driver call outlives the driver
+  forwarder_.reset();
+  port_opener_.reset();  // drains: every queued open/close reaches the driver first
   releaseLock();
 }
 
@@ -79,41 +101,70 @@ void ProfileDaemon::addStatusSection(std::string key, std::function<nlohmann::js
 }
 
 void ProfileDaemon::acquireLock() {
-  lock_fd_ = ::open(paths_.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (settings_.lock_file.empty()) return;
+  lock_fd_ = ::open(settings_.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0) {
-    throw std::runtime_error("cannot open " + paths_.lock_file + ": " + std::strerror(errno));
+    throw std::runtime_error("cannot open " + settings_.lock_file + ": " + std::strerror(errno));
   }
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    std::ifstream pid_in(paths_.pid_file);
+    std::ifstream pid_in(settings_.pid_file);
     std::string pid;
     pid_in >> pid;
     ::close(lock_fd_);
     lock_fd_ = -1;
     throw std::runtime_error(
-        "a daemon for profile '" + paths_.name + "' is already running" +
+        "a daemon for profile '" + settings_.name + "' is already running" +
         (pid.empty() ? "" : " (pid " + pid + ")") + "; stop it first (berth stop" +
-        (paths_.name == vm::ProfilePaths::kDefaultProfile ? "" : " " + paths_.name) + ")");
+        (settings_.name == vm::ProfilePaths::kDefaultProfile ? "" : " " + settings_.name) + ")");
   }
   // The lock is ours: a pid file or sockets still here are leftovers of a crash.
-  std::ofstream pid_out(paths_.pid_file, std::ios::trunc);
-  pid_out << ::getpid() << "\n";
+  if (!settings_.pid_file.empty()) {
+    std::ofstream pid_out(settings_.pid_file, std::ios::trunc);
+    pid_out << ::getpid() << "\n";
+  }
 }
 
 void ProfileDaemon::releaseLock() {
   if (lock_fd_ < 0) return;
-  ::unlink(paths_.pid_file.c_str());
+  if (!settings_.pid_file.empty()) ::unlink(settings_.pid_file.c_str());
   ::close(lock_fd_);
   lock_fd_ = -1;
 }
 
+// The relay's listeners: TCP with mutual TLS first, then the unix socket, so a listen address
+// that cannot be served leaves no socket file behind.
+void ProfileDaemon::openListeners() {
+  if (!settings_.listen.empty()) {
+    nlohmann::json listen = nlohmann::json::array();
+    for (const auto& env : TcpApiAccess::open(*relay_, settings_.listen, settings_.tls_dir,
+                                              settings_.insecure_listen)) {
+      std::string line = env.exports();
+      std::replace(line.begin(), line.end(), '\n', ' ');
+      BERTH_LOG(Info, "daemon", "clients over TCP use: " << line);
+      listen.push_back({{"dockerHost", env.docker_host},
+                        {"tlsVerify", env.tls_verify},
+                        {"certPath", env.docker_cert_path}});
+    }
+    addStatusSection("listen", [listen] { return listen; });
+  }
+  relay_->listenUnix(settings_.docker_socket);
+  if (settings_.control_socket.empty()) return;
+  control_ = std::make_unique<ControlServer>(
+      io_, settings_.control_socket,
+      [this](const std::string& method, const std::string& target, ControlServer::Respond respond) {
+        handleControl(method, target, std::move(respond));
+      });
+  control_->open();
+}
+
 int ProfileDaemon::run() {
   // Whoever can write the profile dir can swap docker.sock or the TLS keys: refuse to serve.
-  vm::PrivateDir::check(paths_.dir);
+  if (!settings_.private_dir.empty()) vm::PrivateDir::check(settings_.private_dir);
   acquireLock();
-  idle_stop_ms_ = config_.idleStopMillis();
-  driver_ = vm::DriverFactory::makeDriver(config_, paths_);
   worker_ = std::make_unique<DriverThread>();
   gate_ = std::make_shared<BootGate>([this] { bootOnWorker(); });
+  if (auto* opener = driver_->portOpener())
+    port_opener_ = std::make_shared<GuestForwardListeners>(*opener);
 
   auto relay_config = std::make_shared<RelayConfig>();
   relay_config->engine = std::make_shared<BootingConnector>(
@@ -122,87 +173,72 @@ int ProfileDaemon::run() {
         std::lock_guard lock(mutex_);
         return engine_;
       },
-      [this] { return notReadyReason(); }, paths_.log_file);
-  // Bind mounts name host paths: the "mounts" filter translates them into the profile's
+      [this] { return notReadyReason(); }, settings_.log_file);
+  // Bind mounts name host paths: the "mounts" filter translates them into the driver's
   // shares and refuses the unshared ones. A container binding /var/run/docker.sock (or this
-  // profile's socket) gets the guest engine's socket: the ns driver's own socket, or
-  // dockerd's default one in a VM.
+  // daemon's socket) gets the guest engine's own socket.
   auto filters = std::make_shared<api::FilterChainFactory>();
-  const vm::EngineEndpoint endpoint = driver_->engine();
-  const bool unix_engine =
-      endpoint.kind == vm::EngineEndpoint::Kind::Unix && !endpoint.unix_path.empty();
   registerMountFilter(*filters, driver_->shares(),
-                      engineSocket(paths_.docker_socket,
-                                   unix_engine ? endpoint.unix_path : "/var/run/docker.sock"));
+                      engineSocket(settings_.docker_socket, driver_->guestEngineSocket()));
   relay_config->filters = filters;
-  relay_config->limits.head_timeout = std::chrono::duration_cast<std::chrono::seconds>(
-      std::chrono::milliseconds(config_.relayHeadTimeoutMillis()));
-  relay_config->limits.max_connections =
-      FdLimit::capConnections(static_cast<std::size_t>(config_.relay.max_connections));
+  relay_config->limits = settings_.limits;
   relay_config->on_connection_count = [this](int delta) {
     connections_ += delta;
     noteActivity();
   };
   relay_ = std::make_unique<RelayServer>(io_, relay_config);
-  // `listen:` in berth.yaml: the same API over TCP with mutual TLS, the material in <dir>/tls
-  // (clients use <dir>/tls/client as DOCKER_CERT_PATH). Before the unix socket, so a listen
-  // address that cannot be served leaves nothing behind.
-  if (!config_.listen.empty()) {
-    nlohmann::json listen = nlohmann::json::array();
-    for (const auto& env : TcpApiAccess::open(*relay_, config_.listen, paths_.dir + "/tls",
-                                              /*insecure=*/false)) {
-      listen.push_back({{"dockerHost", env.docker_host},
-                        {"tlsVerify", env.tls_verify},
-                        {"certPath", env.docker_cert_path}});
-    }
-    addStatusSection("listen", [listen] { return listen; });
-  }
-  relay_->listenUnix(paths_.docker_socket);
-  const DockerSockLink docker_sock(paths_.docker_socket);
-  if (config_.docker_sock) {
+  openListeners();
+  const DockerSockLink docker_sock(settings_.docker_socket);
+  if (settings_.link_docker_sock) {
     try {
       docker_sock.claim();
-      BERTH_LOG(Info, "daemon", docker_sock.path() << " links to " << paths_.docker_socket);
+      BERTH_LOG(Info, "daemon", docker_sock.path() << " links to " << settings_.docker_socket);
     } catch (const std::exception& e) {
       BERTH_LOG(Error, "daemon", e.what());
     }
   }
-
-  control_ = std::make_unique<ControlServer>(
-      io_, paths_.control_socket,
-      [this](const std::string& method, const std::string& target, ControlServer::Respond respond) {
-        handleControl(method, target, std::move(respond));
-      });
-  control_->open();
   BERTH_LOG(Info, "daemon",
-            "profile " << paths_.name << " (" << driver_->name() << "), pid " << ::getpid()
-                       << ", docker socket " << paths_.docker_socket
-                       << (config_.boot.lazy ? ", lazy boot" : "")
-                       << (idle_stop_ms_ > 0 ? ", idle stop after " + config_.boot.idle_stop : ""));
+            "profile " << settings_.name << " (" << driver_->name() << "), pid " << ::getpid()
+                       << ", docker socket " << settings_.docker_socket
+                       << (settings_.lazy ? ", lazy boot" : "")
+                       << (settings_.idle_stop_ms > 0 ? ", idle stop after " + settings_.idle_stop
+                                                      : ""));
 
   boost::asio::signal_set signals(io_, SIGINT, SIGTERM);
   signals.async_wait([this](boost::system::error_code ec, int signo) {
     if (ec) return;
-    BERTH_LOG(Info, "daemon", "signal " << signo << ": stopping the guest and exiting");
+    BERTH_LOG(Info, "daemon",
+              "signal " << signo << ": stopping, in-flight requests get "
+                        << settings_.grace.count() << "s");
     shutdown(false, [] {});
   });
 
-  if (!config_.boot.lazy) gate_->requestBoot();
-  if (idle_stop_ms_ > 0) {
+  if (!settings_.lazy) gate_->requestBoot();
+  if (settings_.idle_stop_ms > 0) {
     idle_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     scheduleIdleCheck();
   }
 
-  // One I/O thread, as in `berth daemon`: a second one on the same io_context costs more in
-  // cross-thread wake-ups than it gains (README, Performance); blocking work runs on worker_.
-  net::runIoLoop(io_, std::chrono::microseconds(config_.relay.spin_micros));
+  // One I/O thread by default: a second one on the same io_context costs more in cross-thread
+  // wake-ups than it gains (README, Performance); blocking work runs on worker_. The spin only
+  // pays with one thread: with more, a thread asleep in epoll_wait takes the events the
+  // spinning one polls for.
+  std::vector<std::thread> threads;
+  for (int i = 1; i < settings_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
+  net::runIoLoop(io_, settings_.io_threads == 1 ? settings_.spin : std::chrono::microseconds(0));
+  for (auto& t : threads) t.join();
   worker_.reset();
-  forwarder_.reset();  // its listeners may refer to the driver
+  forwarder_.reset();      // its listeners may refer to the driver
+  port_opener_.reset();    // drains the driver's queued port calls
   driver_.reset();
-  if (config_.docker_sock) docker_sock.release();
+  if (settings_.link_docker_sock) docker_sock.release();
   releaseLock();
   BERTH_LOG(Info, "daemon", "stopped");
   return 0;
+}
+
+void ProfileDaemon::requestStop(bool force) {
+  boost::asio::post(io_, [this, force] { shutdown(force, [] {}); });
 }
 
 void ProfileDaemon::bootOnWorker() {
@@ -244,21 +280,26 @@ void ProfileDaemon::bootOnWorker() {
 }
 
 // Starts port forwarding for the engine that just came up. A driver that opens host ports
-// itself (qemu: QEMU's hostfwd) gets the forwards through GuestForwardListeners; otherwise the
-// forwarder relays to the guest address. Runs on the driver thread, after every (re)boot.
+// itself (qemu: QEMU's hostfwd) gets the forwards through GuestForwardListeners (on its own
+// worker); otherwise the forwarder relays to the guest address. Runs on the driver thread,
+// after every (re)boot.
 void ProfileDaemon::onGuestUp() {
-  fwd::ForwarderOptions options;
-  options.bind = fwd::parseBindMode(config_.forwarding.bind);
-  options.udp = config_.forwarding.udp;
-  if (config_.forwarding.nat) options.nat = paths_.name;
+  if (!port_opener_ && driver_->guestAddress().empty()) return;  // no ports to forward
+  fwd::ForwarderOptions options = settings_.forwarding;
   options.guest_netns = driver_->guestNetworkNamespace();
-  if (auto* forwarder = dynamic_cast<vm::GuestPortForwarder*>(driver_.get()))
-    options.listeners = std::make_shared<GuestForwardListeners>(*forwarder);
+  options.listeners = port_opener_;
   net::ConnectorPtr engine;
   {
     std::lock_guard lock(mutex_);
     engine = engine_;
-    if (!forwarder_) forwarder_ = std::make_unique<fwd::Forwarder>(io_.get_executor());
+    if (!forwarder_) {
+      forwarder_ = std::make_unique<fwd::Forwarder>(io_.get_executor());
+      if (!settings_.forward_status_file.empty()) {
+        forwarder_->onChange([path = settings_.forward_status_file](const nlohmann::json& status) {
+          writeStatusFile(path, status);
+        });
+      }
+    }
   }
   try {
     forwarder_->start(engine, driver_->guestAddress(), options);
@@ -297,7 +338,7 @@ void ProfileDaemon::noteActivity() {
 
 void ProfileDaemon::scheduleIdleCheck() {
   const auto interval =
-      std::chrono::milliseconds(std::clamp<long long>(idle_stop_ms_ / 4, 100, 5000));
+      std::chrono::milliseconds(std::clamp<long long>(settings_.idle_stop_ms / 4, 100, 5000));
   idle_timer_->expires_after(interval);
   idle_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec || shutting_down_) return;
@@ -310,7 +351,7 @@ void ProfileDaemon::idleCheck() {
   if (gate_->state() != BootGate::State::Up || connections_ > 0) return;
   {
     std::lock_guard lock(mutex_);
-    if (Clock::now() - last_activity_ < std::chrono::milliseconds(idle_stop_ms_)) return;
+    if (Clock::now() - last_activity_ < std::chrono::milliseconds(settings_.idle_stop_ms)) return;
     last_activity_ = Clock::now();  // one check in flight at a time
   }
   worker_->post([this] {
@@ -321,7 +362,7 @@ void ProfileDaemon::idleCheck() {
     }
     if (!gate_->beginStop([this] { return connections_ == 0 && !shutting_down_; })) return;
     BERTH_LOG(Info, "idle",
-              "no client and no running container for " << config_.boot.idle_stop
+              "no client and no running container for " << settings_.idle_stop
                                                         << ": stopping the guest");
     try {
       stopGuestOnWorker(false);
@@ -358,7 +399,7 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
     return;
   }
   if (idle_timer_) idle_timer_->cancel();
-  relay_->stop(std::chrono::seconds(2), [this, force, after = std::move(after_guest_stopped)] {
+  relay_->stop(settings_.grace, [this, force, after = std::move(after_guest_stopped)] {
     worker_->post([this, force, after] {
       try {
         stopGuestOnWorker(force);
@@ -367,7 +408,7 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
       }
       boost::asio::post(io_, [this, after] {
         after();
-        control_->stop();
+        if (control_) control_->stop();
         // Let the control answer reach the CLI, then end the io threads.
         auto timer =
             std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(200));
@@ -396,7 +437,8 @@ void ProfileDaemon::handleControl(const std::string& method, const std::string& 
 
 nlohmann::json ProfileDaemon::statusJson() const {
   const vm::GuestStatus guest = driver_->status();
-  nlohmann::json status = ProfileStatus::base(paths_, config_, guestStateName(guest.state));
+  nlohmann::json status = settings_.status_base ? settings_.status_base(guestStateName(guest.state))
+                                                : nlohmann::json::object();
   status["driver"] = driver_->name();
   status["address"] = guest.state == vm::GuestState::Running ? driver_->guestAddress() : "";
   status["mounts"] = vm::ProfileConfig::sharesJson(driver_->shares());
@@ -404,14 +446,14 @@ nlohmann::json ProfileDaemon::statusJson() const {
   status["daemon"] = {
       {"running", true},
       {"pid", ::getpid()},
-      {"log", paths_.log_file},
+      {"log", settings_.log_file},
       {"uptimeSeconds", std::chrono::duration<double>(Clock::now() - started_).count()}};
   status["connections"] = connections_.load();
   std::map<std::string, std::function<nlohmann::json()>> sections;
   {
     std::lock_guard lock(mutex_);
-    status["boot"] = {{"lazy", config_.boot.lazy},
-                      {"idleStop", config_.boot.idle_stop},
+    status["boot"] = {{"lazy", settings_.lazy},
+                      {"idleStop", settings_.idle_stop},
                       {"state", BootGate::stateName(gate_->state())},
                       {"boots", gate_->boots()},
                       {"idleStops", idle_stops_},

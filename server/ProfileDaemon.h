@@ -1,12 +1,12 @@
 #pragma once
-// ProfileDaemon: `berth daemon --profile P`, the background process of one profile. It holds
-// the profile's lock, serves the Docker API on docker.sock (RelayServer) in front of a
-// BootingConnector, runs the driver's blocking calls on a DriverThread, boots the guest now or
-// on the first request (--lazy), stops it when idle (--idle-stop), and answers the control API
-// on control.sock (status, boot, stop). This class is the one place where a profile's pieces
-// are wired together: port forwarding, TLS listeners and other per-profile services plug in
-// here (see the "Wiring points" comments in ProfileDaemon.cc). run() blocks; other methods
-// are for before run().
+// ProfileDaemon: the one startup path of every `berth daemon` (`--profile P`, and `--socket S
+// --upstream U` with an external-engine driver). It holds the lock, serves the Docker API
+// (RelayServer: unix socket, TCP+mTLS listeners) in front of a BootingConnector, runs the
+// driver's blocking calls on a DriverThread, boots the guest now or on the first request
+// (lazy), stops it when idle, forwards published ports, and answers the control API (status,
+// boot, stop). It receives its Driver and never names a concrete one. Nothing that can wait
+// (driver calls, QMP, HTTP to the engine) runs on its I/O thread. run() blocks; requestStop()
+// and addStatusSection() are thread-safe.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +21,7 @@
 
 #include "forwarding/Forwarder.h"
 #include "server/BootGate.h"
+#include "server/DaemonSettings.h"
 #include "server/net/Connector.h"
 #include "vm/Driver.h"
 #include "vm/ProfileConfig.h"
@@ -30,17 +31,24 @@ namespace berth::server {
 
 class ControlServer;
 class DriverThread;
+class GuestForwardListeners;
 class RelayServer;
 
 class ProfileDaemon {
  public:
-  ProfileDaemon(vm::ProfilePaths paths, vm::ProfileConfig config);
+  ProfileDaemon(DaemonSettings settings, std::unique_ptr<vm::Driver> driver);
   ~ProfileDaemon();
+  // A profile's daemon: its settings and the driver DriverFactory picks for its vmType.
+  static std::unique_ptr<ProfileDaemon> forProfile(const vm::ProfilePaths& paths,
+                                                   const vm::ProfileConfig& config);
 
-  // Runs until stopped through the control API or by SIGTERM/SIGINT; returns the exit code.
-  // Throws std::runtime_error (one clear line) when it cannot start, e.g. another daemon
-  // holds the profile's lock.
+  // Runs until stopped through the control API, requestStop() or SIGTERM/SIGINT; returns the
+  // exit code. Throws std::runtime_error (one clear line) when it cannot start, e.g. another
+  // daemon holds the lock or a socket cannot be bound; nothing is left behind then.
   int run();
+  // Stops the guest and ends run(), as `berth stop` does; callable from any thread once run()
+  // has started serving.
+  void requestStop(bool force = false);
   // Adds a top-level key to `berth status --json` (e.g. "forwards", "listen"). The function
   // is called on an io thread for every status request and must be thread-safe.
   void addStatusSection(std::string key, std::function<nlohmann::json()> section);
@@ -62,9 +70,11 @@ class ProfileDaemon {
   void noteActivity();
   std::string notReadyReason() const;
 
-  vm::ProfilePaths paths_;
-  vm::ProfileConfig config_;
+  void openListeners();
+
+  DaemonSettings settings_;
   std::unique_ptr<vm::Driver> driver_;
+  std::shared_ptr<GuestForwardListeners> port_opener_;  // when the driver opens ports itself
   std::unique_ptr<fwd::Forwarder> forwarder_;  // made at the first boot, kept across boots
   boost::asio::io_context io_;
   std::unique_ptr<DriverThread> worker_;
@@ -72,7 +82,6 @@ class ProfileDaemon {
   std::unique_ptr<RelayServer> relay_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
-  long long idle_stop_ms_ = 0;
   int lock_fd_ = -1;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> connections_{0};

@@ -1,14 +1,21 @@
 #pragma once
-// Driver: runs one profile's guest (a VM, or a namespace sandbox) and its Docker engine.
+// Driver: the seam between berth and one profile's guest (a VM, a namespace sandbox, or an
+// engine that already runs). It boots and stops the guest and says how the host reaches it:
+// the engine endpoint, the guest address, who opens published ports, the argv for
+// `berth ssh`, and how a guest orphaned by a killed daemon is found. The daemon receives its
+// Driver (DriverFactory picks it); neither it nor the CLI names a concrete driver.
 // Control-plane code: calls block and may take minutes (start), so the daemon calls them from
-// a worker thread, never from the io_context. One Driver per profile; calls are serialised by
-// the caller (not thread-safe), except status(), which may be called at any time.
+// a worker thread, never from the io_context. Calls are serialised by the caller (not
+// thread-safe), except status(), which may be called at any time, and the const queries that
+// read only files (shellArgv, sshConfig), which the CLI uses on a driver it never started.
 // Failures throw DriverError with one clear line for the user (what failed, what to do).
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "vm/PortOpener.h"
 
 namespace berth::vm {
 
@@ -48,7 +55,7 @@ class Driver {
  public:
   virtual ~Driver() = default;
 
-  virtual std::string name() const = 0;  // "ns", "qemu"
+  virtual std::string name() const = 0;  // "ns", "qemu", "external"
   // Boots the guest until its engine answers a real request; throws DriverError.
   virtual void start(const ProgressSink& progress) = 0;
   // Stops the guest: graceful within a timeout, then killed; `force` kills at once.
@@ -56,6 +63,12 @@ class Driver {
   virtual GuestStatus status() const = 0;
   // Valid once start() returned.
   virtual EngineEndpoint engine() const = 0;
+  // The engine's own socket as containers in the guest see it (what a bind of
+  // /var/run/docker.sock gets); known before start().
+  virtual std::string guestEngineSocket() const = 0;
+  // Who opens published ports on the host: the driver's opener (qemu: QEMU's hostfwd), or
+  // null when berth relays them to guestAddress() itself. Owned by the driver.
+  virtual PortOpener* portOpener() { return nullptr; }
   // Address on which published container ports are reachable from the host (veth address,
   // or "" when the driver forwards ports itself, e.g. qemu's hostfwd).
   virtual std::string guestAddress() const = 0;
@@ -63,6 +76,16 @@ class Driver {
   // "" when the guest is a VM.
   virtual std::string guestNetworkNamespace() const { return {}; }
   virtual std::vector<Share> shares() const = 0;
+
+  // The argv that runs `command` (a login shell when empty) inside the guest, `tty` when the
+  // caller has a terminal. Reads only files: works while the daemon runs, on a driver that was
+  // never started. Throws DriverError when the guest is not running or has no shell access.
+  virtual std::vector<std::string> shellArgv(const std::vector<std::string>& command,
+                                             bool tty) const = 0;
+  // An ssh_config block for the guest; throws DriverError for drivers without ssh.
+  virtual std::string sshConfig() const;
+  // A guest left running by a daemon that was killed (found from files and processes only).
+  virtual bool orphanRunning() const { return false; }
 };
 
 }  // namespace berth::vm

@@ -18,6 +18,10 @@ std::unique_ptr<Driver> DriverFactory::makeDriver(const ProfileConfig& config,
   throw DriverError("unknown vmType '" + type + "': use qemu or ns");
 }
 
+std::unique_ptr<Driver> DriverFactory::makeExternal(ExternalEngine engine) {
+  return std::make_unique<ExternalDriver>(std::move(engine));
+}
+
 bool DriverFactory::hypervisorUsable() {
   // A paravirtual KVM (kvm_pvm, in some sandboxes) answers KVM_CREATE_VM but boots only
   // PVM-aware kernels: a stock guest also needs VT-x/AMD-V.

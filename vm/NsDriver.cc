@@ -692,8 +692,9 @@ int NsDriver::runningDockerd(const ProfilePaths& paths) {
   return dockerd ? dockerd->pid() : 0;
 }
 
-std::vector<std::string> NsDriver::shellCommand(const ProfilePaths& paths,
-                                                const std::vector<std::string>& command) {
+std::vector<std::string> NsDriver::shellArgv(const std::vector<std::string>& command,
+                                             bool /*tty*/) const {
+  const ProfilePaths& paths = paths_;
   int pid =
       NsGuestInit::holderPid(paths.state_dir + "/holder.pid", "/var/run/netns/" + guestId(paths));
   if (pid == 0) pid = runningDockerd(paths);

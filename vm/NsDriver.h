@@ -34,6 +34,12 @@ class NsDriver final : public Driver {
   std::string guestAddress() const override;
   std::string guestNetworkNamespace() const override { return "/var/run/netns/" + netns_; }
   std::vector<Share> shares() const override { return shares_; }
+  std::string guestEngineSocket() const override { return engine_socket_; }
+  // nsenter into the guest's network and mount namespaces.
+  std::vector<std::string> shellArgv(const std::vector<std::string>& command,
+                                     bool tty) const override;
+  // The guest (dockerd, or the namespaces holding its containers) runs without its daemon.
+  bool orphanRunning() const override { return guestRunning(paths_); }
 
   // The network namespace's name (ip netns), for `berth ssh` and tests.
   const std::string& netnsName() const { return netns_; }
@@ -45,10 +51,6 @@ class NsDriver final : public Driver {
   static bool guestRunning(const ProfilePaths& paths);
   // The guest's network namespace name (ip netns) for a profile.
   static std::string guestId(const ProfilePaths& paths);
-  // The argv that runs `command` (a shell when empty) inside the guest's namespaces;
-  // throws DriverError when the guest is not running. Reads only files: usable from the CLI.
-  static std::vector<std::string> shellCommand(const ProfilePaths& paths,
-                                               const std::vector<std::string>& command);
 
  private:
   struct Network {

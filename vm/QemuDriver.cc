@@ -708,13 +708,15 @@ std::vector<std::string> QemuDriver::sshArgv(const std::vector<std::string>& com
   return sshArgvWith(options_.state_dir, options_.profile, ports_.ssh, command, tty);
 }
 
-std::vector<std::string> QemuDriver::sshArgv(const std::string& state_dir,
-                                             const std::string& profile,
-                                             const std::vector<std::string>& command, bool tty) {
-  return sshArgvWith(state_dir, profile, recordedSshPort(state_dir), command, tty);
+std::vector<std::string> QemuDriver::shellArgv(const std::vector<std::string>& command,
+                                               bool tty) const {
+  return sshArgvWith(options_.state_dir, options_.profile, recordedSshPort(options_.state_dir),
+                     command, tty);
 }
 
-std::string QemuDriver::sshConfig(const std::string& state_dir, const std::string& profile) {
+std::string QemuDriver::sshConfig() const {
+  const std::string& state_dir = options_.state_dir;
+  const std::string& profile = options_.profile;
   std::ostringstream out;
   out << "Host berth-" << profile << "\n"
       << "  HostName 127.0.0.1\n"

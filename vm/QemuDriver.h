@@ -19,7 +19,6 @@
 
 #include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
-#include "vm/GuestPortForwarder.h"
 #include "vm/QemuCommandLine.h"
 
 namespace berth::vm {
@@ -46,7 +45,7 @@ struct QemuOptions {
 class ProfileConfig;
 class ProfilePaths;
 
-class QemuDriver : public Driver, public GuestPortForwarder {
+class QemuDriver : public Driver, public PortOpener {
  public:
   explicit QemuDriver(QemuOptions options);
   // The driver's options for a profile (state in paths.state_dir). Env: BERTH_GUEST_IMAGE
@@ -61,20 +60,20 @@ class QemuDriver : public Driver, public GuestPortForwarder {
   EngineEndpoint engine() const override;
   std::string guestAddress() const override { return ""; }  // ports forwarded by QEMU
   std::vector<Share> shares() const override { return options_.shares; }
+  std::string guestEngineSocket() const override { return "/var/run/docker.sock"; }
+  PortOpener* portOpener() override { return this; }
+  // `ssh` into the guest; the port comes from the state dir (a guest run by another process).
+  std::vector<std::string> shellArgv(const std::vector<std::string>& command,
+                                     bool tty) const override;
+  std::string sshConfig() const override;
 
   std::string openForward(const std::string& protocol, const std::string& host_ip,
                           std::uint16_t host_port, std::uint16_t guest_port) override;
   std::string closeForward(const std::string& protocol, const std::string& host_ip,
                            std::uint16_t host_port) override;
 
-  // `ssh` argv that runs `command` in the guest as root (an interactive shell when empty).
+  // `ssh` argv that runs `command` in this running guest as root (a shell when empty).
   std::vector<std::string> sshArgv(const std::vector<std::string>& command, bool tty) const;
-  // The same for a guest run by another process (berth ssh): the port comes from the state dir.
-  // Throws DriverError when the guest has never been started.
-  static std::vector<std::string> sshArgv(const std::string& state_dir, const std::string& profile,
-                                          const std::vector<std::string>& command, bool tty);
-  // An ssh_config(5) block for `berth ssh-config`.
-  static std::string sshConfig(const std::string& state_dir, const std::string& profile);
   // True when the CPU offers VT-x/AMD-V to this host (KVM can run a stock guest kernel).
   static bool hardwareVirtualization();
   // Accelerator that "auto" resolves to on this host: kvm (VT-x/AMD-V and /dev/kvm), hvf on

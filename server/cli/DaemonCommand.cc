@@ -1,5 +1,6 @@
 // `berth daemon --socket PATH --upstream URL`: the relay in the foreground, in front of an
-// engine that already runs (the plain relay mode). With `--forward-to GUEST_IP`, ports the
+// engine that already runs (the plain relay mode): the same ProfileDaemon as a profile's, with
+// an external-engine driver. With `--forward-to GUEST_IP`, ports the
 // engine's containers publish are forwarded from the host to that address as well. A
 // `--listen tcp://HOST:PORT` serves the same API over mutual TLS (material in --tls-dir,
 // default next to the socket). With `--mount HOST[:GUEST][:w]`, bind mounts are translated
@@ -7,27 +8,19 @@
 // `berth daemon --profile P`: the profile's background daemon (normally launched by
 // `berth start`), see server/ProfileDaemon.h.
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <stdexcept>
-#include <thread>
 #include <vector>
 
 #include "forwarding/Forwarder.h"
+#include "server/DaemonSettings.h"
 #include "server/FdLimit.h"
-#include "server/MountSetup.h"
 #include "server/ProfileDaemon.h"
-#include "server/RelayServer.h"
-#include "server/TcpApiAccess.h"
 #include "server/cli/Cli.h"
 #include "server/net/IoLoop.h"
 #include "server/net/Log.h"
-#include "server/net/UnixConnector.h"
+#include "vm/DriverFactory.h"
 #include "vm/MountFlag.h"
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
@@ -56,117 +49,58 @@ struct DaemonOptions {
   std::vector<std::string> mounts;  // --mount HOST[:GUEST][:w], repeatable
 };
 
-// Writes the forwarding status where tests and scripts can read it; rename keeps it whole.
-void writeStatusFile(const std::string& path, const nlohmann::json& status) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << status.dump(2) << "\n";
-    if (!out) {
-      BERTH_LOG(Warn, "daemon", "cannot write " << tmp);
-      return;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    BERTH_LOG(Warn, "daemon", "cannot rename " << tmp << " to " << path);
-  }
-}
-
-net::ConnectorPtr connectorFor(const std::string& url) {
+std::string upstreamSocket(const std::string& url) {
   constexpr std::string_view kUnix = "unix://";
-  if (url.rfind(kUnix, 0) == 0 && url.size() > kUnix.size()) {
-    return std::make_shared<net::UnixConnector>(url.substr(kUnix.size()));
-  }
+  if (url.rfind(kUnix, 0) == 0 && url.size() > kUnix.size()) return url.substr(kUnix.size());
   throw std::runtime_error("unsupported --upstream '" + url + "': use unix:///path/to/docker.sock");
 }
 
-void runRelay(const DaemonOptions& options) {
-  if (options.debug) net::Log::setLevel(net::LogLevel::Debug);
-  auto config = std::make_shared<server::RelayConfig>();
-  config->engine = connectorFor(options.upstream);
-  auto filters = std::make_shared<api::FilterChainFactory>();
+// The plain relay: the same ProfileDaemon as a profile's, in front of an engine berth does not
+// run (an external-engine driver), with its settings taken from the flags.
+int runRelay(const DaemonOptions& options) {
+  vm::ExternalEngine engine;
+  engine.unix_path = upstreamSocket(options.upstream);
+  engine.guest_address = options.forward_to;
+  engine.guest_netns = options.forward_netns;
   if (!options.mounts.empty()) {
     const char* home = std::getenv("HOME");
-    // The engine runs beside berth here: its socket path is the same in its "guest".
-    server::registerMountFilter(
-        *filters, vm::MountFlag::parseAll(options.mounts, home ? home : ""),
-        server::engineSocket(options.socket,
-                             options.upstream.substr(std::string("unix://").size())));
+    engine.shares = vm::MountFlag::parseAll(options.mounts, home ? home : "");
   }
-  config->filters = filters;
-  config->limits.head_timeout = std::chrono::seconds(options.head_timeout_seconds);
-  config->limits.max_connections = server::FdLimit::capConnections(options.max_connections);
+  // Refused before anything is bound, so a bad flag leaves no socket file behind.
+  if (!options.forward_to.empty()) fwd::Forwarder::checkGuestAddress(options.forward_to, false);
 
-  fwd::ForwarderOptions forward_options;
-  forward_options.bind = fwd::parseBindMode(options.forward_bind);
-  forward_options.guest_netns = options.forward_netns;
-  // Named after the socket: a daemon restarted on the same socket replaces its table.
-  if (!options.no_forward_nat)
-    forward_options.nat =
-        "d" + std::to_string(std::hash<std::string>{}(options.socket) % 1000000007);
-
-  boost::asio::io_context io;
-  server::RelayServer relay(io, config);
-  if (!options.listen.empty()) {
-    std::string tls_dir = options.tls_dir;
-    if (tls_dir.empty()) {
-      auto slash = options.socket.rfind('/');
-      tls_dir = (slash == std::string::npos ? std::string(".") : options.socket.substr(0, slash)) +
-                "/tls";
-    }
-    for (const auto& env :
-         server::TcpApiAccess::open(relay, options.listen, tls_dir, options.insecure)) {
-      std::string line = env.exports();
-      std::replace(line.begin(), line.end(), '\n', ' ');
-      BERTH_LOG(Info, "daemon", "clients over TCP use: " << line);
-    }
+  server::DaemonSettings settings;
+  // Named after the socket: a daemon restarted on the same socket replaces its NAT table.
+  settings.name = "d" + std::to_string(std::hash<std::string>{}(options.socket) % 1000000007);
+  settings.docker_socket = options.socket;
+  settings.log_file = "berth daemon's output";
+  settings.limits.head_timeout = std::chrono::seconds(options.head_timeout_seconds);
+  settings.limits.max_connections = server::FdLimit::capConnections(options.max_connections);
+  settings.spin = std::chrono::microseconds(options.spin_us);
+  settings.io_threads = options.io_threads;
+  settings.grace = std::chrono::seconds(options.grace_seconds);
+  settings.listen = options.listen;
+  settings.tls_dir = options.tls_dir;
+  if (settings.tls_dir.empty()) {
+    auto slash = options.socket.rfind('/');
+    settings.tls_dir =
+        (slash == std::string::npos ? std::string(".") : options.socket.substr(0, slash)) + "/tls";
   }
-
-  // Before the socket: a refused --forward-to must not leave a socket file behind. Nothing
-  // runs until io.run().
-  fwd::Forwarder forwarder(io.get_executor());
-  if (!options.forward_to.empty()) {
-    if (!options.forward_status.empty()) {
-      forwarder.onChange([path = options.forward_status](const nlohmann::json& status) {
-        writeStatusFile(path, status);
-      });
-    }
-    forwarder.start(config->engine, options.forward_to, forward_options);
-  }
-  // After the TCP listeners: a refused --listen must not leave a socket file behind.
-  relay.listenUnix(options.socket);
-
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int signo) {
-    if (ec) return;
-    BERTH_LOG(Info, "daemon",
-              "signal " << signo << ": stopping, in-flight requests get " << options.grace_seconds
-                        << "s");
-    forwarder.stop();
-    relay.stop(std::chrono::seconds(options.grace_seconds), [&io] { io.stop(); });
-  });
-
-  // One I/O thread by default: the relay is syscall-bound, and a second thread on the same
-  // io_context cost 2x the CPU per request in cross-thread wake-ups (tests/bench, README).
-  // Sessions are strand-bound, so more threads stay correct.
-  std::vector<std::thread> workers;
-  // The spin only pays with one thread: with more, another thread sleeping in epoll_wait takes
-  // the events the spinning one polls for (Asio lets one thread at a time wait on the reactor),
-  // so spinning would burn a core for nothing.
-  for (int i = 1; i < options.io_threads; ++i) workers.emplace_back([&io] { io.run(); });
-  net::runIoLoop(io, std::chrono::microseconds(options.io_threads == 1 ? options.spin_us : 0));
-  for (auto& t : workers) t.join();
-  BERTH_LOG(Info, "daemon", "stopped");
+  settings.insecure_listen = options.insecure;
+  settings.forwarding.bind = fwd::parseBindMode(options.forward_bind);
+  if (!options.no_forward_nat) settings.forwarding.nat = settings.name;
+  settings.forward_status_file = options.forward_status;
+  server::ProfileDaemon daemon(std::move(settings),
+                               vm::DriverFactory::makeExternal(std::move(engine)));
+  return daemon.run();
 }
 
 int runProfileDaemon(const DaemonOptions& options) {
-  if (options.debug) net::Log::setLevel(net::LogLevel::Debug);
   auto paths = vm::ProfilePaths::forProfile(options.profile);
   vm::ProfileConfig config = vm::ProfileConfig::defaults();
   config.mergeFile(vm::ProfilePaths::templateFile(paths.home_dir));
   config.mergeFile(paths.config_file);
-  server::ProfileDaemon daemon(paths, config);
-  return daemon.run();
+  return server::ProfileDaemon::forProfile(paths, config)->run();
 }
 
 }  // namespace
@@ -227,6 +161,7 @@ void registerDaemonCommand(CLI::App& app) {
                   "Write the forwarding status (JSON) to this file after every change");
   cmd->callback([options] {
     if (!options->profile.empty()) {
+      if (options->debug) net::Log::setLevel(net::LogLevel::Debug);
       int code = runProfileDaemon(*options);
       if (code != 0) std::exit(code);
       return;
@@ -236,7 +171,9 @@ void registerDaemonCommand(CLI::App& app) {
           "berth daemon needs --socket PATH and --upstream unix:///PATH "
           "(or --profile NAME)");
     }
-    runRelay(*options);
+    if (options->debug) net::Log::setLevel(net::LogLevel::Debug);
+    int code = runRelay(*options);
+    if (code != 0) std::exit(code);
   });
 }
 

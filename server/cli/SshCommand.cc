@@ -10,9 +10,8 @@
 
 #include "server/cli/Cli.h"
 #include "server/cli/ProfileClient.h"
-#include "vm/NsDriver.h"
+#include "vm/DriverFactory.h"
 #include "vm/NsGuestInit.h"
-#include "vm/QemuDriver.h"
 
 namespace berth::cli {
 namespace {
@@ -27,15 +26,8 @@ struct SshOptions {
     throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
   }
   const vm::ProfileConfig config = client.loadConfig(true);
-  std::vector<std::string> argv;
-  if (config.vm_type == "qemu") {
-    argv = vm::QemuDriver::sshArgv(client.paths().state_dir, client.paths().name, command,
-                                   command.empty() && ::isatty(0));
-  } else if (config.vm_type == "ns") {
-    argv = vm::NsDriver::shellCommand(client.paths(), command);
-  } else {
-    throw std::runtime_error("berth ssh is not available for the " + config.vm_type + " driver");
-  }
+  std::vector<std::string> argv = vm::DriverFactory::makeDriver(config, client.paths())
+                                      ->shellArgv(command, command.empty() && ::isatty(0));
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -60,9 +52,7 @@ void registerSshCommands(CLI::App& app) {
     ProfileClient client(*c);
     if (!client.exists())
       throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
-    if (client.loadConfig(true).vm_type != "qemu")
-      throw std::runtime_error("berth ssh-config is for qemu profiles; use berth ssh for this one");
-    std::cout << vm::QemuDriver::sshConfig(client.paths().state_dir, client.paths().name);
+    std::cout << vm::DriverFactory::makeDriver(client.loadConfig(true), client.paths())->sshConfig();
   });
 
   auto guest_json = std::make_shared<std::string>();

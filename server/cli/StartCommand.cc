@@ -247,8 +247,7 @@ int startProfile(StartOptions& o) {
   if (o.foreground) {
     std::cerr << "berth: running profile '" << paths.name
               << "' in the foreground (Ctrl-C stops it)\n";
-    server::ProfileDaemon daemon(paths, wanted);
-    return daemon.run();
+    return server::ProfileDaemon::forProfile(paths, wanted)->run();
   }
   std::cerr << "berth: starting profile '" << paths.name << "' (" << wanted.vm_type << " driver, "
             << wanted.arch << ", docker context " << paths.contextName() << ")\n";

@@ -12,7 +12,7 @@
 #include "server/cli/ProfileClient.h"
 #include "server/cli/TextTable.h"
 #include "server/net/HttpClient.h"
-#include "vm/NsDriver.h"
+#include "vm/DriverFactory.h"
 
 namespace berth::cli {
 namespace {
@@ -35,7 +35,7 @@ constexpr const char* kOrphaned = "daemon not running: `berth start` adopts it";
 // run (the daemon was killed): then the containers run too, and that is what it says.
 nlohmann::json offlineStatus(const ProfileClient& client) {
   const vm::ProfileConfig config = client.loadConfig(true);
-  if (config.vm_type == "ns" && vm::NsDriver::guestRunning(client.paths())) {
+  if (vm::DriverFactory::makeDriver(config, client.paths())->orphanRunning()) {
     auto s = server::ProfileStatus::base(client.paths(), config, "Running");
     s["guest"] = {{"state", "Running"}, {"detail", kOrphaned}};
     return s;

@@ -10,7 +10,6 @@
 #include "server/cli/DockerContext.h"
 #include "server/cli/ProfileClient.h"
 #include "vm/DriverFactory.h"
-#include "vm/NsDriver.h"
 
 namespace berth::cli {
 namespace {
@@ -39,11 +38,11 @@ bool stopProfile(const ProfileClient& client, bool force) {
     return true;
   }
   client.cleanStale();
-  vm::ProfileConfig config = client.loadConfig(true);
-  if (config.vm_type == "ns" && vm::NsDriver::guestRunning(paths)) {
+  auto driver = vm::DriverFactory::makeDriver(client.loadConfig(true), paths);
+  if (driver->orphanRunning()) {
     std::cerr << "berth: stopping the guest of profile '" << paths.name
               << "' left running by a daemon that did not exit cleanly\n";
-    vm::DriverFactory::makeDriver(config, paths)->stop(force);
+    driver->stop(force);
     return true;
   }
   return false;

@@ -1,0 +1,39 @@
+#include "server/DaemonSettings.h"
+
+#include "server/FdLimit.h"
+#include "server/ProfileStatus.h"
+
+namespace berth::server {
+
+DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
+                                          const vm::ProfileConfig& config) {
+  DaemonSettings s;
+  s.name = paths.name;
+  s.docker_socket = paths.docker_socket;
+  s.control_socket = paths.control_socket;
+  s.lock_file = paths.lock_file;
+  s.pid_file = paths.pid_file;
+  s.private_dir = paths.dir;
+  s.log_file = paths.log_file;
+  s.link_docker_sock = config.docker_sock;
+  s.limits.head_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::milliseconds(config.relayHeadTimeoutMillis()));
+  s.limits.max_connections =
+      FdLimit::capConnections(static_cast<std::size_t>(config.relay.max_connections));
+  s.spin = std::chrono::microseconds(config.relay.spin_micros);
+  // `listen:` in berth.yaml: clients use <dir>/tls/client as DOCKER_CERT_PATH.
+  s.listen = config.listen;
+  s.tls_dir = paths.dir + "/tls";
+  s.lazy = config.boot.lazy;
+  s.idle_stop_ms = config.idleStopMillis();
+  s.idle_stop = config.boot.idle_stop;
+  s.forwarding.bind = fwd::parseBindMode(config.forwarding.bind);
+  s.forwarding.udp = config.forwarding.udp;
+  if (config.forwarding.nat) s.forwarding.nat = paths.name;
+  s.status_base = [paths, config](const std::string& state) {
+    return ProfileStatus::base(paths, config, state);
+  };
+  return s;
+}
+
+}  // namespace berth::server

@@ -1,0 +1,278 @@
+// The daemon's lifecycle against a FakeDriver: boot on demand (one boot for many first
+// requests), a failed boot's 503, idle stop and the next boot, an engine that dies and comes
+// back, and that a driver's blocking port calls never stall the I/O thread.
+#include "server/ProfileDaemon.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/server/FakeDriver.h"
+
+namespace berth::server {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct Reply {
+  int status = 0;  // 0: no answer within the deadline
+  std::string body;
+};
+
+// One request with Connection: close; reads until EOF or the deadline.
+Reply request(const std::string& socket, const std::string& method, const std::string& target,
+              std::chrono::milliseconds deadline = 10s) {
+  Reply reply;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return reply;
+  }
+  const std::string head =
+      method + " " + target + " HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n";
+  if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(head.size())) {
+    ::close(fd);
+    return reply;
+  }
+  std::string data;
+  const auto until = Clock::now() + deadline;
+  char buffer[4096];
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      ::close(fd);
+      return reply;  // no complete answer in time
+    }
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    data.append(buffer, static_cast<std::size_t>(n));
+    // A server that keeps the connection open: done once Content-Length bytes are in.
+    const auto head_end = data.find("\r\n\r\n");
+    const auto length = data.find("Content-Length: ");
+    if (head_end != std::string::npos && length != std::string::npos && length < head_end &&
+        data.size() >= head_end + 4 + std::stoul(data.substr(length + 16)))
+      break;
+  }
+  ::close(fd);
+  if (data.rfind("HTTP/1.", 0) != 0) return reply;
+  reply.status = std::atoi(data.c_str() + 9);
+  auto body = data.find("\r\n\r\n");
+  if (body != std::string::npos) reply.body = data.substr(body + 4);
+  // Chunked bodies (the control API): keep the payload between the size lines.
+  if (data.find("Transfer-Encoding: chunked") != std::string::npos) {
+    std::string plain, rest = reply.body;
+    while (true) {
+      auto eol = rest.find("\r\n");
+      if (eol == std::string::npos) break;
+      const auto size = std::stoul(rest.substr(0, eol), nullptr, 16);
+      if (size == 0) break;
+      plain += rest.substr(eol + 2, size);
+      rest.erase(0, eol + 2 + size + 2);
+    }
+    reply.body = plain;
+  }
+  return reply;
+}
+
+template <typename Pred>
+bool waitFor(Pred pred, std::chrono::milliseconds limit = 10s) {
+  const auto until = Clock::now() + limit;
+  while (Clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+class ProfileDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/bd-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    settings_.name = "fake";
+    settings_.docker_socket = dir_ + "/docker.sock";
+    settings_.control_socket = dir_ + "/control.sock";
+    settings_.lock_file = dir_ + "/daemon.lock";
+    settings_.pid_file = dir_ + "/daemon.pid";
+    settings_.log_file = dir_ + "/daemon.log";
+    settings_.lazy = true;
+  }
+
+  void TearDown() override {
+    if (daemon_) {
+      daemon_->requestStop(true);
+      if (run_.valid()) {
+        EXPECT_EQ(run_.wait_for(20s), std::future_status::ready);
+      }
+    }
+    daemon_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  test::FakeDriver& startDaemon(bool opens_ports = false) {
+    auto driver = std::make_unique<test::FakeDriver>(dir_ + "/engine.sock", opens_ports);
+    driver_ = driver.get();
+    daemon_ = std::make_unique<ProfileDaemon>(settings_, std::move(driver));
+    run_ = std::async(std::launch::async, [this] { return daemon_->run(); });
+    EXPECT_TRUE(waitFor([this] { return std::filesystem::exists(settings_.control_socket); }));
+    return *driver_;
+  }
+
+  nlohmann::json status(std::chrono::milliseconds deadline = 10s) {
+    auto reply = request(settings_.control_socket, "GET", "/status", deadline);
+    if (reply.status != 200) return nullptr;
+    return nlohmann::json::parse(reply.body, nullptr, false);
+  }
+
+  std::string dir_;
+  DaemonSettings settings_;
+  std::unique_ptr<ProfileDaemon> daemon_;
+  std::future<int> run_;
+  test::FakeDriver* driver_ = nullptr;
+};
+
+TEST_F(ProfileDaemonTest, FiftyConcurrentFirstRequestsShareOneBoot) {
+  auto& driver = startDaemon();
+  driver.start_delay = 300ms;
+  EXPECT_EQ(driver.starts, 0) << "a lazy daemon boots on the first request, not before";
+  std::vector<std::future<Reply>> replies;
+  for (int i = 0; i < 50; ++i) {
+    replies.push_back(std::async(std::launch::async,
+                                 [this] { return request(settings_.docker_socket, "GET", "/_ping"); }));
+  }
+  for (auto& reply : replies) {
+    auto r = reply.get();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "OK");
+  }
+  EXPECT_EQ(driver.starts, 1);
+  EXPECT_EQ(status()["boot"]["boots"], 1);
+}
+
+TEST_F(ProfileDaemonTest, FailedBootAnswersEveryWaiter503NamingTheLog) {
+  auto& driver = startDaemon();
+  driver.fail_boot = true;
+  driver.start_delay = 200ms;
+  std::vector<std::future<Reply>> replies;
+  for (int i = 0; i < 10; ++i) {
+    replies.push_back(std::async(std::launch::async, [this] {
+      return request(settings_.docker_socket, "GET", "/containers/json");
+    }));
+  }
+  for (auto& reply : replies) {
+    auto r = reply.get();
+    EXPECT_EQ(r.status, 503);
+    auto body = nlohmann::json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << r.body;
+    const std::string message = body.value("message", "");
+    EXPECT_NE(message.find("the fake engine would not start"), std::string::npos) << message;
+    EXPECT_NE(message.find(settings_.log_file), std::string::npos) << message;
+  }
+  EXPECT_EQ(driver.starts, 1);
+  EXPECT_EQ(status()["boot"]["lastError"], "the fake engine would not start");
+}
+
+TEST_F(ProfileDaemonTest, IdleStopThenTheNextRequestBootsAgain) {
+  settings_.idle_stop_ms = 300;
+  settings_.idle_stop = "300ms";
+  auto& driver = startDaemon();
+  ASSERT_EQ(request(settings_.docker_socket, "GET", "/_ping").status, 200);
+  ASSERT_TRUE(waitFor([&] { return driver.stops == 1; })) << "no idle stop";
+  EXPECT_EQ(status()["boot"]["idleStops"], 1);
+  EXPECT_EQ(status()["guest"]["state"], "Stopped");
+  auto again = request(settings_.docker_socket, "GET", "/_ping");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, "OK");
+  EXPECT_EQ(driver.starts, 2);
+}
+
+TEST_F(ProfileDaemonTest, RunningContainersKeepTheGuestUp) {
+  settings_.idle_stop_ms = 200;
+  settings_.idle_stop = "200ms";
+  auto& driver = startDaemon();
+  driver.fakeEngine().setContainers(R"([{"Id":"c1","Names":["/web"],"Ports":[]}])");
+  ASSERT_EQ(request(settings_.docker_socket, "GET", "/_ping").status, 200);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(driver.stops, 0) << "a running container means not idle";
+  driver.fakeEngine().setContainers("[]");
+  EXPECT_TRUE(waitFor([&] { return driver.stops == 1; }));
+}
+
+TEST_F(ProfileDaemonTest, EngineThatDiesAnswers503ThenServesAgain) {
+  auto& driver = startDaemon();
+  ASSERT_EQ(request(settings_.docker_socket, "GET", "/_ping").status, 200);
+  driver.engineDies();
+  auto down = request(settings_.docker_socket, "GET", "/_ping");
+  EXPECT_EQ(down.status, 503);
+  EXPECT_NE(down.body.find("dockerd restarting (attempt 1)"), std::string::npos) << down.body;
+  EXPECT_EQ(status()["guest"]["state"], "Starting");
+  driver.engineReturns();
+  auto up = request(settings_.docker_socket, "GET", "/_ping");
+  EXPECT_EQ(up.status, 200);
+  EXPECT_EQ(up.body, "OK");
+  EXPECT_EQ(driver.starts, 1) << "an engine restart is not a new boot";
+}
+
+// QEMU's QMP serves one client at a time, and a state save holds it for minutes: a port the
+// driver opens or closes must wait on a worker, never on the I/O thread that serves clients.
+TEST_F(ProfileDaemonTest, BlockedPortCallsDoNotStallTheIoThread) {
+  settings_.lazy = false;
+  auto& driver = startDaemon(/*opens_ports=*/true);
+  driver.fakeEngine().setContainers(
+      R"([{"Id":"c1","Names":["/web"],"State":"running",)"
+      R"("Ports":[{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":18080,"Type":"tcp"}]}])");
+  ASSERT_TRUE(driver.fakeEngine().waitForEventStream());
+  driver.fakeEngine().pushEvent(
+      R"({"Type":"container","Action":"start","Actor":{"ID":"c1","Attributes":{}}})");
+  ASSERT_TRUE(waitFor([&] { return driver.opens >= 1; })) << "the forward never opened";
+
+  // QMP is busy for 3 s while the container stops: its port's close has to wait.
+  auto busy = std::async(std::launch::async, [&] { driver.holdQmp(3s); });
+  std::this_thread::sleep_for(100ms);
+  driver.fakeEngine().setContainers("[]");
+  driver.fakeEngine().pushEvent(
+      R"({"Type":"container","Action":"die","Actor":{"ID":"c1","Attributes":{}}})");
+
+  std::this_thread::sleep_for(300ms);  // the forwarder has handled the event by now
+  const auto t0 = Clock::now();
+  auto ping = request(settings_.docker_socket, "GET", "/_ping", 1500ms);
+  auto st = status(1500ms);
+  const auto waited = Clock::now() - t0;
+  EXPECT_EQ(ping.status, 200) << "GET /_ping did not answer while QMP was busy";
+  EXPECT_TRUE(st.is_object()) << "berth status did not answer while QMP was busy";
+  EXPECT_LT(waited, 2500ms);
+  EXPECT_EQ(driver.closes, 0) << "the close cannot have run while QMP was held";
+  busy.get();
+  EXPECT_TRUE(waitFor([&] { return driver.closes == driver.opens; }))
+      << "the closes never reached QMP";
+}
+
+TEST_F(ProfileDaemonTest, ASecondDaemonOnTheSameLockIsRefused) {
+  startDaemon();
+  ProfileDaemon second(settings_,
+                       std::make_unique<test::FakeDriver>(dir_ + "/engine2.sock", false));
+  try {
+    second.run();
+    FAIL() << "a second daemon ran";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("already running"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace berth::server
