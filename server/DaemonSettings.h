@@ -35,6 +35,10 @@ struct DaemonSettings {
   std::string tls_dir;
   bool insecure_listen = false;
 
+  // Bind mounts are translated to the driver's shares and unshared paths refused; off for a
+  // plain relay given no --mount (it passes bind mounts as they are).
+  bool translate_mounts = true;
+
   bool lazy = false;        // boot on the first request instead of at once
   long long idle_stop_ms = 0;  // 0: never
   std::string idle_stop;    // as written (for logs and status)

@@ -178,8 +178,10 @@ int ProfileDaemon::run() {
   // shares and refuses the unshared ones. A container binding /var/run/docker.sock (or this
   // daemon's socket) gets the guest engine's own socket.
   auto filters = std::make_shared<api::FilterChainFactory>();
-  registerMountFilter(*filters, driver_->shares(),
-                      engineSocket(settings_.docker_socket, driver_->guestEngineSocket()));
+  if (settings_.translate_mounts) {
+    registerMountFilter(*filters, driver_->shares(),
+                        engineSocket(settings_.docker_socket, driver_->guestEngineSocket()));
+  }
   relay_config->filters = filters;
   relay_config->limits = settings_.limits;
   relay_config->on_connection_count = [this](int delta) {

@@ -73,6 +73,7 @@ int runRelay(const DaemonOptions& options) {
   // Named after the socket: a daemon restarted on the same socket replaces its NAT table.
   settings.name = "d" + std::to_string(std::hash<std::string>{}(options.socket) % 1000000007);
   settings.docker_socket = options.socket;
+  settings.translate_mounts = !options.mounts.empty();
   settings.log_file = "berth daemon's output";
   settings.limits.head_timeout = std::chrono::seconds(options.head_timeout_seconds);
   settings.limits.max_connections = server::FdLimit::capConnections(options.max_connections);
