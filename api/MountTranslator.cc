@@ -64,7 +64,7 @@ std::string shareHint(const std::string& location, const std::string& mount_poin
 
 }  // namespace
 
-MountTranslator::MountTranslator(std::vector<vm::Share> shares, LinkReader read_link,
+MountTranslator::MountTranslator(std::vector<Share> shares, LinkReader read_link,
                                  EngineSocket engine_socket)
     : shares_(std::move(shares)),
       read_link_(std::move(read_link)),

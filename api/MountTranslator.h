@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vm/Driver.h"
+#include "api/Share.h"
 
 namespace berth::api {
 
@@ -40,7 +40,7 @@ class MountTranslator {
 
   // Share locations are resolved through `read_link` too, so a share given as a symlinked path
   // (macOS /tmp, a symlinked home) matches what its folders resolve to.
-  MountTranslator(std::vector<vm::Share> shares, LinkReader read_link,
+  MountTranslator(std::vector<Share> shares, LinkReader read_link,
                   EngineSocket engine_socket = {});
 
   // `host_path` as the client wrote it; `write` says the mount is not read-only.
@@ -55,16 +55,16 @@ class MountTranslator {
   // Why `path` is not a usable absolute host path (relative, Windows-style, empty), or "".
   static std::string checkHostPath(std::string_view path);
 
-  const std::vector<vm::Share>& shares() const { return shares_; }
+  const std::vector<Share>& shares() const { return shares_; }
 
  private:
   struct Resolved {
-    vm::Share share;          // as configured (for messages)
+    Share share;          // as configured (for messages)
     std::string location;     // resolved on the host
     std::string mount_point;  // normalised
   };
   std::vector<Resolved> resolved_;
-  std::vector<vm::Share> shares_;
+  std::vector<Share> shares_;
   LinkReader read_link_;
   EngineSocket engine_socket_;
 };

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "api/Share.h"
 #include "vm/PortOpener.h"
 
 namespace berth::vm {
@@ -25,11 +26,7 @@ class DriverError : public std::runtime_error {
 };
 
 // A host folder shared into the guest.
-struct Share {
-  std::string location;     // absolute host path
-  std::string mount_point;  // absolute guest path
-  bool writable = true;
-};
+using Share = api::Share;
 
 // How to reach the guest's engine from the host.
 struct EngineEndpoint {
