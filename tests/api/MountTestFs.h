@@ -34,7 +34,7 @@ inline LinkReader fakeLinkReader() {
 
 // Shares used across the tests: nested, read-only inside writable and the reverse, one at the
 // same guest path, one whose location is itself behind a symlink.
-inline std::vector<vm::Share> testShares() {
+inline std::vector<Share> testShares() {
   return {
       {"/home/me", "/host/home", true},  {"/home/me/ro", "/host/ro", false},
       {"/srv/data", "/srv/data", false}, {"/srv/data/scratch", "/scratch", true},

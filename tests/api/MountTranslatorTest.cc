@@ -199,7 +199,7 @@ TEST(MountTranslatorTest, GeneratedPathsNeverLeaveTheirShare) {
     ASSERT_EQ(host->find("/../"), std::string::npos) << *host;
     // It sits in the share with the longest location holding it, under that share's mount
     // point, and a write went only to a writable share.
-    const vm::Share* best = nullptr;
+    const Share* best = nullptr;
     std::string best_location;
     auto in = [](const std::string& p, const std::string& base) {
       return p == base || base == "/" || p.rfind(base + "/", 0) == 0;
