@@ -44,6 +44,16 @@ def run(cmd, env=None, check=True, timeout=300, **kw):
     return p
 
 
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls predicate() until it is true; AssertionError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
 def wait_for_socket(path, timeout=10.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 import urllib.request
+from berth_harness import wait_until  # noqa: F401 (the tests import it from here)
 
 HTTPD = ["sh", "-c", "echo hello-$HOSTNAME > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
 # A UDP echo server: the container runs the host's python3 from a read-only bind of /.
@@ -24,14 +25,6 @@ def read_status(b):
     except (OSError, ValueError):
         return {}
 
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
 
 
 def accepts(host, port):

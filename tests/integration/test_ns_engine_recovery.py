@@ -9,15 +9,8 @@ import subprocess
 import time
 
 from berth_harness import DOCKER
+from berth_harness import wait_until as wait_for
 
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
 def test_containers_are_fully_usable_after_dockerd_is_restarted(profiles):

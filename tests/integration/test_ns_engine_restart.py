@@ -3,9 +3,9 @@ containers with `always`/`unless-stopped` come back on the next boot (berth stop
 restart), containers a user stopped stay stopped, and each container is sent its
 stop signal and given its stop timeout. Driven with the docker CLI and docker-compose 1.29."""
 import os
-import time
 
 from berth_harness import COMPOSE, run
+from berth_harness import wait_until as wait_for
 
 COMPOSE_FILE = """version: "2.4"
 services:
@@ -19,14 +19,6 @@ services:
 # Writes "term" into /out/<name> when it gets SIGTERM, then exits 0: proves a graceful stop.
 TRAP = 'trap "echo term > /out/$N; exit 0" TERM; while :; do sleep 0.2; done'
 
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
 def states(profiles):

@@ -6,15 +6,8 @@ import signal
 import time
 
 from profiles_helpers import netns_exists
+from berth_harness import wait_until as wait_for
 
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
 def test_lazy_boot_20_concurrent_requests_one_engine(profiles):
