@@ -11,7 +11,8 @@ nlohmann::json ProfileStatus::base(const vm::ProfilePaths& paths, const vm::Prof
           {"runtime", config.runtime},
           {"cpus", config.cpus},
           {"memory", config.memory},
-          {"disk", config.disk},
+          // The ns guest's data lives on the host's file system: no size is in force there.
+          {"disk", config.vm_type == "ns" ? nlohmann::json() : nlohmann::json(config.disk)},
           {"socket", paths.docker_socket},
           {"dockerHost", "unix://" + paths.docker_socket},
           {"context", paths.contextName()},

@@ -13,7 +13,8 @@ namespace berth::server {
 
 class ProfileStatus {
  public:
-  // Keys: profile, status, driver, arch, runtime, cpus, memory, disk, socket, dockerHost,
+  // Keys: profile, status, driver, arch, runtime, cpus, memory, disk (null for ns: not
+  // enforced), socket, dockerHost,
   // context, address (""), mounts, boot {lazy, idleStop}, daemon {running: false, log}.
   static nlohmann::json base(const vm::ProfilePaths& paths, const vm::ProfileConfig& config,
                              const std::string& status);

@@ -187,6 +187,10 @@ int startProfile(StartOptions& o) {
   // Every value is checked before anything is saved or started: a refused flag changes nothing.
   auto check = [&](vm::ProfileConfig& config) {
     if (config.vm_type.empty()) config.vm_type = vm::DriverFactory::defaultVmType();
+    if (o.given("--disk") && config.vm_type == "ns")
+      throw std::runtime_error(
+          "--disk is not enforced by the ns driver (the engine's data lives on the host's file "
+          "system); use --vm-type qemu for a guest disk of a fixed size");
     SettingsCheck::beforeSave(config);
     if (existed && current)
       vm::ProfileConfig::checkImmutable(current->vm_type.empty() ? config : *current, config,

@@ -29,6 +29,11 @@ std::string gib(double value) {
   return out.str();
 }
 
+// A disk size, or "-" where none is in force (the ns driver uses the host's file system).
+std::string diskText(const nlohmann::json& disk) {
+  return disk.is_number() ? gib(disk.get<double>()) : "-";
+}
+
 constexpr const char* kOrphaned = "daemon not running: `berth start` adopts it";
 
 // What `status --json` says about a profile whose daemon does not run. Its guest may still
@@ -106,7 +111,7 @@ void printHuman(const nlohmann::json& s, bool extended) {
   if (extended) {
     std::cout << "cpus: " << s["cpus"] << "\n"
               << "memory: " << gib(s["memory"].get<double>()) << "\n"
-              << "disk: " << gib(s["disk"].get<double>()) << "\n";
+              << "disk: " << diskText(s["disk"]) << "\n";
     const auto& boot = s["boot"];
     std::cout << "boot: " << (boot.value("lazy", false) ? "lazy" : "at start") << ", idle stop: "
               << (boot.value("idleStop", std::string()).empty()
@@ -207,7 +212,7 @@ void runList(bool json, bool all) {
     }
     table.add({row["name"].get<std::string>(), row["status"].get<std::string>(),
                row["arch"].get<std::string>(), std::to_string(row["cpus"].get<int>()),
-               gib(row["memory"].get<double>()), gib(row["disk"].get<double>()),
+               gib(row["memory"].get<double>()), diskText(row["disk"]),
                row["runtime"].get<std::string>(), row["address"].get<std::string>()});
   }
   table.print(std::cout);

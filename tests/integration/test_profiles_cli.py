@@ -74,12 +74,17 @@ def test_edit_template_and_berth_profile_env(profiles):
     assert profiles.status("edited")["cpus"] == 5  # BERTH_PROFILE chose the profile
     # `berth template` edits the template (created on first use); a broken edit is refused
     # and the template is left as it was.
-    env = dict(profiles.env, EDITOR="sed -i s/^disk:.*/disk:\\ 33/")
+    env = dict(profiles.env, EDITOR="sed -i s/^cpus:.*/cpus:\\ 3/")
     profiles.berth("template", env=env)
-    assert "disk: 33" in profiles.berth("template", "--print").stdout.decode()
-    env = dict(profiles.env, EDITOR="sed -i s/^disk:.*/disk:\\ [/")
+    assert "cpus: 3" in profiles.berth("template", "--print").stdout.decode()
+    env = dict(profiles.env, EDITOR="sed -i s/^cpus:.*/cpus:\\ [/")
     p = profiles.berth("template", env=env, check=False)
     assert p.returncode == 1 and "default.yaml:" in p.stderr.decode()
-    assert "disk: 33" in profiles.berth("template", "--print").stdout.decode()
+    assert "cpus: 3" in profiles.berth("template", "--print").stdout.decode()
     profiles.berth("start", "--vm-type", "ns", "--lazy", "-p", "fromtpl")
-    assert profiles.status("fromtpl")["disk"] == 33
+    assert profiles.status("fromtpl")["cpus"] == 3
+    # The ns driver enforces no disk size, so none is shown, and --disk is refused.
+    assert profiles.status("fromtpl")["disk"] is None
+    p = profiles.berth("start", "--vm-type", "ns", "--disk", "10", "-p", "sized", check=False)
+    assert p.returncode == 1 and "--disk is not enforced by the ns driver" in p.stderr.decode()
+    assert not os.path.exists(profiles.dir("sized")), "a refused flag must leave nothing behind"
