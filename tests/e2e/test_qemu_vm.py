@@ -168,7 +168,10 @@ def test_06_a_crashed_qemu_is_reported(world):
             break
         time.sleep(0.2)
     assert status.get("status") == "Broken", status
-    assert "qemu exited" in status["guest"]["detail"], status
+    # The detail names how qemu ended (here: the signal) and where its log is.
+    detail = status["guest"]["detail"]
+    assert "qemu was killed by signal 9" in detail, status
+    assert "qemu.log" in detail, status
 
 
 def test_07_delete_leaves_nothing_behind(world):
