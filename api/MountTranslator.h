@@ -40,8 +40,7 @@ class MountTranslator {
 
   // Share locations are resolved through `read_link` too, so a share given as a symlinked path
   // (macOS /tmp, a symlinked home) matches what its folders resolve to.
-  MountTranslator(std::vector<Share> shares, LinkReader read_link,
-                  EngineSocket engine_socket = {});
+  MountTranslator(std::vector<Share> shares, LinkReader read_link, EngineSocket engine_socket = {});
 
   // `host_path` as the client wrote it; `write` says the mount is not read-only.
   GuestPath toGuest(std::string_view host_path, bool write) const;
@@ -59,7 +58,7 @@ class MountTranslator {
 
  private:
   struct Resolved {
-    Share share;          // as configured (for messages)
+    Share share;              // as configured (for messages)
     std::string location;     // resolved on the host
     std::string mount_point;  // normalised
   };

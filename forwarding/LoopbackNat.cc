@@ -169,9 +169,8 @@ std::unique_ptr<LoopbackNat> LoopbackNat::open(const std::string& name,
   std::string listing = net::ChildProcess::run({"nft", "list", "tables"}).output;
   for (const auto& table : staleTables(listing, owner, pidAlive)) {
     // A dead owner's "1" is its own doing: restore what it found, not that.
-    auto recorded =
-        recordedLocalnet(net::ChildProcess::run({"nft", "list", "table", "ip", table}).output,
-                         device);
+    auto recorded = recordedLocalnet(
+        net::ChildProcess::run({"nft", "list", "table", "ip", table}).output, device);
     if (!recorded.empty()) localnet_before = recorded;
     BERTH_LOG(Info, "forwarding",
               "deleting nftables table " << table << " of a berth that is gone");

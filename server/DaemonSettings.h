@@ -18,19 +18,19 @@
 namespace berth::server {
 
 struct DaemonSettings {
-  std::string name;            // the profile's name: log lines, the NAT table's owner
-  std::string docker_socket;   // the Docker API socket
-  std::string control_socket;  // the control API (status, boot, stop); "" = none
-  std::string lock_file;       // one daemon per lock (flock); "" = no lock
-  std::string pid_file;        // written while the lock is held; "" = none
-  std::string private_dir;     // refused unless only we can write it; "" = not checked
-  std::string log_file;        // named in a failed boot's 503
+  std::string name;               // the profile's name: log lines, the NAT table's owner
+  std::string docker_socket;      // the Docker API socket
+  std::string control_socket;     // the control API (status, boot, stop); "" = none
+  std::string lock_file;          // one daemon per lock (flock); "" = no lock
+  std::string pid_file;           // written while the lock is held; "" = none
+  std::string private_dir;        // refused unless only we can write it; "" = not checked
+  std::string log_file;           // named in a failed boot's 503
   bool link_docker_sock = false;  // /var/run/docker.sock links to docker_socket (DockerSockLink)
 
   RelayLimits limits;
   std::chrono::microseconds spin{0};  // see net::runIoLoop; only with one I/O thread
   int io_threads = 1;
-  std::chrono::seconds grace{2};  // in-flight requests on SIGTERM / stop
+  std::chrono::seconds grace{2};    // in-flight requests on SIGTERM / stop
   std::vector<std::string> listen;  // tcp://HOST:PORT with mutual TLS (TcpApiAccess)
   std::string tls_dir;
   bool insecure_listen = false;
@@ -39,9 +39,9 @@ struct DaemonSettings {
   // plain relay given no --mount (it passes bind mounts as they are).
   bool translate_mounts = true;
 
-  bool lazy = false;        // boot on the first request instead of at once
+  bool lazy = false;           // boot on the first request instead of at once
   long long idle_stop_ms = 0;  // 0: never
-  std::string idle_stop;    // as written (for logs and status)
+  std::string idle_stop;       // as written (for logs and status)
 
   // Published ports are forwarded when the driver has a guest address or a port opener.
   fwd::ForwarderOptions forwarding;

@@ -199,19 +199,19 @@ int ProfileDaemon::run() {
       BERTH_LOG(Error, "daemon", e.what());
     }
   }
-  BERTH_LOG(Info, "daemon",
-            "profile " << settings_.name << " (" << driver_->name() << "), pid " << ::getpid()
-                       << ", docker socket " << settings_.docker_socket
-                       << (settings_.lazy ? ", lazy boot" : "")
-                       << (settings_.idle_stop_ms > 0 ? ", idle stop after " + settings_.idle_stop
-                                                      : ""));
+  BERTH_LOG(
+      Info, "daemon",
+      "profile " << settings_.name << " (" << driver_->name() << "), pid " << ::getpid()
+                 << ", docker socket " << settings_.docker_socket
+                 << (settings_.lazy ? ", lazy boot" : "")
+                 << (settings_.idle_stop_ms > 0 ? ", idle stop after " + settings_.idle_stop : ""));
 
   boost::asio::signal_set signals(io_, SIGINT, SIGTERM);
   signals.async_wait([this](boost::system::error_code ec, int signo) {
     if (ec) return;
     BERTH_LOG(Info, "daemon",
-              "signal " << signo << ": stopping, in-flight requests get "
-                        << settings_.grace.count() << "s");
+              "signal " << signo << ": stopping, in-flight requests get " << settings_.grace.count()
+                        << "s");
     shutdown(false, [] {});
   });
 
@@ -230,8 +230,8 @@ int ProfileDaemon::run() {
   net::runIoLoop(io_, settings_.io_threads == 1 ? settings_.spin : std::chrono::microseconds(0));
   for (auto& t : threads) t.join();
   worker_.reset();
-  forwarder_.reset();      // its listeners may refer to the driver
-  port_opener_.reset();    // drains the driver's queued port calls
+  forwarder_.reset();    // its listeners may refer to the driver
+  port_opener_.reset();  // drains the driver's queued port calls
   driver_.reset();
   if (settings_.link_docker_sock) docker_sock.release();
   releaseLock();
@@ -363,9 +363,9 @@ void ProfileDaemon::idleCheck() {
       return;  // running containers (or unknown): not idle
     }
     if (!gate_->beginStop([this] { return connections_ == 0 && !shutting_down_; })) return;
-    BERTH_LOG(Info, "idle",
-              "no client and no running container for " << settings_.idle_stop
-                                                        << ": stopping the guest");
+    BERTH_LOG(
+        Info, "idle",
+        "no client and no running container for " << settings_.idle_stop << ": stopping the guest");
     try {
       stopGuestOnWorker(false);
     } catch (const std::exception& e) {

@@ -75,7 +75,7 @@ class ProfileDaemon {
   DaemonSettings settings_;
   std::unique_ptr<vm::Driver> driver_;
   std::shared_ptr<GuestForwardListeners> port_opener_;  // when the driver opens ports itself
-  std::unique_ptr<fwd::Forwarder> forwarder_;  // made at the first boot, kept across boots
+  std::unique_ptr<fwd::Forwarder> forwarder_;           // made at the first boot, kept across boots
   boost::asio::io_context io_;
   std::unique_ptr<DriverThread> worker_;
   std::shared_ptr<BootGate> gate_;

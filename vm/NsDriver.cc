@@ -362,10 +362,13 @@ void NsDriver::createNetwork(const ProgressSink& progress) {
     net::ChildProcess::check({"ip", "addr", "add", subnet + ".1/24", "dev", veth_host_}, what);
     net::ChildProcess::check({"ip", "link", "set", veth_host_, "up"}, what);
     net::ChildProcess::check({"ip", "-n", netns_, "link", "set", "lo", "up"}, what);
-    net::ChildProcess::check({"ip", "-n", netns_, "link", "set", veth_guest_, "name", "eth0"}, what);
-    net::ChildProcess::check({"ip", "-n", netns_, "addr", "add", subnet + ".2/24", "dev", "eth0"}, what);
+    net::ChildProcess::check({"ip", "-n", netns_, "link", "set", veth_guest_, "name", "eth0"},
+                             what);
+    net::ChildProcess::check({"ip", "-n", netns_, "addr", "add", subnet + ".2/24", "dev", "eth0"},
+                             what);
     net::ChildProcess::check({"ip", "-n", netns_, "link", "set", "eth0", "up"}, what);
-    net::ChildProcess::check({"ip", "-n", netns_, "route", "add", "default", "via", subnet + ".1"}, what);
+    net::ChildProcess::check({"ip", "-n", netns_, "route", "add", "default", "via", subnet + ".1"},
+                             what);
   } catch (...) {
     deleteNetwork();
     throw;

@@ -492,8 +492,9 @@ void ProfileConfig::validate() const {
     if (std::string why = key.check(*this); !why.empty()) throw ConfigError(why);
   }
   if (vm_type == "ns" && !arch.empty() && arch != hostArch()) {
-    throw ConfigError("arch " + arch + " needs an emulated machine: the ns driver runs the host's " +
-                      hostArch() + " kernel; use --vm-type qemu");
+    throw ConfigError("arch " + arch +
+                      " needs an emulated machine: the ns driver runs the host's " + hostArch() +
+                      " kernel; use --vm-type qemu");
   }
 }
 

@@ -199,8 +199,8 @@ void QemuDriver::ensureKeys() {
   for (const char* key : {"ssh/id_ed25519", "ssh/host_ed25519"}) {
     if (fs::exists(path(key))) continue;
     net::ChildProcess::check({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
-                       "berth-" + options_.profile, "-f", path(key)},
-                      "ssh-keygen");
+                              "berth-" + options_.profile, "-f", path(key)},
+                             "ssh-keygen");
   }
   // The engine's mutual TLS: dockerd in the guest gets the CA and the server pair (via the
   // config share); the client pair stays on the host, for the daemon only.
@@ -225,9 +225,9 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
   if (!fs::exists(overlay)) {
     progress("qemu: creating the profile's disk (" + std::to_string(options_.disk_gib) +
              " GiB qcow2 overlay on " + image.dir + ")");
-    net::ChildProcess::check({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.disk,
-                       overlay, std::to_string(want)},
-                      "qemu-img create");
+    net::ChildProcess::check({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                              image.disk, overlay, std::to_string(want)},
+                             "qemu-img create");
     net::Files::writeAtomic(image_record, image.dir + "\n", 0644);
   }
   auto info = net::ChildProcess::run({"qemu-img", "info", "-U", "--output=json", overlay});
@@ -237,7 +237,7 @@ void QemuDriver::ensureOverlay(const ProgressSink& progress) {
     // Growing the disk changes the machine: the saved state (if any) cannot be resumed.
     net::ChildProcess::run({"qemu-img", "snapshot", "-d", kSnapshotTag, overlay});
     net::ChildProcess::check({"qemu-img", "resize", "-q", overlay, std::to_string(want)},
-                      "qemu-img resize");
+                             "qemu-img resize");
     if (size > 0) progress("qemu: disk grown to " + std::to_string(options_.disk_gib) + " GiB");
   } else if (want < size && size > 0) {
     progress("qemu: disk stays at " + std::to_string(size >> 30) + " GiB (disks only grow)");
@@ -528,7 +528,8 @@ std::string QemuDriver::hmp(const std::string& command_line, std::chrono::second
 
 bool QemuDriver::saveState() {
   const auto t0 = Clock::now();
-  auto result = net::ChildProcess::run(sshArgv({"sh", "/etc/berth/provision.sh", "suspend"}, false), 60s);
+  auto result =
+      net::ChildProcess::run(sshArgv({"sh", "/etc/berth/provision.sh", "suspend"}, false), 60s);
   if (result.exit_code != 0) {
     BERTH_LOG(Warn, "qemu", "not saving the VM state: " << result.output);
     return false;
@@ -665,8 +666,7 @@ std::string QemuDriver::lastLines(const std::string& file, int lines) const {
 namespace {
 
 std::uint16_t recordedSshPort(const std::string& state_dir) {
-  auto saved =
-      nlohmann::json::parse(net::Files::readOr(state_dir + "/ports.json"), nullptr, false);
+  auto saved = nlohmann::json::parse(net::Files::readOr(state_dir + "/ports.json"), nullptr, false);
   std::uint16_t port = saved.is_object() ? saved.value("ssh", std::uint16_t{0}) : 0;
   if (port == 0) throw DriverError("the guest has not been started yet: berth start first");
   return port;

@@ -113,9 +113,9 @@ class QemuDriver : public Driver, public PortOpener {
   std::string accel_;
   std::string image_dir_, kernel_, initrd_, recipe_;
   std::vector<std::string> argv_;
-  std::string state_key_;  // what a state saved by this boot's stop() will be valid for
-  std::string phase_summary_;          // " name=seconds" per boot phase seen, host clock
-  std::string virtiofsd_;              // its path when this boot shares with virtiofs, else ""
+  std::string state_key_;      // what a state saved by this boot's stop() will be valid for
+  std::string phase_summary_;  // " name=seconds" per boot phase seen, host clock
+  std::string virtiofsd_;      // its path when this boot shares with virtiofs, else ""
   std::vector<net::ChildProcess> virtiofsd_processes_;  // one per share
   Ports ports_;
 
@@ -123,7 +123,7 @@ class QemuDriver : public Driver, public PortOpener {
   GuestState state_ = GuestState::Stopped;
   std::string detail_;
   std::shared_ptr<net::ChildProcess> qemu_;  // the running QEMU (its pidfd tells when it ends)
-  std::mutex qmp_mutex_;  // QEMU serves one QMP client at a time
+  std::mutex qmp_mutex_;                     // QEMU serves one QMP client at a time
 };
 
 }  // namespace berth::vm

@@ -52,7 +52,8 @@ void registerSshCommands(CLI::App& app) {
     ProfileClient client(*c);
     if (!client.exists())
       throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
-    std::cout << vm::DriverFactory::makeDriver(client.loadConfig(true), client.paths())->sshConfig();
+    std::cout
+        << vm::DriverFactory::makeDriver(client.loadConfig(true), client.paths())->sshConfig();
   });
 
   auto guest_json = std::make_shared<std::string>();

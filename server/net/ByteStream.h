@@ -32,8 +32,7 @@ class ByteStream {
     boost::asio::post(executor(), [handler = std::move(handler)] { handler({}); });
   }
   // Writes some bytes of `buffers` (gathered); the handler gets the count written.
-  virtual void writeSome(std::span<const boost::asio::const_buffer> buffers,
-                         IoHandler handler) = 0;
+  virtual void writeSome(std::span<const boost::asio::const_buffer> buffers, IoHandler handler) = 0;
   // Half-close: the peer reads EOF, this side can still read. Completes on the executor.
   virtual void shutdownSend(std::function<void(ErrorCode)> handler) = 0;
   // Closes both directions now; pending operations complete with operation_aborted.

@@ -26,7 +26,8 @@ void Log::write(LogLevel level, std::string_view component, std::string_view mes
   gmtime_r(&seconds, &tm);
   char stamp[64];
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(millis));
   std::string line;
   line.reserve(message.size() + 64);
   line.append(stamp).append(" ").append(kLevelNames[static_cast<int>(level)]).append(" [");

@@ -20,12 +20,11 @@ class Log {
 }  // namespace berth::net
 
 // BERTH_LOG(Info, "relay", "conn " << id << " " << route);
-#define BERTH_LOG(level, component, expr)                                           \
-  do {                                                                              \
-    if (::berth::net::Log::enabled(::berth::net::LogLevel::level)) {                \
-      std::ostringstream berth_log_stream_;                                         \
-      berth_log_stream_ << expr;                                                    \
-      ::berth::net::Log::write(::berth::net::LogLevel::level, component,            \
-                               berth_log_stream_.str());                            \
-    }                                                                               \
+#define BERTH_LOG(level, component, expr)                                                          \
+  do {                                                                                             \
+    if (::berth::net::Log::enabled(::berth::net::LogLevel::level)) {                               \
+      std::ostringstream berth_log_stream_;                                                        \
+      berth_log_stream_ << expr;                                                                   \
+      ::berth::net::Log::write(::berth::net::LogLevel::level, component, berth_log_stream_.str()); \
+    }                                                                                              \
   } while (false)

@@ -16,12 +16,15 @@ class StreamAdapter {
 
   explicit StreamAdapter(ByteStream& stream) : stream_(&stream) {}
 
-  executor_type get_executor() { return stream_->executor(); }  // NOLINT(readability-identifier-naming)
+  executor_type get_executor() {
+    return stream_->executor();
+  }  // NOLINT(readability-identifier-naming)
   ByteStream& stream() { return *stream_; }
 
   template <class MutableBufferSequence, class ReadHandler>
-  auto async_read_some(const MutableBufferSequence& buffers,  // NOLINT(readability-identifier-naming)
-                       ReadHandler&& handler) {
+  auto async_read_some(
+      const MutableBufferSequence& buffers,  // NOLINT(readability-identifier-naming)
+      ReadHandler&& handler) {
     return boost::asio::async_initiate<ReadHandler, void(ErrorCode, std::size_t)>(
         [this](auto h, const MutableBufferSequence& bufs) {
           boost::asio::mutable_buffer first;
@@ -39,8 +42,9 @@ class StreamAdapter {
   }
 
   template <class ConstBufferSequence, class WriteHandler>
-  auto async_write_some(const ConstBufferSequence& buffers,  // NOLINT(readability-identifier-naming)
-                        WriteHandler&& handler) {
+  auto async_write_some(
+      const ConstBufferSequence& buffers,  // NOLINT(readability-identifier-naming)
+      WriteHandler&& handler) {
     return boost::asio::async_initiate<WriteHandler, void(ErrorCode, std::size_t)>(
         [this](auto h, const ConstBufferSequence& bufs) {
           gather_.clear();

@@ -1,6 +1,6 @@
-#include "api/Route.h"
-
 #include <gtest/gtest.h>
+
+#include "api/Route.h"
 
 namespace berth::api {
 namespace {

@@ -662,8 +662,7 @@ int idleMemory(int argc, char** argv) {
   std::printf("| %-38s | %9ld | %14.1f |\n", "1000 idle connections", at1000,
               static_cast<double>(at1000 - idle) / 1000);
   std::printf("| %-38s | %9ld | %+13ld* |\n",
-              (std::to_string(settle) + " s after the 1000 closed").c_str(), after,
-              after - idle);
+              (std::to_string(settle) + " s after the 1000 closed").c_str(), after, after - idle);
   std::printf("\n* KiB above the idle figure\n");
   return 0;
 }

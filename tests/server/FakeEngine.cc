@@ -115,8 +115,9 @@ void FakeEngine::serve(int fd) {
       std::lock_guard lock(mutex_);
       body = containers_;
     } else if (path == "/events") {
-      writeAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                   "Transfer-Encoding: chunked\r\n\r\n");
+      writeAll(fd,
+               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n");
       {
         std::lock_guard lock(mutex_);
         event_fds_.insert(fd);

@@ -1,8 +1,6 @@
 // The daemon's lifecycle against a FakeDriver: boot on demand (one boot for many first
 // requests), a failed boot's 503, idle stop and the next boot, an engine that dies and comes
 // back, and that a driver's blocking port calls never stall the I/O thread.
-#include "server/ProfileDaemon.h"
-
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "server/ProfileDaemon.h"
 #include "tests/server/FakeDriver.h"
 
 namespace berth::server {
@@ -152,8 +151,8 @@ TEST_F(ProfileDaemonTest, FiftyConcurrentFirstRequestsShareOneBoot) {
   EXPECT_EQ(driver.starts, 0) << "a lazy daemon boots on the first request, not before";
   std::vector<std::future<Reply>> replies;
   for (int i = 0; i < 50; ++i) {
-    replies.push_back(std::async(std::launch::async,
-                                 [this] { return request(settings_.docker_socket, "GET", "/_ping"); }));
+    replies.push_back(std::async(
+        std::launch::async, [this] { return request(settings_.docker_socket, "GET", "/_ping"); }));
   }
   for (auto& reply : replies) {
     auto r = reply.get();

@@ -11,8 +11,8 @@
 #include <optional>
 #include <thread>
 
-#include "vm/EngineProbe.h"
 #include "server/net/ChildProcess.h"
+#include "vm/EngineProbe.h"
 #include "vm/TlsMaterial.h"
 
 namespace berth::vm {

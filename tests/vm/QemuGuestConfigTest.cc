@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "vm/QemuGuestConfig.h"
 #include "server/net/ChildProcess.h"
+#include "vm/QemuGuestConfig.h"
 
 namespace berth::vm {
 namespace {

@@ -8,9 +8,9 @@
 #include <optional>
 #include <thread>
 
+#include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
 #include "vm/QmpClient.h"
-#include "server/net/ChildProcess.h"
 
 namespace berth::vm {
 namespace {
@@ -25,8 +25,9 @@ class QmpClientTest : public ::testing::Test {
     dir_ = mkdtemp(tmpl);
     socket_ = dir_ + "/qmp.sock";
     net::SpawnOptions spawn;
-    spawn.argv = {"qemu-system-x86_64", "-machine", "none",   "-nodefaults", "-display",
-                  "none",               "-qmp",     "unix:" + socket_ + ",server=on,wait=off"};
+    spawn.argv = {
+        "qemu-system-x86_64", "-machine", "none", "-nodefaults",
+        "-display",           "none",     "-qmp", "unix:" + socket_ + ",server=on,wait=off"};
     spawn.output = dir_ + "/qemu.log";
     qemu_.emplace(net::ChildProcess::spawn(spawn));
     for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i)
