@@ -3,7 +3,9 @@
 # berth, and runs every suite: unit tests, integration tests against a real dockerd, then each
 # script in tests/ci/suites/ in name order (fuzz, sanitizers, the slow VM suite, ...).
 # Env: BERTH_BUILD_DIR (default build), BERTH_SUITES (space-separated names to run, default
-# all), BERTH_SKIP_INSTALL=1 to skip apt/npm. Ends with one line "N passed, N failed".
+# all), BERTH_SKIP_INSTALL=1 to skip apt/npm. Ends with one line "N passed, N failed, N not run".
+# A suite that cannot run on this machine exits 77 after printing "not run: REASON" as its last
+# line; it is listed as not run with that reason and never counted as passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -12,6 +14,8 @@ export BERTH_BIN=$BUILD/server/berth
 passed=0
 failed=0
 failed_names=()
+not_run=0
+not_run_lines=()
 
 log() { printf '\n=== %s: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 suite() {  # suite NAME CMD...: run one suite, count it
@@ -19,15 +23,23 @@ suite() {  # suite NAME CMD...: run one suite, count it
   shift
   if [ -n "${BERTH_SUITES:-}" ] && [[ " $BERTH_SUITES " != *" $name "* ]]; then return 0; fi
   log "suite $name"
-  local start=$SECONDS
-  if "$@"; then
+  local start=$SECONDS out rc
+  out=$(mktemp)
+  "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
     log "suite $name passed in $((SECONDS - start))s"
+  elif [ "$rc" -eq 77 ]; then
+    not_run=$((not_run + 1))
+    not_run_lines+=("$name ($(grep -o "not run:.*" "$out" | tail -1 | sed "s/^not run: *//"))")
+    log "suite $name NOT RUN"
   else
     failed=$((failed + 1))
     failed_names+=("$name")
     log "suite $name FAILED in $((SECONDS - start))s"
   fi
+  rm -f "$out"
 }
 
 if [ "${BERTH_SKIP_INSTALL:-0}" != 1 ]; then
@@ -53,5 +65,6 @@ done
 
 log "summary"
 [ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"
-echo "suites: $passed passed, $failed failed"
+for line in "${not_run_lines[@]}"; do echo "not run: $line"; done
+echo "suites: $passed passed, $failed failed, $not_run not run"
 [ "$failed" -eq 0 ]
