@@ -491,6 +491,16 @@ void ProfileConfig::validate() const {
     if (!key.check) continue;
     if (std::string why = key.check(*this); !why.empty()) throw ConfigError(why);
   }
+  // Settings whose machinery does not exist yet are refused rather than saved and shown as if
+  // they were in force (the guest would still run dockerd, and no k3s).
+  if (runtime == "containerd") {
+    throw ConfigError(
+        "runtime containerd is not available yet: the guest runs dockerd (runtime docker)");
+  }
+  if (kubernetes.enabled || !kubernetes.version.empty() || !kubernetes.k3s_args.empty()) {
+    throw ConfigError(
+        "kubernetes is not available yet: berth does not run k3s; leave kubernetes unset");
+  }
   if (vm_type == "ns" && !arch.empty() && arch != hostArch()) {
     throw ConfigError("arch " + arch +
                       " needs an emulated machine: the ns driver runs the host's " + hostArch() +

@@ -19,13 +19,11 @@ void SettingsCheck::shareExists(const vm::Share& share, const std::string& how) 
 }
 
 void SettingsCheck::beforeSave(const vm::ProfileConfig& config) {
-  config.validate();
-  for (const auto& url : config.listen) {
-    try {
-      server::TcpApiAccess::parse(url);
-    } catch (const std::exception& e) {
-      throw std::runtime_error(std::string(e.what()) + "; nothing was saved");
-    }
+  try {
+    config.validate();
+    for (const auto& url : config.listen) server::TcpApiAccess::parse(url);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(e.what()) + "; nothing was saved");
   }
   // The default share (the user's home) is not checked: berth did not ask for it by name.
   if (config.mounts) {

@@ -68,7 +68,7 @@ def test_list_keeps_columns_aligned(profiles):
     profiles.start(profile=long_name)  # booted: it has a guest address
     os.makedirs(profiles.dir("ctr"))
     with open(os.path.join(profiles.dir("ctr"), "berth.yaml"), "w") as f:
-        f.write("vmType: ns\nruntime: containerd\ncpus: 1024\nmemory: 1234.5\ndisk: 99999\n")
+        f.write("vmType: ns\nruntime: docker\ncpus: 1024\nmemory: 1234.5\ndisk: 99999\n")
     lines = profiles.berth("list").stdout.decode().splitlines()
     header = lines[0]
     names = header.split()
@@ -89,4 +89,4 @@ def test_list_keeps_columns_aligned(profiles):
     assert rows[long_name][1] == "Running" and rows[long_name][7] == address, rows
     # An ns guest has no disk size in force (its data is on the host's file system): "-".
     assert rows["ctr"][1:8] == ["Stopped", rows["ctr"][2], "1024", "1234.5GiB", "-",
-                                "containerd", ""], rows
+                                "docker", ""], rows

@@ -38,7 +38,12 @@ def test_bad_values_are_refused_before_anything_is_saved(profiles):
     before = read(config)
     for flags, words in ((["--mount", "/nonexistent/share"], "/nonexistent/share"),
                          (["--mount", "/nonexistent/share:/x:w", "--cpus", "3"], "/nonexistent"),
-                         (["--listen", "http://x"], "http://x")):
+                         (["--listen", "http://x"], "http://x"),
+                         # Not built yet: refused, never saved and shown as if in force.
+                         (["--runtime", "containerd"], "runtime containerd is not available"),
+                         (["--kubernetes"], "kubernetes is not available"),
+                         (["-k", "--kubernetes-version", "v1.29.1+k3s1"], "kubernetes"),
+                         (["--kubernetes-version", "v1.29.1+k3s1"], "kubernetes")):
         p = profiles.berth("start", *flags, check=False)
         assert p.returncode == 1, p.stderr
         line = one_line(p)

@@ -34,7 +34,6 @@ mounts:
   - location: /opt
 network: {dns: [9.9.9.9], subnet: 172.30.9.0/24}
 forwarding: {bind: mirror, udp: false, nat: false}
-kubernetes: {enabled: true, version: v1.29.1+k3s1, k3sArgs: [--disable=traefik]}
 docker:
   features: {buildkit: true}
   registry-mirrors: ["https://m.example"]
@@ -138,6 +137,25 @@ TEST(ProfileConfigTest, BadRelayValuesAreRefusedAndChangeNothing) {
   }
 }
 
+// Settings berth cannot carry out yet are refused with what is in force, never saved and shown.
+TEST(ProfileConfigTest, UnimplementedSettingsAreRefusedAndChangeNothing) {
+  for (const char* text :
+       {"runtime: containerd", "kubernetes: {enabled: true}", "kubernetes: {version: v1.29.1}",
+        "kubernetes: {k3sArgs: [--disable=traefik]}"}) {
+    ProfileConfig config = ProfileConfig::defaults();
+    const std::string before = config.toYaml();
+    try {
+      config.mergeText(text, "berth.yaml");
+      FAIL() << "accepted: " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("not available yet"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(config.toYaml(), before) << text;
+  }
+  ProfileConfig config = ProfileConfig::defaults();
+  EXPECT_NO_THROW(config.mergeText("runtime: docker\nkubernetes: {enabled: false}", "berth.yaml"));
+}
+
 // One table names every key: the file berth writes, the JSON it shows and the checks agree.
 TEST(ProfileConfigTest, FileJsonAndChecksComeFromOneTable) {
   const ProfileConfig config = ProfileConfig::defaults();
@@ -190,7 +208,7 @@ TEST(ProfileConfigTest, StringsThatLookLikeOtherTypesStayStrings) {
   ProfileConfig config = ProfileConfig::defaults();
   config.mergeText(R"(env: {A: "007", B: "true", C: "", D: plain}
 docker: {label: "1.5", debug: true}
-kubernetes: {version: "1.29"}
+diskImage: "1.29"
 )",
                    "in");
   ProfileConfig again = ProfileConfig::defaults();
@@ -199,7 +217,7 @@ kubernetes: {version: "1.29"}
                            {"A", "007"}, {"B", "true"}, {"C", ""}, {"D", "plain"}}));
   EXPECT_EQ(again.docker["label"], "1.5");
   EXPECT_EQ(again.docker["debug"], true);
-  EXPECT_EQ(again.kubernetes.version, "1.29");
+  EXPECT_EQ(again.disk_image, "1.29");
 }
 
 }  // namespace
