@@ -287,12 +287,13 @@ void registerStartCommand(CLI::App& app) {
   cmd->add_option("--disk", o->disk, "Disk size in GiB (VM drivers)");
   cmd->add_option("--arch", o->arch, "Guest architecture: x86_64 or aarch64 (fixed at creation)");
   cmd->add_option("--runtime", o->runtime,
-                  "Container runtime: docker or containerd (fixed at creation)");
+                  "Container runtime: docker (containerd: not built yet, refused)");
   cmd->add_option(
       "--vm-type", o->vm_type,
       "Driver: qemu or ns (default: qemu with a usable hypervisor, else ns; fixed at creation)");
-  cmd->add_flag("--kubernetes,-k", o->kubernetes, "Enable Kubernetes (k3s)");
-  cmd->add_option("--kubernetes-version", o->kubernetes_version, "k3s version");
+  cmd->add_flag("--kubernetes,-k", o->kubernetes, "Kubernetes (k3s): not built yet, refused");
+  cmd->add_option("--kubernetes-version", o->kubernetes_version,
+                  "k3s version: not built yet, refused");
   cmd->add_option("--mount", o->mounts, "Share a host folder: HOST[:GUEST][:w] (repeatable)");
   cmd->add_option("--mount-type", o->mount_type, "Share type for VM drivers: 9p or virtiofs");
   cmd->add_option("--disk-image", o->disk_image,
