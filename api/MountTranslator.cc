@@ -49,26 +49,34 @@ std::string under(const std::string& base, std::string_view rest) {
   return (base == "/" ? "" : base) + "/" + std::string(rest);
 }
 
-std::string shareHint(const std::string& location, const std::string& mount_point, bool write) {
+// The command that shares `location` at `mount_point` and keeps the current shares: `berth
+// mount add` for a profile (a --mount flag on start would replace them), the --mount flag for
+// the plain relay, which has no profile file.
+std::string shareHint(const std::string& profile, const std::string& location,
+                      const std::string& mount_point, bool write) {
   std::string flag = location;
   if (mount_point != location) flag += ":" + mount_point;
   if (write) flag += ":w";
+  if (profile.empty()) {
+    return "--mount " + flag + " beside the other --mount flags of berth daemon, and restart it";
+  }
   std::string yaml = "{location: " + location;
   if (mount_point != location) yaml += ", mountPoint: " + mount_point;
   yaml += std::string(", writable: ") + (write ? "true" : "false") + "}";
-  // `berth mount add` keeps the shares a profile has (a --mount flag on start replaces them).
-  return "berth mount add " + flag +
-         " [-p PROFILE], then berth restart [PROFILE] (berth daemon: --mount " + flag +
-         " beside its other --mount flags; berth.yaml: mounts: [" + yaml + "])";
+  const bool named = profile != "default";
+  return "berth mount add " + (named ? "-p " + profile + " " : std::string()) + flag +
+         ", then berth restart" + (named ? " " + profile : std::string()) +
+         " (or in berth.yaml: mounts: [" + yaml + "])";
 }
 
 }  // namespace
 
 MountTranslator::MountTranslator(std::vector<Share> shares, LinkReader read_link,
-                                 EngineSocket engine_socket)
+                                 EngineSocket engine_socket, std::string profile)
     : shares_(std::move(shares)),
       read_link_(std::move(read_link)),
-      engine_socket_(std::move(engine_socket)) {
+      engine_socket_(std::move(engine_socket)),
+      profile_(std::move(profile)) {
   for (auto& alias : engine_socket_.host_aliases) alias = lexical(alias);
   for (const auto& share : shares_) {
     auto location = resolve(share.location);
@@ -153,13 +161,13 @@ GuestPath MountTranslator::toGuest(std::string_view host_path, bool write) const
     for (const auto& r : resolved_) shared += (shared.empty() ? "" : ", ") + r.share.location;
     return {"", "bind source path " + named + " is not shared with the berth guest (shared: " +
                     (shared.empty() ? "nothing" : shared) + "); share it with " +
-                    shareHint(*resolved, *resolved, write)};
+                    shareHint(profile_, *resolved, *resolved, write)};
   }
   if (write && !best->share.writable) {
     return {"", "bind source path " + named + " is in the read-only share " + best->share.location +
                     "; mount it read-only (:ro / readonly) or make the "
                     "share writable with " +
-                    shareHint(best->share.location, best->share.mount_point, true)};
+                    shareHint(profile_, best->share.location, best->share.mount_point, true)};
   }
   return {under(best->mount_point, rest), ""};
 }

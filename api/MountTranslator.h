@@ -4,7 +4,8 @@
 // normalised and its symlinks resolved (through the injected LinkReader, the only I/O), then
 // the share with the longest matching location wins; `..` and symlinks can never leave it, as
 // they are resolved before matching. Failures are values carrying one line for the user that
-// names the path and the --mount flag / berth.yaml entry that would fix it. Immutable after
+// names the path and the command that would share it for this profile (`berth mount add -p P`,
+// or the plain relay's --mount flag). Immutable after
 // construction; safe to share across threads if the LinkReader is.
 #include <functional>
 #include <optional>
@@ -39,8 +40,11 @@ class MountTranslator {
   static constexpr int kMaxSymlinks = 40;  // as Linux's MAXSYMLINKS
 
   // Share locations are resolved through `read_link` too, so a share given as a symlinked path
-  // (macOS /tmp, a symlinked home) matches what its folders resolve to.
-  MountTranslator(std::vector<Share> shares, LinkReader read_link, EngineSocket engine_socket = {});
+  // (macOS /tmp, a symlinked home) matches what its folders resolve to. `profile` names the
+  // profile whose shares these are, for the hint in errors; "" is the plain relay
+  // (`berth daemon --socket`), whose shares are its --mount flags.
+  MountTranslator(std::vector<Share> shares, LinkReader read_link, EngineSocket engine_socket = {},
+                  std::string profile = {});
 
   // `host_path` as the client wrote it; `write` says the mount is not read-only.
   GuestPath toGuest(std::string_view host_path, bool write) const;
@@ -66,6 +70,7 @@ class MountTranslator {
   std::vector<Share> shares_;
   LinkReader read_link_;
   EngineSocket engine_socket_;
+  std::string profile_;
 };
 
 }  // namespace berth::api

@@ -9,6 +9,7 @@ DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
                                           const vm::ProfileConfig& config) {
   DaemonSettings s;
   s.name = paths.name;
+  s.profile = paths.name;
   s.docker_socket = paths.docker_socket;
   s.control_socket = paths.control_socket;
   s.lock_file = paths.lock_file;

@@ -19,6 +19,7 @@ namespace berth::server {
 
 struct DaemonSettings {
   std::string name;               // the profile's name: log lines, the NAT table's owner
+  std::string profile;            // the profile, for users' hints; "" for the plain relay
   std::string docker_socket;      // the Docker API socket
   std::string control_socket;     // the control API (status, boot, stop); "" = none
   std::string lock_file;          // one daemon per lock (flock); "" = no lock

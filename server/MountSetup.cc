@@ -33,7 +33,7 @@ api::EngineSocket engineSocket(const std::string& berth_socket,
 }
 
 void registerMountFilter(api::FilterChainFactory& filters, std::vector<vm::Share> shares,
-                         api::EngineSocket engine_socket) {
+                         api::EngineSocket engine_socket, const std::string& profile) {
   for (const auto& s : shares) {
     BERTH_LOG(Info, "mounts",
               "share " << s.location << " -> guest " << s.mount_point
@@ -45,7 +45,7 @@ void registerMountFilter(api::FilterChainFactory& filters, std::vector<vm::Share
                   << engine_socket.guest_path << " in the guest)");
   }
   auto translator = std::make_shared<const api::MountTranslator>(
-      std::move(shares), hostLinkReader(), std::move(engine_socket));
+      std::move(shares), hostLinkReader(), std::move(engine_socket), profile);
   filters.add(std::string(api::MountFilterFactory::kName),
               std::make_shared<api::MountFilterFactory>(std::move(translator)));
 }

@@ -22,8 +22,9 @@ api::EngineSocket engineSocket(const std::string& berth_socket,
 
 // Registers the "mounts" filter translating bind mounts into `shares` on `filters`, and logs
 // the shares. With no shares every bind mount would be refused, so callers register only
-// when shares exist or the profile says so.
+// when shares exist or the profile says so. `profile` is named in the errors' hint ("" for
+// the plain relay).
 void registerMountFilter(api::FilterChainFactory& filters, std::vector<vm::Share> shares,
-                         api::EngineSocket engine_socket = {});
+                         api::EngineSocket engine_socket, const std::string& profile);
 
 }  // namespace berth::server

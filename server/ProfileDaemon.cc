@@ -180,7 +180,8 @@ int ProfileDaemon::run() {
   auto filters = std::make_shared<api::FilterChainFactory>();
   if (settings_.translate_mounts) {
     registerMountFilter(*filters, driver_->shares(),
-                        engineSocket(settings_.docker_socket, driver_->guestEngineSocket()));
+                        engineSocket(settings_.docker_socket, driver_->guestEngineSocket()),
+                        settings_.profile);
   }
   relay_config->filters = filters;
   relay_config->limits = settings_.limits;

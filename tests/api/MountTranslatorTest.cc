@@ -52,7 +52,7 @@ TEST(MountTranslatorTest, WriteToReadOnlyShareIsAnError) {
   EXPECT_TRUE(contains(e, "/home/me/ro/a")) << e;
   EXPECT_TRUE(contains(e, "read-only share /home/me/ro")) << e;
   EXPECT_TRUE(contains(e, "--mount /home/me/ro:/host/ro:w")) << e;
-  EXPECT_TRUE(contains(e, "writable: true")) << e;
+  EXPECT_TRUE(contains(e, "and restart it")) << e;
   e = errorOf("/srv/data/x", true);
   EXPECT_TRUE(contains(e, "--mount /srv/data:w")) << e;
   // A writable share nested in a read-only one takes writes.
@@ -62,12 +62,35 @@ TEST(MountTranslatorTest, WriteToReadOnlyShareIsAnError) {
 TEST(MountTranslatorTest, UnsharedPathNamesTheFlag) {
   std::string e = errorOf("/not/shared");
   EXPECT_TRUE(contains(e, "bind source path /not/shared is not shared")) << e;
-  EXPECT_TRUE(contains(e, "--mount /not/shared:w")) << e;
-  EXPECT_TRUE(contains(e, "mounts: [{location: /not/shared, writable: true}]")) << e;
+  EXPECT_TRUE(contains(e, "--mount /not/shared:w beside the other --mount flags")) << e;
+  EXPECT_FALSE(contains(e, "berth mount add")) << e;  // the plain relay has no profile
   EXPECT_TRUE(contains(e, "shared: /home/me, /home/me/ro")) << e;
   e = errorOf("/not/shared", false);
   EXPECT_TRUE(contains(e, "--mount /not/shared ")) << e;
   EXPECT_TRUE(contains(errorOf("/home/meow/x"), "/home/meow/x is not shared"));
+}
+
+// The hint names the profile the daemon serves: `-p NAME` except for `default`, which every
+// command takes when none is named.
+TEST(MountTranslatorTest, HintNamesTheProfile) {
+  auto errorIn = [](const std::string& profile, std::string_view path, bool write) {
+    MountTranslator t(testing::testShares(), testing::fakeLinkReader(), {}, profile);
+    return t.toGuest(path, write).error;
+  };
+  std::string e = errorIn("dev", "/not/shared", true);
+  EXPECT_TRUE(contains(e,
+                       "share it with berth mount add -p dev /not/shared:w, then berth "
+                       "restart dev (or in berth.yaml: mounts: [{location: /not/shared, "
+                       "writable: true}])"))
+      << e;
+  e = errorIn("default", "/not/shared", false);
+  EXPECT_TRUE(contains(e, "share it with berth mount add /not/shared, then berth restart (or"))
+      << e;
+  EXPECT_FALSE(contains(e, "-p ")) << e;
+  EXPECT_FALSE(contains(e, "PROFILE")) << e;
+  e = errorIn("dev", "/home/me/ro/a", true);
+  EXPECT_TRUE(contains(e, "berth mount add -p dev /home/me/ro:/host/ro:w, then berth restart dev"))
+      << e;
 }
 
 TEST(MountTranslatorTest, DotDotCannotEscape) {

@@ -126,6 +126,30 @@ def test_mount_add_keeps_the_current_shares(profiles):
     assert p.returncode == 1 and "missing" in one_line(p)
 
 
+def test_unshared_path_hint_names_the_profile(profiles):
+    """The hint is a command for the profile the client talks to: following it as printed
+    (`berth mount add -p dev ...`, `berth restart dev`) shares the folder."""
+    a, c = (os.path.join(profiles.home, n) for n in ("ha", "hc"))
+    for d in (a, c):
+        os.makedirs(d)
+    with open(os.path.join(c, "f"), "w") as f:
+        f.write("c\n")
+    profiles.start("--mount", a + ":w", profile="dev")
+    profiles.import_bb("dev")
+    dk = lambda *args, **kw: profiles.docker("--context", "berth-dev", *args, **kw)
+    p = dk("run", "--rm", "-v", c + ":/c", "bb", "cat", "/c/f", check=False)
+    assert p.returncode != 0
+    err = p.stderr.decode()
+    hint = "share it with berth mount add -p dev %s:w, then berth restart dev (" % c
+    assert hint in err and "PROFILE" not in err, err
+    add = err.split("share it with ")[1].split(", then ")[0].split()
+    restart = err.split(", then ")[1].split(" (")[0].split()
+    assert add[:4] == ["berth", "mount", "add", "-p"] and restart == ["berth", "restart", "dev"]
+    profiles.berth(*add[1:])
+    profiles.berth(*restart[1:])
+    assert dk("run", "--rm", "-v", c + ":/c:ro", "bb", "cat", "/c/f").stdout == b"c\n"
+
+
 def test_start_mount_says_which_shares_it_replaced(profiles):
     a, b = (os.path.join(profiles.home, n) for n in ("a", "b"))
     for d in (a, b):
