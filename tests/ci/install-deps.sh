@@ -6,6 +6,9 @@ cd "$(dirname "$0")/../.."
 mapfile -t pkgs < <(sed 's/#.*//' tests/ci/apt-packages.txt | tr -s ' \t' '\n' | sed '/^$/d')
 missing=()
 for p in "${pkgs[@]}"; do
+  # Another package's kubectl (e.g. Google Cloud SDK's) owns /usr/bin/kubectl: Debian's would
+  # collide with it, and any kubectl does.
+  [ "$p" = kubernetes-client ] && command -v kubectl >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
