@@ -193,7 +193,8 @@ struct Key {
   std::function<void(ProfileConfig&, const YAML::Node&, const std::string& source)> read;
   std::function<nlohmann::json(const ProfileConfig&)> write;
   std::function<std::string(const ProfileConfig&)> check;
-  const char* null_note = nullptr;  // a comment written beside a null value in the file
+  const char* null_note = nullptr;        // a comment written beside a null value in the file
+  std::vector<std::string> choices = {};  // the fixed set of values it takes, when it has one
 
   std::string path() const { return section.empty() ? name : section + "." + name; }
 };
@@ -228,6 +229,22 @@ auto oneOf(std::initializer_list<const char*> allowed, bool empty_ok = false) {
   return [list, empty_ok](const std::string& v) {
     return (empty_ok && v.empty()) || std::find(list.begin(), list.end(), v) != list.end();
   };
+}
+
+// A key taking one of a fixed set of strings; `choices` is what the CLI's flags and their
+// completions offer (ProfileConfig::choices).
+template <class Get>
+Key choice(std::string section, std::string name, Get get,
+           std::initializer_list<const char*> allowed, bool empty_ok = false) {
+  std::string expected;
+  std::size_t i = 0;
+  for (const char* value : allowed) {
+    expected += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ") + std::string(value);
+    ++i;
+  }
+  Key key = typed(std::move(section), std::move(name), expected, get, oneOf(allowed, empty_ok));
+  key.choices.assign(allowed.begin(), allowed.end());
+  return key;
 }
 
 auto between(long long low, long long high) {
@@ -318,17 +335,15 @@ const std::vector<Key>& keys() {
             [](double v) { return v > 0; }),
       typed("", "disk", "a whole number of GiB, at least 1", BERTH_FIELD(disk),
             between(1, 1 << 30)),
-      typed("", "arch", "x86_64 or aarch64", BERTH_FIELD(arch), oneOf({"x86_64", "aarch64"})),
-      typed("", "runtime", "docker or containerd", BERTH_FIELD(runtime),
-            oneOf({"docker", "containerd"})),
-      typed("", "vmType", "qemu or ns", BERTH_FIELD(vm_type), oneOf({"qemu", "ns"}, true)),
-      typed("", "mountType", "9p or virtiofs", BERTH_FIELD(mount_type), oneOf({"9p", "virtiofs"})),
+      choice("", "arch", BERTH_FIELD(arch), {"x86_64", "aarch64"}),
+      choice("", "runtime", BERTH_FIELD(runtime), {"docker", "containerd"}),
+      choice("", "vmType", BERTH_FIELD(vm_type), {"qemu", "ns"}, true),
+      choice("", "mountType", BERTH_FIELD(mount_type), {"9p", "virtiofs"}),
       typed("", "diskImage", "a guest image folder", BERTH_FIELD(disk_image)),
       mountsKey(),
       typed("network", "dns", "a list of addresses", BERTH_FIELD(network.dns)),
       typed("network", "subnet", "a CIDR", BERTH_FIELD(network.subnet)),
-      typed("forwarding", "bind", "loopback or mirror", BERTH_FIELD(forwarding.bind),
-            oneOf({"loopback", "mirror"})),
+      choice("forwarding", "bind", BERTH_FIELD(forwarding.bind), {"loopback", "mirror"}),
       typed("forwarding", "udp", "true or false", BERTH_FIELD(forwarding.udp)),
       typed("forwarding", "nat", "true or false", BERTH_FIELD(forwarding.nat)),
       typed("kubernetes", "enabled", "true or false", BERTH_FIELD(kubernetes.enabled)),
@@ -428,6 +443,12 @@ long long parseDurationMillis(const std::string& text) {
     total = static_cast<long long>(sum);
   }
   return total;
+}
+
+std::vector<std::string> ProfileConfig::choices(const std::string& key) {
+  for (const auto& k : keys())
+    if (k.path() == key) return k.choices;
+  throw std::logic_error("berth.yaml has no key " + key);
 }
 
 ProfileConfig ProfileConfig::defaults() {

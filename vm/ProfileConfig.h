@@ -91,6 +91,9 @@ class ProfileConfig {
                              const std::string& profile);
   // Throws ConfigError when a value is out of range (cpus < 1, unknown vmType, ...).
   void validate() const;
+  // The fixed set of values the key at `key` ("arch", "forwarding.bind") takes, as its check
+  // uses them; empty for a key without one. Throws std::logic_error for an unknown key.
+  static std::vector<std::string> choices(const std::string& key);
 };
 
 // Parses "500ms", "30s", "10m", "1h30m", "0" into milliseconds; throws std::invalid_argument.

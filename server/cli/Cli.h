@@ -18,11 +18,12 @@ const std::vector<std::string>& commandTail();
 // Each command file registers its subcommand(s) on the app.
 void registerDaemonCommand(CLI::App& app);
 void registerQemuDevCommand(CLI::App& app);
-void registerStartCommand(CLI::App& app);     // start, restart
-void registerStopCommands(CLI::App& app);     // stop, delete
-void registerStatusCommands(CLI::App& app);   // status, list, version
-void registerTemplateCommand(CLI::App& app);  // template
-void registerSshCommands(CLI::App& app);      // ssh, ns-init (internal)
-void registerMountCommands(CLI::App& app);    // mount add|remove|list
+void registerStartCommand(CLI::App& app);        // start, restart
+void registerStopCommands(CLI::App& app);        // stop, delete
+void registerStatusCommands(CLI::App& app);      // status, list, version
+void registerTemplateCommand(CLI::App& app);     // template
+void registerSshCommands(CLI::App& app);         // ssh, ns-init (internal)
+void registerMountCommands(CLI::App& app);       // mount add|remove|list
+void registerCompletionCommands(CLI::App& app);  // completion, man
 
 }  // namespace berth::cli

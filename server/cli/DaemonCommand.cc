@@ -18,6 +18,7 @@
 #include "server/FdLimit.h"
 #include "server/ProfileDaemon.h"
 #include "server/cli/Cli.h"
+#include "server/cli/FlagChoices.h"
 #include "server/net/IoLoop.h"
 #include "server/net/Log.h"
 #include "vm/DriverFactory.h"
@@ -149,10 +150,11 @@ void registerDaemonCommand(CLI::App& app) {
   cmd->add_flag("--debug", options->debug, "Log every request");
   cmd->add_option("--forward-to", options->forward_to,
                   "Forward ports the engine's containers publish to this guest IP");
-  cmd->add_option("--forward-bind", options->forward_bind,
-                  "Host address of forwards: loopback (127.0.0.1 and ::1) or mirror (HostIp)")
-      ->check(CLI::IsMember({"loopback", "mirror"}))
-      ->capture_default_str();
+  FlagChoices::attach(
+      cmd->add_option("--forward-bind", options->forward_bind,
+                      "Host address of forwards: loopback (127.0.0.1 and ::1) or mirror (HostIp)")
+          ->capture_default_str(),
+      vm::ProfileConfig::choices("forwarding.bind"));
   cmd->add_option("--forward-netns", options->forward_netns,
                   "The guest's network namespace file, to forward ports published on its "
                   "loopback only (-p 127.0.0.1:P:80)");

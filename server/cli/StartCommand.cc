@@ -21,6 +21,7 @@
 #include "server/cli/Cli.h"
 #include "server/cli/DockerContext.h"
 #include "server/cli/Editor.h"
+#include "server/cli/FlagChoices.h"
 #include "server/cli/ProfileClient.h"
 #include "server/cli/SettingsCheck.h"
 #include "server/net/Log.h"
@@ -285,17 +286,23 @@ void registerStartCommand(CLI::App& app) {
   cmd->add_option("--cpus,--cpu", o->cpus, "Number of CPUs (VM drivers)");
   cmd->add_option("--memory", o->memory, "Memory in GiB (VM drivers)");
   cmd->add_option("--disk", o->disk, "Disk size in GiB (VM drivers)");
-  cmd->add_option("--arch", o->arch, "Guest architecture: x86_64 or aarch64 (fixed at creation)");
-  cmd->add_option("--runtime", o->runtime,
-                  "Container runtime: docker (containerd: not built yet, refused)");
-  cmd->add_option(
-      "--vm-type", o->vm_type,
-      "Driver: qemu or ns (default: qemu with a usable hypervisor, else ns; fixed at creation)");
+  // The fixed value sets are berth.yaml's (ProfileConfig's key table), written once.
+  FlagChoices::attach(cmd->add_option("--arch", o->arch, "Guest architecture (fixed at creation)"),
+                      vm::ProfileConfig::choices("arch"));
+  FlagChoices::attach(cmd->add_option("--runtime", o->runtime,
+                                      "Container runtime (containerd: not built yet, refused)"),
+                      vm::ProfileConfig::choices("runtime"));
+  FlagChoices::attach(
+      cmd->add_option(
+          "--vm-type", o->vm_type,
+          "Driver (default: qemu with a usable hypervisor, else ns; fixed at creation)"),
+      vm::ProfileConfig::choices("vmType"));
   cmd->add_flag("--kubernetes,-k", o->kubernetes, "Kubernetes (k3s): not built yet, refused");
   cmd->add_option("--kubernetes-version", o->kubernetes_version,
                   "k3s version: not built yet, refused");
   cmd->add_option("--mount", o->mounts, "Share a host folder: HOST[:GUEST][:w] (repeatable)");
-  cmd->add_option("--mount-type", o->mount_type, "Share type for VM drivers: 9p or virtiofs");
+  FlagChoices::attach(cmd->add_option("--mount-type", o->mount_type, "Share type for VM drivers"),
+                      vm::ProfileConfig::choices("mountType"));
   cmd->add_option("--disk-image", o->disk_image,
                   "qemu: a prebuilt guest image folder (disk.qcow2, vmlinuz, initrd.img)");
   cmd->add_option("--dns", o->dns, "DNS server for the guest (repeatable)");
