@@ -147,7 +147,7 @@ void ProfileDaemon::openListeners() {
     }
     addStatusSection("listen", [listen] { return listen; });
   }
-  relay_->listenUnix(settings_.docker_socket);
+  relay_->listenUnix(settings_.docker_socket, settings_.docker_socket_fd);
   if (settings_.control_socket.empty()) return;
   control_ = std::make_unique<ControlServer>(
       io_, settings_.control_socket,
@@ -450,6 +450,7 @@ nlohmann::json ProfileDaemon::statusJson() const {
       {"running", true},
       {"pid", ::getpid()},
       {"log", settings_.log_file},
+      {"socketActivated", settings_.docker_socket_fd >= 0},
       {"uptimeSeconds", std::chrono::duration<double>(Clock::now() - started_).count()}};
   status["connections"] = connections_.load();
   std::map<std::string, std::function<nlohmann::json()>> sections;

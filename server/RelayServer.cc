@@ -39,10 +39,14 @@ RelayServer::RelayServer(boost::asio::io_context& io, std::shared_ptr<const Rela
       config_(counting(std::move(config), live_connections_, trimmer_)),
       registry_(std::make_shared<SessionRegistry>()) {}
 
-void RelayServer::listenUnix(const std::string& path) {
+void RelayServer::listenUnix(const std::string& path, int adopted_fd) {
   auto listener = std::make_shared<UnixListener>(
       io_, path, [this](net::ByteStreamPtr stream) { serve(std::move(stream)); });
-  listener->open();
+  if (adopted_fd >= 0) {
+    listener->adopt(adopted_fd);
+  } else {
+    listener->open();
+  }
   listener->start();
   listeners_.push_back(listener);
   BERTH_LOG(Info, "server",

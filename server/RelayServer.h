@@ -24,8 +24,9 @@ class RelayServer {
  public:
   RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config);
 
-  // Listens on a unix socket (mode 0600); throws std::runtime_error with one clear line.
-  void listenUnix(const std::string& path);
+  // Listens on a unix socket (mode 0600), or serves `adopted_fd`, a socket already listening
+  // at `path` (socket activation); throws std::runtime_error with one clear line.
+  void listenUnix(const std::string& path, int adopted_fd = -1);
   // Listens on TCP; with `tls` (a server context) every client must present a certificate
   // from its CA; null means plain TCP (the caller allows that only on loopback, on request).
   // Returns the bound port; throws std::runtime_error with one clear line.

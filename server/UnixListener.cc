@@ -59,6 +59,14 @@ void UnixListener::open() {
   ::chmod(path_.c_str(), 0600);
 }
 
+void UnixListener::adopt(int fd) {
+  boost::system::error_code ec;
+  acceptor_.assign(Protocol(), fd, ec);
+  if (ec)
+    throw std::runtime_error("cannot serve the socket passed for " + path_ + ": " + ec.message());
+  adopted_ = true;
+}
+
 void UnixListener::start() { accept(); }
 
 void UnixListener::accept() {
@@ -87,7 +95,7 @@ void UnixListener::stop() {
   stopped_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  ::unlink(path_.c_str());
+  if (!adopted_) ::unlink(path_.c_str());
 }
 
 }  // namespace berth::server

@@ -20,6 +20,9 @@ class UnixListener : public std::enable_shared_from_this<UnixListener> {
   UnixListener(boost::asio::io_context& io, std::string path, AcceptHandler on_accept);
   // Binds and listens; throws std::runtime_error with one clear line on failure.
   void open();
+  // Instead of open(): serves `fd`, a socket already listening at path() (socket activation).
+  // The socket file is its owner's (the service manager's): stop() leaves it in place.
+  void adopt(int fd);
   void start();
   void stop();
   const std::string& path() const { return path_; }
@@ -32,6 +35,7 @@ class UnixListener : public std::enable_shared_from_this<UnixListener> {
   AcceptHandler on_accept_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   bool stopped_ = false;
+  bool adopted_ = false;
 };
 
 // Throws when `path` is too long for a unix socket address (107 bytes), naming the limit.

@@ -70,6 +70,7 @@ int runCli(int argc, char** argv) {
   registerTemplateCommand(app);
   registerSshCommands(app);
   registerMountCommands(app);
+  registerServiceCommands(app);
   registerCompletionCommands(app);  // last: it describes the commands registered before it
   try {
     if (argc > 1 && argv[1][0] != '-') {

@@ -24,6 +24,7 @@ void registerStatusCommands(CLI::App& app);      // status, list, version
 void registerTemplateCommand(CLI::App& app);     // template
 void registerSshCommands(CLI::App& app);         // ssh, ns-init (internal)
 void registerMountCommands(CLI::App& app);       // mount add|remove|list
+void registerServiceCommands(CLI::App& app);     // service install|remove|unit
 void registerCompletionCommands(CLI::App& app);  // completion, man
 
 }  // namespace berth::cli

@@ -213,13 +213,11 @@ std::string zshOptionSpec(const OptionSpec& o) {
   }
   std::string message = o.names.back();
   while (!message.empty() && message[0] == '-') message.erase(0, 1);
-  std::string spec = names + "[" + zshHelp(o.help) + "]";
-  if (o.takesValue()) {
-    std::string tail = ":" + message + ":" + zshAction(o);
-    std::string escaped;
-    for (char c : tail) escaped += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    spec += escaped;
-  }
+  // Everything after the names sits inside single quotes.
+  std::string rest = "[" + zshHelp(o.help) + "]";
+  if (o.takesValue()) rest += ":" + message + ":" + zshAction(o);
+  std::string spec = names;
+  for (char c : rest) spec += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return spec + "'";
 }
 

@@ -17,6 +17,7 @@
 #include "server/DaemonSettings.h"
 #include "server/FdLimit.h"
 #include "server/ProfileDaemon.h"
+#include "server/SocketActivation.h"
 #include "server/cli/Cli.h"
 #include "server/cli/FlagChoices.h"
 #include "server/net/IoLoop.h"
@@ -102,7 +103,19 @@ int runProfileDaemon(const DaemonOptions& options) {
   vm::ProfileConfig config = vm::ProfileConfig::defaults();
   config.mergeFile(vm::ProfilePaths::templateFile(paths.home_dir));
   config.mergeFile(paths.config_file);
-  return server::ProfileDaemon::forProfile(paths, config)->run();
+  auto settings = server::DaemonSettings::forProfile(paths, config);
+  // Started by socket activation (berth@.socket, systemd-socket-activate): the service manager
+  // owns docker.sock and started us for a client that is waiting, so the guest boots on that
+  // first request (and on each one after an idle stop), never before.
+  settings.docker_socket_fd = server::SocketActivation::takeUnixListener(settings.docker_socket);
+  if (settings.docker_socket_fd >= 0) {
+    settings.lazy = true;
+    BERTH_LOG(Info, "daemon",
+              "socket activation: serving the passed socket " << settings.docker_socket
+                                                              << "; the guest boots on demand");
+  }
+  server::ProfileDaemon daemon(std::move(settings), vm::DriverFactory::makeDriver(config, paths));
+  return daemon.run();
 }
 
 }  // namespace

@@ -63,10 +63,14 @@ out=$(bash --norc -c 'source /usr/share/bash-completion/completions/berth
   COMP_WORDS=(berth start --vm-type ""); COMP_CWORD=3; _berth; echo "${COMPREPLY[*]}"')
 [ "$out" = "qemu ns" ] || fail "bash completion from the system folder: '$out'"
 for f in /usr/share/zsh/vendor-completions/_berth /usr/share/fish/vendor_completions.d/berth.fish \
-         /usr/share/berth/guest/build-image.sh; do
+         /usr/share/berth/guest/build-image.sh /usr/lib/systemd/system/berth@.socket \
+         /usr/lib/systemd/system/berth@.service /usr/lib/systemd/user/berth@.socket \
+         /usr/lib/systemd/user/berth@.service; do
   [ -s "$f" ] || fail "$f missing"
 done
-say "installed: berth version, man berth, completions (bash, zsh, fish), the guest recipe"
+grep -q "^ExecStart=/usr/bin/berth daemon --profile %i$" /usr/lib/systemd/system/berth@.service ||
+  fail "berth@.service does not run /usr/bin/berth"
+say "installed: berth version, man berth, completions (bash, zsh, fish), systemd units, the guest recipe"
 
 run_user() { env -u BERTH_HOME -u BERTH_PROFILE -u DOCKER_HOST -u DOCKER_CONTEXT \
   -u DOCKER_CONFIG HOME="$H" "$@"; }
