@@ -29,6 +29,7 @@
 #include "vm/ProfilePaths.h"
 #include "vm/QemuCommandLine.h"
 #include "vm/QemuGuestConfig.h"
+#include "vm/QemuOrphan.h"
 #include "vm/QmpClient.h"
 #include "vm/TlsMaterial.h"
 
@@ -344,6 +345,7 @@ void QemuDriver::start(const ProgressSink& progress) {
         "it");
     killQemu();
   }
+  if (!process() && adoptOrphan(say)) return;
   {
     std::lock_guard lock(mutex_);
     state_ = GuestState::Starting;
@@ -352,7 +354,7 @@ void QemuDriver::start(const ProgressSink& progress) {
   try {
     prepare(say);
     QemuLaunchSpec spec;
-    const std::string qemu_binary = "qemu-system-" + options_.arch;
+    const std::string qemu_binary = qemuBinary();
     if (net::ChildProcess::which(qemu_binary).empty())
       throw DriverError(qemu_binary +
                         " is not installed (Debian: apt-get install qemu-system-x86)");
@@ -421,6 +423,9 @@ void QemuDriver::launch(const std::vector<std::string>& argv) {
   spawn.argv = argv;
   spawn.output = path("qemu.log");
   spawn.new_session = true;  // a terminal's Ctrl-C stops the daemon, which stops the guest
+  // What a daemon started after this one is killed needs to adopt this QEMU.
+  QemuBootRecord{settingsKey(), state_key_, accel_, virtiofsd_, ports_.ssh, ports_.engine}.save(
+      path("boot.json"));
   auto qemu = std::make_shared<net::ChildProcess>(net::ChildProcess::spawn(spawn));
   std::lock_guard lock(mutex_);
   qemu_ = std::move(qemu);
@@ -528,6 +533,7 @@ std::string QemuDriver::hmp(const std::string& command_line, std::chrono::second
 
 bool QemuDriver::saveState() {
   const auto t0 = Clock::now();
+  if (state_key_.empty()) return false;  // an adopted QEMU without its record
   auto result =
       net::ChildProcess::run(sshArgv({"sh", "/etc/berth/provision.sh", "suspend"}, false), 60s);
   if (result.exit_code != 0) {
@@ -562,6 +568,25 @@ bool QemuDriver::saveState() {
 }
 
 void QemuDriver::stop(bool force) {
+  // `berth stop` with no daemon: the QEMU a killed daemon left running is stopped as ours would
+  // be (its state saved when it can be), unless its guest cannot take part (QMP dead, paused).
+  bool cooperative = true;
+  if (!process()) {
+    if (auto orphan = QemuOrphan::find(options_.state_dir, qemuBinary())) {
+      const int pid = orphan->pid();
+      const bool recorded = takeOrphan(std::move(*orphan)).has_value();
+      std::string state;
+      try {
+        state = runState();
+      } catch (const DriverError& e) {
+        state = e.what();
+      }
+      cooperative = recorded && state == "running";
+      BERTH_LOG(Info, "qemu",
+                "stopping the guest left running by an earlier daemon (pid "
+                    << pid << ", " << state << (recorded ? "" : ", no boot record") << ")");
+    }
+  }
   if (!qemuAlive()) {
     stopVirtiofsd();
     cleanupRuntimeFiles();
@@ -575,8 +600,12 @@ void QemuDriver::stop(bool force) {
     state_ = GuestState::Stopping;
   }
   bool down = false;
+  if (!force && !cooperative) {
+    quitQemu();
+    down = true;
+  }
   // vhost-user-fs (virtiofs) blocks migration, so savevm cannot work with it.
-  if (!force && options_.resume && virtiofsd_.empty()) down = saveState();
+  if (!force && !down && options_.resume && virtiofsd_.empty()) down = saveState();
   if (!force && !down) {
     try {
       std::lock_guard lock(qmp_mutex_);
@@ -605,6 +634,151 @@ bool QemuDriver::waitExit(std::chrono::milliseconds timeout) {
 
 void QemuDriver::killQemu() {
   if (const auto qemu = process()) qemu->stop(5s);  // TERM, then KILL
+}
+
+// ---- a guest left running by a daemon that was killed ----------------------------------
+
+bool QemuDriver::orphanRunning() const {
+  return QemuOrphan::find(options_.state_dir, qemuBinary()).has_value();
+}
+
+std::string QemuDriver::settingsKey() const {
+  nlohmann::json shares = nlohmann::json::array();
+  for (const auto& share : options_.shares)
+    shares.push_back({share.location, share.mount_point, share.writable});
+  const nlohmann::json settings = {{"arch", options_.arch},
+                                   {"accel", options_.accel},
+                                   {"cpus", options_.cpus},
+                                   {"memory", options_.memory_mib},
+                                   {"disk", options_.disk_gib},
+                                   {"shares", shares},
+                                   {"mountType", options_.mount_type},
+                                   {"dns", options_.dns},
+                                   {"docker", options_.docker},
+                                   {"env", options_.env}};
+  return sha256Hex(settings.dump());
+}
+
+std::optional<QemuBootRecord> QemuDriver::takeOrphan(net::ChildProcess qemu) {
+  auto record = QemuBootRecord::load(path("boot.json"));
+  if (record) {
+    ports_ = {record->ssh_port, record->engine_port};
+    accel_ = record->accel;
+    state_key_ = record->state_key;
+    virtiofsd_ = record->virtiofsd;
+  }
+  std::lock_guard lock(mutex_);
+  qemu_ = std::make_shared<net::ChildProcess>(std::move(qemu));
+  return record;
+}
+
+std::string QemuDriver::runState() {
+  std::lock_guard lock(qmp_mutex_);
+  QmpClient qmp(5s);
+  qmp.connect(path("qmp.sock"));
+  return qmp.execute("query-status").value("status", "unknown");
+}
+
+bool QemuDriver::adoptOrphan(const ProgressSink& say) {
+  auto orphan = QemuOrphan::find(options_.state_dir, qemuBinary());
+  if (!orphan) return false;
+  const int pid = orphan->pid();
+  const std::string which =
+      "the guest left running by an earlier daemon (qemu pid " + std::to_string(pid) + ")";
+  {
+    std::lock_guard lock(mutex_);
+    state_ = GuestState::Starting;
+    detail_ = "adopting " + which;
+  }
+  say("qemu: adopting " + which);
+  const auto t0 = Clock::now();
+  const auto record = takeOrphan(std::move(*orphan));
+  std::string problem;
+  try {
+    problem = adopt(record, say);
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  if (problem.empty()) {
+    say("qemu: adopted " + which + " in " + fixed1(secondsSince(t0)) +
+        ": no boot, its containers kept running");
+    std::lock_guard lock(mutex_);
+    state_ = GuestState::Running;
+    detail_ = "adopted (qemu pid " + std::to_string(pid) + ") with " + accel_ +
+              "; ssh 127.0.0.1:" + std::to_string(ports_.ssh) +
+              ", engine 127.0.0.1:" + std::to_string(ports_.engine);
+    return true;
+  }
+  say("qemu: cannot adopt " + which + ": " + problem + "; stopping it, then booting");
+  quitQemu();
+  stopVirtiofsd();
+  cleanupRuntimeFiles();
+  say("qemu: the earlier guest stopped after " + fixed1(secondsSince(t0)));
+  return false;
+}
+
+// Every check that lets the daemon serve an adopted guest as one it booted: QEMU runs the guest
+// (not paused mid-save), was made from the settings in force, its engine answers over mutual
+// TLS, its shares are mounted, and no port the dead daemon opened is left forwarded.
+std::string QemuDriver::adopt(const std::optional<QemuBootRecord>& record,
+                              const ProgressSink& say) {
+  std::string state;
+  try {
+    state = runState();
+  } catch (const DriverError& e) {
+    return std::string("its QMP does not answer (") + e.what() + ")";
+  }
+  if (state != "running") return "its VM is " + state + ", not running";
+  if (!record) return "its boot record " + path("boot.json") + " is missing";
+  if (record->settings != settingsKey())
+    return "the profile's settings changed since it booted (they apply at a boot)";
+  std::string error;
+  // A guest killed mid-boot may still come up; one whose engine is gone is booted again.
+  const auto keep_waiting = [this] { return qemuAlive(); };
+  if (!EngineProbe(engine()).waitUntilAnswering(Clock::now() + 30s, 500ms, keep_waiting, error))
+    return "its engine does not answer at 127.0.0.1:" + std::to_string(ports_.engine) + " (" +
+           error + ")";
+  // Mounts what is not mounted (a daemon killed while saving the state had unmounted them) and
+  // sets the clock, as after a resume.
+  auto remount = net::ChildProcess::run(
+      sshArgv({"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))},
+              false),
+      60s);
+  if (remount.exit_code != 0) return "its shares could not be mounted: " + remount.output;
+  const int removed = removeStaleForwards();
+  say("qemu: engine answers, shares mounted; " + std::to_string(removed) +
+      " host port forward(s) of the earlier daemon removed (the engine's published ports open "
+      "again)");
+  return "";
+}
+
+int QemuDriver::removeStaleForwards() {
+  int removed = 0;
+  for (const auto& forward : QemuOrphan::hostForwards(hmp("info usernet", 10s))) {
+    if (forward.protocol == "tcp" &&
+        (forward.host_port == ports_.ssh || forward.host_port == ports_.engine))
+      continue;
+    const std::string out = hmp(QemuOrphan::removeCommand("net0", forward), 10s);
+    if (out.find("removed") == std::string::npos)
+      throw DriverError("could not remove the host forward of port " +
+                        std::to_string(forward.host_port) + ": " + out);
+    ++removed;
+  }
+  return removed;
+}
+
+void QemuDriver::quitQemu() {
+  bool quit = false;
+  try {
+    std::lock_guard lock(qmp_mutex_);
+    QmpClient qmp(5s);
+    qmp.connect(path("qmp.sock"));
+    qmp.execute("quit");
+    quit = true;
+  } catch (const DriverError& e) {
+    BERTH_LOG(Warn, "qemu", "QMP quit failed (" << e.what() << "): terminating QEMU");
+  }
+  if (!quit || !waitExit(10s)) killQemu();  // TERM (QEMU exits cleanly on it), then KILL
 }
 
 // One virtiofsd per share, serving it on a vhost-user socket in the state dir. They end by
@@ -647,6 +821,7 @@ void QemuDriver::cleanupRuntimeFiles() {
   std::error_code ec;
   fs::remove(path("qmp.sock"), ec);
   fs::remove(path("qemu.pid"), ec);
+  fs::remove(path("boot.json"), ec);
 }
 
 std::string QemuDriver::lastLines(const std::string& file, int lines) const {

@@ -4,7 +4,9 @@
 // forwards ssh and dockerd's TLS port to host loopback, and QMP for control. Fast start: a
 // graceful stop saves the VM state into the overlay (savevm) and the next start resumes it
 // (-loadvm) when nothing that shapes the machine changed; otherwise, or when resuming fails,
-// it boots. Contract and threading: see vm::Driver (status() and the port forwards may be
+// it boots. A QEMU left running by a daemon that was killed is adopted by start() (its pid
+// file, command line, QMP and engine check out) or else stopped before a boot; stop() finds
+// one too. Contract and threading: see vm::Driver (status() and the port forwards may be
 // called from any thread; start/stop are serialised by the caller).
 #include <sys/types.h>
 
@@ -13,12 +15,14 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
+#include "vm/QemuBootRecord.h"
 #include "vm/QemuCommandLine.h"
 
 namespace berth::vm {
@@ -66,6 +70,8 @@ class QemuDriver : public Driver, public PortOpener {
   std::vector<std::string> shellArgv(const std::vector<std::string>& command,
                                      bool tty) const override;
   std::string sshConfig() const override;
+  // A QEMU of this profile runs with no daemon (its pid file and command line say so).
+  bool orphanRunning() const override;
 
   std::string openForward(const std::string& protocol, const std::string& host_ip,
                           std::uint16_t host_port, std::uint16_t guest_port) override;
@@ -84,6 +90,23 @@ class QemuDriver : public Driver, public PortOpener {
   struct Ports {
     std::uint16_t ssh = 0, engine = 0;
   };
+  std::string qemuBinary() const { return "qemu-system-" + options_.arch; }
+  // Digest of the options that shape the running machine: a guest made from other ones is not
+  // adopted (the profile's settings changed while no daemon ran).
+  std::string settingsKey() const;
+  // start(): adopts the QEMU a killed daemon left running (true), or stops it (false).
+  bool adoptOrphan(const ProgressSink& progress);
+  // Why the orphan just taken cannot be adopted, or "" once it is (engine, shares, forwards).
+  std::string adopt(const std::optional<QemuBootRecord>& record, const ProgressSink& progress);
+  // Takes `qemu` as this driver's QEMU, with what its record says about it.
+  std::optional<QemuBootRecord> takeOrphan(net::ChildProcess qemu);
+  // QMP's run state ("running", "paused", ...); throws DriverError when QMP does not answer.
+  std::string runState();
+  // Removes the host forwards other than ssh's and the engine's; how many it removed.
+  int removeStaleForwards();
+  // QMP quit, then TERM and KILL with grace (it has ended on return): for a QEMU whose guest
+  // cannot shut itself down.
+  void quitQemu();
   void prepare(const ProgressSink& progress);
   void ensureKeys();
   void ensureOverlay(const ProgressSink& progress);

@@ -4,7 +4,9 @@ CLI. Not part of the quick suite (pytest tests/integration). Needs a built guest
 (contrib/guest/build-image.sh; the suite script builds or reuses it) and root.
 
 One profile goes through the whole life: full boot, run, bind mount, published port, ssh,
-stop (saves the VM state), start (resumes it), delete. A second profile whose dockerd cannot
+stop (saves the VM state), start (resumes it), kill -9 of its daemon and the next start adopting
+the running guest (same containers, ports reconciled), `berth stop` of a guest whose daemon was
+killed, delete. A second profile whose dockerd cannot
 start shows the 503 a client gets and that nothing is left running.
 """
 import http.client
@@ -24,6 +26,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from berth_harness import BERTH_BIN, DOCKER, HARNESS, run, short_tmpdir  # noqa: E402
 
 WEB_PORT = 21080  # this suite's host ports: 21000-21999
+KEPT_PORT = 21081
+GONE_PORT = 21082
 
 
 def berth(home, *args, timeout=900, check=True, env_extra=None):
@@ -155,6 +159,119 @@ def test_05_stop_then_start_resumes_the_saved_state(world):
     # The guest's clock was set on resume (TLS and container timestamps depend on it).
     guest_now = int(berth(world["home"], "ssh", "--", "date", "+%s", timeout=120).stdout)
     assert abs(guest_now - time.time()) < 30
+
+
+def _daemon_pid(world):
+    with open(os.path.join(world["home"], "default", "daemon.pid")) as f:
+        return int(f.read().strip())
+
+
+def _kill_daemon(world):
+    """kill -9 of the profile daemon (not of QEMU): the guest is left running on its own."""
+    pid = _daemon_pid(world)
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists("/proc/%d/stat" % pid):
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.1)
+    return pid
+
+
+def _answers(port, timeout=60):
+    """The body served on 127.0.0.1:port, waiting for it up to `timeout` s (None if never)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return _get("http://127.0.0.1:%d/" % port)
+        except Exception:
+            time.sleep(0.2)
+    return None
+
+
+def _refused(port, timeout=10):
+    """True once nothing accepts on 127.0.0.1:port (QEMU's forward and berth's are gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = socket.socket()
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            return True
+        finally:
+            s.close()
+        time.sleep(0.2)
+    return False
+
+
+def test_05a_start_adopts_the_guest_of_a_killed_daemon(world):
+    home = world["home"]
+    web = "mkdir -p /www && echo %s > /www/index.html && httpd -f -p 80 -h /www"
+    kept = docker(home, "run", "-d", "--restart=no", "--name", "kept", "-p", "%d:80" % KEPT_PORT,
+                  "-v", world["share"] + ":/data", "bb", "sh", "-c", web % "still-here").stdout.decode().strip()
+    docker(home, "run", "-d", "--restart=no", "--name", "gone", "-p", "%d:80" % GONE_PORT, "bb",
+           "sh", "-c", web % "gone")
+    assert _answers(KEPT_PORT) == b"still-here\n"
+    assert _answers(GONE_PORT) == b"gone\n"
+    qemu = qemu_pids(world["state"])
+    assert len(qemu) == 1, qemu
+    _kill_daemon(world)
+    assert qemu_pids(world["state"]) == qemu, "QEMU did not outlive its daemon"
+    # status and list tell the truth: the guest runs, its daemon does not (exit 1).
+    p = berth(home, "status", "--json", check=False)
+    assert p.returncode == 1
+    status = json.loads(p.stdout)
+    assert status["status"] == "Running" and not status["daemon"]["running"], status
+    assert "`berth start` adopts it" in status["guest"]["detail"], status
+    assert b"Running (no daemon)" in berth(home, "status", check=False).stdout
+    assert b"Running (no daemon)" in berth(home, "list").stdout
+    # While no daemon runs, a container goes away: its port must not stay forwarded.
+    berth(home, "ssh", "--", "docker", "rm", "-f", "gone", timeout=120)
+
+    t0 = time.monotonic()
+    p = berth(home, "start", "--no-activate")
+    took = time.monotonic() - t0
+    report("adoption: berth start took %.1fs" % took, p.stderr)
+    print("adoption: berth start took %.1fs" % took)
+    assert b"adopted the guest left running by an earlier daemon" in p.stderr, p.stderr
+    assert b"booting the guest" not in p.stderr and b"resuming" not in p.stderr, p.stderr
+    assert qemu_pids(world["state"]) == qemu, "not the same QEMU"
+    log = open(os.path.join(home, "default", "daemon.log"), errors="replace").read()
+    assert "adopted the guest left running" in log
+    # The same container still runs, its port answers through the new daemon's forward, and
+    # the removed container's port is closed (the dead daemon's forward was removed).
+    running = docker(home, "ps", "-q", "--no-trunc").stdout.decode().split()
+    assert kept in running, running
+    assert _answers(KEPT_PORT, timeout=30) == b"still-here\n"
+    assert _refused(GONE_PORT), "the port of a container removed meanwhile is still forwarded"
+    assert docker(home, "exec", "kept", "cat", "/data/from-guest.txt").stdout == b"written-in-guest\n"
+    status = json.loads(berth(home, "status", "--json").stdout)
+    assert status["daemon"]["running"] and status["status"] == "Running", status
+    assert any(f.get("guestPort") == KEPT_PORT for f in status.get("forwards", [])), status
+    assert not status.get("forwardConflicts"), status
+    # The forward is the new daemon's own: it closes when the container goes.
+    docker(home, "rm", "-f", "kept")
+    assert _refused(KEPT_PORT), "port %d still open after the container was removed" % KEPT_PORT
+
+
+def test_05b_stop_stops_the_guest_of_a_killed_daemon(world):
+    home = world["home"]
+    _kill_daemon(world)
+    assert len(qemu_pids(world["state"])) == 1
+    t0 = time.monotonic()
+    p = berth(home, "stop", timeout=300)
+    print("\nberth stop of the guest of a killed daemon took %.1fs" % (time.monotonic() - t0))
+    assert b"left running by a daemon that did not exit cleanly" in p.stderr, p.stderr
+    assert not qemu_pids(world["state"]), "QEMU still runs after berth stop"
+    p = berth(home, "status", "--json", check=False)
+    assert p.returncode == 1 and json.loads(p.stdout)["status"] == "Stopped", p.stdout
+    # It was stopped as the daemon stops it: its state was saved, so the next start resumes.
+    t0 = time.monotonic()
+    p = berth(home, "start", "--no-activate")
+    report("resume after stopping an orphan: berth start took %.1fs" % (time.monotonic() - t0), p.stderr)
+    assert b"resumed" in p.stderr, p.stderr
+    assert docker(home, "version", "--format", "{{.Server.Version}}").stdout.strip()
 
 
 def test_06_a_crashed_qemu_is_reported(world):
