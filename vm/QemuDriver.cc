@@ -442,9 +442,7 @@ void QemuDriver::boot(const ProgressSink& say, bool resume) {
   const double engine_s = secondsSince(t0);
   if (resume) {
     // The guest's clock stopped when it was saved, and its shares were unmounted for the save.
-    auto argv = sshArgv(
-        {"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))}, false);
-    auto result = net::ChildProcess::run(argv, 60s);
+    auto result = remountShares();
     if (result.exit_code != 0)
       throw DriverError("could not remount the shares after resuming: " + result.output);
     say("qemu: resumed: engine answered in " + fixed1(engine_s) +
@@ -531,6 +529,13 @@ std::string QemuDriver::hmp(const std::string& command_line, std::chrono::second
   return qmp.human(command_line);
 }
 
+net::RunResult QemuDriver::remountShares() const {
+  return net::ChildProcess::run(
+      sshArgv({"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))},
+              false),
+      60s);
+}
+
 bool QemuDriver::saveState() {
   const auto t0 = Clock::now();
   if (state_key_.empty()) return false;  // an adopted QEMU without its record
@@ -550,10 +555,7 @@ bool QemuDriver::saveState() {
     if (!out.empty()) {
       BERTH_LOG(Warn, "qemu", "savevm failed: " << out);
       qmp.execute("cont");
-      net::ChildProcess::run(
-          sshArgv({"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))},
-                  false),
-          60s);
+      remountShares();
       return false;
     }
     net::Files::writeAtomic(path("resume.stamp"), state_key_, 0644);
@@ -738,12 +740,8 @@ std::string QemuDriver::adopt(const std::optional<QemuBootRecord>& record,
   if (!EngineProbe(engine()).waitUntilAnswering(Clock::now() + 30s, 500ms, keep_waiting, error))
     return "its engine does not answer at 127.0.0.1:" + std::to_string(ports_.engine) + " (" +
            error + ")";
-  // Mounts what is not mounted (a daemon killed while saving the state had unmounted them) and
-  // sets the clock, as after a resume.
-  auto remount = net::ChildProcess::run(
-      sshArgv({"sh", "/etc/berth/provision.sh", "resume", std::to_string(std::time(nullptr))},
-              false),
-      60s);
+  // A daemon killed while it saved the state had unmounted them.
+  auto remount = remountShares();
   if (remount.exit_code != 0) return "its shares could not be mounted: " + remount.output;
   const int removed = removeStaleForwards();
   say("qemu: engine answers, shares mounted; " + std::to_string(removed) +

@@ -119,6 +119,9 @@ class QemuDriver : public Driver, public PortOpener {
   void reportPhases(std::chrono::steady_clock::time_point t0, double engine_s,
                     const ProgressSink& progress) const;
   bool saveState();
+  // Over ssh: mounts the shares that are not mounted and sets the guest's clock to the host's
+  // (after a resume, a failed save, an adoption).
+  net::RunResult remountShares() const;
   bool waitExit(std::chrono::milliseconds timeout);
   void killQemu();
   void cleanupRuntimeFiles();
