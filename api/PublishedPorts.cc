@@ -30,21 +30,16 @@ std::string nameOf(const std::string& raw) {
 
 }  // namespace
 
-std::vector<PublishedPort> publishedPortsFromInspect(const nlohmann::json& inspect) {
-  std::vector<PublishedPort> out;
-  if (!inspect.is_object()) return out;
-  auto state = inspect.find("State");
-  if (state == inspect.end() || !state->is_object() || !state->value("Running", false)) {
-    return out;
-  }
-  auto settings = inspect.find("NetworkSettings");
-  if (settings == inspect.end() || !settings->is_object()) return out;
-  auto ports = settings->find("Ports");
-  if (ports == settings->end() || !ports->is_object()) return out;
+namespace {
+
+// A port map of an inspect: keys are "80/tcp"; values are null (exposed only) or
+// [{HostIp, HostPort}, ...]. NetworkSettings.Ports and HostConfig.PortBindings share it.
+void addPortMap(const nlohmann::json& ports, const nlohmann::json& inspect,
+                std::vector<PublishedPort>& out) {
+  if (!ports.is_object()) return;
   const std::string id = stringField(inspect, "Id");
   const std::string name = nameOf(stringField(inspect, "Name"));
-  // Keys are "80/tcp"; values are null (exposed only) or [{HostIp, HostPort}, ...].
-  for (const auto& [key, bindings] : ports->items()) {
+  for (const auto& [key, bindings] : ports.items()) {
     auto slash = key.find('/');
     PublishedPort base;
     base.proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
@@ -62,6 +57,33 @@ std::vector<PublishedPort> publishedPortsFromInspect(const nlohmann::json& inspe
       if (!parsePort(stringField(binding, "HostPort"), port.host_port)) continue;
       out.push_back(std::move(port));
     }
+  }
+}
+
+const nlohmann::json* objectField(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(key);
+  return it != object.end() && it->is_object() ? &*it : nullptr;
+}
+
+}  // namespace
+
+std::vector<PublishedPort> publishedPortsFromInspect(const nlohmann::json& inspect) {
+  std::vector<PublishedPort> out;
+  auto state = objectField(inspect, "State");
+  if (!state || !state->value("Running", false)) return out;
+  if (auto settings = objectField(inspect, "NetworkSettings")) {
+    if (auto ports = objectField(*settings, "Ports")) addPortMap(*ports, inspect, out);
+  }
+  return out;
+}
+
+std::vector<PublishedPort> requestedPortsFromInspect(const nlohmann::json& inspect) {
+  std::vector<PublishedPort> out;
+  auto host_config = objectField(inspect, "HostConfig");
+  if (!host_config || stringField(*host_config, "NetworkMode") == "host") return out;
+  if (auto bindings = objectField(*host_config, "PortBindings")) {
+    addPortMap(*bindings, inspect, out);
   }
   return out;
 }

@@ -25,6 +25,12 @@ struct PublishedPort {
 // From `GET /containers/{id}/json`. A container that is not running publishes nothing.
 std::vector<PublishedPort> publishedPortsFromInspect(const nlohmann::json& inspect);
 
+// The fixed host ports a container asks for, from `GET /containers/{id}/json`'s
+// HostConfig.PortBindings (known before it starts). An empty HostPort (`-P`, `-p 80`) or a
+// range (`-p 8000-8010:80`) is chosen by the engine when the container starts, so it is left
+// out; a host-network container publishes nothing.
+std::vector<PublishedPort> requestedPortsFromInspect(const nlohmann::json& inspect);
+
 // From `GET /containers/json` (an array; only running containers are listed by default).
 std::vector<PublishedPort> publishedPortsFromList(const nlohmann::json& list);
 

@@ -33,6 +33,8 @@ struct ForwardSpec {
     return {proto, bind_ip, host_port};
   }
   std::string hostAddress() const;  // "127.0.0.1:18080", "[::1]:18080"
+  // Who wants it, for logs: the container's name, or "guest listener" (no container).
+  std::string owner() const { return container_id.empty() ? "guest listener" : container_name; }
   friend bool operator==(const ForwardSpec&, const ForwardSpec&) = default;
 };
 

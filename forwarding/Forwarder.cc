@@ -3,16 +3,25 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <cctype>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
+#include "api/PublishedPorts.h"
+#include "forwarding/EngineClient.h"
 #include "forwarding/EventWatcher.h"
+#include "forwarding/GuestListeners.h"
 #include "forwarding/GuestNetns.h"
 #include "forwarding/KernelPath.h"
 #include "forwarding/PortTable.h"
+#include "forwarding/StartClaims.h"
 #include "forwarding/TcpForward.h"
 #include "forwarding/UdpForward.h"
 #include "server/net/Log.h"
@@ -41,8 +50,64 @@ nlohmann::json specJson(const ForwardSpec& spec) {
           {"containerId", spec.container_id},
           {"guestPort", spec.guest_port},
           {"guestLoopback", !spec.guest_loopback.empty()},
-          {"containerPort", spec.container_port}};
+          {"containerPort", spec.container_port},
+          {"origin", spec.container_id.empty() ? "guest listener" : "container"}};
 }
+
+// How long a start's claim holds its ports: while the engine works on the start (it may
+// wait on a volume, a slow runtime), and then until the start event's forwards take over.
+constexpr std::chrono::seconds kClaimLife{60};
+constexpr std::chrono::seconds kClaimAfterStart{5};
+constexpr std::chrono::seconds kRetryEvery{1};
+constexpr std::chrono::seconds kProxyGrace{3};
+
+// Docker's own words for a host port it cannot bind (libnetwork's bridge driver and
+// docker-proxy), so users and scripts recognise the error; berth has no network endpoint
+// yet, so the container's ID stands in for the endpoint's.
+std::string startRefusal(const ForwardSpec& spec, std::string error) {
+  if (!error.empty())
+    error[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(error[0])));
+  const bool v6 = spec.bind_ip.find(':') != std::string::npos;
+  return "driver failed programming external connectivity on endpoint " + spec.container_name +
+         " (" + spec.container_id + "): Error starting userland proxy: listen " + spec.proto +
+         (v6 ? "6 " : "4 ") + spec.hostAddress() + ": bind: " + error;
+}
+
+// Binds `spec`'s host address and lets it go at once: whether a driver's own forward (QEMU's
+// hostfwd) could bind it now.
+bool probeBind(const ForwardSpec& spec, boost::asio::any_io_executor executor, std::string& error) {
+  net::ErrorCode ec;
+  auto ip = boost::asio::ip::make_address(spec.bind_ip, ec);
+  if (!ec && spec.proto == "udp") {
+    boost::asio::ip::udp::socket socket(executor);
+    socket.open(ip.is_v6() ? boost::asio::ip::udp::v6() : boost::asio::ip::udp::v4(), ec);
+    if (!ec) socket.bind({ip, spec.host_port}, ec);
+  } else if (!ec) {
+    boost::asio::ip::tcp::acceptor acceptor(executor);
+    acceptor.open(ip.is_v6() ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4(), ec);
+    if (!ec) acceptor.set_option(boost::asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind({ip, spec.host_port}, ec);
+  }
+  if (ec) error = ec.message();
+  return !ec;
+}
+
+// The handle a session keeps while its start is in the engine's hands.
+class ClaimHandle final : public PortClaim {
+ public:
+  explicit ClaimHandle(std::function<void(bool started)> settle) : settle_(std::move(settle)) {}
+  ~ClaimHandle() override {
+    if (settle_) settle_(true);
+  }
+  void finish(bool started) override {
+    if (!settle_) return;
+    settle_(started);
+    settle_ = nullptr;
+  }
+
+ private:
+  std::function<void(bool)> settle_;
+};
 
 }  // namespace
 
@@ -55,7 +120,11 @@ BindMode parseBindMode(const std::string& text) {
 class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_this<Impl> {
  public:
   explicit Impl(boost::asio::any_io_executor io)
-      : io_(io), strand_(boost::asio::make_strand(io)), table_(*this) {
+      : io_(io),
+        strand_(boost::asio::make_strand(io)),
+        table_(*this),
+        claims_(strand_),
+        retry_(strand_) {
     snapshot_ = {{"engine", "stopped"},
                  {"forwards", nlohmann::json::array()},
                  {"conflicts", nlohmann::json::array()}};
@@ -69,7 +138,10 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     plan_.udp = options.udp;
     plan_.ipv6 = hostHasIpv6Loopback(io_);
     engine_state_ = "connecting";
+    listed_ = false;
+    client_.emplace(engine, strand_);
     openGuestNetns();
+    watchGuestListeners();
     openNat();
     std::weak_ptr<Impl> weak = shared_from_this();
     if (options_.listeners) {
@@ -77,7 +149,10 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
           [weak, strand = strand_](const ForwardSpec& spec, const std::string& error) {
             boost::asio::post(strand, [weak, spec, error] {
               if (auto self = weak.lock()) {
-                if (self->table_.fail(spec, error)) self->publish();
+                if (self->table_.fail(spec, error)) {
+                  self->publish();
+                  self->retryConflicts();
+                }
               }
             });
           });
@@ -89,6 +164,12 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     callbacks.on_container_gone = [weak](const std::string& id) {
       if (auto self = weak.lock()) {
         self->draining_.erase(id);
+        // Not retried or reopened before the next list says otherwise.
+        self->setContainerSpecs([&] {
+          auto specs = self->container_specs_;
+          std::erase_if(specs, [&](const ForwardSpec& spec) { return spec.container_id == id; });
+          return specs;
+        }());
         if (self->table_.closeContainer(id) > 0) self->publish();
       }
     };
@@ -110,6 +191,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         BERTH_LOG(Warn, "forwarding",
                   "engine unreachable (" << reason << "): closing every forward");
         self->engine_state_ = "unreachable";
+        self->setContainerSpecs({});
+        self->listed_ = false;
         self->table_.closeAll();
         self->draining_.clear();
         self->publish();
@@ -131,6 +214,15 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
 
   void stop() {
     stopWatcher();
+    if (guest_listeners_) guest_listeners_->stop();
+    guest_listeners_.reset();
+    guest_specs_.clear();
+    client_.reset();
+    container_specs_.clear();
+    listed_ = false;
+    unpublished_at_.clear();
+    claims_.clear();
+    retry_.cancel();
     table_.closeAll();
     draining_.clear();
     engine_state_ = "stopped";
@@ -139,6 +231,28 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   }
 
   std::unique_ptr<Listener> open(const ForwardSpec& spec, std::string& error) override {
+    if (auto claimed = claims_.take(spec)) return claimed;
+    return openListener(spec, error);
+  }
+
+  void claimForStart(const std::string& container, std::function<void(StartClaim)> done) {
+    if (!client_ || engine_state_ != "connected") return done({});
+    std::weak_ptr<Impl> weak = shared_from_this();
+    client_->get("/containers/" + container + "/json", [weak, done](std::string error, int status,
+                                                                    std::string body) {
+      auto self = weak.lock();
+      if (!self || !error.empty() || status != 200) return done({});
+      auto inspect = nlohmann::json::parse(body, nullptr, false);
+      if (!inspect.is_object()) return done({});
+      auto state = inspect.find("State");
+      if (state != inspect.end() && state->is_object() && state->value("Running", false))
+        return done({});  // the engine answers 304
+
+      done(self->claim(api::requestedPortsFromInspect(inspect)));
+    });
+  }
+
+  std::unique_ptr<Listener> openListener(const ForwardSpec& spec, std::string& error) {
     if (!spec.guest_loopback.empty() && !guest_netns_) {
       error = "published on the guest's loopback only (" + spec.guest_loopback +
               "), which this driver cannot reach from the host; publish it on 0.0.0.0";
@@ -187,8 +301,160 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   }
 
   void reconcile(const std::vector<api::PublishedPort>& ports) {
-    auto change = table_.reconcile(planForwards(ports, plan_));
+    setContainerSpecs(planForwards(ports, plan_));
+    listed_ = true;
+    applyWanted();
+  }
+
+  // The engine's docker-proxy keeps listening in the guest for a moment after its container
+  // died: a port no longer published is not taken for a guest listener for kProxyGrace.
+  void setContainerSpecs(std::vector<ForwardSpec> specs) {
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(unpublished_at_,
+                  [&](const auto& entry) { return now - entry.second > kProxyGrace; });
+    std::set<std::uint16_t> still;
+    for (const auto& spec : specs) still.insert(spec.guest_port);
+    for (const auto& spec : container_specs_) {
+      if (!still.count(spec.guest_port)) unpublished_at_[spec.guest_port] = now;
+    }
+    container_specs_ = std::move(specs);
+  }
+
+  void applyWanted() {
+    auto change = table_.reconcile(wanted());
     if (change.opened || change.closed || change.conflicts || !published_once_) publish();
+    retryConflicts();
+  }
+
+  // A port another program holds opens once it is free (a race after a start, a port taken
+  // while berth was down): every conflict is tried again each second while there are any.
+  void retryConflicts() {
+    if (retry_armed_ || table_.conflicts().empty() || !client_) return;
+    retry_armed_ = true;
+    retry_.expires_after(kRetryEvery);
+    retry_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->retry_armed_ = false;
+      if (!ec && self->client_) self->applyWanted();
+    });
+  }
+
+  // Binds the host side of every fixed port of a container about to start (claimForStart).
+  StartClaim claim(const std::vector<api::PublishedPort>& ports) {
+    StartClaims::Claimed held;
+    for (auto& spec : planForwards(ports, plan_)) {
+      // A port forwarded already, or claimed by another start: the engine decides (in the
+      // guest the same port fails there too).
+      if (table_.isOpen(spec.key()) || claims_.holds(spec.key())) continue;
+      if (!spec.guest_loopback.empty() && !guest_netns_ && !options_.listeners) continue;
+      std::string error;
+      if (options_.listeners) {
+        if (!probeBind(spec, io_, error)) return {startRefusal(spec, error), nullptr};
+        continue;
+      }
+      auto listener = openListener(spec, error);
+      if (!listener) {
+        BERTH_LOG(Info, "forwarding",
+                  "start of " << spec.container_name << " refused: " << spec.proto << " "
+                              << spec.hostAddress() << ": " << error);
+        return {startRefusal(spec, error), nullptr};  // what `held` bound closes with it
+      }
+      held.emplace_back(std::move(spec), std::move(listener));
+    }
+    if (held.empty()) return {};
+    const auto id = claims_.add(std::move(held), kClaimLife);
+    auto settle = [weak = weak_from_this(), strand = strand_, id](bool started) {
+      boost::asio::post(strand, [weak, id, started] {
+        auto self = weak.lock();
+        if (!self) return;
+        if (started)
+          self->claims_.expireAfter(id, kClaimAfterStart);
+        else
+          self->claims_.release(id);
+      });
+    };
+    return {"", std::make_shared<ClaimHandle>(std::move(settle))};
+  }
+
+  // Containers' forwards, then the guest's own listeners on ports no container publishes
+  // (docker-proxy listens in the guest on every published port) and no start has claimed.
+  std::vector<ForwardSpec> wanted() const {
+    std::vector<ForwardSpec> out = container_specs_;
+    // Until the engine said what its containers publish, every docker-proxy would look like
+    // a guest listener.
+    if (!listed_) return out;
+    std::set<std::uint16_t> published;
+    std::set<std::tuple<std::string, std::string, std::uint16_t>> keys;
+    for (const auto& spec : container_specs_) {
+      if (spec.proto == "tcp") published.insert(spec.guest_port);
+      keys.insert(spec.key());
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& spec : guest_specs_) {
+      auto unpublished = unpublished_at_.find(spec.guest_port);
+      if (unpublished != unpublished_at_.end() && now - unpublished->second <= kProxyGrace)
+        continue;
+      if (!published.count(spec.guest_port) && !keys.count(spec.key()) &&
+          !claims_.holds(spec.key()))
+        out.push_back(spec);
+    }
+    return out;
+  }
+
+  // Ports listening in the guest's namespace that no container publishes (GuestListeners).
+  void watchGuestListeners() {
+    if (guest_listeners_) guest_listeners_->stop();
+    guest_listeners_.reset();
+    guest_specs_.clear();
+    guest_seen_.clear();
+    if (options_.listeners) {
+      guest_listeners_state_ = "off: this driver's guest listeners are not read yet (ns only)";
+      return;
+    }
+    if (!guest_netns_) {
+      guest_listeners_state_ = "off: no guest network namespace to read";
+      return;
+    }
+    std::weak_ptr<Impl> weak = shared_from_this();
+    auto watcher = std::make_shared<GuestListeners>(
+        strand_, guest_netns_, [weak](const std::vector<ListeningSocket>& sockets) {
+          if (auto self = weak.lock()) self->onGuestListeners(sockets);
+        });
+    std::string error;
+    if (!watcher->start(error)) {
+      BERTH_LOG(Warn, "forwarding", "guest listeners are not forwarded: " << error);
+      guest_listeners_state_ = "off: " + error;
+      return;
+    }
+    guest_listeners_ = std::move(watcher);
+    guest_listeners_state_ = "on";
+  }
+
+  void onGuestListeners(const std::vector<ListeningSocket>& sockets) {
+    // One forward per port: a wildcard listener is reached at the guest address, a
+    // loopback-only one from inside the guest's namespace (ForwardSpec::guest_loopback).
+    // A port counts once two polls in a row saw it: the engine's docker-proxy listens in the
+    // guest while its container starts, a moment before the engine lists it as published.
+    std::set<std::uint16_t> now_seen;
+    for (const auto& socket : sockets) now_seen.insert(socket.port);
+    std::map<std::uint16_t, std::string> best;
+    auto rank = [](const std::string& address) {
+      return address == "0.0.0.0" ? 0 : address == "::" ? 1 : address == "::1" ? 3 : 2;
+    };
+    for (const auto& socket : sockets) {
+      if (!guest_seen_.count(socket.port)) continue;
+      auto [it, added] = best.emplace(socket.port, socket.address);
+      if (!added && rank(socket.address) < rank(it->second)) it->second = socket.address;
+    }
+    std::vector<api::PublishedPort> ports;
+    for (const auto& [port, address] : best) {
+      // "::" is dual-stack unless the socket says otherwise: reached at the IPv4 guest address.
+      ports.push_back({"tcp", address == "::" ? "0.0.0.0" : address, port, port, "", ""});
+    }
+    guest_seen_ = std::move(now_seen);
+    guest_specs_ = planForwards(ports, plan_);
+    applyWanted();
   }
 
   void openGuestNetns() {
@@ -249,6 +515,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         {"bind", options_.bind == BindMode::Mirror ? "mirror" : "loopback"},
         {"udp", options_.udp},
         {"nat", kernel_ ? kernel_->state() : std::string("off")},
+        {"guestListeners", guest_listeners_state_},
         {"forwards", std::move(forwards)},
         {"conflicts", std::move(conflicts)}};
     {
@@ -261,6 +528,17 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   boost::asio::any_io_executor io_;
   boost::asio::any_io_executor strand_;
   PortTable table_;
+  StartClaims claims_;
+  boost::asio::steady_timer retry_;
+  bool retry_armed_ = false;
+  std::vector<ForwardSpec> container_specs_;  // the forwards the engine's containers want
+  std::vector<ForwardSpec> guest_specs_;      // the guest's own listeners (GuestListeners)
+  bool listed_ = false;                       // container_specs_ came from the engine
+  std::set<std::uint16_t> guest_seen_;        // ports the last poll saw listening
+  std::map<std::uint16_t, std::chrono::steady_clock::time_point> unpublished_at_;
+  std::shared_ptr<GuestListeners> guest_listeners_;
+  std::string guest_listeners_state_ = "off";
+  std::optional<EngineClient> client_;  // inspects for claimForStart; set while started
   std::shared_ptr<EventWatcher> watcher_;
   boost::asio::ip::address guest_;
   ForwarderOptions options_;
@@ -302,6 +580,12 @@ void Forwarder::start(net::ConnectorPtr engine, const std::string& guest_address
                         [impl = impl_, engine = std::move(engine), guest, options]() mutable {
                           impl->start(std::move(engine), guest, options);
                         });
+}
+
+void Forwarder::claimForStart(const std::string& container, std::function<void(StartClaim)> done) {
+  boost::asio::post(impl_->strand(), [impl = impl_, container, done = std::move(done)] {
+    impl->claimForStart(container, done);
+  });
 }
 
 void Forwarder::stop() {

@@ -1,9 +1,11 @@
 #pragma once
 // Forwarder: automatic port forwarding for one engine (DESIGN.md "Port forwarding"). start()
 // watches the engine's events and keeps a host listener open for every port its running
-// containers publish, relaying to that port at the guest address (or, for TCP on 127.0.0.1,
-// having the kernel DNAT it there: KernelPath.h); stop() closes them all.
-// status() is a JSON snapshot: engine state, active forwards, conflicts. Thread-safe: every
+// containers publish, and for every TCP port listening in the guest's network namespace that
+// no container publishes (GuestListeners: host-network containers, services), relaying to that port
+// at the guest address (or, for TCP on 127.0.0.1, having the kernel DNAT it there: KernelPath.h);
+// stop() closes them all. A host port it cannot open is a conflict, retried every second until it
+// opens. status() is a JSON snapshot: engine state, active forwards, conflicts. Thread-safe: every
 // method but the destructor may be called from any thread; the work runs on one strand of the
 // given executor.
 #include <boost/asio/any_io_executor.hpp>
@@ -35,6 +37,23 @@ struct ForwarderOptions {
   std::string nat;
 };
 
+// A start's hold on the host ports its container will publish (Forwarder::claimForStart).
+// finish() says whether the engine started the container: if not, the ports are released at
+// once; if so, the forwards its start event opens take them over. Dropping a claim unfinished
+// counts as "may have started". Thread-safe.
+class PortClaim {
+ public:
+  virtual ~PortClaim() = default;
+  virtual void finish(bool started) = 0;
+};
+
+struct StartClaim {
+  // Docker's own words when a host port cannot be had ("driver failed programming external
+  // connectivity on endpoint ..."): the start must be refused with them. "" otherwise.
+  std::string refusal;
+  std::shared_ptr<PortClaim> claim;  // null when nothing is held
+};
+
 // Parses "loopback" / "mirror"; throws std::invalid_argument on anything else.
 BindMode parseBindMode(const std::string& text);
 
@@ -58,10 +77,22 @@ class Forwarder {
                                                     bool driver_opens_ports);
   void stop();
 
+  // Before `POST /containers/{container}/start` goes to the engine: reads the container's
+  // fixed host ports (HostConfig.PortBindings) and binds the host listeners their forwards
+  // will use, so a port another program holds refuses the start (StartClaim::refusal), as
+  // Docker does on its own host, and no one takes it meanwhile. Engine-chosen ports (`-P`)
+  // are not known before the start and are not claimed. With a driver that opens ports itself
+  // (qemu) the ports are only test-bound. `done` runs on the forwarder's strand, never inline;
+  // when the engine cannot say (unreachable, no such container, already running) it gets an
+  // empty claim and the engine answers the start as it will.
+  void claimForStart(const std::string& container, std::function<void(StartClaim)> done);
+
   // {"engine": "connected"|"connecting"|"unreachable"|"stopped", "guest": ..., "bind": ...,
   //  "nat": "kernel DNAT (table T via DEV)" | "off" | "off: <why>",
+  //  "guestListeners": "on" | "off" | "off: <why>",
   //  "forwards": [{proto, host, container, containerId, guestPort, containerPort,
-  //                guestLoopback, path: "kernel"|"relay"}],
+  //                guestLoopback, origin: "container"|"guest listener",
+  //                path: "kernel"|"relay"}],
   //  "conflicts": [{proto, host, container, containerId, guestPort, containerPort, error}]}
   nlohmann::json status() const;
   // Runs (on the strand) after every change of status, e.g. to write a status file.

@@ -41,9 +41,9 @@ GuestNetns::~GuestNetns() {
   ::close(host_fd_);
 }
 
-int GuestNetns::socket(int domain, int type) const {
+int GuestNetns::socket(int domain, int type, int protocol) const {
   if (::setns(guest_fd_, CLONE_NEWNET) != 0) return -1;
-  const int fd = ::socket(domain, type | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(domain, type | SOCK_CLOEXEC, protocol);
   const int saved = errno;
   // Staying in the guest's namespace would put every later socket of this thread there.
   if (::setns(host_fd_, CLONE_NEWNET) != 0) {

@@ -22,8 +22,9 @@ class GuestNetns {
   GuestNetns(const GuestNetns&) = delete;
   GuestNetns& operator=(const GuestNetns&) = delete;
 
-  // A new socket(domain, type | SOCK_CLOEXEC) in the guest's namespace, or -1 with errno set.
-  int socket(int domain, int type) const;
+  // A new socket(domain, type | SOCK_CLOEXEC, protocol) in the guest's namespace, or -1 with
+  // errno set.
+  int socket(int domain, int type, int protocol = 0) const;
   const std::string& path() const { return path_; }
 
  private:

@@ -1,14 +1,16 @@
 #include "forwarding/PortTable.h"
 
+#include <algorithm>
+
 #include "server/net/Log.h"
 
 namespace berth::fwd {
 namespace {
 
 void logClose(const ForwardSpec& spec, const char* why) {
-  BERTH_LOG(Info, "forwarding",
-            "close " << spec.proto << " " << spec.hostAddress() << " (" << spec.container_name
-                     << why << ")");
+  BERTH_LOG(
+      Info, "forwarding",
+      "close " << spec.proto << " " << spec.hostAddress() << " (" << spec.owner() << why << ")");
 }
 
 }  // namespace
@@ -29,25 +31,30 @@ PortTable::Change PortTable::reconcile(const std::vector<ForwardSpec>& wanted) {
     ++change.closed;
   }
 
+  const std::vector<Conflict> previous = std::move(conflicts_);
   conflicts_.clear();
   for (const auto& [key, spec] : wanted_by_key) {
     if (open_.count(key)) continue;
     std::string error;
     auto listener = factory_.open(*spec, error);
     if (!listener) {
-      BERTH_LOG(Warn, "forwarding",
-                "cannot open " << spec->proto << " " << spec->hostAddress() << " for container "
-                               << spec->container_name << ": " << error);
-      conflicts_.push_back({*spec, error});
-      ++change.conflicts;
+      Conflict conflict{*spec, error};
+      if (std::find(previous.begin(), previous.end(), conflict) == previous.end()) {
+        BERTH_LOG(Warn, "forwarding",
+                  "cannot open " << spec->proto << " " << spec->hostAddress() << " for "
+                                 << spec->owner() << ": " << error);
+        ++change.conflicts;
+      }
+      conflicts_.push_back(std::move(conflict));
       continue;
     }
     BERTH_LOG(Info, "forwarding",
               "open " << spec->proto << " " << spec->hostAddress() << " -> guest port "
-                      << spec->guest_port << " (" << spec->container_name << ")");
+                      << spec->guest_port << " (" << spec->owner() << ")");
     open_.emplace(key, Entry{*spec, std::move(listener)});
     ++change.opened;
   }
+  if (change.conflicts == 0 && conflicts_.size() != previous.size()) change.conflicts = 1;
   return change;
 }
 
@@ -77,8 +84,8 @@ bool PortTable::fail(const ForwardSpec& spec, const std::string& error) {
   auto it = open_.find(spec.key());
   if (it == open_.end() || !(it->second.spec == spec)) return false;
   BERTH_LOG(Warn, "forwarding",
-            "cannot open " << spec.proto << " " << spec.hostAddress() << " for container "
-                           << spec.container_name << ": " << error);
+            "cannot open " << spec.proto << " " << spec.hostAddress() << " for " << spec.owner()
+                           << ": " << error);
   open_.erase(it);
   conflicts_.push_back({spec, error});
   return true;

@@ -3,7 +3,8 @@
 // closes every listener no longer wanted (or now wanted for another container) before opening
 // the missing ones, so a port handed from one container to the next is free to bind. A listener
 // that cannot open (port taken on the host) is recorded as a conflict with the container that
-// wanted it and retried on every later reconcile. Control strand only; not thread-safe.
+// wanted it and retried on every later reconcile (logged once, not at every retry). Control
+// strand only; not thread-safe.
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -20,11 +21,12 @@ class PortTable {
   struct Conflict {
     ForwardSpec spec;
     std::string error;
+    friend bool operator==(const Conflict&, const Conflict&) = default;
   };
   struct Change {
     std::size_t opened = 0;
     std::size_t closed = 0;
-    std::size_t conflicts = 0;
+    std::size_t conflicts = 0;  // conflicts that are new, or 1 when some are gone
   };
 
   explicit PortTable(ListenerFactory& factory) : factory_(factory) {}
@@ -38,6 +40,9 @@ class PortTable {
   bool fail(const ForwardSpec& spec, const std::string& error);
 
   std::vector<ForwardSpec> active() const;
+  bool isOpen(const std::tuple<std::string, std::string, std::uint16_t>& key) const {
+    return open_.count(key) > 0;
+  }
   const std::vector<Conflict>& conflicts() const { return conflicts_; }
 
  private:

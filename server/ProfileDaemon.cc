@@ -21,6 +21,7 @@
 #include "server/GuestForwardListeners.h"
 #include "server/MountSetup.h"
 #include "server/RelayServer.h"
+#include "server/StartPortGate.h"
 #include "server/TcpApiAccess.h"
 #include "server/net/IoLoop.h"
 #include "server/net/Log.h"
@@ -184,6 +185,14 @@ int ProfileDaemon::run() {
                         settings_.profile);
   }
   relay_config->filters = filters;
+  // A container's fixed host ports are claimed before its start is relayed: a port another
+  // program holds fails the start with Docker's error, as on a Docker host.
+  relay_config->gate = std::make_shared<StartPortGate>(
+      [this](const std::string& container, std::function<void(fwd::StartClaim)> done) {
+        std::lock_guard lock(mutex_);
+        if (!forwarder_) return done({});
+        forwarder_->claimForStart(container, std::move(done));
+      });
   relay_config->limits = settings_.limits;
   relay_config->on_connection_count = [this](int delta) {
     connections_ += delta;
@@ -474,6 +483,7 @@ nlohmann::json ProfileDaemon::statusJson() const {
       status["forwards"] = forwarding["forwards"];
       status["forwardConflicts"] = forwarding["conflicts"];
       status["forwardNat"] = forwarding["nat"];
+      status["forwardGuestListeners"] = forwarding["guestListeners"];
     }
   }
   return status;

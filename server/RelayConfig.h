@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "api/FilterChain.h"
+#include "server/RequestGate.h"
 #include "server/net/Connector.h"
 #include "vm/RelayTuning.h"
 
@@ -28,6 +29,7 @@ struct RelayLimits {
 struct RelayConfig {
   net::ConnectorPtr engine;
   std::shared_ptr<const api::FilterChainFactory> filters;
+  std::shared_ptr<RequestGate> gate;  // may be null
   RelayLimits limits;
   // Called with +1 when a client connection opens and -1 when it closes (may be empty).
   std::function<void(int delta)> on_connection_count;

@@ -110,6 +110,7 @@ void Session::readRequestHead() {
   response_parser_.reset();
   response_serializer_.reset();
   filters_.reset();
+  gate_pass_.reset();
   route_.reset();
   state_ = State::ReadingHead;
   armHeadTimer();
@@ -213,10 +214,25 @@ void Session::onRequestHead(net::ErrorCode ec) {
       replyError(reply->status, reply->message);
       return;
     }
-    if (filters_->wantsRequestBody()) {
-      readFilteredRequestBody();
-      return;
-    }
+  }
+  if (config_->gate && config_->gate->concerns(*route_)) {
+    config_->gate->check(*route_, client_->executor(),
+                         [self = shared_from_this()](std::optional<api::LocalReply> refusal,
+                                                     std::unique_ptr<RequestGate::Pass> pass) {
+                           if (self->state_ != State::Connecting) return;  // closed meanwhile
+                           if (refusal) return self->replyError(refusal->status, refusal->message);
+                           self->gate_pass_ = std::move(pass);
+                           self->afterRequestHead();
+                         });
+    return;
+  }
+  afterRequestHead();
+}
+
+void Session::afterRequestHead() {
+  if (filters_ && filters_->wantsRequestBody()) {
+    readFilteredRequestBody();
+    return;
   }
   withEngine([this] { sendRequestHead(); });
 }
@@ -363,6 +379,10 @@ void Session::onResponseHead(net::ErrorCode ec) {
                         self->readResponseHead();
                       });
     return;
+  }
+  if (gate_pass_) {
+    gate_pass_->onResponse(status);
+    gate_pass_.reset();
   }
   state_ = request_sent ? State::StreamingResponseBody : State::StreamingBoth;
   if (!response_parser_->keep_alive()) keep_alive_ = false;

@@ -50,6 +50,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void maybeWatchClient();
   void watchClient();
   void onRequestHead(net::ErrorCode ec);
+  void afterRequestHead();
   void readFilteredRequestBody();
   void withEngine(std::function<void()> next);
   void sendRequestHead();
@@ -111,6 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<ResponseParser> response_parser_;
   std::optional<ResponseSerializer> response_serializer_;
   std::optional<api::FilterChain> filters_;
+  std::unique_ptr<RequestGate::Pass> gate_pass_;  // hears the engine's status (RequestGate)
   std::optional<api::Route> route_;
   bool keep_alive_ = true;
   bool request_is_head_ = false;

@@ -98,10 +98,16 @@ void printHuman(const nlohmann::json& s, bool extended) {
   }
   // Sections the daemon adds while it runs (port forwarding).
   for (const auto& f : s.value("forwards", nlohmann::json::array())) {
-    std::cout << "forward: " << f.value("proto", "") << " " << f.value("host", "") << " -> "
-              << f.value("container", "") << ":" << f.value("containerPort", 0) << " ("
-              << f.value("path", "relay") << ")\n";
+    std::cout << "forward: " << f.value("proto", "") << " " << f.value("host", "") << " -> ";
+    if (f.value("origin", "") == "guest listener")
+      std::cout << "guest listener :" << f.value("guestPort", 0);
+    else
+      std::cout << f.value("container", "") << ":" << f.value("containerPort", 0);
+    std::cout << " (" << f.value("path", "relay") << ")\n";
   }
+  if (s.contains("forwardGuestListeners"))
+    std::cout << "forwarding guest listeners: " << s["forwardGuestListeners"].get<std::string>()
+              << "\n";
   if (s.contains("forwardNat") && !s["forwards"].empty())
     std::cout << "forwarding 127.0.0.1: " << s["forwardNat"].get<std::string>() << "\n";
   for (const auto& c : s.value("forwardConflicts", nlohmann::json::array())) {

@@ -36,6 +36,28 @@ TEST(PublishedPortsTest, StoppedContainerPublishesNothing) {
       publishedPortsFromInspect(nlohmann::json::parse(R"({"State":{"Running":true}})")).empty());
 }
 
+// Before a start only HostConfig.PortBindings says which host ports a container will take:
+// fixed ports count, engine-chosen ones (empty HostPort, ranges) are unknown yet.
+TEST(PublishedPortsTest, RequestedPortsAreTheFixedBindings) {
+  auto inspect = nlohmann::json::parse(R"({
+    "Id": "abc123", "Name": "/web", "State": {"Running": false},
+    "HostConfig": {"NetworkMode": "default", "PortBindings": {
+      "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+      "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "8053"}],
+      "81/tcp": [{"HostIp": "", "HostPort": ""}],
+      "82/tcp": [{"HostIp": "", "HostPort": "9000-9010"}],
+      "9/sctp": [{"HostIp": "", "HostPort": "9009"}]}},
+    "NetworkSettings": {"Ports": {}}})");
+  auto ports = requestedPortsFromInspect(inspect);
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_EQ(ports[0], (PublishedPort{"udp", "127.0.0.1", 8053, 53, "abc123", "web"}));
+  EXPECT_EQ(ports[1], (PublishedPort{"tcp", "", 8080, 80, "abc123", "web"}));
+  inspect["HostConfig"]["NetworkMode"] = "host";  // the engine ignores -p there
+  EXPECT_TRUE(requestedPortsFromInspect(inspect).empty());
+  EXPECT_TRUE(requestedPortsFromInspect(nlohmann::json::parse(R"({"Id": "x"})")).empty());
+  EXPECT_TRUE(requestedPortsFromInspect(nlohmann::json::parse("[]")).empty());
+}
+
 TEST(PublishedPortsTest, ListYieldsPublicPortsOfRunningContainers) {
   auto list = nlohmann::json::parse(R"([
     {"Id": "c1", "Names": ["/one"], "State": "running", "Ports": [

@@ -114,9 +114,16 @@ TEST(PortTableTest, TakenPortIsAConflictRetriedOnTheNextReconcile) {
   EXPECT_EQ(table.conflicts()[0].spec.container_id, "c1");
   EXPECT_EQ(table.conflicts()[0].error, "Address already in use");
 
+  // A retry that fails the same way is no news (the forwarder retries every second).
+  change = table.reconcile(wanted);
+  EXPECT_EQ(change.opened, 0u);
+  EXPECT_EQ(change.conflicts, 0u);
+  EXPECT_EQ(table.conflicts().size(), 1u);
+
   factory.taken.clear();
   change = table.reconcile(wanted);
   EXPECT_EQ(change.opened, 1u);
+  EXPECT_EQ(change.conflicts, 1u);  // one is gone
   EXPECT_TRUE(table.conflicts().empty());
   EXPECT_EQ(factory.open_keys.size(), 2u);
 }

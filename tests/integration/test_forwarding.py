@@ -316,36 +316,142 @@ def test_rm_restart_and_compose_keep_the_table_exact(fwd, tmp_short):
     assert forwards(fwd) == set()
 
 
-def test_taken_host_port_is_a_conflict_until_freed(fwd):
-    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def hold_port(port, host="127.0.0.1"):
+    holder = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                           socket.SOCK_STREAM)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    holder.bind(("127.0.0.1", 18090))
+    holder.bind((host, port))
     holder.listen(1)
+    holder.settimeout(5)
+    return holder
+
+
+def reaches_holder(holder, port):
+    """A connection to 127.0.0.1:port lands on `holder` (not on a forward, nor a kernel DNAT)."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
-        fwd.docker("run", "-d", "--name", "blocked", "-p", "18090:80", "bb", *HTTPD)
-        wait_until(lambda: read_status(fwd).get("conflicts"), 5, "a conflict in the status")
-        conflicts = read_status(fwd)["conflicts"]
-        assert [(c["proto"], c["host"], c["container"]) for c in conflicts] == [
-            ("tcp", "127.0.0.1:18090", "blocked")]
-        assert "in use" in conflicts[0]["error"]
-        assert ("tcp", "[::1]:18090") in forwards(fwd)  # the other family is not blocked
-        assert "cannot open tcp 127.0.0.1:18090 for container blocked" in fwd.log_text()
-        assert fwd.proc.poll() is None
-        # The port is still the holder's: no kernel DNAT takes its connections away.
-        holder.settimeout(5)
-        client = socket.create_connection(("127.0.0.1", 18090), timeout=5)
         peer, _ = holder.accept()
         peer.close()
+        return True
+    finally:
         client.close()
+
+
+def test_start_with_a_taken_host_port_fails_like_docker(fwd):
+    """Issue 13 item 4: a host port held by another program fails `docker run` with Docker's
+    own error and the container does not start; once the port is free, `docker start` works."""
+    holder = hold_port(18090)
+    try:
+        p = fwd.docker("run", "-d", "--name", "blocked", "-p", "18090:80", "-p", "18091:81",
+                       "bb", *HTTPD, check=False)
+        assert p.returncode != 0
+        err = p.stderr.decode()
+        cid = fwd.engine.docker("inspect", "-f", "{{.Id}}", "blocked").stdout.decode().strip()
+        assert ("Error response from daemon: driver failed programming external connectivity "
+                "on endpoint blocked (%s): Error starting userland proxy: listen tcp4 "
+                "127.0.0.1:18090: bind: address already in use" % cid) in err, err
+        # Not started, and nothing of it is held on the host: the holder keeps its port, the
+        # other ports it claimed are free again.
+        assert fwd.engine.docker("inspect", "-f", "{{.State.Running}} {{.State.StartedAt}}",
+                                 "blocked").stdout.decode().split()[0] == "false"
+        assert reaches_holder(holder, 18090)
+        for host, port in (("::1", 18090), ("127.0.0.1", 18091), ("::1", 18091)):
+            assert refused(host, port, timeout=1), (host, port)
+        assert read_status(fwd)["forwards"] == []
+        # The API answers as dockerd does: 500 and a JSON message.
+        out = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "-X", "POST",
+                              "--unix-socket", fwd.sock, "http://x/v1.41/containers/blocked/start"],
+                             capture_output=True).stdout.decode().splitlines()
+        assert out[-1] == "500" and json.loads(out[0])["message"].startswith(
+            "driver failed programming external connectivity on endpoint blocked"), out
     finally:
         holder.close()
-    fwd.docker("restart", "-t", "0", "blocked")
-    wait_until(lambda: ("tcp", "127.0.0.1:18090") in forwards(fwd), 5, "forward after restart")
-    assert read_status(fwd)["conflicts"] == []
+    fwd.docker("start", "blocked")
     assert http_get_retry("127.0.0.1", 18090).startswith("hello-")
+    assert http_get("::1", 18090).startswith("hello-")
+    assert read_status(fwd)["conflicts"] == []
     # Freed, the port gets the kernel path too (its map update lands a moment after the listener).
-    wait_until(lambda: {f["host"]: f["path"] for f in read_status(fwd)["forwards"]} ==
+    wait_until(lambda: {f["host"]: f["path"] for f in read_status(fwd)["forwards"]
+                        if f["host"].endswith(":18090")} ==
                {"127.0.0.1:18090": "kernel", "[::1]:18090": "relay"}, 5, "the kernel path")
+    # A start of a running container (304) and a start refused by the engine claim nothing.
+    fwd.docker("start", "blocked")
+    p = fwd.docker("start", "no-such-container", check=False)
+    assert p.returncode != 0 and "No such container" in p.stderr.decode()
+
+
+def test_a_port_taken_outside_a_start_is_retried_until_free(fwd):
+    """A container can start without berth's start call (a restart policy, an engine restart,
+    another client of the engine): the start is not refused then, the port is a conflict
+    shown in the status and retried every second, and opens once free without a restart."""
+    fwd.docker("create", "--name", "late", "-p", "18092:80", "bb", *HTTPD)
+    holder = hold_port(18092)
+    try:
+        fwd.engine.docker("start", "late")  # straight to the engine, as a restart policy would
+        wait_until(lambda: [(c["proto"], c["host"], c["container"]) for c in read_status(fwd)
+                            .get("conflicts", [])] == [("tcp", "127.0.0.1:18092", "late")], 5,
+                   "the container's conflict in the status")
+        conflicts = read_status(fwd)["conflicts"]
+        assert "in use" in conflicts[0]["error"]
+        assert ("tcp", "[::1]:18092") in forwards(fwd)  # the other family is not blocked
+        assert "cannot open tcp 127.0.0.1:18092 for late" in fwd.log_text()
+        assert fwd.proc.poll() is None
+        # The port is still the holder's: no kernel DNAT takes its connections away, and
+        # retrying does not log the same conflict every second.
+        assert reaches_holder(holder, 18092)
+        time.sleep(2.5)
+        assert fwd.log_text().count("cannot open tcp 127.0.0.1:18092 for late") == 1
+        assert reaches_holder(holder, 18092)
+    finally:
+        holder.close()
+    started = fwd.engine.docker("inspect", "-f", "{{.State.StartedAt}}", "late").stdout
+    wait_until(lambda: ("tcp", "127.0.0.1:18092") in forwards(fwd), 5, "the retried forward")
+    assert read_status(fwd)["conflicts"] == []
+    assert http_get_retry("127.0.0.1", 18092).startswith("hello-")
+    assert fwd.engine.docker("inspect", "-f", "{{.State.StartedAt}}", "late").stdout == started
+
+
+def guest_listener_forwards(b):
+    return {f["host"]: f for f in read_status(b).get("forwards", [])
+            if f.get("origin") == "guest listener"}
+
+
+def test_ports_listening_in_the_guest_are_forwarded(fwd):
+    """Issue 13 item 5: a port listening in the guest's network namespace that no container
+    publishes (a `--network host` container here) is forwarded to host loopback while it
+    listens: wildcard and loopback listeners, not those on the guest's own address."""
+    guest = fwd.engine.guest_addr
+    fwd.docker("run", "-d", "--name", "hostlo", "--network", "host", "bb", "sh", "-c",
+               "echo hello-lo > /tmp/index.html; exec httpd -f -p 127.0.0.1:18811 -h /tmp")
+    fwd.docker("run", "-d", "--name", "hostany", "--network", "host", "bb", "sh", "-c",
+               "echo hello-any > /tmp/index.html; exec httpd -f -p 18812 -h /tmp")
+    fwd.docker("run", "-d", "--name", "hostaddr", "--network", "host", "bb", "sh", "-c",
+               "echo hello-addr > /tmp/index.html; exec httpd -f -p %s:18813 -h /tmp" % guest)
+    assert http_get_retry("127.0.0.1", 18811) == "hello-lo\n"
+    assert http_get_retry("127.0.0.1", 18812) == "hello-any\n"
+    assert http_get("::1", 18812) == "hello-any\n"
+    wait_until(lambda: set(guest_listener_forwards(fwd)) == {
+        "127.0.0.1:18811", "[::1]:18811", "127.0.0.1:18812", "[::1]:18812"}, 5,
+        "the guest listeners in the status")
+    listed = guest_listener_forwards(fwd)
+    assert listed["127.0.0.1:18811"]["guestLoopback"] is True  # reached inside the guest
+    assert listed["127.0.0.1:18812"]["guestLoopback"] is False
+    assert listed["127.0.0.1:18812"]["container"] == ""
+    assert read_status(fwd)["guestListeners"] == "on"
+    assert not accepts("127.0.0.1", 18813)  # on the guest's own address only: not forwarded
+    # A published port is the container's forward, never also a guest listener (docker-proxy
+    # listens on it in the guest).
+    fwd.docker("run", "-d", "--name", "pub", "-p", "18814:80", "bb", *HTTPD)
+    assert http_get_retry("127.0.0.1", 18814).startswith("hello-")
+    time.sleep(2.5)  # two polls of the guest's sockets
+    by_host = {f["host"]: f for f in read_status(fwd)["forwards"]}
+    assert by_host["127.0.0.1:18814"]["origin"] == "container"
+    assert by_host["127.0.0.1:18814"]["container"] == "pub"
+    # It closes when the listener goes away.
+    fwd.docker("rm", "-f", "hostlo", "hostany")
+    wait_until(lambda: refused("127.0.0.1", 18811) and refused("127.0.0.1", 18812) and
+               refused("::1", 18812), 5, "the guest listeners' forwards to close")
+    assert guest_listener_forwards(fwd) == {}
 
 
 def restart_dockerd(engine):

@@ -1,0 +1,93 @@
+#include "forwarding/GuestListeners.h"
+
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "forwarding/GuestNetns.h"
+#include "server/net/ByteStream.h"
+#include "server/net/Log.h"
+
+namespace berth::fwd {
+
+GuestListeners::GuestListeners(boost::asio::any_io_executor strand,
+                               std::shared_ptr<const GuestNetns> netns, OnPoll on_poll)
+    : strand_(strand), netns_(std::move(netns)), on_poll_(std::move(on_poll)), timer_(strand) {}
+
+GuestListeners::~GuestListeners() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool GuestListeners::start(std::string& error) {
+  if (fd_ < 0) {
+    fd_ = netns_->socket(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG);
+    if (fd_ < 0) {
+      error = std::string("cannot open a sock_diag socket in the guest: ") + std::strerror(errno);
+      return false;
+    }
+  }
+  poll();
+  return true;
+}
+
+void GuestListeners::stop() {
+  timer_.cancel();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void GuestListeners::poll() {
+  if (fd_ < 0) return;
+  std::vector<ListeningSocket> found;
+  if (dump(AF_INET, found) && dump(AF_INET6, found)) {
+    std::erase_if(
+        found, [](const ListeningSocket& s) { return !SockDiag::wildcardOrLoopback(s.address); });
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.port, a.address) < std::tie(b.port, b.address);
+    });
+    found.erase(std::unique(found.begin(), found.end()), found.end());
+    on_poll_(found);
+  }
+  timer_.expires_after(kPollEvery);
+  timer_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
+    if (auto self = weak.lock(); self && !ec) self->poll();
+  });
+}
+
+bool GuestListeners::dump(int family, std::vector<ListeningSocket>& out) {
+  const std::uint32_t sequence = ++sequence_;
+  const auto request = SockDiag::listenRequest(family, sequence);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd_, request.data(), request.size(), MSG_DONTWAIT,
+               reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) < 0) {
+    BERTH_LOG(Debug, "forwarding", "sock_diag request: " << std::strerror(errno));
+    return false;
+  }
+  // The kernel builds the dump while we read it: each recv returns at once.
+  alignas(nlmsghdr) static thread_local char buffer[32 * 1024];
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      BERTH_LOG(Debug, "forwarding", "sock_diag reply: " << std::strerror(errno));
+      return false;
+    }
+    std::string error;
+    switch (SockDiag::parse(buffer, static_cast<std::size_t>(n), sequence, out, error)) {
+      case SockDiag::Parse::Done:
+        return true;
+      case SockDiag::Parse::Error:
+        BERTH_LOG(Debug, "forwarding", error);
+        return false;
+      case SockDiag::Parse::More:
+        break;
+    }
+  }
+}
+
+}  // namespace berth::fwd

@@ -1,0 +1,54 @@
+#pragma once
+// GuestListeners: the TCP ports listening in the guest's network namespace on a wildcard or
+// loopback address (a `--network host` container, a service started with `berth ssh`), read
+// from the kernel's socket table with netlink sock_diag (IPv4 and IPv6) once a second; the
+// set is reported after every poll (a time-based exclusion may end without a change). The netlink
+// socket is made inside the namespace once (GuestNetns), so a poll is a few non-blocking syscalls
+// on the strand and never waits. A source for any runtime whose guest is a network namespace
+// (docker and containerd alike). start()/stop() and the callback run on the given strand; not
+// thread-safe.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "forwarding/SockDiag.h"
+
+namespace berth::fwd {
+
+class GuestNetns;
+
+class GuestListeners : public std::enable_shared_from_this<GuestListeners> {
+ public:
+  static constexpr std::chrono::seconds kPollEvery{1};
+  // The wildcard or loopback listeners, sorted, without duplicates.
+  using OnPoll = std::function<void(const std::vector<ListeningSocket>&)>;
+
+  GuestListeners(boost::asio::any_io_executor strand, std::shared_ptr<const GuestNetns> netns,
+                 OnPoll on_poll);
+  ~GuestListeners();
+  GuestListeners(const GuestListeners&) = delete;
+  GuestListeners& operator=(const GuestListeners&) = delete;
+
+  // Opens the netlink socket in the guest's namespace and polls; false (and why in `error`)
+  // when the socket cannot be made.
+  bool start(std::string& error);
+  void stop();
+
+ private:
+  void poll();
+  // One family's listeners appended to `out`; false when the dump failed.
+  bool dump(int family, std::vector<ListeningSocket>& out);
+
+  boost::asio::any_io_executor strand_;
+  std::shared_ptr<const GuestNetns> netns_;
+  OnPoll on_poll_;
+  boost::asio::steady_timer timer_;
+  int fd_ = -1;
+  std::uint32_t sequence_ = 0;
+};
+
+}  // namespace berth::fwd
