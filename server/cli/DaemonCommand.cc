@@ -170,7 +170,8 @@ void registerDaemonCommand(CLI::App& app) {
       vm::ProfileConfig::choices("forwarding.bind"));
   cmd->add_option("--forward-netns", options->forward_netns,
                   "The guest's network namespace file, to forward ports published on its "
-                  "loopback only (-p 127.0.0.1:P:80)");
+                  "loopback only (-p 127.0.0.1:P:80) and ports listening in it that no "
+                  "container publishes");
   cmd->add_flag("--no-forward-nat", options->no_forward_nat,
                 "Relay TCP forwards on 127.0.0.1 through berth instead of a kernel DNAT");
   cmd->add_option("--forward-status", options->forward_status,
