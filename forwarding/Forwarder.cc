@@ -75,7 +75,8 @@ std::string startRefusal(const ForwardSpec& spec, std::string error) {
 
 // Binds `spec`'s host address and lets it go at once: whether a driver's own forward (QEMU's
 // hostfwd) could bind it now.
-bool probeBind(const ForwardSpec& spec, boost::asio::any_io_executor executor, std::string& error) {
+bool probeBind(const ForwardSpec& spec, const boost::asio::any_io_executor& executor,
+               std::string& error) {
   net::ErrorCode ec;
   auto ip = boost::asio::ip::make_address(spec.bind_ip, ec);
   if (!ec && spec.proto == "udp") {
@@ -238,8 +239,9 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   void claimForStart(const std::string& container, std::function<void(StartClaim)> done) {
     if (!client_ || engine_state_ != "connected") return done({});
     std::weak_ptr<Impl> weak = shared_from_this();
-    client_->get("/containers/" + container + "/json", [weak, done](std::string error, int status,
-                                                                    std::string body) {
+    client_->get("/containers/" + container + "/json", [weak, done = std::move(done)](
+                                                           const std::string& error, int status,
+                                                           const std::string& body) {
       auto self = weak.lock();
       if (!self || !error.empty() || status != 200) return done({});
       auto inspect = nlohmann::json::parse(body, nullptr, false);
@@ -448,6 +450,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       if (!added && rank(socket.address) < rank(it->second)) it->second = socket.address;
     }
     std::vector<api::PublishedPort> ports;
+    ports.reserve(best.size());
     for (const auto& [port, address] : best) {
       // "::" is dual-stack unless the socket says otherwise: reached at the IPv4 guest address.
       ports.push_back({"tcp", address == "::" ? "0.0.0.0" : address, port, port, "", ""});

@@ -16,7 +16,10 @@ namespace berth::fwd {
 
 GuestListeners::GuestListeners(boost::asio::any_io_executor strand,
                                std::shared_ptr<const GuestNetns> netns, OnPoll on_poll)
-    : strand_(strand), netns_(std::move(netns)), on_poll_(std::move(on_poll)), timer_(strand) {}
+    : strand_(std::move(strand)),
+      netns_(std::move(netns)),
+      on_poll_(std::move(on_poll)),
+      timer_(strand_) {}
 
 GuestListeners::~GuestListeners() {
   if (fd_ >= 0) ::close(fd_);

@@ -8,7 +8,7 @@
 namespace berth::fwd {
 
 struct StartClaims::Claim {
-  explicit Claim(boost::asio::any_io_executor strand) : timer(std::move(strand)) {}
+  explicit Claim(const boost::asio::any_io_executor& strand) : timer(strand) {}
   Claimed listeners;
   boost::asio::steady_timer timer;
 };
