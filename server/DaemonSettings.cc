@@ -31,6 +31,9 @@ DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
   s.forwarding.bind = fwd::parseBindMode(config.forwarding.bind);
   s.forwarding.udp = config.forwarding.udp;
   if (config.forwarding.nat) s.forwarding.nat = paths.name;
+  s.dashboard_dir = paths.dir;
+  s.dashboard = config.dashboard.enabled;
+  s.dashboard_port = config.dashboard.port;
   s.status_base = [paths, config](const std::string& state) {
     return ProfileStatus::base(paths, config, state);
   };

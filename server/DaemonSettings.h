@@ -48,6 +48,11 @@ struct DaemonSettings {
   // Published ports are forwarded when the driver has a guest address or a port opener.
   fwd::ForwarderOptions forwarding;
   std::string forward_status_file;  // the forwarding status, rewritten after every change
+  // The dashboard (server/dashboard): its token and kept port live in dashboard_dir ("" = no
+  // dashboard); served from the start when `dashboard`, else from the first `berth dashboard`.
+  std::string dashboard_dir;
+  bool dashboard = false;
+  int dashboard_port = 0;  // 0: the port kept in dashboard_dir, else a free one
 
   // The profile's part of `berth status --json` (ProfileStatus::base) for a guest state.
   std::function<nlohmann::json(const std::string& state)> status_base;

@@ -23,6 +23,7 @@
 #include "server/RelayServer.h"
 #include "server/StartPortGate.h"
 #include "server/TcpApiAccess.h"
+#include "server/dashboard/DashboardServer.h"
 #include "server/net/IoLoop.h"
 #include "server/net/Log.h"
 #include "server/net/TlsConnector.h"
@@ -225,6 +226,13 @@ int ProfileDaemon::run() {
     shutdown(false, [] {});
   });
 
+  if (settings_.dashboard) {
+    try {
+      openDashboard();
+    } catch (const std::exception& e) {
+      BERTH_LOG(Error, "dashboard", "no dashboard: " << e.what());
+    }
+  }
   if (!settings_.lazy) gate_->requestBoot();
   if (settings_.idle_stop_ms > 0) {
     idle_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
@@ -421,6 +429,10 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
       boost::asio::post(io_, [this, after] {
         after();
         if (control_) control_->stop();
+        {
+          std::lock_guard lock(mutex_);
+          if (dashboard_) dashboard_->stop();
+        }
         // Let the control answer reach the CLI, then end the io threads.
         auto timer =
             std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(200));
@@ -438,6 +450,14 @@ void ProfileDaemon::handleControl(const std::string& method, const std::string& 
   } else if (method == "POST" && path == "/boot") {
     gate_->requestBoot();
     respond(202, statusJson());
+  } else if (method == "POST" && path == "/dashboard") {
+    worker_->post([this, respond] {
+      try {
+        respond(200, {{"url", openDashboard()}});
+      } catch (const std::exception& e) {
+        respond(500, {{"message", std::string("cannot serve the dashboard: ") + e.what()}});
+      }
+    });
   } else if (method == "POST" && path == "/stop") {
     const bool force = target.find("force=1") != std::string::npos;
     BERTH_LOG(Info, "daemon", "stop requested" << (force ? " (force)" : ""));
@@ -478,6 +498,16 @@ nlohmann::json ProfileDaemon::statusJson() const {
   for (const auto& [key, section] : sections) status[key] = section();
   {
     std::lock_guard lock(mutex_);
+    // When idle stop would fire if nothing happens (null: not pending, e.g. a client is
+    // connected; running containers are asked for only when it comes).
+    nlohmann::json idle_in;
+    if (settings_.idle_stop_ms > 0 && gate_->state() == BootGate::State::Up && connections_ == 0) {
+      const double idle_for = std::chrono::duration<double>(Clock::now() - last_activity_).count();
+      idle_in = std::max(0.0, settings_.idle_stop_ms / 1000.0 - idle_for);
+    }
+    status["boot"]["idleStopInSeconds"] = idle_in;
+    status["dashboard"] =
+        dashboard_ ? nlohmann::json{{"url", dashboard_->url(false)}} : nlohmann::json();
     if (forwarder_) {
       auto forwarding = forwarder_->status();
       status["forwards"] = forwarding["forwards"];
@@ -487,6 +517,69 @@ nlohmann::json ProfileDaemon::statusJson() const {
     }
   }
   return status;
+}
+
+std::string ProfileDaemon::openDashboard() {
+  if (settings_.dashboard_dir.empty())
+    throw std::runtime_error("this daemon serves no dashboard (it runs no profile)");
+  {
+    std::lock_guard lock(mutex_);
+    if (dashboard_) return dashboard_->url(true);
+  }
+  const std::string port_file = settings_.dashboard_dir + "/dashboard.port";
+  DashboardServer::Options options;
+  options.token = DashboardServer::loadToken(settings_.dashboard_dir + "/dashboard.token");
+  // The page's engine calls take the docker CLI's path: this daemon's own socket.
+  options.engine = std::make_shared<net::UnixConnector>(settings_.docker_socket);
+  options.status = [this] { return statusJson(); };
+  options.engine_up = [this] { return gate_->state() == BootGate::State::Up; };
+  options.guest_action = [this](const std::string& action, DashboardServer::Respond respond) {
+    guestAction(action, std::move(respond));
+  };
+  const auto kept = DashboardServer::loadPort(port_file);
+  options.port =
+      settings_.dashboard_port > 0 ? static_cast<std::uint16_t>(settings_.dashboard_port) : kept;
+  auto server = std::make_unique<DashboardServer>(io_, options);
+  try {
+    server->open();
+  } catch (const std::exception& e) {
+    if (settings_.dashboard_port > 0 || options.port == 0) throw;
+    BERTH_LOG(Warn, "dashboard", "the kept port " << options.port << " is taken; another one");
+    options.port = 0;
+    server = std::make_unique<DashboardServer>(io_, options);
+    server->open();
+  }
+  if (settings_.dashboard_port == 0 && server->port() != kept)
+    DashboardServer::savePort(port_file, server->port());
+  std::lock_guard lock(mutex_);
+  dashboard_ = std::move(server);
+  return dashboard_->url(true);
+}
+
+void ProfileDaemon::guestAction(const std::string& action,
+                                std::function<void(int, nlohmann::json)> respond) {
+  if (action == "start") {
+    gate_->requestBoot();
+    respond(202, {{"state", BootGate::stateName(gate_->state())}});
+    return;
+  }
+  worker_->post([this, action, respond] {
+    // A stop the page asks for, like idle stop: the socket stays, the next request boots.
+    if (!gate_->beginStop([this] { return !shutting_down_; })) {
+      respond(409, {{"message", std::string("the guest is ") + BootGate::stateName(gate_->state()) +
+                                    ": it can be stopped once it is up"}});
+      return;
+    }
+    BERTH_LOG(Info, "daemon", "guest " << action << " asked from the dashboard");
+    try {
+      stopGuestOnWorker(false);
+    } catch (const std::exception& e) {
+      BERTH_LOG(Error, "daemon", "stopping the guest: " << e.what());
+    }
+    gate_->stopFinished();
+    if (action == "restart") gate_->requestBoot();
+    respond(200, {{"state", BootGate::stateName(gate_->state())}});
+  });
 }
 
 }  // namespace berth::server

@@ -30,6 +30,7 @@
 namespace berth::server {
 
 class ControlServer;
+class DashboardServer;
 class DriverThread;
 class GuestForwardListeners;
 class RelayServer;
@@ -71,6 +72,11 @@ class ProfileDaemon {
   std::string notReadyReason() const;
 
   void openListeners();
+  // Serves the dashboard (once; later calls return the same); its URL with the token. Blocking
+  // file I/O: on the worker, or before run() serves. Throws std::runtime_error.
+  std::string openDashboard();
+  // The dashboard's guest actions: "start", "stop", "restart".
+  void guestAction(const std::string& action, std::function<void(int, nlohmann::json)> respond);
 
   DaemonSettings settings_;
   std::unique_ptr<vm::Driver> driver_;
@@ -81,6 +87,7 @@ class ProfileDaemon {
   std::shared_ptr<BootGate> gate_;
   std::unique_ptr<RelayServer> relay_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<DashboardServer> dashboard_;  // set once (under mutex_), when asked for
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
   int lock_fd_ = -1;
   std::atomic<bool> shutting_down_{false};

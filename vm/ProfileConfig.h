@@ -43,6 +43,11 @@ struct BootConfig {
   std::string idle_stop;  // "" or "0": never; else a duration ("30s", "10m", "1h")
 };
 
+struct DashboardConfig {
+  bool enabled = false;  // the daemon serves the dashboard from its start
+  int port = 0;          // 0: a free port, kept in the profile dir for the next runs
+};
+
 class ProfileConfig {
  public:
   int cpus = 2;
@@ -63,6 +68,7 @@ class ProfileConfig {
   RelayTuning relay;
   std::vector<std::string> listen;
   bool docker_sock = false;  // link /var/run/docker.sock to the profile's socket (root)
+  DashboardConfig dashboard;
 
   // Built-in defaults (arch = the host's).
   static ProfileConfig defaults();

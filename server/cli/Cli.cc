@@ -71,6 +71,7 @@ int runCli(int argc, char** argv) {
   registerSshCommands(app);
   registerMountCommands(app);
   registerServiceCommands(app);
+  registerDashboardCommand(app);
   registerCompletionCommands(app);  // last: it describes the commands registered before it
   try {
     if (argc > 1 && argv[1][0] != '-') {

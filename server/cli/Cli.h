@@ -25,6 +25,7 @@ void registerTemplateCommand(CLI::App& app);     // template
 void registerSshCommands(CLI::App& app);         // ssh, ns-init (internal)
 void registerMountCommands(CLI::App& app);       // mount add|remove|list
 void registerServiceCommands(CLI::App& app);     // service install|remove|unit
+void registerDashboardCommand(CLI::App& app);    // dashboard
 void registerCompletionCommands(CLI::App& app);  // completion, man
 
 }  // namespace berth::cli
