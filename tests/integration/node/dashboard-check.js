@@ -51,6 +51,12 @@ function httpGet(target) {
   });
 }
 const row = (name) => 'tr[data-name="' + name + '"]';
+// Clicks inside the page in one step: the table is redrawn on every refresh, so a handle found
+// first may be detached by the time a separate click reaches it.
+async function press(selector) {
+  await page.waitForSelector(selector, { timeout: 5000 });
+  await page.$eval(selector, (b) => b.click());
+}
 
 async function main() {
   fs.mkdirSync(shots, { recursive: true });
@@ -108,7 +114,7 @@ async function main() {
     results.shots = [await shot(page, '1-containers')];
 
     // 4. A log line printed after the page opened shows up.
-    await page.click(row('web') + ' button[data-action="logs"]');
+    await press(row('web') + ' button[data-action="logs"]');
     await page.waitForFunction(() => /tick/.test(document.getElementById('log-lines').textContent), { timeout: 5000 });
     const marker = 'marker-' + Date.now();
     sh('exec', 'web', 'sh', '-c', 'echo ' + marker + ' > /proc/1/fd/1');
@@ -150,7 +156,7 @@ async function main() {
     check(state('web') === 'running', 'web still runs after the cross-site POST');
 
     // 6. Stop from the page: the docker CLI sees it exited.
-    await page.click(row('web') + ' button[data-action="stop"]');
+    await press(row('web') + ' button[data-action="stop"]');
     results.stopMs = await until(() => state('web') === 'exited', 15000, 'web exited');
     check(sh('ps', '-a', '--filter', 'name=^web$', '--format', '{{.Status}}').startsWith('Exited'), 'docker ps says Exited');
     await page.waitForSelector(row('web') + '[data-state="exited"]', { timeout: 5000 });
@@ -159,19 +165,19 @@ async function main() {
     const dialogs = [];
     let accept = false;
     page.on('dialog', (d) => { dialogs.push(d.message()); (accept ? d.accept() : d.dismiss()); });
-    await page.click(row('web') + ' button[data-action="remove"]');
+    await press(row('web') + ' button[data-action="remove"]');
     await sleep(1000);
     check(dialogs.length === 1 && /Remove container web/.test(dialogs[0]), 'remove asked: ' + dialogs);
     check(state('web') === 'exited', 'a dismissed remove removes nothing');
     accept = true;
-    await page.click(row('web') + ' button[data-action="remove"]');
+    await press(row('web') + ' button[data-action="remove"]');
     await until(() => state('web') === 'gone', 10000, 'web removed');
     await page.waitForFunction((sel) => !document.querySelector(sel), { timeout: 5000 }, row('web'));
 
     // 8. Memory with live updates: a chatty container's logs and stats stream for a while.
     sh('run', '-d', '--name', 'chatty', 'bb', 'sh', '-c', 'i=0; while true; do echo chatty line $i; i=$((i+1)); usleep 50000; done');
     await page.waitForSelector(row('chatty') + '[data-state="running"]', { timeout: 5000 });
-    await page.click(row('chatty') + ' button[data-action="logs"]');
+    await press(row('chatty') + ' button[data-action="logs"]');
     const cdp = await page.target().createCDPSession();
     const heap = async () => {
       await cdp.send('HeapProfiler.collectGarbage');
