@@ -83,6 +83,10 @@ class Driver {
   virtual std::string sshConfig() const;
   // A guest left running by a daemon that was killed (found from files and processes only).
   virtual bool orphanRunning() const { return false; }
+  // The engine version the next boot runs when the host decides it (ns: the host's installed
+  // dockerd, so `berth update` is a restart onto it); "" when the guest's own packages decide
+  // it. Runs a program: blocking. Throws DriverError when that engine is missing.
+  virtual std::string hostEngineVersion() const { return {}; }
 };
 
 }  // namespace berth::vm

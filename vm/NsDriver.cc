@@ -122,6 +122,22 @@ std::string findDockerd() {
       "dockerd not found: install it (apt-get install docker.io) or set BERTH_DOCKERD");
 }
 
+}  // namespace
+
+std::string NsDriver::hostEngineVersion() const {
+  // "Docker version 20.10.24+dfsg1, build 5d6db84" -> "20.10.24+dfsg1" (as GET /version says).
+  const std::string dockerd = findDockerd();
+  const auto result = net::ChildProcess::run({dockerd, "--version"});
+  const std::string& out = result.output;
+  const auto at = out.find("version ");
+  if (result.exit_code != 0 || at == std::string::npos)
+    throw DriverError(dockerd + " --version did not say its version: " + out);
+  const auto begin = at + 8;
+  return out.substr(begin, out.find_first_of(", \n", begin) - begin);
+}
+
+namespace {
+
 // Holds the host-wide lock under which a profile picks and claims its /24.
 class SubnetLock {
  public:

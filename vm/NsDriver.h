@@ -40,6 +40,7 @@ class NsDriver final : public Driver {
                                      bool tty) const override;
   // The guest (dockerd, or the namespaces holding its containers) runs without its daemon.
   bool orphanRunning() const override { return guestRunning(paths_); }
+  std::string hostEngineVersion() const override;
 
   // The network namespace's name (ip netns), for `berth ssh` and tests.
   const std::string& netnsName() const { return netns_; }

@@ -65,6 +65,7 @@ int runCli(int argc, char** argv) {
   registerDaemonCommand(app);
   registerQemuDevCommand(app);
   registerStartCommand(app);
+  registerUpdateCommand(app);
   registerStopCommands(app);
   registerStatusCommands(app);
   registerTemplateCommand(app);

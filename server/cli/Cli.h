@@ -15,10 +15,16 @@ int runCli(int argc, char** argv);
 // set by runCli before the command's callback runs.
 const std::vector<std::string>& commandTail();
 
+struct ProfileArgs;
+// `berth restart`: stops the profile's daemon and guest (a machine shutdown: containers with
+// restart policies come back) and starts them again with the saved settings.
+void restartProfile(const ProfileArgs& profile);
+
 // Each command file registers its subcommand(s) on the app.
 void registerDaemonCommand(CLI::App& app);
 void registerQemuDevCommand(CLI::App& app);
 void registerStartCommand(CLI::App& app);        // start, restart
+void registerUpdateCommand(CLI::App& app);       // update
 void registerStopCommands(CLI::App& app);        // stop, delete
 void registerStatusCommands(CLI::App& app);      // status, list, version
 void registerTemplateCommand(CLI::App& app);     // template

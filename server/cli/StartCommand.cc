@@ -278,6 +278,23 @@ int startProfile(StartOptions& o) {
 
 }  // namespace
 
+void restartProfile(const ProfileArgs& profile) {
+  ProfileClient client(profile);
+  if (!client.exists()) {
+    throw std::runtime_error("profile '" + client.paths().name +
+                             "' does not exist; create it with " + client.command("start"));
+  }
+  if (client.status(std::chrono::seconds(3))) {
+    std::cerr << "berth: stopping profile '" << client.paths().name << "'\n";
+    client.stopDaemon(false);
+  }
+  StartOptions again;
+  again.profile = profile;
+  again.activate = false;
+  int code = startProfile(again);
+  if (code != 0) std::exit(code);
+}
+
 void registerStartCommand(CLI::App& app) {
   auto o = std::make_shared<StartOptions>();
   auto* cmd = app.add_subcommand("start", "Start a profile (creating it on first use)");
@@ -327,22 +344,7 @@ void registerStartCommand(CLI::App& app) {
   auto restart_args = std::make_shared<ProfileArgs>();
   auto* restart = app.add_subcommand("restart", "Stop a running profile and start it again");
   restart_args->addTo(restart);
-  restart->callback([restart_args] {
-    ProfileClient client(*restart_args);
-    if (!client.exists()) {
-      throw std::runtime_error("profile '" + client.paths().name +
-                               "' does not exist; create it with " + client.command("start"));
-    }
-    if (client.status(std::chrono::seconds(3))) {
-      std::cerr << "berth: stopping profile '" << client.paths().name << "'\n";
-      client.stopDaemon(false);
-    }
-    StartOptions again;
-    again.profile = *restart_args;
-    again.activate = false;
-    int code = startProfile(again);
-    if (code != 0) std::exit(code);
-  });
+  restart->callback([restart_args] { restartProfile(*restart_args); });
 }
 
 }  // namespace berth::cli
