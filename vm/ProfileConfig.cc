@@ -349,6 +349,9 @@ const std::vector<Key>& keys() {
       typed("kubernetes", "enabled", "true or false", BERTH_FIELD(kubernetes.enabled)),
       typed("kubernetes", "version", "a version", BERTH_FIELD(kubernetes.version)),
       typed("kubernetes", "k3sArgs", "a list of strings", BERTH_FIELD(kubernetes.k3s_args)),
+      typed("kubernetes", "mirror", "an https:// URL", BERTH_FIELD(kubernetes.mirror),
+            [](const std::string& v) { return v.empty() || v.rfind("https://", 0) == 0; }),
+      typed("kubernetes", "artifacts", "a folder", BERTH_FIELD(kubernetes.artifacts)),
       dockerKey(),
       envKey(),
       typed("", "dockerSock", "true or false", BERTH_FIELD(docker_sock)),
@@ -521,6 +524,7 @@ void ProfileConfig::validate() const {
     throw ConfigError(
         "runtime containerd is not available yet: the guest runs dockerd (runtime docker)");
   }
+  // Where k3s comes from (mirror, artifacts) is accepted: `berth kubernetes download` uses it.
   if (kubernetes.enabled || !kubernetes.version.empty() || !kubernetes.k3s_args.empty()) {
     throw ConfigError(
         "kubernetes is not available yet: berth does not run k3s; leave kubernetes unset");

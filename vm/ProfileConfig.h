@@ -34,8 +34,10 @@ struct ForwardingConfig {
 
 struct KubernetesConfig {
   bool enabled = false;
-  std::string version;
+  std::string version;  // "" = berth's pinned k3s release (K3sArtifacts::kDefaultVersion)
   std::vector<std::string> k3s_args;
+  std::string mirror;     // where k3s releases are downloaded from; "" = the k3s project's
+  std::string artifacts;  // an offline folder holding a release's files; "" = download
 };
 
 struct BootConfig {

@@ -73,6 +73,7 @@ int runCli(int argc, char** argv) {
   registerMountCommands(app);
   registerServiceCommands(app);
   registerDashboardCommand(app);
+  registerKubernetesCommands(app);
   registerCompletionCommands(app);  // last: it describes the commands registered before it
   try {
     if (argc > 1 && argv[1][0] != '-') {

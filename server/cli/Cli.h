@@ -32,6 +32,7 @@ void registerSshCommands(CLI::App& app);         // ssh, ns-init (internal)
 void registerMountCommands(CLI::App& app);       // mount add|remove|list
 void registerServiceCommands(CLI::App& app);     // service install|remove|unit
 void registerDashboardCommand(CLI::App& app);    // dashboard
+void registerKubernetesCommands(CLI::App& app);  // kubernetes download
 void registerCompletionCommands(CLI::App& app);  // completion, man
 
 }  // namespace berth::cli

@@ -15,12 +15,13 @@ using Tcp = boost::asio::ip::tcp;
 class TlsConnectAttempt : public std::enable_shared_from_this<TlsConnectAttempt> {
  public:
   TlsConnectAttempt(boost::asio::any_io_executor executor, std::string description,
-                    ConnectHandler handler)
+                    std::string peer, ConnectHandler handler)
       : executor_(executor),
         resolver_(executor),
         socket_(executor),
         timer_(executor),
         description_(std::move(description)),
+        peer_(std::move(peer)),
         handler_(std::move(handler)) {}
 
   void start(const std::string& host, std::uint16_t port, const TlsContextPtr& context,
@@ -72,7 +73,7 @@ class TlsConnectAttempt : public std::enable_shared_from_this<TlsConnectAttempt>
     if (finished_) return;
     finished_ = true;
     timer_.cancel();
-    std::string message = std::string(what) + " the Docker engine at " + description_ + ": " +
+    std::string message = std::string(what) + " " + peer_ + " at " + description_ + ": " +
                           (timed_out_ ? std::string("timed out") : ec.message());
     if (!detail.empty()) message += " (" + detail + ")";
     ConnectError error{502, message};
@@ -85,6 +86,7 @@ class TlsConnectAttempt : public std::enable_shared_from_this<TlsConnectAttempt>
   Tcp::socket socket_;
   boost::asio::steady_timer timer_;
   std::string description_;
+  std::string peer_;
   ConnectHandler handler_;
   TlsContextPtr context_;
   std::string server_name_;
@@ -114,7 +116,8 @@ std::shared_ptr<TlsConnector> TlsConnector::fromFiles(std::string host, std::uin
 }
 
 void TlsConnector::connect(boost::asio::any_io_executor executor, ConnectHandler handler) {
-  auto attempt = std::make_shared<TlsConnectAttempt>(executor, describe(), std::move(handler));
+  auto attempt =
+      std::make_shared<TlsConnectAttempt>(executor, describe(), peer_, std::move(handler));
   attempt->start(host_, port_, context_, server_name_, timeout_);
 }
 

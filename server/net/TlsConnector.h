@@ -25,6 +25,9 @@ class TlsConnector final : public Connector {
                                                  const std::string& key_file,
                                                  std::string server_name = {});
 
+  // What errors call the peer ("the Docker engine" unless set; e.g. "the k3s mirror").
+  void setPeerName(std::string peer) { peer_ = std::move(peer); }
+
   void connect(boost::asio::any_io_executor executor, ConnectHandler handler) override;
   std::string describe() const override;
 
@@ -34,6 +37,7 @@ class TlsConnector final : public Connector {
   TlsContextPtr context_;
   std::string server_name_;
   std::chrono::milliseconds timeout_;
+  std::string peer_ = "the Docker engine";
 };
 
 }  // namespace berth::net

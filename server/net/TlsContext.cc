@@ -8,13 +8,10 @@
 #include "server/net/OpenSslError.h"
 
 namespace berth::net {
-std::shared_ptr<const TlsContext> TlsContext::load(Role role, const std::string& ca_file,
-                                                   const std::string& cert_file,
-                                                   const std::string& key_file) {
-  SSL_CTX* ctx = SSL_CTX_new(role == Role::Server ? TLS_server_method() : TLS_client_method());
-  if (!ctx) throw std::runtime_error("cannot create a TLS context: " + takeOpenSslError());
-  std::shared_ptr<const TlsContext> result(new TlsContext(role, ctx));
+namespace {
 
+// Settings every context shares.
+void harden(SSL_CTX* ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   // Renegotiation is an old attack surface and nothing in the Docker world needs it.
   // A peer that drops TCP without close_notify ends the stream like EOF: HTTP framing (and the
@@ -22,6 +19,31 @@ std::shared_ptr<const TlsContext> TlsContext::load(Role role, const std::string&
   SSL_CTX_set_options(
       ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+}
+
+}  // namespace
+
+std::shared_ptr<const TlsContext> TlsContext::systemClient() {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) throw std::runtime_error("cannot create a TLS context: " + takeOpenSslError());
+  std::shared_ptr<const TlsContext> result(new TlsContext(Role::Client, ctx));
+  harden(ctx);
+  if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    throw std::runtime_error("cannot load the system's TLS roots: " + takeOpenSslError());
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  ERR_clear_error();
+  return result;
+}
+
+std::shared_ptr<const TlsContext> TlsContext::load(Role role, const std::string& ca_file,
+                                                   const std::string& cert_file,
+                                                   const std::string& key_file) {
+  SSL_CTX* ctx = SSL_CTX_new(role == Role::Server ? TLS_server_method() : TLS_client_method());
+  if (!ctx) throw std::runtime_error("cannot create a TLS context: " + takeOpenSslError());
+  std::shared_ptr<const TlsContext> result(new TlsContext(role, ctx));
+
+  harden(ctx);
 
   if (role == Role::Server || !cert_file.empty()) {
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {

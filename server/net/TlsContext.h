@@ -19,6 +19,10 @@ class TlsContext {
   static std::shared_ptr<const TlsContext> load(Role role, const std::string& ca_file,
                                                 const std::string& cert_file,
                                                 const std::string& key_file);
+  // A client of public servers (artifact downloads): no certificate of ours, the server's
+  // verified against the system's roots (OpenSSL's default paths, so SSL_CERT_FILE and
+  // SSL_CERT_DIR apply). Throws std::runtime_error with one clear line.
+  static std::shared_ptr<const TlsContext> systemClient();
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
