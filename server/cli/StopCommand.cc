@@ -10,9 +10,24 @@
 #include "server/cli/DockerContext.h"
 #include "server/cli/ProfileClient.h"
 #include "vm/DriverFactory.h"
+#include "vm/Kubeconfig.h"
 
 namespace berth::cli {
 namespace {
+
+// Takes the profile's cluster, user and context (named like its docker context) out of the
+// user's kubeconfig, keeping every other entry. A kubeconfig berth cannot read is left alone:
+// the delete goes on and says so.
+void removeKubeContext(const std::string& name) {
+  const std::string file = vm::Kubeconfig::userFile();
+  try {
+    if (vm::Kubeconfig::remove(file, name)) {
+      std::cerr << "berth: removed kube context \"" << name << "\" from " << file << "\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "berth: kube context \"" << name << "\" left in place: " << e.what() << "\n";
+  }
+}
 
 struct StopOptions {
   ProfileArgs profile;
@@ -89,6 +104,7 @@ void deleteProfile(const StopOptions& o) {
   stopProfile(client, o.force);
   const bool was_current = DockerContext::current() == paths.contextName();
   DockerContext::remove(paths.contextName());
+  removeKubeContext(paths.contextName());
   std::error_code ec;
   if (o.data) {
     std::filesystem::remove_all(paths.dir, ec);
