@@ -127,7 +127,15 @@ void fetch(const std::string& url, const std::function<void(const net::HttpDownl
   }
 }
 
-std::string hex(const unsigned char* data, unsigned int size) {
+std::string mib(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+}  // namespace
+
+std::string HttpsDownload::toHex(const unsigned char* data, unsigned int size) {
   static const char* kHex = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < size; ++i) {
@@ -136,14 +144,6 @@ std::string hex(const unsigned char* data, unsigned int size) {
   }
   return out;
 }
-
-std::string mib(std::uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return text;
-}
-
-}  // namespace
 
 std::chrono::milliseconds HttpsDownload::stallTimeout() {
   if (const char* env = std::getenv("BERTH_DOWNLOAD_STALL_MS"); env != nullptr && *env != '\0') {
@@ -204,7 +204,7 @@ void HttpsDownload::toFile(const std::string& url, const std::string& path,
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
     EVP_DigestFinal_ex(sha.get(), digest, &size);
-    if (const std::string got = hex(digest, size); got != sha256) {
+    if (const std::string got = HttpsDownload::toHex(digest, size); got != sha256) {
       throw std::runtime_error(label + " from " + url + " has sha256 " + got + ", not " + sha256 +
                                " as the release's checksum file says; nothing was kept");
     }

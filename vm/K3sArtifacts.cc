@@ -132,13 +132,7 @@ std::string K3sArtifacts::sha256File(const std::string& path) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_DigestFinal_ex(sha.get(), digest, &size);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
+  return HttpsDownload::toHex(digest, size);
 }
 
 K3sFiles K3sArtifacts::ensure(const K3sRelease& release, const HttpsDownload::Progress& progress) {
