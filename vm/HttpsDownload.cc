@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "server/net/Digest.h"
 #include "server/net/HttpClient.h"
 #include "server/net/TlsConnector.h"
 #include "server/net/TlsContext.h"
@@ -135,16 +136,6 @@ std::string mib(std::uint64_t bytes) {
 
 }  // namespace
 
-std::string HttpsDownload::toHex(const unsigned char* data, unsigned int size) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[data[i] >> 4];
-    out += kHex[data[i] & 15];
-  }
-  return out;
-}
-
 std::chrono::milliseconds HttpsDownload::stallTimeout() {
   if (const char* env = std::getenv("BERTH_DOWNLOAD_STALL_MS"); env != nullptr && *env != '\0') {
     const long value = std::strtol(env, nullptr, 10);
@@ -204,7 +195,7 @@ void HttpsDownload::toFile(const std::string& url, const std::string& path,
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
     EVP_DigestFinal_ex(sha.get(), digest, &size);
-    if (const std::string got = HttpsDownload::toHex(digest, size); got != sha256) {
+    if (const std::string got = net::Digest::hex(digest, size); got != sha256) {
       throw std::runtime_error(label + " from " + url + " has sha256 " + got + ", not " + sha256 +
                                " as the release's checksum file says; nothing was kept");
     }

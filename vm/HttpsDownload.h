@@ -27,8 +27,6 @@ class HttpsDownload {
 
   // How long a transfer may go without a byte before it is given up.
   static std::chrono::milliseconds stallTimeout();
-  // Lower-case hex of a digest.
-  static std::string toHex(const unsigned char* data, unsigned int size);
   // "12.0 MiB of 68.5 MiB (17%), 4.1 MiB/s": one progress line's numbers.
   static std::string describeProgress(std::uint64_t received, std::uint64_t total, double seconds);
 };

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "server/net/Digest.h"
 #include "server/net/Files.h"
 #include "vm/GuestImage.h"
 
@@ -132,7 +133,7 @@ std::string K3sArtifacts::sha256File(const std::string& path) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_DigestFinal_ex(sha.get(), digest, &size);
-  return HttpsDownload::toHex(digest, size);
+  return net::Digest::hex(digest, size);
 }
 
 K3sFiles K3sArtifacts::ensure(const K3sRelease& release, const HttpsDownload::Progress& progress) {

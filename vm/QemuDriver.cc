@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "server/net/ChildProcess.h"
+#include "server/net/Digest.h"
 #include "server/net/Files.h"
 #include "server/net/Log.h"
 #include "vm/EngineProbe.h"
@@ -41,16 +42,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kSnapshotTag = "berth-resume";
-
-std::string sha256Hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  std::ostringstream hex;
-  for (unsigned int i = 0; i < size; ++i)
-    hex << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(digest[i]);
-  return hex.str();
-}
 
 double secondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -328,7 +319,7 @@ std::string QemuDriver::stateKey(const QemuLaunchSpec& spec) const {
   if (!qemu.empty())
     key += "\n" + qemu + std::to_string(fs::file_size(qemu, ec)) +
            std::to_string(fs::last_write_time(qemu, ec).time_since_epoch().count());
-  return sha256Hex(key);
+  return net::Digest::sha256Hex(key);
 }
 
 // ---- lifecycle ---------------------------------------------------------------------------
@@ -658,7 +649,7 @@ std::string QemuDriver::settingsKey() const {
                                    {"dns", options_.dns},
                                    {"docker", options_.docker},
                                    {"env", options_.env}};
-  return sha256Hex(settings.dump());
+  return net::Digest::sha256Hex(settings.dump());
 }
 
 std::optional<QemuBootRecord> QemuDriver::takeOrphan(net::ChildProcess qemu) {

@@ -13,22 +13,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "server/net/Digest.h"
 #include "server/net/Files.h"
 
 namespace berth::cli {
 namespace {
-
-std::string sha256Hex(const std::string& text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
 
 std::string configFile() { return DockerContext::configDir() + "/config.json"; }
 
@@ -55,7 +44,7 @@ std::string DockerContext::configDir() {
 }
 
 std::string DockerContext::metaFile(const std::string& name) {
-  return configDir() + "/contexts/meta/" + sha256Hex(name) + "/meta.json";
+  return configDir() + "/contexts/meta/" + net::Digest::sha256Hex(name) + "/meta.json";
 }
 
 void DockerContext::write(const std::string& name, const std::string& description,

@@ -5,6 +5,8 @@
 
 #include <stdexcept>
 
+#include "server/net/Digest.h"
+
 namespace berth::server {
 namespace {
 
@@ -125,13 +127,7 @@ std::string DashboardAccess::randomSecret() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof bytes) != 1)
     throw std::runtime_error("no randomness for the dashboard's secret");
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
+  return net::Digest::hex(bytes, sizeof bytes);
 }
 
 }  // namespace berth::server
