@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
+#include <utility>
 #include <vector>
 
 namespace berth::net {
@@ -36,6 +37,27 @@ ErrorCode sslErrorFromQueue() {
 // The TLS state machine and its socket. Socket completions hold a shared_ptr to it, so it
 // outlives the TlsStream that owns it until every pending socket operation has finished.
 class TlsStream::Impl : public std::enable_shared_from_this<Impl> {
+  // A socket completion's hold on the Impl. The user handlers stored here often own the
+  // TlsStream that owns this Impl (a session keeps its stream and is kept by its pending read).
+  // Asio runs every completion except those an io_context destroys unrun at its shutdown; such
+  // a completion drops the stored handlers, so that cycle cannot outlive the io_context.
+  class Pending {
+   public:
+    explicit Pending(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+    Pending(Pending&&) noexcept = default;
+    Pending(const Pending&) = delete;
+    Pending& operator=(const Pending&) = delete;
+    Pending& operator=(Pending&&) = delete;
+    ~Pending() {
+      if (impl_) impl_->dropHandlers();
+    }
+    // The completion runs: from here the normal path owns the Impl and its handlers.
+    std::shared_ptr<Impl> run() { return std::move(impl_); }
+
+   private:
+    std::shared_ptr<Impl> impl_;
+  };
+
  public:
   Impl(boost::asio::ip::tcp::socket socket, TlsContextPtr context, const std::string& peer_name)
       : socket_(std::move(socket)), context_(std::move(context)), input_(kSocketReadBytes) {
@@ -157,6 +179,15 @@ class TlsStream::Impl : public std::enable_shared_from_this<Impl> {
     read_.handler = nullptr;
     write_.handler = nullptr;
     shutdown_.handler = nullptr;
+  }
+
+  // Destroys the stored handlers without calling them (see Pending). They go out of the members
+  // first: destroying one may destroy the TlsStream, whose destructor closes this Impl.
+  void dropHandlers() {
+    auto handshake = std::exchange(handshake_.handler, nullptr);
+    auto read = std::exchange(read_.handler, nullptr);
+    auto write = std::exchange(write_.handler, nullptr);
+    auto shutdown = std::exchange(shutdown_.handler, nullptr);
   }
 
   std::string peerSubject() const {
@@ -311,32 +342,34 @@ class TlsStream::Impl : public std::enable_shared_from_this<Impl> {
     if (n <= 0) return;
     output_.resize(static_cast<std::size_t>(n));
     writing_ = true;
-    boost::asio::async_write(socket_, boost::asio::buffer(output_),
-                             [self = shared_from_this()](ErrorCode ec, std::size_t) {
-                               self->writing_ = false;
-                               if (self->closed_) return;
-                               if (ec) self->write_error_ = ec;
-                               self->drive(true);
-                             });
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(output_),
+        [pending = Pending(shared_from_this())](ErrorCode ec, std::size_t) mutable {
+          const auto self = pending.run();
+          self->writing_ = false;
+          if (self->closed_) return;
+          if (ec) self->write_error_ = ec;
+          self->drive(true);
+        });
   }
 
   void readSocket() {
     reading_ = true;
-    socket_.async_read_some(boost::asio::buffer(input_),
-                            [self = shared_from_this()](ErrorCode ec, std::size_t n) {
-                              self->reading_ = false;
-                              if (self->closed_) return;
-                              if (n > 0)
-                                BIO_write(self->rbio_, self->input_.data(), static_cast<int>(n));
-                              if (ec) {
-                                // From here on OpenSSL sees EOF: pending reads end instead
-                                // of waiting for bytes that will never come.
-                                self->socket_eof_ = true;
-                                if (ec != boost::asio::error::eof) self->read_error_ = ec;
-                                BIO_set_mem_eof_return(self->rbio_, 0);
-                              }
-                              self->drive(true);
-                            });
+    socket_.async_read_some(boost::asio::buffer(input_), [pending = Pending(shared_from_this())](
+                                                             ErrorCode ec, std::size_t n) mutable {
+      const auto self = pending.run();
+      self->reading_ = false;
+      if (self->closed_) return;
+      if (n > 0) BIO_write(self->rbio_, self->input_.data(), static_cast<int>(n));
+      if (ec) {
+        // From here on OpenSSL sees EOF: pending reads end instead
+        // of waiting for bytes that will never come.
+        self->socket_eof_ = true;
+        if (ec != boost::asio::error::eof) self->read_error_ = ec;
+        BIO_set_mem_eof_return(self->rbio_, 0);
+      }
+      self->drive(true);
+    });
   }
 
   struct Handshake {
