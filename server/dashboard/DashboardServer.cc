@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "api/LogLines.h"
+#include "forwarding/EngineClient.h"
 #include "server/TcpListener.h"
 #include "server/dashboard/DashboardAccess.h"
 #include "server/dashboard/DashboardAssets.h"
-#include "server/dashboard/EngineCall.h"
 #include "server/net/Files.h"
 #include "server/net/Log.h"
 #include "server/net/StreamAdapter.h"
@@ -202,21 +202,21 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
 
   void engineWhole(const std::string& method, const std::string& target) {
     if (refuseWhenDown()) return;
-    EngineCall::Handlers handlers;
-    handlers.on_done = [self = shared_from_this()](int status, std::string body,
-                                                   std::string error) {
-      if (status == 0) return self->replyJson(502, {{"message", error}});
-      // The page reads JSON: "204 No Content" (a stop, a remove) becomes 200 with {}; Beast
-      // refuses a body on a 204 and no exception may leave a session.
-      if (status == 204 || body.empty()) {
-        status = 200;
-        body = "{}";
-      }
-      self->reply(static_cast<http::status>(status), "application/json", std::move(body));
-    };
-    EngineCall::start(stream_->executor(), options().engine, method, target, false,
-                      std::move(handlers));
+    engine().call(method, target, {},
+                  [self = shared_from_this()](std::string error, int status, std::string body) {
+                    if (status == 0) return self->replyJson(502, {{"message", error}});
+                    // The page reads JSON: "204 No Content" (a stop, a remove) becomes 200 with {};
+                    // Beast refuses a body on a 204 and no exception may leave a session.
+                    if (status == 204 || body.empty()) {
+                      status = 200;
+                      body = "{}";
+                    }
+                    self->reply(static_cast<http::status>(status), "application/json",
+                                std::move(body));
+                  });
   }
+
+  fwd::EngineClient engine() { return {options().engine, stream_->executor()}; }
 
   void replyJson(int status, const nlohmann::json& body) {
     reply(static_cast<http::status>(status), "application/json", jsonText(body));
@@ -295,18 +295,17 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
   // Opens a stream from the engine whose body is lines (JSON per line, or log lines).
   void feed(const std::string& target, std::shared_ptr<api::LogLines> lines,
             std::function<void(std::string_view)> on_line, std::function<void()> on_end) {
-    EngineCall::Handlers handlers;
+    fwd::EngineClient::ByteHandlers handlers;
     auto self = shared_from_this();
     handlers.on_data = [self, lines, on_line](std::string_view bytes) {
       lines->feed(bytes, [&](api::LogLines::Source, std::string_view line) { on_line(line); });
     };
-    handlers.on_done = [self, on_end](int, std::string, std::string) { on_end(); };
+    handlers.on_end = [self, on_end](int, const std::string&) { on_end(); };
     handlers.on_head = [self, target](int status) {
       if (status != 200)
         BERTH_LOG(Info, "dashboard", "engine answered " << status << " for " << target);
     };
-    feeds_.push_back(EngineCall::start(stream_->executor(), options().engine, "GET", target, true,
-                                       std::move(handlers)));
+    feeds_.push_back(engine().streamBytes("GET", target, std::move(handlers)));
   }
 
   void events() {
@@ -344,9 +343,8 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
     if (!validContainerId(id)) return replyJson(400, {{"message", "bad container id"}});
     if (refuseWhenDown()) return;
     // The framing depends on the container's TTY: ask first.
-    EngineCall::Handlers handlers;
-    handlers.on_done = [self = shared_from_this(), id](int status, std::string body,
-                                                       std::string error) {
+    auto on_reply = [self = shared_from_this(), id](std::string error, int status,
+                                                    std::string body) {
       if (status != 200) {
         if (status == 0) return self->replyJson(502, {{"message", error}});
         return self->reply(static_cast<http::status>(status), "application/json", body);
@@ -360,12 +358,11 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
       auto lines = std::make_shared<api::LogLines>(tty);
       self->feedLogs(id, lines);
     };
-    EngineCall::start(stream_->executor(), options().engine, "GET", "/containers/" + id + "/json",
-                      false, std::move(handlers));
+    engine().get("/containers/" + id + "/json", std::move(on_reply));
   }
 
   void feedLogs(const std::string& id, std::shared_ptr<api::LogLines> lines) {
-    EngineCall::Handlers handlers;
+    fwd::EngineClient::ByteHandlers handlers;
     auto self = shared_from_this();
     auto send_line = [self](api::LogLines::Source source, std::string_view line) {
       self->send(
@@ -375,16 +372,15 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
     handlers.on_data = [lines, send_line](std::string_view bytes) {
       lines->feed(bytes, send_line);
     };
-    handlers.on_done = [self, lines, send_line](int, std::string, std::string) {
+    handlers.on_end = [self, lines, send_line](int, const std::string&) {
       lines->finish(send_line);
       // The container stopped: the page keeps what it has instead of reconnecting.
       self->send("{}", "end");
       self->closeAfterWrites();
     };
-    feeds_.push_back(
-        EngineCall::start(stream_->executor(), options().engine, "GET",
-                          "/containers/" + id + "/logs?follow=1&stdout=1&stderr=1&tail=200", true,
-                          std::move(handlers)));
+    feeds_.push_back(engine().streamBytes(
+        "GET", "/containers/" + id + "/logs?follow=1&stdout=1&stderr=1&tail=200",
+        std::move(handlers)));
   }
 
   void closeAfterWrites() {
@@ -402,7 +398,7 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
   http::response<http::string_body> response_;
   bool keep_alive_ = false;
   // Event streams.
-  std::vector<std::shared_ptr<EngineCall>> feeds_;
+  std::vector<std::shared_ptr<fwd::EngineClient::Stream>> feeds_;
   std::deque<std::string> out_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
