@@ -1,4 +1,7 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,6 +24,23 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr const char* kQemu = "qemu-system-x86_64";
+
+// A port of this suite's range (21950-21989) that nothing holds now: ctest runs these tests in
+// parallel processes, and two QEMUs cannot forward the same host port.
+std::uint16_t picssh_port_() {
+  for (int i = 0; i < 40; ++i) {
+    const auto port = static_cast<std::uint16_t>(21950 + (getpid() + i) % 40);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 21950;
+}
 
 std::string makeDir(const char* name) {
   std::string tmpl = std::string("/tmp/b-qemu-") + name + "XXXXXX";
@@ -48,7 +68,7 @@ class QemuOrphanTest : public ::testing::Test {
         kQemu,      "-machine",
         "none",     "-nodefaults",
         "-display", "none",
-        "-netdev",  "user,id=net0,hostfwd=tcp:127.0.0.1:" + std::to_string(kSshPort) + "-:22",
+        "-netdev",  "user,id=net0,hostfwd=tcp:127.0.0.1:" + std::to_string(ssh_port_) + "-:22",
         "-pidfile", QemuOrphan::pidFile(dir_)};
     if (with_qmp) {
       spawn.argv.push_back("-qmp");
@@ -79,7 +99,7 @@ class QemuOrphanTest : public ::testing::Test {
     return options;
   }
 
-  static constexpr std::uint16_t kSshPort = 21931;  // the unit tests' ports: 21900-21999
+  const std::uint16_t ssh_port_ = picssh_port_();
   std::string dir_, other_dir_;
   std::optional<net::ChildProcess> qemu_;
 };
@@ -172,12 +192,12 @@ TEST_F(QemuOrphanTest, HostForwardsOfARunningQemuCanBeRemovedWithTheirCommands) 
   auto forwards = QemuOrphan::hostForwards(hmp("info usernet"));
   ASSERT_EQ(forwards.size(), 4u) << hmp("info usernet");
   for (const auto& forward : forwards) {
-    if (forward.host_port == kSshPort) continue;
+    if (forward.host_port == ssh_port_) continue;
     EXPECT_NE(hmp(QemuOrphan::removeCommand("net0", forward)).find("removed"), std::string::npos);
   }
   forwards = QemuOrphan::hostForwards(hmp("info usernet"));
   ASSERT_EQ(forwards.size(), 1u);
-  EXPECT_EQ(forwards[0].host_port, kSshPort);
+  EXPECT_EQ(forwards[0].host_port, ssh_port_);
   EXPECT_EQ(forwards[0].guest_port, 22);
 }
 
@@ -245,8 +265,8 @@ TEST_F(QemuOrphanTest, StartQuitsAPausedOrphanInsteadOfAdoptingIt) {
 // not adopted either.
 TEST_F(QemuOrphanTest, StartDoesNotAdoptAGuestBootedWithOtherSettings) {
   startQemu();
-  QemuBootRecord{"digest-of-other-settings", "", "tcg", "", kSshPort, 21935}.save(dir_ +
-                                                                                  "/boot.json");
+  QemuBootRecord{"digest-of-other-settings", "", "tcg", "", ssh_port_, 21935}.save(dir_ +
+                                                                                   "/boot.json");
   QemuDriver driver(options());
   std::vector<std::string> lines;
   EXPECT_THROW(driver.start([&](const std::string& line) { lines.push_back(line); }), DriverError);
