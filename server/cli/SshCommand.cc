@@ -47,7 +47,7 @@ void registerSshCommands(CLI::App& app) {
   auto c = std::make_shared<ProfileArgs>();
   auto* config =
       app.add_subcommand("ssh-config", "Print an ssh_config block for the profile's guest (qemu)");
-  c->addTo(config, false);
+  c->addTo(config);
   config->callback([c] {
     ProfileClient client(*c);
     if (!client.exists())

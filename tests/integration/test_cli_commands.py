@@ -30,6 +30,10 @@ def test_ssh_and_version_take_the_profile_as_argument(profiles):
     assert p.returncode == 1 and "'nosuch' does not exist" in one_line(p)
     version = profiles.berth("version", "sshp").stdout.decode()
     assert "profile: sshp" in version and "engine: " in version, version
+    # ssh-config names its profile the same way (it is for qemu guests: this one is ns).
+    p = profiles.berth("ssh-config", "sshp", check=False)
+    assert p.returncode == 1 and one_line(p) == (
+        "berth: berth ssh-config is for qemu profiles; use berth ssh for this ns one")
     p = profiles.berth("status", "--", "x", check=False)
     assert p.returncode == 1 and "takes no command after --" in one_line(p)
 
