@@ -38,7 +38,8 @@ EventWatcher::EventWatcher(net::ConnectorPtr engine, boost::asio::any_io_executo
 std::string EventWatcher::eventsTarget() {
   nlohmann::json filters = {
       {"type", {"container", "network"}},
-      {"event", {"start", "die", "stop", "kill", "destroy", "restart", "connect", "disconnect"}}};
+      {"event",
+       {"create", "start", "die", "stop", "kill", "destroy", "restart", "connect", "disconnect"}}};
   return "/events?filters=" + urlEncode(filters.dump());
 }
 

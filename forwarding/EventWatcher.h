@@ -1,12 +1,12 @@
 #pragma once
 // EventWatcher: keeps forwarding in step with the engine without polling (DESIGN.md "Port
 // forwarding"). It subscribes to `/events` (container start/die/stop/kill/destroy/restart,
-// network connect/disconnect), then lists running containers; every relevant event triggers a
-// fresh list, and a list answered while newer events arrived is dropped for a newer one, so
-// the reported set is exact after every event; a container that died is left out until it
-// starts again (the engine lists it as running for a moment after `die`). A broken stream is
-// reopened with back-off (100 ms doubling to 2 s) and followed by a full list. Runs on one strand;
-// not thread-safe.
+// create (wake containers), network connect/disconnect), then lists running containers; every
+// relevant event triggers a fresh list, and a list answered while newer events arrived is dropped
+// for a newer one, so the reported set is exact after every event; a container that died is left
+// out until it starts again (the engine lists it as running for a moment after `die`). A broken
+// stream is reopened with back-off (100 ms doubling to 2 s) and followed by a full list. Runs on
+// one strand; not thread-safe.
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>

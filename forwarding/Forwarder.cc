@@ -24,6 +24,8 @@
 #include "forwarding/StartClaims.h"
 #include "forwarding/TcpForward.h"
 #include "forwarding/UdpForward.h"
+#include "forwarding/WakeController.h"
+#include "forwarding/WakeGate.h"
 #include "server/net/Log.h"
 
 namespace berth::fwd {
@@ -60,6 +62,22 @@ constexpr std::chrono::seconds kClaimLife{60};
 constexpr std::chrono::seconds kClaimAfterStart{5};
 constexpr std::chrono::seconds kRetryEvery{1};
 constexpr std::chrono::seconds kProxyGrace{3};
+constexpr std::chrono::milliseconds kIdleCheckEvery{500};
+// GET /containers/json?all=1&filters={"label":["berth.wake"]}: wake containers, stopped too.
+constexpr const char* kWakeList =
+    "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22berth.wake%22%5D%7D";
+
+const char* wakeStateName(WakeGate::State state) {
+  switch (state) {
+    case WakeGate::State::Asleep:
+      return "asleep";
+    case WakeGate::State::Waking:
+      return "waking";
+    case WakeGate::State::Awake:
+      return "awake";
+  }
+  return "awake";
+}
 
 // Docker's own words for a host port it cannot bind (libnetwork's bridge driver and
 // docker-proxy), so users and scripts recognise the error; berth has no network endpoint
@@ -125,7 +143,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         strand_(boost::asio::make_strand(io)),
         table_(*this),
         claims_(strand_),
-        retry_(strand_) {
+        retry_(strand_),
+        idle_timer_(strand_) {
     snapshot_ = {{"engine", "stopped"},
                  {"forwards", nlohmann::json::array()},
                  {"conflicts", nlohmann::json::array()}};
@@ -141,6 +160,9 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     engine_state_ = "connecting";
     listed_ = false;
     client_.emplace(engine, strand_);
+    if (waker_) waker_->stop();
+    waker_ = WakeController::create(strand_, engine);
+    sleepers_.clear();
     openGuestNetns();
     watchGuestListeners();
     openNat();
@@ -165,13 +187,14 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     callbacks.on_container_gone = [weak](const std::string& id) {
       if (auto self = weak.lock()) {
         self->draining_.erase(id);
+        if (auto gate = self->gateFor(id)) gate->setRunning(false);  // its ports stay held
         // Not retried or reopened before the next list says otherwise.
         self->setContainerSpecs([&] {
           auto specs = self->container_specs_;
           std::erase_if(specs, [&](const ForwardSpec& spec) { return spec.container_id == id; });
           return specs;
         }());
-        if (self->table_.closeContainer(id) > 0) self->publish();
+        if (!self->gateFor(id) && self->table_.closeContainer(id) > 0) self->publish();
       }
     };
     // Between a container's death and the map update that follows its `die`, a connection the
@@ -184,6 +207,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     };
     callbacks.on_container_started = [weak](const std::string& id) {
       if (auto self = weak.lock()) {
+        if (auto gate = self->gateFor(id)) gate->setRunning(true);
         if (self->draining_.erase(id) > 0) self->publish();
       }
     };
@@ -194,6 +218,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         self->engine_state_ = "unreachable";
         self->setContainerSpecs({});
         self->listed_ = false;
+        self->sleepers_.clear();
         self->table_.closeAll();
         self->draining_.clear();
         self->publish();
@@ -201,6 +226,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     };
     callbacks.on_connection = [weak](bool connected) {
       if (auto self = weak.lock()) {
+        // Events may have been missed meanwhile: the next list says who runs.
+        for (auto& [id, sleeper] : self->sleepers_) sleeper.state_known = false;
         if (connected)
           self->engine_state_ = "connected";
         else if (self->engine_state_ == "connected")
@@ -210,6 +237,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     };
     watcher_ = std::make_shared<EventWatcher>(std::move(engine), strand_, std::move(callbacks));
     watcher_->start();
+    scheduleIdleCheck();
     publish();
   }
 
@@ -219,6 +247,10 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     guest_listeners_.reset();
     guest_specs_.clear();
     client_.reset();
+    if (waker_) waker_->stop();
+    waker_.reset();
+    sleepers_.clear();
+    idle_timer_.cancel();
     container_specs_.clear();
     listed_ = false;
     unpublished_at_.clear();
@@ -278,12 +310,13 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       }
       netns = guest_netns_;
     }
+    auto gate = gateFor(spec.container_id);
     if (spec.proto == "udp") {
       return UdpForward::open(strand_, {bind_ip, spec.host_port}, {target, spec.guest_port},
-                              std::move(netns), error);
+                              std::move(netns), std::move(gate), error);
     }
     return TcpForward::open(strand_, io_, {bind_ip, spec.host_port}, {target, spec.guest_port},
-                            std::move(netns), error);
+                            std::move(netns), std::move(gate), error);
   }
 
   boost::asio::any_io_executor strand() const { return strand_; }
@@ -306,6 +339,157 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     setContainerSpecs(planForwards(ports, plan_));
     listed_ = true;
     applyWanted();
+    listSleepers();
+  }
+
+  // A `berth.wake=true` container's gate (null for any other container).
+  std::shared_ptr<WakeGate> gateFor(const std::string& container_id) const {
+    auto it = sleepers_.find(container_id);
+    return it == sleepers_.end() ? nullptr : it->second.gate;
+  }
+
+  // The containers labelled berth.wake, stopped ones included, after every list of running
+  // ones: a new one's labels are read (problems logged once), and its fixed host ports come
+  // from an inspect (HostConfig.PortBindings), to be held while it sleeps.
+  void listSleepers() {
+    if (!client_ || options_.listeners) return;  // the driver opens ports itself: no wake
+    if (listing_sleepers_) {
+      sleepers_dirty_ = true;
+      return;
+    }
+    listing_sleepers_ = true;
+    sleepers_dirty_ = false;
+    std::weak_ptr<Impl> weak = shared_from_this();
+    client_->get(kWakeList, [weak](const std::string& error, int status, const std::string& body) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->listing_sleepers_ = false;
+      if (self->sleepers_dirty_) return self->listSleepers();
+      auto list = nlohmann::json::parse(body, nullptr, false);
+      if (!error.empty() || status != 200 || !list.is_array()) {
+        BERTH_LOG(Warn, "wake",
+                  "listing wake containers failed: "
+                      << (error.empty() ? "status " + std::to_string(status) : error));
+        return;
+      }
+      self->onSleepers(list);
+    });
+  }
+
+  void onSleepers(const nlohmann::json& list) {
+    std::set<std::string> listed;
+    bool changed = false;
+    for (const auto& entry : list) {
+      if (!entry.is_object()) continue;
+      const std::string id = entry.value("Id", std::string());
+      if (id.empty()) continue;
+      listed.insert(id);
+      std::string name = id.substr(0, 12);
+      auto names = entry.find("Names");
+      if (names != entry.end() && names->is_array() && !names->empty() &&
+          names->front().is_string()) {
+        name = names->front().get<std::string>();
+        if (!name.empty() && name[0] == '/') name.erase(0, 1);
+      }
+      const bool running = entry.value("State", std::string()) == "running";
+      auto it = sleepers_.find(id);
+      if (it == sleepers_.end()) {
+        auto labels =
+            WakeLabels::parse(entry.contains("Labels") ? entry["Labels"] : nlohmann::json());
+        for (const auto& problem : labels.problems)
+          BERTH_LOG(Warn, "wake", "container " << name << ": label " << problem);
+        Sleeper sleeper;
+        if (labels.wake) {
+          std::weak_ptr<Impl> weak = shared_from_this();
+          sleeper.gate =
+              std::make_shared<WakeGate>(id, name, labels, waker_, [weak, strand = strand_] {
+                boost::asio::post(strand, [weak] {
+                  if (auto self = weak.lock()) self->publish();
+                });
+              });
+          sleeper.gate->setRunning(running);
+          sleeper.state_known = true;
+        }
+        it = sleepers_.emplace(id, std::move(sleeper)).first;
+        if (it->second.gate) inspectSleeper(id);
+        continue;
+      }
+      if (it->second.gate && !it->second.state_known) {
+        it->second.gate->setRunning(running);
+        it->second.state_known = true;
+      }
+    }
+    for (auto it = sleepers_.begin(); it != sleepers_.end();) {
+      if (listed.count(it->first)) {
+        ++it;
+        continue;
+      }
+      changed = changed || !it->second.specs.empty();
+      it = sleepers_.erase(it);  // removed (or relabelled): its held ports close
+    }
+    if (changed) applyWanted();
+  }
+
+  void inspectSleeper(const std::string& id) {
+    std::weak_ptr<Impl> weak = shared_from_this();
+    client_->get("/containers/" + id + "/json", [weak, id](const std::string& error, int status,
+                                                           const std::string& body) {
+      auto self = weak.lock();
+      if (!self) return;
+      auto it = self->sleepers_.find(id);
+      if (it == self->sleepers_.end() || !it->second.gate) return;
+      auto inspect = nlohmann::json::parse(body, nullptr, false);
+      if (!error.empty() || status != 200 || !inspect.is_object()) {
+        BERTH_LOG(Warn, "wake",
+                  "inspecting " << it->second.gate->name() << " failed: "
+                                << (error.empty() ? "status " + std::to_string(status) : error));
+        return;
+      }
+      it->second.specs = planForwards(api::requestedPortsFromInspect(inspect), self->plan_);
+      const auto& gate = *it->second.gate;
+      if (it->second.specs.empty()) {
+        BERTH_LOG(Warn, "wake",
+                  "container " << gate.name()
+                               << ": berth.wake=true, but it publishes no fixed host "
+                                  "port (-p HOST:CONTAINER): nothing to hold while "
+                                  "it is stopped");
+      } else {
+        BERTH_LOG(Info, "wake",
+                  "container " << gate.name() << " wakes on connect (timeout "
+                               << gate.labels().timeout.count() << " ms, idle stop "
+                               << (gate.labels().idle.count() == 0
+                                       ? std::string("never")
+                                       : std::to_string(gate.labels().idle.count()) + " ms")
+                               << ")");
+      }
+      // Listeners opened before the container was known to wake have no gate: reopen them.
+      self->table_.closeContainer(id);
+      self->applyWanted();
+    });
+  }
+
+  // berth.idle: a running wake container with no connection for its idle time is stopped
+  // (its own stop timeout); its ports stay held for the next wake.
+  void scheduleIdleCheck() {
+    idle_timer_.expires_after(kIdleCheckEvery);
+    idle_timer_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
+      auto self = weak.lock();
+      if (ec || !self || !self->waker_) return;
+      const auto now = WakeGate::Clock::now();
+      for (auto& [id, sleeper] : self->sleepers_) {
+        if (!sleeper.gate || !sleeper.gate->idleExpired(now)) continue;
+        const std::string name = sleeper.gate->name();
+        BERTH_LOG(Info, "wake",
+                  "container " << name << ": no connection for "
+                               << sleeper.gate->labels().idle.count()
+                               << " ms (berth.idle): stopping it");
+        self->waker_->stopContainer(id, [name](const std::string& error) {
+          if (!error.empty())
+            BERTH_LOG(Warn, "wake", "idle stop of " << name << " failed: " << error);
+        });
+      }
+      self->scheduleIdleCheck();
+    });
   }
 
   // The engine's docker-proxy keeps listening in the guest for a moment after its container
@@ -383,12 +567,23 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   // (docker-proxy listens in the guest on every published port) and no start has claimed.
   std::vector<ForwardSpec> wanted() const {
     std::vector<ForwardSpec> out = container_specs_;
+    // Wake containers' ports are held whether they run or not (the same spec either way, so
+    // the listener stays open across a stop and a wake).
+    {
+      std::set<std::tuple<std::string, std::string, std::uint16_t>> have;
+      for (const auto& spec : out) have.insert(spec.key());
+      for (const auto& [id, sleeper] : sleepers_) {
+        for (const auto& spec : sleeper.specs) {
+          if (have.insert(spec.key()).second) out.push_back(spec);
+        }
+      }
+    }
     // Until the engine said what its containers publish, every docker-proxy would look like
     // a guest listener.
     if (!listed_) return out;
     std::set<std::uint16_t> published;
     std::set<std::tuple<std::string, std::string, std::uint16_t>> keys;
-    for (const auto& spec : container_specs_) {
+    for (const auto& spec : out) {
       if (spec.proto == "tcp") published.insert(spec.guest_port);
       keys.insert(spec.key());
     }
@@ -490,7 +685,11 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     // The kernel carries the listeners it can; a conflict's port belongs to whoever holds it.
     LoopbackNat::PortMap wanted;
     for (const auto& spec : active) {
-      if (natEligible(spec) && !draining_.count(spec.container_id))
+      // A wake container's connections go through berth while it sleeps or wakes (to start it)
+      // and while berth.idle counts them.
+      auto gate = gateFor(spec.container_id);
+      if (natEligible(spec) && !draining_.count(spec.container_id) &&
+          (!gate || gate->kernelMayCarry()))
         wanted.emplace(spec.host_port, spec.guest_port);
     }
     static const LoopbackNat::PortMap kNone;
@@ -499,6 +698,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     nlohmann::json forwards = nlohmann::json::array();
     for (const auto& spec : active) {
       auto entry = specJson(spec);
+      if (auto gate = gateFor(spec.container_id)) entry["wake"] = wakeStateName(gate->state());
       auto in_kernel = mapped.find(spec.host_port);
       entry["path"] =
           natEligible(spec) && in_kernel != mapped.end() && in_kernel->second == spec.guest_port
@@ -533,6 +733,18 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   PortTable table_;
   StartClaims claims_;
   boost::asio::steady_timer retry_;
+  boost::asio::steady_timer idle_timer_;
+  // Containers labelled berth.wake (stopped ones too), by ID; `gate` is null when the labels
+  // do not ask to wake (e.g. berth.wake=false), so they are read and reported once.
+  struct Sleeper {
+    std::shared_ptr<WakeGate> gate;
+    std::vector<ForwardSpec> specs;  // its fixed host ports, held while it sleeps
+    bool state_known = false;        // running or not, as events or a list said
+  };
+  std::map<std::string, Sleeper> sleepers_;
+  std::shared_ptr<WakeController> waker_;
+  bool listing_sleepers_ = false;
+  bool sleepers_dirty_ = false;
   bool retry_armed_ = false;
   std::vector<ForwardSpec> container_specs_;  // the forwards the engine's containers want
   std::vector<ForwardSpec> guest_specs_;      // the guest's own listeners (GuestListeners)

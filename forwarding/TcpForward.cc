@@ -5,6 +5,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "forwarding/SpliceRelay.h"
+#include "forwarding/WakeGate.h"
 #include "server/net/ByteStream.h"
 #include "server/net/Log.h"
 
@@ -18,6 +19,7 @@ struct TcpForward::State {
   boost::asio::any_io_executor io;
   boost::asio::ip::tcp::endpoint target;
   std::shared_ptr<const GuestNetns> netns;
+  std::shared_ptr<WakeGate> gate;
   std::mutex mutex;  // guards relays: they end on their own strands
   std::unordered_map<std::uint64_t, std::weak_ptr<SpliceRelay>> relays;
   std::uint64_t next_id = 0;
@@ -28,10 +30,11 @@ std::unique_ptr<TcpForward> TcpForward::open(boost::asio::any_io_executor contro
                                              const boost::asio::ip::tcp::endpoint& bind,
                                              const boost::asio::ip::tcp::endpoint& target,
                                              std::shared_ptr<const GuestNetns> netns,
-                                             std::string& error) {
+                                             std::shared_ptr<WakeGate> gate, std::string& error) {
   auto state = std::make_shared<State>(std::move(control), std::move(io));
   state->target = target;
   state->netns = std::move(netns);
+  state->gate = std::move(gate);
   auto& acceptor = state->acceptor;
   net::ErrorCode ec;
   acceptor.open(bind.protocol(), ec);
@@ -57,7 +60,7 @@ void TcpForward::accept(const std::shared_ptr<State>& state) {
         // splice() needs O_NONBLOCK on the socket; set through Asio, so that its waits know.
         if (!ec) socket.native_non_blocking(true, ec);
         if (!ec) {
-          relay(state, std::move(socket));
+          admit(state, std::move(socket));
         } else if (socket.is_open()) {
           BERTH_LOG(Debug, "forwarding", "accepted connection: " << ec.message());
         } else {
@@ -73,19 +76,35 @@ void TcpForward::accept(const std::shared_ptr<State>& state) {
       });
 }
 
+void TcpForward::admit(const std::shared_ptr<State>& state, boost::asio::ip::tcp::socket socket) {
+  if (!state->gate) return relay(state, std::move(socket));
+  auto held = std::make_shared<boost::asio::ip::tcp::socket>(std::move(socket));
+  auto ready = [state, held](const std::string& error) {
+    if (error.empty() && state->acceptor.is_open()) return relay(state, std::move(*held));
+    // The wake failed (the log says why) or the forward closed meanwhile: a reset, not a
+    // connection that would hang or read an empty reply.
+    net::ErrorCode ignored;
+    held->set_option(boost::asio::socket_base::linger(true, 0), ignored);
+    held->close(ignored);
+  };
+  if (state->gate->admit(state->target, state->netns, ready)) relay(state, std::move(*held));
+}
+
 void TcpForward::relay(const std::shared_ptr<State>& state, boost::asio::ip::tcp::socket socket) {
+  if (state->gate) state->gate->opened();
   std::shared_ptr<SpliceRelay> relay;
   {
     std::lock_guard lock(state->mutex);
     std::uint64_t id = state->next_id++;
     std::weak_ptr<State> weak = state;
-    relay =
-        std::make_shared<SpliceRelay>(std::move(socket), state->target, state->netns, [weak, id] {
-          if (auto s = weak.lock()) {
-            std::lock_guard inner(s->mutex);
-            s->relays.erase(id);
-          }
-        });
+    relay = std::make_shared<SpliceRelay>(std::move(socket), state->target, state->netns,
+                                          [weak, id, gate = state->gate] {
+                                            if (gate) gate->closed();
+                                            if (auto s = weak.lock()) {
+                                              std::lock_guard inner(s->mutex);
+                                              s->relays.erase(id);
+                                            }
+                                          });
     state->relays.emplace(id, relay);
   }
   relay->start();

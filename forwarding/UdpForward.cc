@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "forwarding/GuestNetns.h"
+#include "forwarding/WakeGate.h"
 #include "server/net/ByteStream.h"
 #include "server/net/Log.h"
 
@@ -114,6 +115,7 @@ struct UdpForward::State : std::enable_shared_from_this<UdpForward::State> {
   boost::asio::steady_timer sweep;
   boost::asio::ip::udp::endpoint target;
   std::shared_ptr<const GuestNetns> netns;
+  std::shared_ptr<WakeGate> gate;
   bool want_pktinfo = false;
   bool gso = true;  // UDP_SEGMENT works (cleared at its first failure)
   bool sweeping = false;
@@ -121,6 +123,8 @@ struct UdpForward::State : std::enable_shared_from_this<UdpForward::State> {
   std::unordered_map<std::string, std::shared_ptr<Flow>> flows;
 
   void readClients();
+  bool admitted();
+  void dropQueued();
   void onClientsReadable();
   void sendRun(int fd, int start, int end);
   std::shared_ptr<Flow> flowFor(const sockaddr_storage& from, socklen_t len,
@@ -135,10 +139,11 @@ std::unique_ptr<UdpForward> UdpForward::open(boost::asio::any_io_executor contro
                                              const boost::asio::ip::udp::endpoint& bind,
                                              const boost::asio::ip::udp::endpoint& target,
                                              std::shared_ptr<const GuestNetns> netns,
-                                             std::string& error) {
+                                             std::shared_ptr<WakeGate> gate, std::string& error) {
   auto state = std::make_shared<State>(std::move(control));
   state->target = target;
   state->netns = std::move(netns);
+  state->gate = std::move(gate);
   auto& socket = state->socket;
   net::ErrorCode ec;
   socket.open(bind.protocol(), ec);
@@ -177,9 +182,33 @@ void UdpForward::State::close() {
 void UdpForward::State::readClients() {
   socket.async_wait(boost::asio::ip::udp::socket::wait_read,
                     [self = shared_from_this()](net::ErrorCode ec) {
-                      if (ec || self->closed) return;
+                      if (ec || self->closed || !self->admitted()) return;
                       self->onClientsReadable();
                     });
+}
+
+// Without a gate, or with the container awake: read now. Otherwise the datagrams stay queued in
+// the socket while the gate wakes it; reading resumes (or drops them) once it has answered.
+bool UdpForward::State::admitted() {
+  if (!gate) return true;
+  gate->touched();
+  auto resume = [weak = weak_from_this()](const std::string& error) {
+    auto self = weak.lock();
+    if (!self || self->closed) return;
+    if (!error.empty()) self->dropQueued();
+    self->readClients();
+  };
+  // UDP has no connect to test: the start alone is waited for (probe port 0).
+  return gate->admit({}, netns, resume);
+}
+
+void UdpForward::State::dropQueued() {
+  auto& b = batch();
+  for (;;) {
+    b.prepareReceive(true);
+    if (::recvmmsg(socket.native_handle(), b.in.data(), Batch::kSize, MSG_DONTWAIT, nullptr) <= 0)
+      return;
+  }
 }
 
 void UdpForward::State::sendRun(int fd, int start, int end) {

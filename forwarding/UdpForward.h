@@ -5,7 +5,9 @@
 // Replies leave from the address the client sent to, also on a wildcard bind (IP_PKTINFO /
 // IPV6_PKTINFO). Datagrams move in batches (recvmmsg/sendmmsg); runs of equal-size datagrams
 // towards the guest go as one UDP GSO send (UDP_SEGMENT) where the kernel allows; a full
-// socket drops, as UDP may. Runs on the control strand; created and destroyed there.
+// socket drops, as UDP may. With a WakeGate (a `berth.wake=true` container), datagrams to a
+// container that sleeps stay queued in the socket until the gate woke it (dropped if the wake
+// fails). Runs on the control strand; created and destroyed there.
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
 #include <memory>
@@ -16,6 +18,7 @@
 namespace berth::fwd {
 
 class GuestNetns;
+class WakeGate;
 
 class UdpForward final : public Listener {
  public:
@@ -28,7 +31,7 @@ class UdpForward final : public Listener {
                                           const boost::asio::ip::udp::endpoint& bind,
                                           const boost::asio::ip::udp::endpoint& target,
                                           std::shared_ptr<const GuestNetns> netns,
-                                          std::string& error);
+                                          std::shared_ptr<WakeGate> gate, std::string& error);
   ~UdpForward() override;
 
  private:

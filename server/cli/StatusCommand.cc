@@ -103,7 +103,9 @@ void printHuman(const nlohmann::json& s, bool extended) {
       std::cout << "guest listener :" << f.value("guestPort", 0);
     else
       std::cout << f.value("container", "") << ":" << f.value("containerPort", 0);
-    std::cout << " (" << f.value("path", "relay") << ")\n";
+    std::cout << " (" << f.value("path", "relay");
+    if (f.contains("wake")) std::cout << ", " << f.value("wake", "");  // asleep, waking, awake
+    std::cout << ")\n";
   }
   if (s.contains("forwardGuestListeners"))
     std::cout << "forwarding guest listeners: " << s["forwardGuestListeners"].get<std::string>()

@@ -1,0 +1,187 @@
+#include "forwarding/WakeController.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "forwarding/EngineClient.h"
+#include "forwarding/GuestNetns.h"
+#include "server/net/Log.h"
+
+namespace berth::fwd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using boost::asio::ip::tcp;
+
+// A refused connect (the container's port is not listening yet) comes back at once: try again
+// soon, a little less often after the first second.
+constexpr std::chrono::milliseconds kProbeFast{10};
+constexpr std::chrono::milliseconds kProbeSlow{50};
+constexpr std::chrono::seconds kProbeFastFor{1};
+
+long long millisSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+// The engine's own words from an error reply ({"message": ...}), else the status.
+std::string engineError(int status, const std::string& body) {
+  auto reply = nlohmann::json::parse(body, nullptr, false);
+  if (reply.is_object() && reply.contains("message") && reply["message"].is_string())
+    return reply["message"].get<std::string>() + " (" + std::to_string(status) + ")";
+  return "status " + std::to_string(status);
+}
+
+class Controller final : public WakeController, public std::enable_shared_from_this<Controller> {
+ public:
+  Controller(boost::asio::any_io_executor strand, net::ConnectorPtr engine)
+      : strand_(strand), client_(std::move(engine), strand) {}
+
+  void wake(Target target, Done done) override {
+    boost::asio::post(strand_, [self = shared_from_this(), target = std::move(target),
+                                done = std::move(done)]() mutable {
+      self->begin(std::move(target), std::move(done));
+    });
+  }
+
+  void stopContainer(const std::string& container, Done done) override {
+    boost::asio::post(strand_, [self = shared_from_this(), container, done = std::move(done)] {
+      self->engineCall("/containers/" + container + "/stop", done);
+    });
+  }
+
+  void stop() override {
+    boost::asio::dispatch(strand_, [self = shared_from_this()] {
+      self->stopped_ = true;
+      auto wakes = self->wakes_;
+      for (auto& [key, wake] : wakes) self->finish(wake, "forwarding stopped");
+    });
+  }
+
+ private:
+  struct Wake {
+    explicit Wake(boost::asio::any_io_executor strand)
+        : deadline(strand), retry(strand), socket(strand) {}
+    std::string key;
+    Target target;
+    std::vector<Done> waiters;
+    boost::asio::steady_timer deadline;
+    boost::asio::steady_timer retry;
+    tcp::socket socket;
+    Clock::time_point began = Clock::now();
+    bool started = false;  // the engine accepted the start
+    bool finished = false;
+  };
+
+  void begin(Target target, Done done) {
+    if (stopped_) return done("forwarding stopped");
+    const std::string key = target.container + " " + target.probe.address().to_string() + " " +
+                            std::to_string(target.probe.port());
+    if (auto it = wakes_.find(key); it != wakes_.end()) {
+      it->second->waiters.push_back(std::move(done));
+      return;
+    }
+    auto wake = std::make_shared<Wake>(strand_);
+    wake->key = key;
+    wake->target = std::move(target);
+    wake->waiters.push_back(std::move(done));
+    wakes_.emplace(key, wake);
+    BERTH_LOG(Info, "wake",
+              "waking " << label(wake->target) << " (starting it, then waiting up to "
+                        << wake->target.timeout.count() << " ms for port "
+                        << wake->target.probe.port() << " to accept)");
+    std::weak_ptr<Wake> weak = wake;
+    wake->deadline.expires_after(wake->target.timeout);
+    wake->deadline.async_wait([self = shared_from_this(), weak](net::ErrorCode ec) {
+      auto w = weak.lock();
+      if (ec || !w || w->finished) return;
+      const auto waited = std::to_string(w->target.timeout.count()) + " ms (berth.wake.timeout)";
+      self->finish(w, w->started ? "port " + std::to_string(w->target.probe.port()) +
+                                       " did not accept within " + waited
+                                 : "the engine did not start it within " + waited);
+    });
+    engineCall("/containers/" + wake->target.container + "/start",
+               [self = shared_from_this(), weak](const std::string& error) {
+                 auto w = weak.lock();
+                 if (!w || w->finished) return;
+                 if (!error.empty())
+                   return self->finish(w, "the engine did not start it: " + error);
+                 w->started = true;
+                 BERTH_LOG(Debug, "wake",
+                           label(w->target) << " started after " << millisSince(w->began) << " ms");
+                 if (w->target.probe.port() == 0) return self->finish(w, "");
+                 self->probe(w);
+               });
+  }
+
+  static std::string label(const Target& target) {
+    return target.name.empty() ? target.container : target.name;
+  }
+
+  void probe(const std::shared_ptr<Wake>& wake) {
+    net::ErrorCode ec;
+    if (wake->socket.is_open()) wake->socket.close(ec);
+    openSocket(wake->target.netns.get(), wake->socket, wake->target.probe.protocol(), ec);
+    if (ec)
+      return finish(wake, "cannot probe port " + std::to_string(wake->target.probe.port()) + ": " +
+                              ec.message());
+    std::weak_ptr<Wake> weak = wake;
+    wake->socket.async_connect(
+        wake->target.probe, [self = shared_from_this(), weak](net::ErrorCode connect_ec) {
+          auto w = weak.lock();
+          if (!w || w->finished) return;
+          if (!connect_ec) return self->finish(w, "");
+          const auto pause = Clock::now() - w->began < kProbeFastFor ? kProbeFast : kProbeSlow;
+          w->retry.expires_after(pause);
+          w->retry.async_wait([self, weak](net::ErrorCode wait_ec) {
+            auto again = weak.lock();
+            if (!wait_ec && again && !again->finished) self->probe(again);
+          });
+        });
+  }
+
+  void finish(const std::shared_ptr<Wake>& wake, const std::string& error) {
+    if (wake->finished) return;
+    wake->finished = true;
+    wake->deadline.cancel();
+    wake->retry.cancel();
+    net::ErrorCode ignored;
+    wake->socket.close(ignored);
+    wakes_.erase(wake->key);
+    if (error.empty()) {
+      BERTH_LOG(Info, "wake",
+                label(wake->target) << " is awake after " << millisSince(wake->began)
+                                    << " ms (port " << wake->target.probe.port() << " accepts)");
+    } else {
+      BERTH_LOG(Warn, "wake",
+                "could not wake " << label(wake->target) << " after " << millisSince(wake->began)
+                                  << " ms: " << error << "; its waiting connections are reset");
+    }
+    for (auto& done : wake->waiters) done(error);
+  }
+
+  // POST `target` without a body; "" when the engine did it (or had nothing to do: 304).
+  void engineCall(const std::string& target, Done done) {
+    client_.call("POST", target, {}, [done](std::string error, int status, std::string body) {
+      if (!error.empty()) return done(error);
+      if (status == 204 || status == 304 || status == 200) return done("");
+      done(engineError(status, body));
+    });
+  }
+
+  boost::asio::any_io_executor strand_;
+  EngineClient client_;
+  std::map<std::string, std::shared_ptr<Wake>> wakes_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<WakeController> WakeController::create(boost::asio::any_io_executor strand,
+                                                       net::ConnectorPtr engine) {
+  return std::make_shared<Controller>(strand, std::move(engine));
+}
+
+}  // namespace berth::fwd

@@ -1,0 +1,50 @@
+#pragma once
+// WakeController: wakes a stopped container on demand (issue 18), for anything that holds a
+// connection for it (the forwards of `berth.wake=true` containers, a Host-routed HTTP front).
+// wake() asks the engine to start the container (POST /containers/{id}/start; one already
+// running is fine), then connects to `probe` (its port, as the host reaches it) until a
+// connect succeeds, and calls `done` once: with "" when the port accepts, else with one line
+// saying why not (the engine refused the start, nothing accepted within the timeout, stop()).
+// Wakes of one container and probe that overlap share one start and one probe.
+// Thread-safe: wake() and stop() may be called from any thread; `done` runs on the strand given
+// to create(), never inline.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "server/net/Connector.h"
+
+namespace berth::fwd {
+
+class GuestNetns;
+
+class WakeController {
+ public:
+  struct Target {
+    std::string container;  // ID or name, as the engine takes it
+    std::string name;       // for log lines ("" = `container`)
+    // Where the container's port answers from the host (the guest address and published port);
+    // port 0 waits for the start alone (e.g. UDP, which no connect can test).
+    boost::asio::ip::tcp::endpoint probe;
+    std::shared_ptr<const GuestNetns> netns;  // probe from inside the guest (its loopback)
+    std::chrono::milliseconds timeout{30'000};
+  };
+  using Done = std::function<void(const std::string& error)>;
+
+  // `engine` reaches the engine directly (not through a booting relay).
+  static std::shared_ptr<WakeController> create(boost::asio::any_io_executor strand,
+                                                net::ConnectorPtr engine);
+  virtual ~WakeController() = default;
+
+  virtual void wake(Target target, Done done) = 0;
+  // Asks the engine to stop `container` (POST /containers/{id}/stop with its own stop timeout);
+  // `done` gets "" or the engine's reason, on the strand.
+  virtual void stopContainer(const std::string& container, Done done) = 0;
+  // Fails every wake in flight ("forwarding stopped") and refuses new ones.
+  virtual void stop() = 0;
+};
+
+}  // namespace berth::fwd

@@ -1,0 +1,192 @@
+"""Wake on first connection (issue 18, README "Wake on first connection") against a real dockerd
+in a network namespace: a container labelled berth.wake=true keeps its published host ports
+while it is stopped, and the first connection (or datagram) starts it and is then served.
+
+One `berth daemon` forwards for the module (kernel DNAT on 127.0.0.1 while a container is awake,
+berth's relay while it sleeps or wakes). Host ports: 19500-19599.
+"""
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import urllib.error
+
+import pytest
+
+from berth_harness import Berth, short_tmpdir
+from forwarding_helpers import HTTPD, UDP_ECHO, http_get, read_status, wait_until
+
+
+@pytest.fixture(scope="module")
+def wk(engine):
+    d = short_tmpdir("wake")
+    status = os.path.join(d, "forwards.json")
+    b = Berth(engine.url, dir=d, extra_args=["--forward-to", engine.guest_addr,
+                                             "--forward-status", status])
+    b.status_path = status
+    b.engine = engine
+    b.start()
+    wait_until(lambda: read_status(b).get("engine") == "connected", 10, "engine connected")
+    yield b
+    ids = engine.docker("ps", "-aq", "--filter", "label=berth.test=wake").stdout.decode().split()
+    if ids:
+        engine.docker("rm", "-f", *ids, check=False)
+    code = b.stop()
+    b.cleanup()
+    assert code == 0, "berth daemon exited %s on SIGTERM" % code
+
+
+def wake_states(b, port):
+    """{host: wake state} of the forwards of host port `port`."""
+    return {f["host"]: f.get("wake") for f in read_status(b).get("forwards", [])
+            if f["host"].endswith(":%d" % port)}
+
+
+def wait_asleep(b, port, timeout=10):
+    wait_until(lambda: set(wake_states(b, port).values()) == {"asleep"}, timeout,
+               "port %d held asleep (status: %s)" % (port, wake_states(b, port)))
+
+
+def running(b, name):
+    out = b.engine.docker("inspect", "-f", "{{.State.Running}}", name).stdout.decode().strip()
+    return out == "true"
+
+
+def create_web(b, name, port, *labels, stop_timeout=10):
+    args = ["create", "--name", name, "--label", "berth.test=wake", "-p", "%d:80" % port,
+            "--stop-timeout", str(stop_timeout)]
+    for label in ("berth.wake=true",) + labels:
+        args += ["--label", label]
+    b.docker(*(args + ["bb"] + HTTPD))
+
+
+def test_first_request_after_stop_is_answered_on_both_loopbacks(wk):
+    create_web(wk, "wk1", 19501)
+    wait_asleep(wk, 19501)
+    assert wake_states(wk, 19501) == {"127.0.0.1:19501": "asleep", "[::1]:19501": "asleep"}
+    assert not running(wk, "wk1")
+    t = time.monotonic()
+    assert http_get("127.0.0.1", 19501, timeout=30).startswith("hello-")
+    first = time.monotonic() - t
+    assert running(wk, "wk1")
+    wait_until(lambda: set(wake_states(wk, 19501).values()) == {"awake"}, 5, "awake")
+    assert http_get("::1", 19501).startswith("hello-")
+    assert "wk1 is awake after" in wk.log_text()
+    # Stopped by hand, it sleeps again with its ports held, and wakes again.
+    wk.docker("stop", "-t", "1", "wk1")
+    wait_asleep(wk, 19501)
+    assert http_get("::1", 19501, timeout=30).startswith("hello-")
+    print("first byte of a cold wake: %.0f ms" % (first * 1000))
+
+
+def test_32_concurrent_first_connections_are_all_answered(wk):
+    create_web(wk, "wk2", 19502)
+    wait_asleep(wk, 19502)
+    answers, errors = [], []
+
+    def get():
+        try:
+            answers.append(http_get("127.0.0.1", 19502, timeout=30))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=get) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(40)
+    assert errors == []
+    assert len(answers) == 32 and all(a.startswith("hello-") for a in answers)
+    # One wake served them all.
+    assert wk.log_text().count("waking wk2 ") == 1
+
+
+def test_idle_puts_it_back_to_sleep_and_the_next_connection_wakes_it(wk):
+    # httpd as PID 1 ignores SIGTERM: the stop ends at the container's own stop timeout.
+    create_web(wk, "wk3", 19503, "berth.idle=3s", stop_timeout=1)
+    wait_asleep(wk, 19503)
+    assert http_get("127.0.0.1", 19503, timeout=30).startswith("hello-")
+    # An open connection counts as use: not stopped while it lasts.
+    held = socket.create_connection(("127.0.0.1", 19503), timeout=5)
+    time.sleep(4)
+    assert running(wk, "wk3")
+    held.close()
+    t = time.monotonic()
+    wait_until(lambda: not running(wk, "wk3"), 12, "the idle stop")
+    assert 2 <= time.monotonic() - t <= 6
+    wait_asleep(wk, 19503)
+    assert "wk3: no connection for 3000 ms (berth.idle): stopping it" in wk.log_text()
+    assert http_get("127.0.0.1", 19503, timeout=30).startswith("hello-")
+    assert running(wk, "wk3")
+
+
+def test_compose_labels_wake_a_service(wk, tmp_short):
+    with open(os.path.join(tmp_short, "docker-compose.yml"), "w") as f:
+        f.write("version: '2.4'\nservices:\n"
+                "  web:\n    image: bb\n    command: %s\n    ports: ['19510:80']\n"
+                "    labels:\n      berth.wake: 'true'\n      berth.test: wake\n"
+                % json.dumps(HTTPD).replace("$", "$$"))
+    wk.compose("-p", "wkc", "up", "-d", cwd=tmp_short)
+    try:
+        wk.compose("-p", "wkc", "stop", "-t", "1", cwd=tmp_short)
+        wait_asleep(wk, 19510)
+        assert http_get("127.0.0.1", 19510, timeout=30).startswith("hello-")
+        assert running(wk, "wkc_web_1")
+    finally:
+        wk.compose("-p", "wkc", "down", "-t", "0", cwd=tmp_short)
+    wait_until(lambda: wake_states(wk, 19510) == {}, 10, "the ports of a removed service closed")
+
+
+def test_bad_labels_are_logged_and_a_wake_past_its_timeout_resets(wk):
+    create_web(wk, "wk4", 19504, "berth.wake.timeout=soon", "berth.idle=forever")
+    wait_asleep(wk, 19504)
+    log = wk.log_text()
+    assert 'container wk4: label berth.wake.timeout="soon" is not a duration above 0' in log
+    assert 'container wk4: label berth.idle="forever" is not a duration' in log
+    assert http_get("127.0.0.1", 19504, timeout=30).startswith("hello-")  # default timeout
+
+    wk.docker("create", "--name", "wk5", "--label", "berth.test=wake", "--label",
+              "berth.wake=maybe", "-p", "19505:80", "bb", *HTTPD)
+    wait_until(lambda: 'wk5: label berth.wake="maybe" is not true or false' in wk.log_text(), 10,
+               "the bad berth.wake value logged")
+    assert wake_states(wk, 19505) == {}  # not held: it does not wake
+
+    # Never listens: after berth.wake.timeout the waiting client gets a reset.
+    wk.docker("create", "--name", "wk6", "--label", "berth.test=wake", "--label",
+              "berth.wake=true", "--label", "berth.wake.timeout=1s", "-p", "19506:80", "bb",
+              "sleep", "600")
+    wait_asleep(wk, 19506)
+    t = time.monotonic()
+    with pytest.raises((ConnectionResetError, urllib.error.URLError, ConnectionError)):
+        http_get("127.0.0.1", 19506, timeout=30)
+    assert time.monotonic() - t < 5
+    assert "could not wake wk6" in wk.log_text()
+    assert "port 19506 did not accept within 1000 ms (berth.wake.timeout)" in wk.log_text()
+    assert wk.proc.poll() is None
+
+
+def test_first_udp_datagram_wakes_the_container(wk):
+    wk.docker("create", "--name", "wk7", "--label", "berth.test=wake", "--label",
+              "berth.wake=true", "-p", "19507:80/udp", "-v", "/:/host:ro", "bb", *UDP_ECHO)
+    wait_asleep(wk, 19507)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.3)
+    try:
+        s.sendto(b"first", ("127.0.0.1", 19507))
+        wait_until(lambda: running(wk, "wk7"), 30, "the first datagram's wake")
+        # The echo server binds a moment after its start: datagrams before that may be lost,
+        # as on any UDP path; once it listens every one is answered.
+        deadline = time.monotonic() + 15
+        while True:
+            s.sendto(b"ping", ("127.0.0.1", 19507))
+            try:
+                data, _ = s.recvfrom(100)
+                if data == b"ping":
+                    break
+            except socket.timeout:
+                pass
+            assert time.monotonic() < deadline, "no echo after the wake"
+    finally:
+        s.close()
