@@ -23,6 +23,15 @@ const std::string* label(const nlohmann::json& labels, const char* key) {
   return it != labels.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
 }
 
+// A duration label's value in milliseconds, or -1 when it is not one.
+long long millis(const std::string& text) {
+  try {
+    return vm::parseDurationMillis(text);
+  } catch (const std::invalid_argument&) {
+    return -1;
+  }
+}
+
 std::string quoted(const char* key, const std::string& value) {
   return std::string(key) + "=" + nlohmann::json(value).dump();
 }
@@ -42,11 +51,7 @@ WakeLabels WakeLabels::parse(const nlohmann::json& labels) {
     }
   }
   if (const auto* timeout = label(labels, kTimeout)) {
-    long long ms = -1;
-    try {
-      ms = vm::parseDurationMillis(*timeout);
-    } catch (const std::invalid_argument&) {
-    }
+    const long long ms = millis(*timeout);
     if (ms > 0) {
       out.timeout = std::chrono::milliseconds(ms);
     } else {
@@ -55,11 +60,7 @@ WakeLabels WakeLabels::parse(const nlohmann::json& labels) {
     }
   }
   if (const auto* idle = label(labels, kIdle)) {
-    long long ms = -1;
-    try {
-      ms = vm::parseDurationMillis(*idle);
-    } catch (const std::invalid_argument&) {
-    }
+    const long long ms = millis(*idle);
     if (ms >= 0) {
       out.idle = std::chrono::milliseconds(ms);
     } else {
