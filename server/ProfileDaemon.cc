@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -24,6 +23,7 @@
 #include "server/StartPortGate.h"
 #include "server/TcpApiAccess.h"
 #include "server/dashboard/DashboardServer.h"
+#include "server/net/Files.h"
 #include "server/net/IoLoop.h"
 #include "server/net/Log.h"
 #include "server/net/TlsConnector.h"
@@ -60,17 +60,11 @@ net::ConnectorPtr engineConnectorFor(const vm::EngineEndpoint& endpoint) {
 
 // Rewritten whole after every change (rename), for scripts and tests that read it.
 void writeStatusFile(const std::string& path, const nlohmann::json& status) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << status.dump(2) << "\n";
-    if (!out) {
-      BERTH_LOG(Warn, "daemon", "cannot write " << tmp);
-      return;
-    }
+  try {
+    net::Files::writeAtomic(path, status.dump(2) + "\n");
+  } catch (const std::exception& e) {
+    BERTH_LOG(Warn, "daemon", e.what());
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    BERTH_LOG(Warn, "daemon", "cannot rename " << tmp << " to " << path);
 }
 
 std::string seconds(double s) {
@@ -109,9 +103,7 @@ void ProfileDaemon::acquireLock() {
     throw std::runtime_error("cannot open " + settings_.lock_file + ": " + std::strerror(errno));
   }
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    std::ifstream pid_in(settings_.pid_file);
-    std::string pid;
-    pid_in >> pid;
+    const std::string pid = net::Files::readTrimmed(settings_.pid_file);
     ::close(lock_fd_);
     lock_fd_ = -1;
     throw std::runtime_error(
@@ -120,10 +112,8 @@ void ProfileDaemon::acquireLock() {
         (settings_.name == vm::ProfilePaths::kDefaultProfile ? "" : " " + settings_.name) + ")");
   }
   // The lock is ours: a pid file or sockets still here are leftovers of a crash.
-  if (!settings_.pid_file.empty()) {
-    std::ofstream pid_out(settings_.pid_file, std::ios::trunc);
-    pid_out << ::getpid() << "\n";
-  }
+  if (!settings_.pid_file.empty())
+    net::Files::writeAtomic(settings_.pid_file, std::to_string(::getpid()) + "\n");
 }
 
 void ProfileDaemon::releaseLock() {

@@ -2,10 +2,6 @@
 // requests), a failed boot's 503, idle stop and the next boot, an engine that dies and comes
 // back, and that a driver's blocking port calls never stall the I/O thread.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -15,6 +11,7 @@
 #include <thread>
 
 #include "server/ProfileDaemon.h"
+#include "server/net/HttpClient.h"
 #include "tests/server/FakeDriver.h"
 
 namespace berth::server {
@@ -23,68 +20,10 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-struct Reply {
-  int status = 0;  // 0: no answer within the deadline
-  std::string body;
-};
-
-// One request with Connection: close; reads until EOF or the deadline.
-Reply request(const std::string& socket, const std::string& method, const std::string& target,
-              std::chrono::milliseconds deadline = 10s) {
-  Reply reply;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return reply;
-  }
-  const std::string head =
-      method + " " + target + " HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n";
-  if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(head.size())) {
-    ::close(fd);
-    return reply;
-  }
-  std::string data;
-  const auto until = Clock::now() + deadline;
-  char buffer[4096];
-  while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-    pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      ::close(fd);
-      return reply;  // no complete answer in time
-    }
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    data.append(buffer, static_cast<std::size_t>(n));
-    // A server that keeps the connection open: done once Content-Length bytes are in.
-    const auto head_end = data.find("\r\n\r\n");
-    const auto length = data.find("Content-Length: ");
-    if (head_end != std::string::npos && length != std::string::npos && length < head_end &&
-        data.size() >= head_end + 4 + std::stoul(data.substr(length + 16)))
-      break;
-  }
-  ::close(fd);
-  if (data.rfind("HTTP/1.", 0) != 0) return reply;
-  reply.status = std::atoi(data.c_str() + 9);
-  auto body = data.find("\r\n\r\n");
-  if (body != std::string::npos) reply.body = data.substr(body + 4);
-  // Chunked bodies (the control API): keep the payload between the size lines.
-  if (data.find("Transfer-Encoding: chunked") != std::string::npos) {
-    std::string plain, rest = reply.body;
-    while (true) {
-      auto eol = rest.find("\r\n");
-      if (eol == std::string::npos) break;
-      const auto size = std::stoul(rest.substr(0, eol), nullptr, 16);
-      if (size == 0) break;
-      plain += rest.substr(eol + 2, size);
-      rest.erase(0, eol + 2 + size + 2);
-    }
-    reply.body = plain;
-  }
-  return reply;
+// One request through berth's own client; status 0 when no answer came within the deadline.
+net::HttpResponse request(const std::string& socket, const std::string& method,
+                          const std::string& target, std::chrono::milliseconds deadline = 10s) {
+  return net::HttpClient::unixSocket(socket).request(method, target, deadline);
 }
 
 template <typename Pred>
@@ -149,7 +88,7 @@ TEST_F(ProfileDaemonTest, FiftyConcurrentFirstRequestsShareOneBoot) {
   auto& driver = startDaemon();
   driver.start_delay = 300ms;
   EXPECT_EQ(driver.starts, 0) << "a lazy daemon boots on the first request, not before";
-  std::vector<std::future<Reply>> replies;
+  std::vector<std::future<net::HttpResponse>> replies;
   for (int i = 0; i < 50; ++i) {
     replies.push_back(std::async(
         std::launch::async, [this] { return request(settings_.docker_socket, "GET", "/_ping"); }));
@@ -167,7 +106,7 @@ TEST_F(ProfileDaemonTest, FailedBootAnswersEveryWaiter503NamingTheLog) {
   auto& driver = startDaemon();
   driver.fail_boot = true;
   driver.start_delay = 200ms;
-  std::vector<std::future<Reply>> replies;
+  std::vector<std::future<net::HttpResponse>> replies;
   for (int i = 0; i < 10; ++i) {
     replies.push_back(std::async(std::launch::async, [this] {
       return request(settings_.docker_socket, "GET", "/containers/json");
