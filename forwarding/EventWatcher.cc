@@ -36,10 +36,10 @@ EventWatcher::EventWatcher(net::ConnectorPtr engine, boost::asio::any_io_executo
       retry_timer_(strand) {}
 
 std::string EventWatcher::eventsTarget() {
-  nlohmann::json filters = {
-      {"type", {"container", "network"}},
-      {"event",
-       {"create", "start", "die", "stop", "kill", "destroy", "restart", "connect", "disconnect"}}};
+  nlohmann::json filters = {{"type", {"container", "network"}},
+                            {"event",
+                             {"create", "start", "die", "stop", "kill", "destroy", "restart",
+                              "rename", "connect", "disconnect"}}};
   return "/events?filters=" + urlEncode(filters.dump());
 }
 
@@ -154,14 +154,22 @@ void EventWatcher::requestList() {
       return;
     }
     auto ports = api::publishedPortsFromList(list);
+    const bool wants_containers = static_cast<bool>(self->callbacks_.on_containers);
     std::set<std::string> listed;
     for (const auto& port : ports) listed.insert(port.container_id);
     std::erase_if(ports, [&](const api::PublishedPort& port) {
       return self->stopped_ids_.count(port.container_id) > 0;
     });
+    nlohmann::json containers = nlohmann::json::array();
+    if (wants_containers) {
+      for (auto& c : list)
+        if (c.is_object() && !self->stopped_ids_.count(c.value("Id", std::string())))
+          containers.push_back(std::move(c));
+    }
     // A stopped container the engine no longer lists as running needs no more masking.
     std::erase_if(self->stopped_ids_, [&](const std::string& id) { return !listed.count(id); });
-    self->callbacks_.on_ports(std::move(ports));
+    if (wants_containers) self->callbacks_.on_containers(containers);
+    if (self->callbacks_.on_ports) self->callbacks_.on_ports(std::move(ports));
   });
 }
 

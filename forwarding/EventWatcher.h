@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ class EventWatcher : public std::enable_shared_from_this<EventWatcher> {
     // The full set of published ports of running containers, after the connect and after
     // every relevant event.
     std::function<void(std::vector<api::PublishedPort>)> on_ports;
+    // The same moments, the running containers as `/containers/json` lists them (those that
+    // died since their last start left out), for watchers that need more than ports. Optional.
+    std::function<void(const nlohmann::json& containers)> on_containers;
     // A container stopped (die/destroy): its forwards may close before the next list lands.
     std::function<void(const std::string& container_id)> on_container_gone;
     // A container was sent SIGTERM or SIGKILL (`kill`): it is about to stop, or may already

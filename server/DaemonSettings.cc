@@ -1,5 +1,7 @@
 #include "server/DaemonSettings.h"
 
+#include <cstdlib>
+
 #include "server/FdLimit.h"
 #include "server/ProfileStatus.h"
 
@@ -34,6 +36,18 @@ DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
   s.dashboard_dir = paths.dir;
   s.dashboard = config.dashboard.enabled;
   s.dashboard_port = config.dashboard.port;
+  s.domains_dir = paths.dir;
+  s.domains_home = paths.home_dir;
+  s.domains = config.domains.enabled;
+  s.domains_port = config.domains.port;
+  // Tests (and hosts where 80 belongs to something else) move or drop the shared port.
+  if (const char* shared = std::getenv("BERTH_DOMAINS_SHARED_PORT"); shared && *shared) {
+    try {
+      const int port = std::stoi(shared);
+      if (port >= 0 && port < 65536) s.domains_shared_port = port;
+    } catch (const std::exception&) {
+    }
+  }
   s.status_base = [paths, config](const std::string& state) {
     return ProfileStatus::base(paths, config, state);
   };

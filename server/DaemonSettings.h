@@ -54,6 +54,14 @@ struct DaemonSettings {
   bool dashboard = false;
   int dashboard_port = 0;  // 0: the port kept in dashboard_dir, else a free one
 
+  // Containers by name (server/domains): the front's kept port lives in domains_dir ("" = no
+  // front); other profiles' fronts are found under domains_home (<home>/<p>/domains.port).
+  std::string domains_dir;
+  std::string domains_home;
+  bool domains = false;
+  int domains_port = 0;          // the profile's own port; 0: the kept port, else a free one
+  int domains_shared_port = 80;  // also held when it can be (0: never); $BERTH_DOMAINS_SHARED_PORT
+
   // The profile's part of `berth status --json` (ProfileStatus::base) for a guest state.
   std::function<nlohmann::json(const std::string& state)> status_base;
 

@@ -23,6 +23,7 @@
 #include "server/StartPortGate.h"
 #include "server/TcpApiAccess.h"
 #include "server/dashboard/DashboardServer.h"
+#include "server/domains/DomainsFront.h"
 #include "server/net/Files.h"
 #include "server/net/IoLoop.h"
 #include "server/net/Log.h"
@@ -31,6 +32,7 @@
 #include "vm/DriverFactory.h"
 #include "vm/EngineProbe.h"
 #include "vm/PrivateDir.h"
+#include "vm/ProfilePaths.h"
 
 namespace berth::server {
 namespace {
@@ -86,6 +88,7 @@ std::unique_ptr<ProfileDaemon> ProfileDaemon::forProfile(const vm::ProfilePaths&
 
 ProfileDaemon::~ProfileDaemon() {
   worker_.reset();  // joins: no driver call outlives the driver
+  domains_.reset();
   forwarder_.reset();
   port_opener_.reset();  // drains: every queued open/close reaches the driver first
   releaseLock();
@@ -223,6 +226,7 @@ int ProfileDaemon::run() {
       BERTH_LOG(Error, "dashboard", "no dashboard: " << e.what());
     }
   }
+  openDomains();
   if (!settings_.lazy) gate_->requestBoot();
   if (settings_.idle_stop_ms > 0) {
     idle_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
@@ -238,6 +242,7 @@ int ProfileDaemon::run() {
   net::runIoLoop(io_, settings_.io_threads == 1 ? settings_.spin : std::chrono::microseconds(0));
   for (auto& t : threads) t.join();
   worker_.reset();
+  domains_.reset();
   forwarder_.reset();    // its listeners may refer to the driver
   port_opener_.reset();  // drains the driver's queued port calls
   driver_.reset();
@@ -294,6 +299,10 @@ void ProfileDaemon::bootOnWorker() {
 // worker); otherwise the forwarder relays to the guest address. Runs on the driver thread,
 // after every (re)boot.
 void ProfileDaemon::onGuestUp() {
+  if (domains_) {
+    std::lock_guard lock(mutex_);
+    domains_->guestUp(engine_, driver_->guestNetworkNamespace());
+  }
   if (!port_opener_ && driver_->guestAddress().empty()) return;  // no ports to forward
   fwd::ForwarderOptions options = settings_.forwarding;
   options.guest_netns = driver_->guestNetworkNamespace();
@@ -321,6 +330,7 @@ void ProfileDaemon::onGuestUp() {
 // Closes every forwarded host port. Runs on the driver thread before the guest stops (idle
 // stop, berth stop, SIGTERM).
 void ProfileDaemon::onGuestDown() {
+  if (domains_) domains_->guestDown("stopped");
   std::lock_guard lock(mutex_);
   if (forwarder_) forwarder_->stop();
 }
@@ -419,6 +429,7 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
       boost::asio::post(io_, [this, after] {
         after();
         if (control_) control_->stop();
+        if (domains_) domains_->stop();
         {
           std::lock_guard lock(mutex_);
           if (dashboard_) dashboard_->stop();
@@ -498,6 +509,7 @@ nlohmann::json ProfileDaemon::statusJson() const {
     status["boot"]["idleStopInSeconds"] = idle_in;
     status["dashboard"] =
         dashboard_ ? nlohmann::json{{"url", dashboard_->url(false)}} : nlohmann::json();
+    status["domains"] = domains_ ? domains_->status() : domainsOff();
     if (forwarder_) {
       auto forwarding = forwarder_->status();
       status["forwards"] = forwarding["forwards"];
@@ -507,6 +519,43 @@ nlohmann::json ProfileDaemon::statusJson() const {
     }
   }
   return status;
+}
+
+void ProfileDaemon::openDomains() {
+  if (settings_.domains_dir.empty() || !settings_.domains) return;
+  // Container addresses are reached from inside the guest's network namespace (ns driver); a
+  // VM's guest (qemu) has no such path from the host yet.
+  if (driver_->guestNetworkNamespace().empty()) {
+    domains_off_ = "the " + driver_->name() +
+                   " driver cannot reach container addresses from the host yet (ns only)";
+    BERTH_LOG(Info, "domains", "no names front: " << domains_off_);
+    return;
+  }
+  const std::string port_file = settings_.domains_dir + "/domains.port";
+  DomainsFront::Options options;
+  options.profile = settings_.name;
+  options.port = static_cast<std::uint16_t>(settings_.domains_port);
+  options.kept_port = DashboardServer::loadPort(port_file);
+  options.shared_port = static_cast<std::uint16_t>(settings_.domains_shared_port);
+  options.profile_port = [home = settings_.domains_home](const std::string& profile) {
+    if (home.empty() || !vm::ProfilePaths::isValidName(profile)) return std::uint16_t{0};
+    return DashboardServer::loadPort(home + "/" + profile + "/domains.port");
+  };
+  auto front = std::make_unique<DomainsFront>(io_, options);
+  try {
+    front->open();
+    if (front->port() != options.kept_port) DashboardServer::savePort(port_file, front->port());
+  } catch (const std::exception& e) {
+    domains_off_ = e.what();
+    BERTH_LOG(Error, "domains", "no names front: " << e.what());
+    return;
+  }
+  domains_ = std::move(front);
+}
+
+nlohmann::json ProfileDaemon::domainsOff() const {
+  return {{"enabled", false},
+          {"off", settings_.domains ? domains_off_ : std::string("domains: false in berth.yaml")}};
 }
 
 std::string ProfileDaemon::openDashboard() {

@@ -31,6 +31,7 @@ namespace berth::server {
 
 class ControlServer;
 class DashboardServer;
+class DomainsFront;
 class DriverThread;
 class GuestForwardListeners;
 class RelayServer;
@@ -72,6 +73,9 @@ class ProfileDaemon {
   std::string notReadyReason() const;
 
   void openListeners();
+  // The names front (server/domains), when the profile has one; errors are logged, not thrown.
+  void openDomains();
+  nlohmann::json domainsOff() const;
   // Serves the dashboard (once; later calls return the same); its URL with the token. Blocking
   // file I/O: on the worker, or before run() serves. Throws std::runtime_error.
   std::string openDashboard();
@@ -88,6 +92,8 @@ class ProfileDaemon {
   std::unique_ptr<RelayServer> relay_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<DashboardServer> dashboard_;  // set once (under mutex_), when asked for
+  std::unique_ptr<DomainsFront> domains_;       // set before run() serves, or never
+  std::string domains_off_;                     // why there is no front (set with domains_)
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
   int lock_fd_ = -1;
   std::atomic<bool> shutting_down_{false};

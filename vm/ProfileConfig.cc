@@ -358,6 +358,9 @@ const std::vector<Key>& keys() {
       typed("dashboard", "enabled", "true or false", BERTH_FIELD(dashboard.enabled)),
       typed("dashboard", "port", "a port from 1 to 65535, or 0 for a free one",
             BERTH_FIELD(dashboard.port), between(0, 65535)),
+      typed("domains", "enabled", "true or false", BERTH_FIELD(domains.enabled)),
+      typed("domains", "port", "a port from 1 to 65535, or 0 for 80 (else a free one)",
+            BERTH_FIELD(domains.port), between(0, 65535)),
       typed("boot", "lazy", "true or false", BERTH_FIELD(boot.lazy)),
       typed("boot", "idleStop", "a duration such as 30s, 10m or 1h (0: never)",
             BERTH_FIELD(boot.idle_stop), isDuration),
@@ -494,6 +497,11 @@ void ProfileConfig::mergeText(const std::string& text, const std::string& source
     if (!isSection(name))
       fail(source, kv.first, "unknown key '" + name + "' (known: " + knownNames("") + ")");
     if (kv.second.IsNull()) continue;
+    // `domains: false` is short for `domains: {enabled: false}` (any section with `enabled`).
+    if (const Key* enabled = findKey(name, "enabled"); enabled && kv.second.IsScalar()) {
+      enabled->read(next, kv.second, source);
+      continue;
+    }
     requireMap(kv.second, source, name);
     for (const auto& entry : kv.second) {
       const std::string inner = keyName(entry.first, source);

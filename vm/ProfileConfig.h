@@ -50,6 +50,12 @@ struct DashboardConfig {
   int port = 0;          // 0: a free port, kept in the profile dir for the next runs
 };
 
+// The host HTTP front that reaches containers by name (<container>.<profile>.berth.localhost).
+struct DomainsConfig {
+  bool enabled = true;  // `domains: false` turns it off
+  int port = 0;         // 0: port 80 when berth may bind it, and a free port kept per profile
+};
+
 class ProfileConfig {
  public:
   int cpus = 2;
@@ -71,6 +77,7 @@ class ProfileConfig {
   std::vector<std::string> listen;
   bool docker_sock = false;  // link /var/run/docker.sock to the profile's socket (root)
   DashboardConfig dashboard;
+  DomainsConfig domains;
 
   // Built-in defaults (arch = the host's).
   static ProfileConfig defaults();

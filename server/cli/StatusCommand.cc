@@ -116,6 +116,23 @@ void printHuman(const nlohmann::json& s, bool extended) {
     std::cout << "port conflict: " << c.value("proto", "") << " " << c.value("host", "")
               << " wanted by " << c.value("container", "") << ": " << c.value("error", "") << "\n";
   }
+  if (s.contains("domains") && s["domains"].is_object()) {
+    // Containers by name (server/domains): the front's address, and what a resolver needs.
+    const auto& d = s["domains"];
+    if (d.value("enabled", false)) {
+      std::cout << "names: " << d.value("url", "") << " (and <service>.<project>."
+                << s["profile"].get<std::string>() << ".berth.localhost for compose)\n";
+      const int shared = d.value("sharedPort", 0);
+      if (shared != 0 && d.value("sharedPortState", "") != "held") {
+        std::cout << "  port " << shared << " is not this profile's ("
+                  << d.value("sharedPortState", "") << "): use port " << d.value("port", 0) << "\n";
+      }
+      std::cout << "  *.localhost is 127.0.0.1 in browsers, curl and systemd-resolved; elsewhere "
+                   "add the name to /etc/hosts\n";
+    } else if (!d.value("off", "").empty()) {
+      std::cout << "names: off (" << d.value("off", "") << ")\n";
+    }
+  }
   if (extended) {
     std::cout << "cpus: " << s["cpus"] << "\n"
               << "memory: " << gib(s["memory"].get<double>()) << "\n"

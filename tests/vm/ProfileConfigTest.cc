@@ -220,5 +220,27 @@ diskImage: "1.29"
   EXPECT_EQ(again.disk_image, "1.29");
 }
 
+TEST(ProfileConfigTest, DomainsCanBeTurnedOffWithOneWord) {
+  ProfileConfig config = ProfileConfig::defaults();
+  EXPECT_TRUE(config.domains.enabled);
+  EXPECT_EQ(config.domains.port, 0);
+  config.mergeText("domains: {port: 8088}\n", "berth.yaml");
+  EXPECT_TRUE(config.domains.enabled);
+  EXPECT_EQ(config.domains.port, 8088);
+  config.mergeText("domains: false\n", "berth.yaml");
+  EXPECT_FALSE(config.domains.enabled);
+  EXPECT_EQ(config.domains.port, 8088);
+  config.mergeText("domains: {enabled: true}\n", "berth.yaml");
+  EXPECT_TRUE(config.domains.enabled);
+  EXPECT_THROW(config.mergeText("domains: maybe\n", "berth.yaml"), ConfigError);
+  EXPECT_THROW(config.mergeText("domains: {port: 70000}\n", "berth.yaml"), ConfigError);
+  EXPECT_TRUE(config.domains.enabled);
+  ProfileConfig again = ProfileConfig::defaults();
+  config.domains.enabled = false;
+  again.mergeText(config.toYaml(), "saved");
+  EXPECT_FALSE(again.domains.enabled);
+  EXPECT_EQ(again.domains.port, 8088);
+}
+
 }  // namespace
 }  // namespace berth::vm

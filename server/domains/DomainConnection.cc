@@ -1,0 +1,157 @@
+#include "server/domains/DomainConnection.h"
+
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "forwarding/GuestNetns.h"
+#include "server/RawPipe.h"
+#include "server/domains/DomainPages.h"
+#include "server/net/Log.h"
+#include "server/net/SocketStream.h"
+
+namespace berth::server {
+namespace {
+
+constexpr std::size_t kChunk = 16 * 1024;
+constexpr std::size_t kPipeChunk = 64 * 1024;
+constexpr std::chrono::seconds kConnectTimeout{10};
+constexpr std::chrono::seconds kDrainTimeout{5};
+
+}  // namespace
+
+DomainConnection::DomainConnection(net::ByteStreamPtr client,
+                                   std::shared_ptr<const DomainRouter> router,
+                                   std::chrono::milliseconds head_timeout)
+    : client_(std::move(client)),
+      router_(std::move(router)),
+      timer_(client_->executor()),
+      head_timeout_(head_timeout) {}
+
+void DomainConnection::start() {
+  timer_.expires_after(head_timeout_);
+  timer_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->close();  // a head (or a connect) that never came
+  });
+  read();
+}
+
+void DomainConnection::read() {
+  if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+  client_->readSome(
+      boost::asio::buffer(chunk_.get(), kChunk),
+      [self = shared_from_this()](net::ErrorCode ec, std::size_t n) { self->onRead(ec, n); });
+}
+
+void DomainConnection::onRead(net::ErrorCode ec, std::size_t n) {
+  if (ec) return close();
+  head_.append(chunk_.get(), n);
+  namespace http = boost::beast::http;
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(kMaxHead));
+  parser.eager(false);
+  net::ErrorCode parse_ec;
+  parser.put(boost::asio::buffer(head_), parse_ec);
+  if (parse_ec == http::error::need_more && head_.size() < kMaxHead) return read();
+  if (parse_ec && parse_ec != http::error::need_more)
+    return answer(DomainPages::badRequest("The request does not parse: " + parse_ec.message()));
+  if (!parser.is_header_done())
+    return answer(DomainPages::badRequest("The request head is longer than 64 KiB."));
+  const auto host = parser.get()[http::field::host];
+  if (host.empty())
+    return answer(DomainPages::badRequest("The request has no Host header: berth routes by it."));
+  chunk_.reset();
+  onHead(std::string(host));
+}
+
+void DomainConnection::onHead(const std::string& host) {
+  host_ = host;
+  route_ = router_->route(host);
+  if (!route_.reply.empty()) {
+    BERTH_LOG(Debug, "domains", host << ": answered by berth");
+    return answer(std::move(route_.reply));
+  }
+  upstream_ = std::make_unique<boost::asio::ip::tcp::socket>(client_->executor());
+  net::ErrorCode ec;
+  fwd::openSocket(route_.netns.get(), *upstream_, route_.target.protocol(), ec);
+  if (!ec) upstream_->set_option(boost::asio::ip::tcp::no_delay(true), ec);
+  if (ec) return onConnected(ec);
+  timer_.expires_after(kConnectTimeout);  // the head timer's handler closes on expiry
+  timer_.async_wait([weak = weak_from_this()](net::ErrorCode wait_ec) {
+    if (wait_ec) return;
+    if (auto self = weak.lock(); self && self->upstream_) self->upstream_->close();
+  });
+  upstream_->async_connect(route_.target, [self = shared_from_this()](net::ErrorCode connect_ec) {
+    self->onConnected(connect_ec);
+  });
+}
+
+void DomainConnection::onConnected(net::ErrorCode ec) {
+  timer_.cancel();
+  if (ec) {
+    const std::string why =
+        ec == boost::asio::error::operation_aborted ? "no answer in 10 s" : ec.message();
+    BERTH_LOG(Info, "domains", host_ << " -> " << route_.describe << ": " << why);
+    std::string target = route_.describe;
+    return answer(route_.other_profile
+                      ? DomainPages::guestDown(host_, DomainName::parse(host_)->profile,
+                                               "not answering (" + why + ")")
+                      : DomainPages::unreachable(host_, target, why));
+  }
+  BERTH_LOG(Debug, "domains", host_ << " -> " << route_.describe);
+  auto upstream = std::make_unique<net::TcpStream>(std::move(*upstream_), route_.describe);
+  upstream_.reset();
+  auto pipe = std::make_shared<RawPipe>(std::move(client_), std::move(upstream), std::move(head_),
+                                        std::string(), kPipeChunk, [] {});
+  pipe->start();
+}
+
+void DomainConnection::answer(std::string response) {
+  timer_.cancel();
+  reply_ = std::move(response);
+  writeReply(0);
+}
+
+void DomainConnection::writeReply(std::size_t offset) {
+  if (offset == reply_.size()) {
+    client_->shutdownSend([self = shared_from_this()](net::ErrorCode) { self->drain(); });
+    return;
+  }
+  const boost::asio::const_buffer buffer(reply_.data() + offset, reply_.size() - offset);
+  client_->writeSome(std::span(&buffer, 1),
+                     [self = shared_from_this(), offset](net::ErrorCode ec, std::size_t n) {
+                       if (ec) return self->close();
+                       self->writeReply(offset + n);
+                     });
+}
+
+// Closing with unread request bytes would reset the connection and could lose the page on
+// the client's side: read to EOF first, bounded in time.
+void DomainConnection::drain() {
+  timer_.expires_after(kDrainTimeout);
+  timer_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->close();
+  });
+  drainRead();
+}
+
+void DomainConnection::drainRead() {
+  if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+  client_->readSome(boost::asio::buffer(chunk_.get(), kChunk),
+                    [self = shared_from_this()](net::ErrorCode ec, std::size_t) {
+                      if (ec) return self->close();
+                      self->drainRead();
+                    });
+}
+
+void DomainConnection::close() {
+  timer_.cancel();
+  if (client_) client_->close();
+  if (upstream_) {
+    net::ErrorCode ignored;
+    upstream_->close(ignored);
+  }
+}
+
+}  // namespace berth::server

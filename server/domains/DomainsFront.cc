@@ -1,0 +1,153 @@
+#include "server/domains/DomainsFront.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "forwarding/EventWatcher.h"
+#include "forwarding/GuestNetns.h"
+#include "server/TcpListener.h"
+#include "server/domains/DomainConnection.h"
+#include "server/domains/DomainName.h"
+#include "server/net/Log.h"
+
+namespace berth::server {
+
+DomainsFront::DomainsFront(boost::asio::io_context& io, Options options)
+    : io_(io), options_(std::move(options)), shared_timer_(io) {
+  // A stale port file of another profile may name this front's own port: never loop to it.
+  router_ = std::make_shared<DomainRouter>(
+      options_.profile, [this, lookup = options_.profile_port](const std::string& profile) {
+        const std::uint16_t port = lookup ? lookup(profile) : 0;
+        return port == this->port() ? std::uint16_t{0} : port;
+      });
+}
+
+DomainsFront::~DomainsFront() { stop(); }
+
+void DomainsFront::accept(net::ByteStreamPtr client) {
+  std::make_shared<DomainConnection>(std::move(client), router_, options_.head_timeout)->start();
+}
+
+void DomainsFront::open() {
+  auto on_accept = [this](net::ByteStreamPtr client) { accept(std::move(client)); };
+  const std::uint16_t wanted = options_.port != 0 ? options_.port : options_.kept_port;
+  own_ = std::make_shared<TcpListener>(io_, "127.0.0.1", wanted, nullptr, on_accept);
+  try {
+    own_->open();
+  } catch (const std::exception& e) {
+    if (options_.port != 0 || wanted == 0) throw;
+    BERTH_LOG(Warn, "domains", "the kept port " << wanted << " is taken; another one");
+    own_ = std::make_shared<TcpListener>(io_, "127.0.0.1", 0, nullptr, on_accept);
+    own_->open();
+  }
+  own_->start();
+  BERTH_LOG(Info, "domains",
+            "names on http://" << DomainName::hostFor("<container>", options_.profile) << ":"
+                               << port() << "/");
+  tryShared();
+}
+
+void DomainsFront::tryShared() {
+  if (options_.shared_port == 0 || options_.shared_port == port()) return;
+  std::lock_guard lock(mutex_);
+  if (stopped_ || shared_) return;
+  auto listener = std::make_shared<TcpListener>(
+      io_, "127.0.0.1", options_.shared_port, nullptr,
+      [this](net::ByteStreamPtr client) { accept(std::move(client)); });
+  try {
+    listener->open();
+    listener->start();
+    shared_ = std::move(listener);
+    shared_error_.clear();
+    BERTH_LOG(Info, "domains",
+              "holding 127.0.0.1:" << options_.shared_port << " for every profile's names");
+    return;
+  } catch (const std::exception& e) {
+    if (shared_error_.empty())
+      BERTH_LOG(Info, "domains",
+                "127.0.0.1:" << options_.shared_port << " is not ours (" << e.what()
+                             << "); retrying every " << options_.shared_retry.count() / 1000
+                             << " s");
+    shared_error_ = e.what();
+  }
+  shared_timer_.expires_after(options_.shared_retry);
+  shared_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) tryShared();
+  });
+}
+
+void DomainsFront::stop() {
+  std::shared_ptr<TcpListener> shared;
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    shared = std::move(shared_);
+  }
+  shared_timer_.cancel();
+  if (shared) shared->stop();
+  if (own_) own_->stop();
+  guestDown("stopping");
+}
+
+std::uint16_t DomainsFront::port() const { return own_ ? own_->port() : 0; }
+
+void DomainsFront::guestUp(net::ConnectorPtr engine, const std::string& guest_netns) {
+  std::shared_ptr<const fwd::GuestNetns> netns;
+  if (!guest_netns.empty()) {
+    std::string error;
+    netns = fwd::GuestNetns::open(guest_netns, error);
+    if (!netns) {
+      BERTH_LOG(Error, "domains", "cannot enter " << guest_netns << ": " << error);
+      router_->guestDown("unreachable (" + error + ")");
+      return;
+    }
+  }
+  auto strand = boost::asio::make_strand(io_);
+  fwd::EventWatcher::Callbacks callbacks;
+  callbacks.on_containers = [router = router_](const nlohmann::json& containers) {
+    router->setContainers(containers);
+  };
+  auto watcher = std::make_shared<fwd::EventWatcher>(std::move(engine), strand, callbacks);
+  {
+    std::lock_guard lock(mutex_);
+    if (watcher_) boost::asio::post(watcher_strand_, [old = watcher_] { old->stop(); });
+    watcher_ = watcher;
+    watcher_strand_ = strand;
+  }
+  router_->guestUp(std::move(netns));
+  boost::asio::post(strand, [watcher] { watcher->start(); });
+}
+
+void DomainsFront::guestDown(const std::string& why) {
+  std::shared_ptr<fwd::EventWatcher> watcher;
+  boost::asio::any_io_executor strand;
+  {
+    std::lock_guard lock(mutex_);
+    watcher = std::move(watcher_);
+    strand = watcher_strand_;
+  }
+  if (watcher) boost::asio::post(strand, [watcher] { watcher->stop(); });
+  router_->guestDown(why);
+}
+
+nlohmann::json DomainsFront::status() const {
+  nlohmann::json out = router_->status();
+  out["enabled"] = true;
+  out["port"] = port();
+  bool held = false;
+  {
+    std::lock_guard lock(mutex_);
+    held = static_cast<bool>(shared_);
+    out["sharedPort"] = options_.shared_port;
+    out["sharedPortState"] = held ? std::string("held") : shared_error_;
+  }
+  const std::string host = DomainName::hostFor("<container>", options_.profile);
+  out["url"] = "http://" + host +
+               (held && options_.shared_port == 80
+                    ? std::string()
+                    : ":" + std::to_string(held ? options_.shared_port : port())) +
+               "/";
+  return out;
+}
+
+}  // namespace berth::server
