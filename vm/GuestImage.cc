@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
 
 namespace berth::vm {
@@ -46,7 +47,7 @@ GuestImage GuestImage::find(const std::string& path) {
     if (!complete(dir))
       throw DriverError("--disk-image " + path +
                         ": expected a folder with disk.qcow2, vmlinuz and initrd.img "
-                        "(as built by contrib/guest/build-image.sh)");
+                        "(as berth image build makes)");
     return fromDir(dir);
   }
   const fs::path cache = cacheDir();
@@ -64,9 +65,26 @@ GuestImage GuestImage::find(const std::string& path) {
   }
   if (newest.empty())
     throw DriverError("no qemu guest image in " + cache.string() +
-                      ": build one with contrib/guest/build-image.sh (about 10 minutes, needs "
-                      "root and Debian's mirror) or pass --disk-image DIR");
+                      ": build one with berth image build (about 10 minutes, needs root and "
+                      "Debian's mirror) or pass --disk-image DIR");
   return fromDir(newest);
+}
+
+std::string GuestImage::recipeScript() {
+  if (const char* path = std::getenv("BERTH_GUEST_RECIPE"); path && *path) return path;
+  std::string self;
+  try {
+    self = net::ChildProcess::selfExecutable();
+  } catch (const std::exception&) {
+    return {};
+  }
+  const fs::path bin = fs::path(self).parent_path();
+  for (const fs::path& candidate :
+       {bin / "../share/berth/guest/build-image.sh", bin / "../../contrib/guest/build-image.sh"}) {
+    std::error_code ec;
+    if (fs::is_regular_file(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
+  }
+  return {};
 }
 
 }  // namespace berth::vm

@@ -17,6 +17,10 @@ struct GuestImage {
   // `path` is an image folder or its disk.qcow2; "" means the newest valid build in the cache.
   // Throws DriverError naming the command that builds one when none is found.
   static GuestImage find(const std::string& path);
+  // The image recipe (build-image.sh): $BERTH_GUEST_RECIPE, else the one installed beside this
+  // berth (<prefix>/share/berth/guest/, as the .deb puts it), else the source tree's
+  // (contrib/guest/, for a berth run from its build folder). "" when there is none.
+  static std::string recipeScript();
 };
 
 }  // namespace berth::vm

@@ -74,6 +74,7 @@ int runCli(int argc, char** argv) {
   registerServiceCommands(app);
   registerDashboardCommand(app);
   registerKubernetesCommands(app);
+  registerImageCommands(app);
   registerCompletionCommands(app);  // last: it describes the commands registered before it
   try {
     if (argc > 1 && argv[1][0] != '-') {

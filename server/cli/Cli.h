@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+namespace berth::vm {
+class ProfileConfig;
+}  // namespace berth::vm
+
 namespace berth::cli {
 
 inline constexpr const char* kBerthVersion = "0.1.0";
@@ -19,6 +23,9 @@ struct ProfileArgs;
 // `berth restart`: stops the profile's daemon and guest (a machine shutdown: containers with
 // restart policies come back) and starts them again with the saved settings.
 void restartProfile(const ProfileArgs& profile);
+// Before a qemu profile starts: builds the guest image (in this terminal, with its progress)
+// when none is given or cached; throws when it cannot (not root, no recipe, build failed).
+void ensureGuestImage(const vm::ProfileConfig& config);
 
 // Each command file registers its subcommand(s) on the app.
 void registerDaemonCommand(CLI::App& app);
@@ -33,6 +40,7 @@ void registerMountCommands(CLI::App& app);       // mount add|remove|list
 void registerServiceCommands(CLI::App& app);     // service install|remove|unit
 void registerDashboardCommand(CLI::App& app);    // dashboard
 void registerKubernetesCommands(CLI::App& app);  // kubernetes download
+void registerImageCommands(CLI::App& app);       // image build
 void registerCompletionCommands(CLI::App& app);  // completion, man
 
 }  // namespace berth::cli

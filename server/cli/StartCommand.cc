@@ -246,6 +246,7 @@ int startProfile(StartOptions& o) {
   if (auto cleaned = client.cleanStale(); !cleaned.empty())
     std::cerr << "berth: " << cleaned << "\n";
 
+  ensureGuestImage(wanted);
   DockerContext::write(paths.contextName(), describeFor(paths), "unix://" + paths.docker_socket);
   if (o.activate) DockerContext::activate(paths.contextName());
 

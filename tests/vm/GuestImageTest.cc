@@ -45,14 +45,24 @@ class GuestImageTest : public ::testing::Test {
   bool had_ = false;
 };
 
-TEST_F(GuestImageTest, NoImageNamesTheBuildScript) {
+TEST_F(GuestImageTest, NoImageNamesTheBuildCommand) {
   try {
     GuestImage::find("");
     FAIL() << "expected a DriverError";
   } catch (const DriverError& e) {
-    EXPECT_NE(std::string(e.what()).find("contrib/guest/build-image.sh"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("berth image build"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find(dir_), std::string::npos);
   }
+}
+
+// A berth run from its build folder finds the source tree's recipe; the env var names another.
+TEST_F(GuestImageTest, TheRecipeIsFoundBesideBerthOrNamed) {
+  ::unsetenv("BERTH_GUEST_RECIPE");
+  const std::string found = GuestImage::recipeScript();
+  EXPECT_TRUE(found.ends_with("/contrib/guest/build-image.sh")) << found;
+  ::setenv("BERTH_GUEST_RECIPE", "/elsewhere/recipe.sh", 1);
+  EXPECT_EQ(GuestImage::recipeScript(), "/elsewhere/recipe.sh");
+  ::unsetenv("BERTH_GUEST_RECIPE");
 }
 
 TEST_F(GuestImageTest, TheNewestCompleteBuildWins) {

@@ -7,8 +7,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 t0=$SECONDS
-echo "vm-e2e: guest image (contrib/guest/build-image.sh)"
-if ! image=$(bash contrib/guest/build-image.sh | tail -1); then
+BERTH=${BERTH_BIN:-$PWD/build/server/berth}
+echo "vm-e2e: guest image (berth image build: contrib/guest/build-image.sh)"
+if ! image=$("$BERTH" image build | tail -1); then
   echo "vm-e2e: the guest image could not be built"
   exit 1
 fi

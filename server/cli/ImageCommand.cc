@@ -1,0 +1,77 @@
+// `berth image build`: builds the qemu guest image from berth's recipe (build-image.sh) with its
+// progress on the terminal; and the check `berth start` makes first, so that a qemu profile's
+// first start builds the image itself instead of failing with a recipe to run by hand.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+
+#include "server/cli/Cli.h"
+#include "server/net/ChildProcess.h"
+#include "vm/Driver.h"
+#include "vm/GuestImage.h"
+#include "vm/ProfileConfig.h"
+
+namespace berth::cli {
+namespace {
+
+struct ImageOptions {
+  bool force = false;
+  std::string mirror;
+};
+
+// Runs the recipe in this terminal (its progress goes to stderr, the image folder to stdout).
+void buildImage(const ImageOptions& o) {
+  const std::string recipe = vm::GuestImage::recipeScript();
+  if (recipe.empty())
+    throw std::runtime_error(
+        "berth's guest-image recipe (build-image.sh) is not installed beside this berth; "
+        "set BERTH_GUEST_RECIPE=PATH or pass --disk-image DIR to berth start");
+  if (::geteuid() != 0)
+    throw std::runtime_error(
+        "building the guest image needs root (debootstrap, chroot): "
+        "sudo berth image build");
+  std::vector<std::string> argv = {"bash", recipe, "--cache-dir", vm::GuestImage::cacheDir()};
+  if (o.force) argv.emplace_back("--force");
+  if (!o.mirror.empty()) argv.insert(argv.end(), {"--mirror", o.mirror});
+  net::SpawnOptions spawn;
+  spawn.argv = argv;
+  spawn.input = "";
+  spawn.output = "";
+  auto child = net::ChildProcess::spawn(spawn);
+  const auto exit = child.wait(std::chrono::hours(2));
+  if (!exit || exit->code != 0)
+    throw std::runtime_error("the guest image was not built: " + recipe + " " +
+                             (exit ? exit->describe() : "ran for 2 hours") +
+                             " (its output is above)");
+}
+
+}  // namespace
+
+void ensureGuestImage(const vm::ProfileConfig& config) {
+  if (config.vm_type != "qemu" || !config.disk_image.empty()) return;
+  if (const char* image = std::getenv("BERTH_GUEST_IMAGE"); image && *image) return;
+  try {
+    vm::GuestImage::find("");
+    return;
+  } catch (const vm::DriverError&) {
+  }
+  std::cerr << "berth: no qemu guest image in " << vm::GuestImage::cacheDir()
+            << " yet: building one now (Debian bookworm from its mirror; about 6-10 minutes, "
+               "once; berth image build does this alone)\n";
+  buildImage({});
+}
+
+void registerImageCommands(CLI::App& app) {
+  auto* image = app.add_subcommand("image", "The qemu guest image");
+  image->require_subcommand(1);
+  auto o = std::make_shared<ImageOptions>();
+  auto* build = image->add_subcommand(
+      "build", "Build the qemu guest image into the image cache (root; reuses a valid one)");
+  build->add_flag("--force", o->force, "Build again even when the cached image is valid");
+  build->add_option("--mirror", o->mirror, "Debian mirror URL (default: debootstrap's)");
+  build->callback([o] { buildImage(*o); });
+}
+
+}  // namespace berth::cli
