@@ -12,7 +12,8 @@ namespace berth::server {
 
 namespace {
 
-// A burst worth trimming after, while a few connections stay open (`events` watchers).
+// A burst worth trimming after, while a few connections stay open (`events` watchers), or
+// while the connections of a burst of exchanges stay open (docker clients keep theirs).
 constexpr std::size_t kBurst = 64;
 constexpr std::chrono::seconds kDelay{1};
 
@@ -34,13 +35,23 @@ HeapTrimmer::HeapTrimmer(boost::asio::any_io_executor executor)
   tuneMalloc();
 }
 
-void HeapTrimmer::connectionCount(std::size_t live) {
-  live_ = live;
-  std::size_t peak = peak_.load(std::memory_order_relaxed);
-  while (live > peak && !peak_.compare_exchange_weak(peak, live)) {
+bool HeapTrimmer::Gauge::update(std::size_t value, bool at_zero) {
+  now = value;
+  std::size_t top = peak.load(std::memory_order_relaxed);
+  while (value > top && !peak.compare_exchange_weak(top, value)) {
   }
-  if (live > peak) return;
-  if ((live == 0 && peak > 0) || (peak >= kBurst && live * 4 <= peak)) trimSoon();
+  if (value > top) return false;
+  return (at_zero && value == 0 && top > 0) || (top >= kBurst && value * 4 <= top);
+}
+
+void HeapTrimmer::connectionCount(std::size_t live) {
+  if (live_.update(live, true)) trimSoon();
+}
+
+void HeapTrimmer::busyCount(std::size_t busy) {
+  // Not at zero: one client's requests one after another take and give back the same
+  // buffers, and leave nothing behind worth a trim.
+  if (busy_.update(busy, false)) trimSoon();
 }
 
 void HeapTrimmer::trimSoon() {
@@ -52,11 +63,13 @@ void HeapTrimmer::trimSoon() {
     self->timer_.async_wait([weak](boost::system::error_code ec) {
       auto trimmer = weak.lock();
       if (ec || !trimmer) return;
-      trimmer->peak_ = trimmer->live_.load();
+      trimmer->live_.peak = trimmer->live_.now.load();
+      trimmer->busy_.peak = trimmer->busy_.now.load();
       trimmer->scheduled_ = false;
       malloc_trim(0);
       ++trimmer->trims_;
-      BERTH_LOG(Debug, "server", "heap trimmed (" << trimmer->live_.load() << " connections open)");
+      BERTH_LOG(Debug, "server",
+                "heap trimmed (" << trimmer->live_.now.load() << " connections open)");
     });
   });
 }

@@ -33,6 +33,9 @@ struct RelayConfig {
   RelayLimits limits;
   // Called with +1 when a client connection opens and -1 when it closes (may be empty).
   std::function<void(int delta)> on_connection_count;
+  // Called with +1 when a connection takes its exchange buffers (a request is arriving) and
+  // -1 when it gives them back, idle again or closed (may be empty).
+  std::function<void(int delta)> on_busy_count;
 };
 
 }  // namespace berth::server

@@ -18,7 +18,8 @@ constexpr std::size_t kPage = 4096;
 
 // The config the sessions get: the caller's, with the connection hook also keeping the count
 // that the connection cap reads (a session hands its count on to a hijacked pipe).
-// The trimmer hears every change, to give memory back after a burst.
+// The trimmer hears every change, and how many connections hold exchange buffers, to give
+// memory back after a burst.
 std::shared_ptr<const RelayConfig> counting(std::shared_ptr<const RelayConfig> config,
                                             std::shared_ptr<std::atomic<std::size_t>> live,
                                             std::weak_ptr<HeapTrimmer> trimmer) {
@@ -26,6 +27,12 @@ std::shared_ptr<const RelayConfig> counting(std::shared_ptr<const RelayConfig> c
   copy->on_connection_count = [live, trimmer, hook = config->on_connection_count](int delta) {
     std::size_t now = *live += static_cast<std::size_t>(delta);
     if (auto t = trimmer.lock()) t->connectionCount(now);
+    if (hook) hook(delta);
+  };
+  auto busy = std::make_shared<std::atomic<std::size_t>>(0);
+  copy->on_busy_count = [busy, trimmer, hook = config->on_busy_count](int delta) {
+    std::size_t now = *busy += static_cast<std::size_t>(delta);
+    if (auto t = trimmer.lock()) t->busyCount(now);
     if (hook) hook(delta);
   };
   return copy;

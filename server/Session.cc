@@ -56,7 +56,10 @@ Session::Session(net::ByteStreamPtr client, std::shared_ptr<const RelayConfig> c
   }
 }
 
-Session::~Session() { BERTH_LOG(Debug, "relay", "conn " << id_ << " closed"); }
+Session::~Session() {
+  if (holds_buffers_ && config_->on_busy_count) config_->on_busy_count(-1);
+  BERTH_LOG(Debug, "relay", "conn " << id_ << " closed");
+}
 
 const char* Session::stateName(State state) {
   switch (state) {
@@ -135,6 +138,10 @@ void Session::readHead() {
   // Beast reads max(512, capacity - size) bytes at a time into a flat_buffer: without room
   // reserved, bodies would move ~1 KiB per syscall (measured: 3x slower than direct).
   client_buffer_.reserve(config_->limits.chunk_bytes);
+  if (!holds_buffers_) {
+    holds_buffers_ = true;
+    if (config_->on_busy_count) config_->on_busy_count(+1);
+  }
   http::async_read_header(
       *client_io_, client_buffer_, *request_parser_,
       [self = shared_from_this()](net::ErrorCode ec, std::size_t) { self->onRequestHead(ec); });
@@ -145,6 +152,10 @@ void Session::releaseBuffers() {
   response_chunk_.reset();
   client_buffer_.shrink_to_fit();  // empty: frees it
   if (engine_buffer_.size() == 0) engine_buffer_.shrink_to_fit();
+  if (holds_buffers_) {
+    holds_buffers_ = false;
+    if (config_->on_busy_count) config_->on_busy_count(-1);
+  }
 }
 
 std::span<char> Session::chunk(std::unique_ptr<char[]>& chunk) {

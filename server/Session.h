@@ -120,6 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool watching_client_ = false;  // a read on the client is pending while the response streams
   bool stopping_ = false;         // stopGracefully(): no exchange after the current one
   bool head_timer_armed_ = false;
+  bool holds_buffers_ = false;  // counted in on_busy_count
   std::chrono::steady_clock::time_point head_wait_since_;
 };
 

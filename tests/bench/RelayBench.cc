@@ -11,11 +11,14 @@
 //   berth_bench_relay --target direct=/p/docker.sock --target berth=/p/berth.sock
 //                     [--target socat=/p/socat.sock] --container C [--seconds 2]
 //                     [--rounds 3] [--archive-mib 1024] [--subject berth] [--containers N]
-//                     [--relay-pid berth=PID ...]
+//                     [--relay-pid berth=PID ...] [--memory berth ...] [--memory-settle 10]
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
 // --relay-pid, the CPU time that process (and its reaped children: socat forks one per
 // connection) used is shown per request (or per GiB): speed bought with CPU shows up there.
 // Without --containers, the count the first target reports is what every target must match.
+// --memory NAME (a target with --relay-pid) adds that relay's memory rows after the speed rows:
+// VmRSS idle, per connection with 1000 open, and above idle --memory-settle seconds after they
+// closed (measureMemory). `berth_bench_relay --idle-memory SOCKET PID` prints them alone.
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -29,6 +32,7 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -430,6 +434,85 @@ std::string statLabel(int rounds) {
   return (rounds < 3 ? "best of " : "median of ") + std::to_string(rounds) + " rounds";
 }
 
+// VmRSS of a process in KiB (throws if it cannot be read).
+long vmRssKib(int pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (!f) throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/status");
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof(line), f)) {
+    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib;
+}
+
+std::size_t openFds(int pid) {
+  std::size_t n = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+// What idle client connections cost a relay (issue 19), from its VmRSS: before, with 500 and
+// 1000 connections that sent nothing (read once the relay's fd count shows them accepted),
+// with the same 1000 two seconds after one GET /_ping each (kept alive, as docker clients
+// keep theirs),
+// and `settle` seconds after they all closed. Targets: <= 16 KiB per idle connection, and
+// back within 2 MiB of the idle figure after the burst.
+struct MemoryFigures {
+  long idle = 0, at500 = 0, at1000 = 0, after_ping = 0, after_close = 0;  // KiB
+};
+
+MemoryFigures measureMemory(const std::string& socket, int pid, int settle) {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+
+  MemoryFigures m;
+  const std::size_t base_fds = openFds(pid);
+  m.idle = vmRssKib(pid);
+  std::vector<int> fds;
+  auto openUpTo = [&](std::size_t n) {
+    while (fds.size() < n) fds.push_back(connectUnix(socket));
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (openFds(pid) < base_fds + n) {
+      if (Clock::now() > deadline) throw std::runtime_error("the relay did not accept them all");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return vmRssKib(pid);
+  };
+  m.at500 = openUpTo(500);
+  m.at1000 = openUpTo(1000);
+  // All requests first, then the replies: the relay sees 1000 exchanges at once, as in a burst.
+  static const std::string kPing = "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
+  for (int fd : fds) sendAll(fd, kPing.data(), kPing.size());
+  for (int fd : fds) {
+    std::string reply;
+    char buf[1024];
+    while (reply.size() < 4 || reply.compare(reply.size() - 4, 4, "\r\nOK") != 0 ||
+           reply.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) throw std::runtime_error("_ping on an open connection: no reply");
+      reply.append(buf, static_cast<std::size_t>(n));
+    }
+    if (reply.compare(0, 12, "HTTP/1.1 200") != 0)
+      throw std::runtime_error("_ping on an open connection: " + reply.substr(0, 40));
+  }
+  // Idle again: 2 s, as berth's HeapTrimmer gives a burst's freed buffers back after 1 s.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  m.after_ping = vmRssKib(pid);
+  for (int fd : fds) ::close(fd);
+  std::this_thread::sleep_for(std::chrono::seconds(settle));
+  m.after_close = vmRssKib(pid);
+  return m;
+}
+
 struct Row {
   std::string label;
   std::string unit;
@@ -446,6 +529,8 @@ int run(int argc, char** argv) {
   std::uint64_t archive_mib = 1024;
   std::string subject = "berth";
   std::vector<std::string> relay_pids;
+  std::vector<std::string> memory_targets;  // --memory NAME: measure that relay's memory
+  int memory_settle = 10;
   std::size_t containers = 0;  // 0: what the first target lists
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -472,6 +557,10 @@ int run(int argc, char** argv) {
       containers = std::stoull(next());
     } else if (a == "--relay-pid") {
       relay_pids.push_back(next());
+    } else if (a == "--memory") {
+      memory_targets.push_back(next());
+    } else if (a == "--memory-settle") {
+      memory_settle = std::stoi(next());
     } else {
       throw std::runtime_error("unknown argument " + a + " (see the header of RelayBench.cc)");
     }
@@ -490,6 +579,13 @@ int run(int argc, char** argv) {
   }
   bool any_pid =
       std::any_of(targets.begin(), targets.end(), [](const Target& t) { return t.relay_pid > 0; });
+  std::vector<std::optional<MemoryFigures>> memory(targets.size());
+  for (const auto& name : memory_targets) {
+    auto it = std::find_if(targets.begin(), targets.end(),
+                           [&](const Target& t) { return t.name == name; });
+    if (it == targets.end() || it->relay_pid <= 0)
+      throw std::runtime_error("--memory " + name + ": give it as --target and --relay-pid");
+  }
 
   std::vector<Row> rows;
   for (const char* path : {"/_ping", "/v1.41/containers/json"}) {
@@ -552,6 +648,15 @@ int run(int argc, char** argv) {
     rows.push_back(get);
   }
 
+  // Last, so that the speed rows run on a relay that has not just seen 1000 connections.
+  for (std::size_t t = 0; t < targets.size(); ++t) {
+    if (std::find(memory_targets.begin(), memory_targets.end(), targets[t].name) !=
+        memory_targets.end()) {
+      memory[t] = measureMemory(targets[t].socket, targets[t].relay_pid, memory_settle);
+      std::fprintf(stderr, "done: memory of %s\n", targets[t].name.c_str());
+    }
+  }
+
   auto index = [&](const std::string& name) -> int {
     for (std::size_t t = 0; t < targets.size(); ++t)
       if (targets[t].name == name) return static_cast<int>(t);
@@ -590,79 +695,64 @@ int run(int argc, char** argv) {
       std::printf("\n");
     }
   }
+  if (!memory_targets.empty()) {
+    // The relay's VmRSS (KiB): lower is better, so no ratio columns.
+    struct MemoryRow {
+      const char* label;
+      std::function<double(const MemoryFigures&)> value;
+      int decimals;
+    };
+    const std::string after = "RSS above idle " + std::to_string(memory_settle) + " s after";
+    const MemoryRow memory_rows[] = {
+        {"RSS idle", [](const MemoryFigures& m) { return static_cast<double>(m.idle); }, 0},
+        {"RSS per silent connection (1000)",
+         [](const MemoryFigures& m) { return static_cast<double>(m.at1000 - m.idle) / 1000; }, 1},
+        {"RSS per kept-alive conn after /_ping",
+         [](const MemoryFigures& m) { return static_cast<double>(m.after_ping - m.idle) / 1000; },
+         1},
+        {after.c_str(),
+         [](const MemoryFigures& m) { return static_cast<double>(m.after_close - m.idle); }, 0},
+    };
+    for (const auto& row : memory_rows) {
+      std::printf("%-36s %-6s", row.label, "KiB");
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        if (memory[t])
+          std::printf(" %12.*f", row.decimals, row.value(*memory[t]));
+        else
+          std::printf(" %12s", "-");
+      }
+      std::printf("\n");
+    }
+    std::printf(
+        "(memory: the relay's VmRSS with 1000 client connections open at once; the last"
+        " row is\n after they all closed)\n");
+  }
   return 0;
 }
 
 }  // namespace
 
-// --idle-memory SOCKET PID [--settle S]: what idle client connections cost a relay (issue 19).
-// Opens 500, then 1000 connections that send nothing, reads the relay's VmRSS at each step
-// (once its fd count shows them all accepted), closes them all, and reads VmRSS again S
-// seconds (10) later. Prints its own table; the targets: <= 16 KiB per idle connection, and
-// back within 2 MiB of the idle figure after the burst.
-long vmRssKib(int pid) {
-  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
-  if (!f) throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/status");
-  char line[256];
-  long kib = -1;
-  while (std::fgets(line, sizeof(line), f)) {
-    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-  }
-  std::fclose(f);
-  return kib;
-}
-
-std::size_t openFds(int pid) {
-  std::size_t n = 0;
-  for (const auto& e :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    (void)e;
-    ++n;
-  }
-  return n;
-}
-
+// --idle-memory SOCKET PID [--settle S]: the memory figures of one relay alone (S: 10).
 int idleMemory(int argc, char** argv) {
   if (argc < 4) throw std::runtime_error("--idle-memory SOCKET PID [--settle SECONDS]");
-  const std::string socket = argv[2];
-  const int pid = std::stoi(argv[3]);
   int settle = 10;
   if (argc >= 6 && std::string(argv[4]) == "--settle") settle = std::stoi(argv[5]);
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-
-  const std::size_t base_fds = openFds(pid);
-  const long idle = vmRssKib(pid);
-  std::vector<int> fds;
-  auto openUpTo = [&](std::size_t n) {
-    while (fds.size() < n) fds.push_back(connectUnix(socket));
-    auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (openFds(pid) < base_fds + n) {
-      if (Clock::now() > deadline) throw std::runtime_error("the relay did not accept them all");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    return vmRssKib(pid);
-  };
-  const long at500 = openUpTo(500);
-  const long at1000 = openUpTo(1000);
-  for (int fd : fds) ::close(fd);
-  std::this_thread::sleep_for(std::chrono::seconds(settle));
-  const long after = vmRssKib(pid);
-
-  std::printf("relay memory: VmRSS of pid %d, connections that sent nothing\n\n", pid);
-  std::printf("| %-38s | %9s | %14s |\n", "state", "RSS KiB", "KiB/connection");
-  std::printf("|%s|%s|%s|\n", std::string(40, '-').c_str(), std::string(11, '-').c_str(),
+  const int pid = std::stoi(argv[3]);
+  const MemoryFigures m = measureMemory(argv[2], pid, settle);
+  std::printf("relay memory: VmRSS of pid %d\n\n", pid);
+  std::printf("| %-44s | %9s | %14s |\n", "state", "RSS KiB", "KiB/connection");
+  std::printf("|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(11, '-').c_str(),
               std::string(16, '-').c_str());
-  std::printf("| %-38s | %9ld | %14s |\n", "idle", idle, "");
-  std::printf("| %-38s | %9ld | %14.1f |\n", "500 idle connections", at500,
-              static_cast<double>(at500 - idle) / 500);
-  std::printf("| %-38s | %9ld | %14.1f |\n", "1000 idle connections", at1000,
-              static_cast<double>(at1000 - idle) / 1000);
-  std::printf("| %-38s | %9ld | %+13ld* |\n",
-              (std::to_string(settle) + " s after the 1000 closed").c_str(), after, after - idle);
+  std::printf("| %-44s | %9ld | %14s |\n", "idle", m.idle, "");
+  std::printf("| %-44s | %9ld | %14.1f |\n", "500 connections that sent nothing", m.at500,
+              static_cast<double>(m.at500 - m.idle) / 500);
+  std::printf("| %-44s | %9ld | %14.1f |\n", "1000 connections that sent nothing", m.at1000,
+              static_cast<double>(m.at1000 - m.idle) / 1000);
+  std::printf("| %-44s | %9ld | %14.1f |\n", "the 1000 after one GET /_ping each, kept open",
+              m.after_ping, static_cast<double>(m.after_ping - m.idle) / 1000);
+  std::printf("| %-44s | %9ld | %+13ld* |\n",
+              (std::to_string(settle) + " s after the 1000 closed").c_str(), m.after_close,
+              m.after_close - m.idle);
   std::printf("\n* KiB above the idle figure\n");
   return 0;
 }

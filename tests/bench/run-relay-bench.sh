@@ -3,10 +3,13 @@
 # containers (so that GET /containers/json has a realistic ~16 KB body), berth in front of it,
 # and the relays users would otherwise put there: `socat UNIX-LISTEN,fork UNIX-CONNECT` and
 # Debian's HAProxy (mode tcp, unix socket to unix socket, its default threads). Prints the
-# table: berth's ratio to direct, socat and HAProxy, p50/p99 and each relay's CPU per request.
-# Leaves nothing running.
+# table: berth's ratio to direct, socat and HAProxy, p50/p99 and each relay's CPU per request,
+# then berth's and HAProxy's memory with 1000 client connections open and after they close
+# (socat forks a process per connection: its parent's RSS would say nothing). Leaves nothing
+# running.
 #   tests/bench/run-relay-bench.sh [BUILD_DIR] [-- extra berth_bench_relay args]
-# Env: BENCH_SECONDS (2), BENCH_ROUNDS (3), BENCH_ARCHIVE_MIB (1024), BENCH_CONTAINERS (20).
+# Env: BENCH_SECONDS (2), BENCH_ROUNDS (3), BENCH_ARCHIVE_MIB (1024), BENCH_CONTAINERS (20),
+# BENCH_MEMORY_SETTLE (10: seconds after the burst closes before RSS is read again).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -80,5 +83,6 @@ echo "engine: dockerd $(docker version --format '{{.Server.Version}}'), berth $(
   --target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" \
   --relay-pid berth=$berth_pid --relay-pid berth-nospin=$nospin_pid --relay-pid socat=$socat_pid \
   --relay-pid haproxy=$haproxy_pid --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
-  --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" "$@"
+  --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" --memory berth --memory haproxy \
+  --memory-settle "${BENCH_MEMORY_SETTLE:-10}" "$@"
 echo "berth peak RSS: $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"

@@ -45,5 +45,27 @@ TEST(HeapTrimmerTest, TrimsAfterABurstWhileAFewConnectionsStayOpen) {
   EXPECT_EQ(trimmer->trims(), 1u);
 }
 
+TEST(HeapTrimmerTest, TrimsAfterABurstOfExchangesOnConnectionsThatStayOpen) {
+  boost::asio::io_context io;
+  auto trimmer = std::make_shared<HeapTrimmer>(io.get_executor());
+  trimmer->connectionCount(500);
+  // One client's requests one after another: buffers taken and given back, no trim.
+  for (int i = 0; i < 50; ++i) {
+    trimmer->busyCount(1);
+    trimmer->busyCount(0);
+  }
+  runFor(io, 1.3);
+  EXPECT_EQ(trimmer->trims(), 0u);
+  // 500 exchanges at once, then all 500 connections idle and open: their buffers were freed
+  // among the engine connections' state, which pins heap pages until a trim.
+  for (std::size_t n = 1; n <= 500; ++n) trimmer->busyCount(n);
+  for (std::size_t n = 499; n >= 126; --n) trimmer->busyCount(n);
+  runFor(io, 1.3);
+  EXPECT_EQ(trimmer->trims(), 0u);  // not yet down to a quarter
+  for (std::size_t n = 125; n > 0; --n) trimmer->busyCount(n - 1);
+  runFor(io, 1.3);
+  EXPECT_EQ(trimmer->trims(), 1u);
+}
+
 }  // namespace
 }  // namespace berth::server
