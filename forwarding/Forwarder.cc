@@ -26,6 +26,7 @@
 #include "forwarding/UdpForward.h"
 #include "forwarding/WakeController.h"
 #include "forwarding/WakeGate.h"
+#include "forwarding/WakeLabels.h"
 #include "server/net/Log.h"
 
 namespace berth::fwd {
@@ -63,9 +64,7 @@ constexpr std::chrono::seconds kClaimAfterStart{5};
 constexpr std::chrono::seconds kRetryEvery{1};
 constexpr std::chrono::seconds kProxyGrace{3};
 constexpr std::chrono::milliseconds kIdleCheckEvery{500};
-// GET /containers/json?all=1&filters={"label":["berth.wake"]}: wake containers, stopped too.
-constexpr const char* kWakeList =
-    "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22berth.wake%22%5D%7D";
+constexpr const char* kWakeList = WakeLabels::kListTarget;
 
 const char* wakeStateName(WakeGate::State state) {
   switch (state) {

@@ -17,6 +17,9 @@ struct WakeLabels {
   static constexpr const char* kTimeout = "berth.wake.timeout";
   static constexpr const char* kIdle = "berth.idle";
   static constexpr std::chrono::milliseconds kDefaultTimeout{30'000};
+  // GET /containers/json?all=1&filters={"label":["berth.wake"]}: wake containers, stopped too.
+  static constexpr const char* kListTarget =
+      "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22berth.wake%22%5D%7D";
 
   bool wake = false;
   std::chrono::milliseconds timeout = kDefaultTimeout;

@@ -1,9 +1,11 @@
 #include "server/domains/DomainConnection.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
 #include "forwarding/GuestNetns.h"
+#include "forwarding/WakeController.h"
 #include "server/RawPipe.h"
 #include "server/domains/DomainPages.h"
 #include "server/net/Log.h"
@@ -16,6 +18,7 @@ constexpr std::size_t kChunk = 16 * 1024;
 constexpr std::size_t kPipeChunk = 64 * 1024;
 constexpr std::chrono::seconds kConnectTimeout{10};
 constexpr std::chrono::seconds kDrainTimeout{5};
+constexpr std::chrono::milliseconds kWakeRetry{50};
 
 }  // namespace
 
@@ -67,8 +70,54 @@ void DomainConnection::onRead(net::ErrorCode ec, std::size_t n) {
 void DomainConnection::onHead(const std::string& host) {
   host_ = host;
   route_ = router_->route(host);
+  if (route_.waker) return wake();
+  connect();
+}
+
+// A stopped berth.wake=true container: start it, then route again once the engine lists it as
+// running, and connect until its server accepts, all within its berth.wake.timeout.
+void DomainConnection::wake() {
+  timer_.cancel();
+  wake_deadline_ = std::chrono::steady_clock::now() + route_.wake_timeout;
+  BERTH_LOG(Info, "domains", host_ << ": waking " << route_.wake_name);
+  fwd::WakeController::Target target;
+  target.container = route_.wake_container;
+  target.name = route_.wake_name;
+  target.netns = route_.netns;
+  target.timeout = route_.wake_timeout;  // probe port 0: its address is known once it runs
+  auto waker = std::move(route_.waker);
+  waker->wake(std::move(target), [self = shared_from_this()](const std::string& error) {
+    boost::asio::post(self->client_->executor(), [self, error] {
+      if (!error.empty()) {
+        BERTH_LOG(Warn, "domains",
+                  self->host_ << ": cannot wake " << self->route_.wake_name << ": " << error);
+        return self->answer(DomainPages::notWoken(self->host_, self->route_.wake_name, error));
+      }
+      self->routeAfterWake();
+    });
+  });
+}
+
+void DomainConnection::routeAfterWake() {
+  const std::string name = route_.wake_name;
+  route_ = router_->route(host_);
+  if (route_.waker || route_.reply.find(" 404 ") != std::string::npos) {
+    // The engine's start event has not reached the name table yet.
+    if (std::chrono::steady_clock::now() >= wake_deadline_)
+      return answer(DomainPages::notWoken(host_, name, "it did not show as running in time"));
+    route_.waker.reset();
+    timer_.expires_after(kWakeRetry);
+    timer_.async_wait([self = shared_from_this()](net::ErrorCode ec) {
+      if (!ec) self->routeAfterWake();
+    });
+    return;
+  }
+  connect();
+}
+
+void DomainConnection::connect() {
   if (!route_.reply.empty()) {
-    BERTH_LOG(Debug, "domains", host << ": answered by berth");
+    BERTH_LOG(Debug, "domains", host_ << ": answered by berth");
     return answer(std::move(route_.reply));
   }
   upstream_ = std::make_unique<boost::asio::ip::tcp::socket>(client_->executor());
@@ -88,6 +137,16 @@ void DomainConnection::onHead(const std::string& host) {
 
 void DomainConnection::onConnected(net::ErrorCode ec) {
   timer_.cancel();
+  if (ec == boost::asio::error::connection_refused && wake_deadline_ &&
+      std::chrono::steady_clock::now() < *wake_deadline_) {
+    // Just woken: its server may not listen yet.
+    upstream_.reset();
+    timer_.expires_after(kWakeRetry);
+    timer_.async_wait([self = shared_from_this()](net::ErrorCode wait_ec) {
+      if (!wait_ec) self->connect();
+    });
+    return;
+  }
   if (ec) {
     const std::string why =
         ec == boost::asio::error::operation_aborted ? "no answer in 10 s" : ec.message();

@@ -4,12 +4,14 @@
 // with the router's page and closes, or connects to the target and hands both sockets to a
 // RawPipe with the bytes already read: everything after the head -- bodies, chunked or streamed
 // responses, a WebSocket after its 101 -- is relayed as bytes, unbuffered, with half-close.
-// A keep-alive connection stays with the container its first request named. Lives while an
+// A keep-alive connection stays with the container its first request named. A stopped
+// berth.wake=true container is started first (fwd::WakeController) and waited for. Lives while an
 // operation is pending (shared_from_this); runs on the client stream's strand.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "server/domains/DomainRouter.h"
@@ -29,6 +31,9 @@ class DomainConnection : public std::enable_shared_from_this<DomainConnection> {
   void read();
   void onRead(net::ErrorCode ec, std::size_t n);
   void onHead(const std::string& host);
+  void wake();
+  void routeAfterWake();
+  void connect();
   void onConnected(net::ErrorCode ec);
   // Writes `response` whole, half-closes, drains what the client still sends, then closes.
   void answer(std::string response);
@@ -47,6 +52,8 @@ class DomainConnection : public std::enable_shared_from_this<DomainConnection> {
   DomainRouter::Route route_;
   std::string host_;
   std::unique_ptr<boost::asio::ip::tcp::socket> upstream_;
+  // Set once a wake succeeded: connects refused before it are retried (the server starts).
+  std::optional<std::chrono::steady_clock::time_point> wake_deadline_;
 };
 
 }  // namespace berth::server

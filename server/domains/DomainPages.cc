@@ -121,6 +121,7 @@ std::string DomainPages::cannotServe(const std::string& host, const NameTable::L
       break;
     case NameTable::Outcome::Found:
     case NameTable::Outcome::Unknown:
+    case NameTable::Outcome::Asleep:
       html = "<p>Nothing to serve for " + code(host) + ".</p>";
       break;
   }
@@ -145,6 +146,14 @@ std::string DomainPages::guestDown(const std::string& host, const std::string& p
                   " is " + escape(why) + ". Start it with " +
                   code(profile == "default" ? "berth start" : "berth start " + profile) +
                   " (or any docker command, on a lazy profile).</p>");
+}
+
+std::string DomainPages::notWoken(const std::string& host, const std::string& container,
+                                  const std::string& error) {
+  return page(503, "Cannot wake " + container,
+              "<p>" + code(host) + " names " + code(container) +
+                  ", a stopped <code>berth.wake=true</code> container, and starting it failed: " +
+                  escape(error) + ".</p>");
 }
 
 std::string DomainPages::badRequest(const std::string& why) {

@@ -25,6 +25,9 @@ class DomainPages {
   // 503: the guest of `profile` is not running (`why`), so no name can be served now.
   static std::string guestDown(const std::string& host, const std::string& profile,
                                const std::string& why);
+  // 503: `container` (berth.wake=true) could not be woken for `host`: `error` says why.
+  static std::string notWoken(const std::string& host, const std::string& container,
+                              const std::string& error);
   // 400: no Host, or a request head that does not parse.
   static std::string badRequest(const std::string& why);
 

@@ -9,21 +9,24 @@ namespace berth::server {
 DomainRouter::DomainRouter(std::string profile, ProfilePort profile_port)
     : profile_(std::move(profile)), profile_port_(std::move(profile_port)) {}
 
-void DomainRouter::guestUp(std::shared_ptr<const fwd::GuestNetns> netns) {
+void DomainRouter::guestUp(std::shared_ptr<const fwd::GuestNetns> netns,
+                           std::shared_ptr<fwd::WakeController> waker) {
   std::lock_guard lock(mutex_);
   netns_ = std::move(netns);
+  waker_ = std::move(waker);
   up_ = true;
 }
 
 void DomainRouter::guestDown(std::string why) {
   std::lock_guard lock(mutex_);
   up_ = false;
+  waker_.reset();
   down_reason_ = std::move(why);
   table_ = std::make_shared<NameTable>();
 }
 
-void DomainRouter::setContainers(const nlohmann::json& containers) {
-  auto table = std::make_shared<const NameTable>(NameTable::fromList(containers));
+void DomainRouter::setContainers(const nlohmann::json& containers, const nlohmann::json& sleepers) {
+  auto table = std::make_shared<const NameTable>(NameTable::fromList(containers, sleepers));
   std::lock_guard lock(mutex_);
   table_ = std::move(table);
 }
@@ -49,6 +52,7 @@ DomainRouter::Route DomainRouter::route(const std::string& host) const {
     return out;
   }
   std::shared_ptr<const NameTable> table;
+  std::shared_ptr<fwd::WakeController> waker;
   {
     std::lock_guard lock(mutex_);
     if (!up_) {
@@ -57,6 +61,7 @@ DomainRouter::Route DomainRouter::route(const std::string& host) const {
     }
     table = table_;
     out.netns = netns_;
+    waker = waker_;
   }
   const NameTable::Lookup found = table->find(name->name);
   switch (found.outcome) {
@@ -74,6 +79,17 @@ DomainRouter::Route DomainRouter::route(const std::string& host) const {
     }
     case NameTable::Outcome::Unknown:
       out.reply = DomainPages::unknownName(host, profile_, table->names());
+      return out;
+    case NameTable::Outcome::Asleep:
+      if (!waker) {
+        out.reply = DomainPages::notWoken(host, found.container->name, "nothing can wake it here");
+        return out;
+      }
+      out.waker = std::move(waker);
+      out.wake_container = found.container->id;
+      out.wake_name = found.container->name;
+      out.wake_timeout = found.container->wake_timeout;
+      out.describe = found.container->name + " (asleep)";
       return out;
     default:
       out.reply = DomainPages::cannotServe(host, found);

@@ -7,6 +7,7 @@
 // current NameTable and the guest's state. Thread-safe: the table is swapped under a mutex and
 // route() may be called from any connection's strand.
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,7 +19,8 @@
 
 namespace berth::fwd {
 class GuestNetns;
-}
+class WakeController;
+}  // namespace berth::fwd
 
 namespace berth::server {
 
@@ -33,16 +35,25 @@ class DomainRouter {
     std::shared_ptr<const fwd::GuestNetns> netns;  // connect from here when set
     std::string describe;  // for logs and the 502 page: "web (172.17.0.2:80)"
     bool other_profile = false;
+    // A stopped berth.wake=true container: wake it with `waker`, then route again.
+    std::shared_ptr<fwd::WakeController> waker;
+    std::string wake_container;  // its ID
+    std::string wake_name;
+    std::chrono::milliseconds wake_timeout{0};
   };
 
   DomainRouter(std::string profile, ProfilePort profile_port);
 
-  // The guest is up: containers are reached from `netns` (null: from the host's namespace).
-  void guestUp(std::shared_ptr<const fwd::GuestNetns> netns);
+  // The guest is up: containers are reached from `netns` (null: from the host's namespace);
+  // `waker` (may be null) starts stopped berth.wake=true containers.
+  void guestUp(std::shared_ptr<const fwd::GuestNetns> netns,
+               std::shared_ptr<fwd::WakeController> waker = nullptr);
   // The guest stopped (or is not up yet): this profile's names get a 503 page saying `why`.
   void guestDown(std::string why);
-  // The running containers, as the engine lists them (EventWatcher::Callbacks::on_containers).
-  void setContainers(const nlohmann::json& containers);
+  // The running containers, as the engine lists them (EventWatcher::Callbacks::on_containers),
+  // and the berth.wake ones, stopped too (NameTable::fromList).
+  void setContainers(const nlohmann::json& containers,
+                     const nlohmann::json& sleepers = nlohmann::json::array());
 
   Route route(const std::string& host) const;
   const std::string& profile() const { return profile_; }
@@ -55,6 +66,7 @@ class DomainRouter {
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<const NameTable> table_ = std::make_shared<NameTable>();
   std::shared_ptr<const fwd::GuestNetns> netns_;
+  std::shared_ptr<fwd::WakeController> waker_;
   bool up_ = false;
   std::string down_reason_ = "not started yet";
 };

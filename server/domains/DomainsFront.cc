@@ -3,8 +3,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "forwarding/EngineClient.h"
 #include "forwarding/EventWatcher.h"
 #include "forwarding/GuestNetns.h"
+#include "forwarding/WakeController.h"
+#include "forwarding/WakeLabels.h"
 #include "server/TcpListener.h"
 #include "server/domains/DomainConnection.h"
 #include "server/domains/DomainName.h"
@@ -103,31 +106,65 @@ void DomainsFront::guestUp(net::ConnectorPtr engine, const std::string& guest_ne
     }
   }
   auto strand = boost::asio::make_strand(io_);
-  fwd::EventWatcher::Callbacks callbacks;
-  callbacks.on_containers = [router = router_](const nlohmann::json& containers) {
-    router->setContainers(containers);
+  // After every list of running containers, the berth.wake ones (stopped too) are listed, so a
+  // request by name can wake them; answers older than the latest list are dropped.
+  struct Sleepers {
+    Sleepers(net::ConnectorPtr engine, boost::asio::any_io_executor executor)
+        : client(std::move(engine), std::move(executor)) {}
+    fwd::EngineClient client;
+    nlohmann::json list = nlohmann::json::array();
+    std::uint64_t generation = 0;
   };
+  auto sleepers = std::make_shared<Sleepers>(engine, strand);
+  fwd::EventWatcher::Callbacks callbacks;
+  callbacks.on_containers = [router = router_, sleepers](const nlohmann::json& containers) {
+    router->setContainers(containers, sleepers->list);
+    const std::uint64_t generation = ++sleepers->generation;
+    sleepers->client.get(
+        fwd::WakeLabels::kListTarget, [router, sleepers, generation, containers](
+                                          std::string error, int status, std::string body) {
+          if (generation != sleepers->generation || !error.empty() || status != 200) return;
+          auto list = nlohmann::json::parse(body, nullptr, false);
+          if (!list.is_array()) return;
+          sleepers->list = std::move(list);
+          router->setContainers(containers, sleepers->list);
+        });
+  };
+  auto waker = fwd::WakeController::create(strand, engine);
   auto watcher = std::make_shared<fwd::EventWatcher>(std::move(engine), strand, callbacks);
   {
     std::lock_guard lock(mutex_);
-    if (watcher_) boost::asio::post(watcher_strand_, [old = watcher_] { old->stop(); });
+    if (watcher_) {
+      boost::asio::post(watcher_strand_, [old = watcher_, old_waker = waker_] {
+        old->stop();
+        old_waker->stop();
+      });
+    }
     watcher_ = watcher;
+    waker_ = waker;
     watcher_strand_ = strand;
   }
-  router_->guestUp(std::move(netns));
+  router_->guestUp(std::move(netns), waker);
   boost::asio::post(strand, [watcher] { watcher->start(); });
 }
 
 void DomainsFront::guestDown(const std::string& why) {
   std::shared_ptr<fwd::EventWatcher> watcher;
+  std::shared_ptr<fwd::WakeController> waker;
   boost::asio::any_io_executor strand;
   {
     std::lock_guard lock(mutex_);
     watcher = std::move(watcher_);
+    waker = std::move(waker_);
     strand = watcher_strand_;
   }
-  if (watcher) boost::asio::post(strand, [watcher] { watcher->stop(); });
-  router_->guestDown(why);
+  router_->guestDown(why);  // first: no new wake starts on a stopped waker
+  if (watcher) {
+    boost::asio::post(strand, [watcher, waker] {
+      watcher->stop();
+      if (waker) waker->stop();
+    });
+  }
 }
 
 nlohmann::json DomainsFront::status() const {

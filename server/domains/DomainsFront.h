@@ -4,7 +4,8 @@
 // shared port 80, where it also serves other profiles' names by passing them to their own
 // fronts (DomainRouter). Port 80 taken (another profile, another program) is retried every few
 // seconds, so it moves to another profile when its holder stops. While the guest is up, an
-// EventWatcher keeps the router's NameTable equal to the engine's running containers. open(),
+// EventWatcher keeps the router's NameTable equal to the engine's running containers (and the
+// stopped berth.wake=true ones, which a WakeController starts on their first request). open(),
 // stop(), guestUp() and guestDown() from any one thread at a time; status() from any thread.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,7 +21,8 @@
 
 namespace berth::fwd {
 class EventWatcher;
-}
+class WakeController;
+}  // namespace berth::fwd
 
 namespace berth::server {
 
@@ -65,6 +67,7 @@ class DomainsFront {
   boost::asio::steady_timer shared_timer_;
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<fwd::EventWatcher> watcher_;
+  std::shared_ptr<fwd::WakeController> waker_;   // starts berth.wake=true containers by name
   boost::asio::any_io_executor watcher_strand_;  // the watcher's: it runs there only
   std::shared_ptr<TcpListener> shared_;
   std::string shared_error_;  // why the shared port is not ours ("" while held)

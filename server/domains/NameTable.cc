@@ -5,6 +5,8 @@
 #include <charconv>
 #include <set>
 
+#include "forwarding/WakeLabels.h"
+
 namespace berth::server {
 namespace {
 
@@ -55,27 +57,40 @@ std::vector<int> tcpPorts(const nlohmann::json& item) {
 
 }  // namespace
 
-NameTable NameTable::fromList(const nlohmann::json& containers) {
+NameTable NameTable::fromList(const nlohmann::json& containers, const nlohmann::json& sleepers) {
   NameTable table;
-  if (!containers.is_array()) return table;
-  for (const auto& item : containers) {
-    if (!item.is_object()) continue;
+  std::set<std::string> ids;
+  auto add = [&](const nlohmann::json& item, bool asleep) {
+    if (!item.is_object()) return;
     auto names = item.find("Names");
     if (names == item.end() || !names->is_array() || names->empty() || !(*names)[0].is_string()) {
-      continue;
+      return;
     }
     Container c;
     c.id = item.value("Id", std::string());
     c.name = (*names)[0].get<std::string>();
     if (!c.name.empty() && c.name[0] == '/') c.name.erase(0, 1);
-    if (c.name.empty()) continue;
+    if (c.name.empty() || (!c.id.empty() && !ids.insert(c.id).second)) return;
+    if (asleep) {
+      if (item.value("State", std::string()) == "running") return;
+      auto labels = item.find("Labels");
+      const auto wake =
+          fwd::WakeLabels::parse(labels != item.end() ? *labels : nlohmann::json::object());
+      if (!wake.wake) return;
+      c.asleep = true;
+      c.wake_timeout = wake.timeout;
+    }
     c.service = label(item, "com.docker.compose.service");
     c.project = label(item, "com.docker.compose.project");
     c.address = addressOf(item);
     c.ports = tcpPorts(item);
     c.port_label = label(item, kPortLabel);
     table.containers_.push_back(std::move(c));
-  }
+  };
+  if (containers.is_array())
+    for (const auto& item : containers) add(item, false);
+  if (sleepers.is_array())
+    for (const auto& item : sleepers) add(item, true);
   std::sort(table.containers_.begin(), table.containers_.end(),
             [](const Container& a, const Container& b) { return a.name < b.name; });
   for (std::size_t i = 0; i < table.containers_.size(); ++i) {
@@ -98,6 +113,10 @@ NameTable::Lookup NameTable::find(const std::string& name) const {
   if (index == nullptr) return out;
   out.container = &containers_[*index];
   const Container& c = *out.container;
+  if (c.asleep) {
+    out.outcome = Outcome::Asleep;
+    return out;
+  }
   if (!c.port_label.empty()) {
     int port = 0;
     const char* end = c.port_label.data() + c.port_label.size();

@@ -3,8 +3,10 @@
 // running containers (`GET /containers/json`). A name is a container's name, or
 // `<service>.<project>` from its compose labels; the port is the `berth.http.port` label, else
 // the container's only exposed TCP port. Lookups say why a name cannot be served (unknown,
-// several ports, no port, no address), for the front's error pages. Immutable once built, so
-// one table is shared by every connection; thread-safe.
+// several ports, no port, no address), for the front's error pages. Stopped `berth.wake=true`
+// containers are listed too, as asleep: the front wakes them on their first request. Immutable once
+// built, so one table is shared by every connection; thread-safe.
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,6 +26,8 @@ class NameTable {
     std::string address;     // its IP in the guest; "127.0.0.1" on the host network; "" = none
     std::vector<int> ports;  // exposed TCP ports, ascending, each once
     std::string port_label;  // berth.http.port as written, or ""
+    bool asleep = false;     // a stopped berth.wake=true container
+    std::chrono::milliseconds wake_timeout{0};  // berth.wake.timeout, when asleep
   };
 
   enum class Outcome {
@@ -33,6 +37,7 @@ class NameTable {
     NoPort,        // it exposes no TCP port and has no berth.http.port
     BadLabel,      // berth.http.port is not a port number
     NoAddress,     // it has no address berth can reach (e.g. --network none)
+    Asleep,        // a stopped berth.wake=true container: start it, then look again
   };
 
   struct Lookup {
@@ -42,8 +47,11 @@ class NameTable {
   };
 
   NameTable() = default;
-  // Entries that are not objects, or have no name, are skipped.
-  static NameTable fromList(const nlohmann::json& containers);
+  // `containers`: the running ones; `sleepers`: berth.wake containers, stopped ones included
+  // (WakeLabels::kListTarget), of which those not running are added as asleep. Entries that are
+  // not objects, or have no name, are skipped.
+  static NameTable fromList(const nlohmann::json& containers,
+                            const nlohmann::json& sleepers = nlohmann::json::array());
 
   // `name` in lowercase ("web", "web.shop"): a container name first, then `<service>.<project>`
   // (several replicas of a service: the first by container name).

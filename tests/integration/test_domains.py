@@ -4,7 +4,8 @@ reach a container's HTTP port in the guest with no port published, through the p
 front on 127.0.0.1 (server/domains). Two containers on the same internal port by name, a
 docker-compose 1.29 service, the 404 page for an unknown name, the 502 page naming
 `berth.http.port`, a streamed response that arrives before it ends, another profile's names
-through the shared port, `domains: false`, and Debian's chromium (headless) loading a page by
+through the shared port, `domains: false`, a stopped `berth.wake=true` container started by
+its first request, and Debian's chromium (headless) loading a page by
 name. The shared port (80 for users) is a free port here ($BERTH_DOMAINS_SHARED_PORT), so
 tests running beside this one cannot take it."""
 import json
@@ -212,3 +213,17 @@ def test_chromium_loads_a_page_by_name(names):
                           "--user-data-dir=" + os.path.join(p.home, "chromium"),
                           "--dump-dom", url], capture_output=True, timeout=60)
     assert b"page-two" in out.stdout, (out.stdout[-500:], out.stderr[-2000:])
+
+
+def test_a_wake_container_starts_on_its_first_request_by_name(names):
+    p, port, _ = names
+    p.docker("run", "-d", "--name", "sleepy", "-l", "berth.wake=true", "-e", "PAGE=woken", "bbweb")
+    until(lambda: get(port, "sleepy.default.berth.localhost")[0] == 200, what="sleepy up")
+    p.docker("stop", "-t", "1", "sleepy")
+    state = lambda: p.docker("inspect", "-f", "{{.State.Status}}", "sleepy").stdout.decode().strip()
+    assert state() == "exited"
+    # Listed as asleep once the front has seen the stop; the first request starts it.
+    until(lambda: "sleepy" in p.status()["domains"]["names"], what="sleepy listed asleep")
+    code, _, body = get(port, "sleepy.default.berth.localhost", timeout=40)
+    assert code == 200 and body.strip() == "woken", (code, body)
+    assert state() == "running"

@@ -103,5 +103,28 @@ TEST(NameTableTest, NamesAreListedOnceSortedAndMatchedInLowercase) {
   EXPECT_EQ(NameTable::fromList(nlohmann::json::object()).size(), 0u);
 }
 
+TEST(NameTableTest, StoppedWakeContainersAreAsleepUntilTheyRun) {
+  nlohmann::json running = nlohmann::json::array();
+  running.push_back(container("up", "172.17.0.2", {80}, {{"berth.wake", "true"}}));
+  nlohmann::json sleepers = nlohmann::json::array();
+  auto up = container("up", "", {}, {{"berth.wake", "true"}});
+  up["State"] = "running";
+  auto sleepy = container("sleepy", "", {}, {{"berth.wake", "true"}, {"berth.wake.timeout", "5s"}});
+  sleepy["State"] = "exited";
+  auto plain = container("plain", "", {}, {{"berth.wake", "false"}});
+  plain["State"] = "exited";
+  sleepers.push_back(up);
+  sleepers.push_back(sleepy);
+  sleepers.push_back(plain);
+  const NameTable table = NameTable::fromList(running, sleepers);
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.find("up").outcome, NameTable::Outcome::Found);
+  auto found = table.find("sleepy");
+  ASSERT_EQ(found.outcome, NameTable::Outcome::Asleep);
+  EXPECT_EQ(found.container->id, "sleepy-id");
+  EXPECT_EQ(found.container->wake_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(table.find("plain").outcome, NameTable::Outcome::Unknown);
+}
+
 }  // namespace
 }  // namespace berth::server
