@@ -5,7 +5,7 @@ front on 127.0.0.1 (server/domains). Two containers on the same internal port by
 docker-compose 1.29 service, the 404 page for an unknown name, the 502 page naming
 `berth.http.port`, a streamed response that arrives before it ends, another profile's names
 through the shared port, `domains: false`, a stopped `berth.wake=true` container started by
-its first request, and Debian's chromium (headless) loading a page by
+its first request, a 101 upgrade relayed as a two-way byte pipe, and Debian's chromium (headless) loading a page by
 name. The shared port (80 for users) is a free port here ($BERTH_DOMAINS_SHARED_PORT), so
 tests running beside this one cannot take it."""
 import json
@@ -227,3 +227,50 @@ def test_a_wake_container_starts_on_its_first_request_by_name(names):
     code, _, body = get(port, "sleepy.default.berth.localhost", timeout=40)
     assert code == 200 and body.strip() == "woken", (code, body)
     assert state() == "running"
+
+
+# Answers any request with a 101 upgrade, then echoes every byte (busybox nc, one sh per
+# connection): what a WebSocket server does at the byte level.
+UPGRADE_ECHO = r"""cat > /up.sh <<'END'
+#!/bin/sh
+while read -r line; do
+  line=$(printf '%s' "$line" | tr -d '\r')
+  [ -z "$line" ] && break
+done
+printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'
+exec cat
+END
+chmod +x /up.sh && exec nc -ll -p 80 -e /up.sh"""
+
+
+def test_an_upgraded_connection_is_a_two_way_byte_pipe(names):
+    p, port, _ = names
+    p.docker("run", "-d", "--name", "ws", "--expose", "80", "bb", "sh", "-c", UPGRADE_ECHO)
+    until(lambda: "ws" in p.status()["domains"]["names"], what="ws listed")
+
+    def upgrade():
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /chat HTTP/1.1\r\nHost: ws.default.berth.localhost\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        if data.startswith(b"HTTP/1.1 101 "):
+            return s
+        s.close()  # nc not listening yet: berth's 502 page
+        return None
+
+    s = until(upgrade, what="101 from ws")
+    with s:
+        for message in (b"\x81\x05hello", b"second frame"):
+            s.sendall(message)
+            echoed = b""
+            while len(echoed) < len(message):
+                chunk = s.recv(4096)
+                assert chunk, echoed
+                echoed += chunk
+            assert echoed == message
