@@ -14,6 +14,7 @@ DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
   s.profile = paths.name;
   s.docker_socket = paths.docker_socket;
   s.control_socket = paths.control_socket;
+  s.containerd_socket = paths.containerd_socket;
   s.lock_file = paths.lock_file;
   s.pid_file = paths.pid_file;
   s.private_dir = paths.dir;

@@ -18,11 +18,13 @@
 namespace berth::server {
 
 struct DaemonSettings {
-  std::string name;               // the profile's name: log lines, the NAT table's owner
-  std::string profile;            // the profile, for users' hints; "" for the plain relay
-  std::string docker_socket;      // the Docker API socket
-  int docker_socket_fd = -1;      // that socket already listening, passed by socket activation
-  std::string control_socket;     // the control API (status, boot, stop); "" = none
+  std::string name;            // the profile's name: log lines, the NAT table's owner
+  std::string profile;         // the profile, for users' hints; "" for the plain relay
+  std::string docker_socket;   // the Docker API socket
+  int docker_socket_fd = -1;   // that socket already listening, passed by socket activation
+  std::string control_socket;  // the control API (status, boot, stop); "" = none
+  // containerd's API relayed byte for byte, when the driver's runtime serves it; "" = none.
+  std::string containerd_socket;
   std::string lock_file;          // one daemon per lock (flock); "" = no lock
   std::string pid_file;           // written while the lock is held; "" = none
   std::string private_dir;        // refused unless only we can write it; "" = not checked

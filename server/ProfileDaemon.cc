@@ -14,11 +14,13 @@
 #include <thread>
 
 #include "server/BootingConnector.h"
+#include "server/ByteRelayListener.h"
 #include "server/ControlServer.h"
 #include "server/DockerSockLink.h"
 #include "server/DriverThread.h"
 #include "server/GuestForwardListeners.h"
 #include "server/MountSetup.h"
+#include "server/RefusingConnector.h"
 #include "server/RelayServer.h"
 #include "server/StartPortGate.h"
 #include "server/TcpApiAccess.h"
@@ -33,6 +35,7 @@
 #include "vm/EngineProbe.h"
 #include "vm/PrivateDir.h"
 #include "vm/ProfilePaths.h"
+#include "vm/Runtime.h"
 
 namespace berth::server {
 namespace {
@@ -143,6 +146,20 @@ void ProfileDaemon::openListeners() {
     addStatusSection("listen", [listen] { return listen; });
   }
   relay_->listenUnix(settings_.docker_socket, settings_.docker_socket_fd);
+  if (driver_->runtime().servesContainerdApi() && !settings_.containerd_socket.empty()) {
+    containerd_relay_ =
+        std::make_unique<ByteRelayListener>(io_, settings_.containerd_socket, booting_,
+                                            settings_.limits.chunk_bytes, [this](int delta) {
+                                              connections_ += delta;
+                                              noteActivity();
+                                            });
+    try {
+      containerd_relay_->open();
+    } catch (...) {
+      relay_->stop(std::chrono::milliseconds(0), [] {});  // leaves no docker.sock behind
+      throw;
+    }
+  }
   if (settings_.control_socket.empty()) return;
   control_ = std::make_unique<ControlServer>(
       io_, settings_.control_socket,
@@ -162,13 +179,18 @@ int ProfileDaemon::run() {
     port_opener_ = std::make_shared<GuestForwardListeners>(*opener);
 
   auto relay_config = std::make_shared<RelayConfig>();
-  relay_config->engine = std::make_shared<BootingConnector>(
+  booting_ = std::make_shared<BootingConnector>(
       gate_,
       [this]() -> net::ConnectorPtr {
         std::lock_guard lock(mutex_);
         return engine_;
       },
       [this] { return notReadyReason(); }, settings_.log_file);
+  // A runtime without the Docker API (containerd): docker.sock says how to use the profile,
+  // in the one line the docker CLI prints (501: the daemon does not implement it).
+  relay_config->engine = driver_->runtime().servesDockerApi()
+                             ? booting_
+                             : std::make_shared<RefusingConnector>(501, noDockerApiMessage());
   // Bind mounts name host paths: the "mounts" filter translates them into the driver's
   // shares and refuses the unshared ones. A container binding /var/run/docker.sock (or this
   // daemon's socket) gets the guest engine's own socket.
@@ -252,6 +274,14 @@ int ProfileDaemon::run() {
   return 0;
 }
 
+std::string ProfileDaemon::noDockerApiMessage() const {
+  const std::string& p = settings_.profile;
+  const std::string flag = p.empty() || p == vm::ProfilePaths::kDefaultProfile ? "" : " -p " + p;
+  return "berth profile '" + p + "' runs " + driver_->runtime().name() +
+         ", not the Docker engine: use `berth ctr" + flag + " -- ARGS`, or ctr --address " +
+         settings_.containerd_socket + " (CONTAINERD_ADDRESS)";
+}
+
 void ProfileDaemon::requestStop(bool force) {
   boost::asio::post(io_, [this, force] { shutdown(force, [] {}); });
 }
@@ -304,6 +334,8 @@ void ProfileDaemon::onGuestUp() {
     domains_->guestUp(engine_, driver_->guestNetworkNamespace());
   }
   if (!port_opener_ && driver_->guestAddress().empty()) return;  // no ports to forward
+  // Forwarding follows the Docker API's events; containerd's ports are not forwarded yet.
+  if (!driver_->runtime().servesDockerApi()) return;
   fwd::ForwarderOptions options = settings_.forwarding;
   options.guest_netns = driver_->guestNetworkNamespace();
   options.listeners = port_opener_;
@@ -398,18 +430,10 @@ void ProfileDaemon::idleCheck() {
 }
 
 int ProfileDaemon::runningContainers() const {
-  net::HttpResponse reply;
   try {
-    const vm::EngineProbe engine(driver_->engine());
-    reply = engine.http().get("/containers/json", std::chrono::seconds(10));
+    return driver_->runtime().runningContainers(driver_->engine());
   } catch (const std::exception&) {
     return -1;  // unknown means "not idle"
-  }
-  if (reply.status != 200) return -1;
-  try {
-    return static_cast<int>(nlohmann::json::parse(reply.body).size());
-  } catch (const std::exception&) {
-    return -1;
   }
 }
 
@@ -419,6 +443,7 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
     return;
   }
   if (idle_timer_) idle_timer_->cancel();
+  if (containerd_relay_) containerd_relay_->stop();
   relay_->stop(settings_.grace, [this, force, after = std::move(after_guest_stopped)] {
     worker_->post([this, force, after] {
       try {
@@ -525,6 +550,11 @@ void ProfileDaemon::openDomains() {
   if (settings_.domains_dir.empty() || !settings_.domains) return;
   // Container addresses are reached from inside the guest's network namespace (ns driver); a
   // VM's guest (qemu) has no such path from the host yet.
+  if (!driver_->runtime().servesDockerApi()) {  // names come from the Docker API's containers
+    domains_off_ = "the " + driver_->runtime().name() + " runtime has no Docker API to name from";
+    BERTH_LOG(Info, "domains", "no names front: " << domains_off_);
+    return;
+  }
   if (driver_->guestNetworkNamespace().empty()) {
     domains_off_ = "the " + driver_->name() +
                    " driver cannot reach container addresses from the host yet (ns only)";

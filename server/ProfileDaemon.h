@@ -29,6 +29,7 @@
 
 namespace berth::server {
 
+class ByteRelayListener;
 class ControlServer;
 class DashboardServer;
 class DomainsFront;
@@ -71,6 +72,8 @@ class ProfileDaemon {
   void shutdown(bool force, std::function<void()> after_guest_stopped);
   void noteActivity();
   std::string notReadyReason() const;
+  // docker.sock's answer to every request on a profile whose runtime serves no Docker API.
+  std::string noDockerApiMessage() const;
 
   void openListeners();
   // The names front (server/domains), when the profile has one; errors are logged, not thrown.
@@ -90,6 +93,8 @@ class ProfileDaemon {
   std::unique_ptr<DriverThread> worker_;
   std::shared_ptr<BootGate> gate_;
   std::unique_ptr<RelayServer> relay_;
+  net::ConnectorPtr booting_;  // the guest's engine, booting it first when it is down
+  std::unique_ptr<ByteRelayListener> containerd_relay_;  // runtime containerd: containerd.sock
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<DashboardServer> dashboard_;  // set once (under mutex_), when asked for
   std::unique_ptr<DomainsFront> domains_;       // set before run() serves, or never

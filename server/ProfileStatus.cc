@@ -4,22 +4,26 @@ namespace berth::server {
 
 nlohmann::json ProfileStatus::base(const vm::ProfilePaths& paths, const vm::ProfileConfig& config,
                                    const std::string& status) {
-  return {{"profile", paths.name},
-          {"status", status},
-          {"driver", config.vm_type},
-          {"arch", config.arch},
-          {"runtime", config.runtime},
-          {"cpus", config.cpus},
-          {"memory", config.memory},
-          // The ns guest's data lives on the host's file system: no size is in force there.
-          {"disk", config.vm_type == "ns" ? nlohmann::json() : nlohmann::json(config.disk)},
-          {"socket", paths.docker_socket},
-          {"dockerHost", "unix://" + paths.docker_socket},
-          {"context", paths.contextName()},
-          {"address", ""},
-          {"mounts", vm::ProfileConfig::sharesJson(config.effectiveMounts())},
-          {"boot", {{"lazy", config.boot.lazy}, {"idleStop", config.boot.idle_stop}}},
-          {"daemon", {{"running", false}, {"log", paths.log_file}}}};
+  return {
+      {"profile", paths.name},
+      {"status", status},
+      {"driver", config.vm_type},
+      {"arch", config.arch},
+      {"runtime", config.runtime},
+      {"cpus", config.cpus},
+      {"memory", config.memory},
+      // The ns guest's data lives on the host's file system: no size is in force there.
+      {"disk", config.vm_type == "ns" ? nlohmann::json() : nlohmann::json(config.disk)},
+      {"socket", paths.docker_socket},
+      {"dockerHost", "unix://" + paths.docker_socket},
+      // containerd's API on the host (runtime containerd), else null.
+      {"containerdSocket",
+       config.runtime == "containerd" ? nlohmann::json(paths.containerd_socket) : nlohmann::json()},
+      {"context", paths.contextName()},
+      {"address", ""},
+      {"mounts", vm::ProfileConfig::sharesJson(config.effectiveMounts())},
+      {"boot", {{"lazy", config.boot.lazy}, {"idleStop", config.boot.idle_stop}}},
+      {"daemon", {{"running", false}, {"log", paths.log_file}}}};
 }
 
 }  // namespace berth::server

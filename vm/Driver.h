@@ -20,6 +20,8 @@
 
 namespace berth::vm {
 
+class Runtime;
+
 class DriverError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -87,6 +89,8 @@ class Driver {
   // dockerd, so `berth update` is a restart onto it); "" when the guest's own packages decide
   // it. Runs a program: blocking. Throws DriverError when that engine is missing.
   virtual std::string hostEngineVersion() const { return {}; }
+  // Which engine the guest runs (docker unless the driver was given another runtime).
+  virtual const Runtime& runtime() const;
 };
 
 }  // namespace berth::vm

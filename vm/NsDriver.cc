@@ -25,7 +25,7 @@
 #include "server/net/ChildProcess.h"
 #include "server/net/Files.h"
 #include "server/net/Log.h"
-#include "vm/EngineProbe.h"
+#include "vm/DockerRuntime.h"
 #include "vm/NsGuestInit.h"
 
 namespace berth::vm {
@@ -38,10 +38,9 @@ using std::chrono::seconds;
 constexpr const char* kSubnetPrefix = "172.30.";  // the relay harness uses 10.x: no overlap
 constexpr int kMaxRestarts = 5;                   // consecutive failed restarts before Broken
 constexpr auto kStableRun = seconds(60);          // a run this long resets the restart count
-constexpr auto kBootLimit = seconds(90);          // dockerd must answer within this
-constexpr int kDefaultStopTimeout = 10;           // seconds: docker's own default
-constexpr int kShutdownTimeout = 15;              // seconds: dockerd's default shutdown-timeout
-constexpr auto kReloadLimit = seconds(5);         // dockerd applies a SIGHUP'd daemon.json in this
+constexpr auto kBootLimit = seconds(90);          // the engine must answer within this
+constexpr auto kProbeLimit = seconds(3);          // one readiness probe
+constexpr auto kProbeInterval = milliseconds(100);
 
 std::uint32_t fnv1a(const std::string& text) {
   std::uint32_t h = 2166136261u;
@@ -112,21 +111,11 @@ std::set<int> guestProcesses(ino_t netns_inode, const std::string& state_dir,
   return found;
 }
 
-std::string findDockerd() {
-  if (const char* env = std::getenv("BERTH_DOCKERD"); env != nullptr && *env != '\0') return env;
-  for (const char* candidate :
-       {"/usr/sbin/dockerd", "/usr/bin/dockerd", "/usr/local/bin/dockerd"}) {
-    if (::access(candidate, X_OK) == 0) return candidate;
-  }
-  throw DriverError(
-      "dockerd not found: install it (apt-get install docker.io) or set BERTH_DOCKERD");
-}
-
 }  // namespace
 
 std::string NsDriver::hostEngineVersion() const {
   // "Docker version 20.10.24+dfsg1, build 5d6db84" -> "20.10.24+dfsg1" (as GET /version says).
-  const std::string dockerd = findDockerd();
+  const std::string dockerd = DockerRuntime::dockerdPath();
   const auto result = net::ChildProcess::run({dockerd, "--version"});
   const std::string& out = result.output;
   const auto at = out.find("version ");
@@ -179,7 +168,10 @@ bool subnetInUse(const std::string& subnet, const std::string& own_interface) {
 }  // namespace
 
 NsDriver::NsDriver(ProfileConfig config, ProfilePaths paths)
-    : config_(std::move(config)), paths_(std::move(paths)), cgroup_(guestId(paths_)) {
+    : config_(std::move(config)),
+      paths_(std::move(paths)),
+      runtime_(Runtime::make(config_.runtime)),
+      cgroup_(guestId(paths_)) {
   shares_ = config_.effectiveMounts();
   const std::string id = hex8(fnv1a(paths_.dir));
   netns_ = guestId(paths_);
@@ -212,19 +204,19 @@ void NsDriver::setStatus(GuestState state, std::string detail) {
   status_.detail = std::move(detail);
 }
 
-int NsDriver::dockerdPid() const {
+int NsDriver::enginePid() const {
   std::lock_guard lock(mutex_);
-  return dockerd_pid_;
+  return engine_pid_;
 }
 
-std::shared_ptr<net::ChildProcess> NsDriver::dockerdProcess() const {
+std::shared_ptr<net::ChildProcess> NsDriver::engineProcess() const {
   std::lock_guard lock(mutex_);
-  return dockerd_;
+  return engine_process_;
 }
 
-std::string NsDriver::exitOf(net::ChildProcess& dockerd) {
-  auto status = dockerd.wait(milliseconds(0));
-  return status ? "dockerd " + status->describe() : "";
+std::string NsDriver::exitOf(net::ChildProcess& engine) const {
+  auto status = engine.wait(milliseconds(0));
+  return status ? runtime_->engineProgram() + " " + status->describe() : "";
 }
 
 EngineEndpoint NsDriver::engine() const {
@@ -239,6 +231,23 @@ std::string NsDriver::guestAddress() const {
   return subnet_.empty() ? "" : subnet_ + ".2";
 }
 
+NsEngineLayout NsDriver::layout() const {
+  return NsEngineLayout{config_,
+                        paths_,
+                        engine_socket_,
+                        exec_root_,
+                        cgroup_.cgroupParent(),
+                        enginePidFile(paths_, runtime_->engineProgram())};
+}
+
+std::string NsDriver::enginePidFile(const ProfilePaths& paths, const std::string& program) {
+  return paths.state_dir + "/" + program + ".pid";
+}
+
+std::string NsDriver::engineLog() const {
+  return paths_.state_dir + "/" + runtime_->engineProgram() + ".log";
+}
+
 void NsDriver::start(const ProgressSink& progress) {
   if (::geteuid() != 0) {
     throw DriverError(
@@ -250,55 +259,56 @@ void NsDriver::start(const ProgressSink& progress) {
     stopping_ = false;
   }
   if (supervisor_.joinable()) supervisor_.join();
-  setStatus(GuestState::Starting, "starting dockerd");
+  const std::string program = runtime_->engineProgram();
+  setStatus(GuestState::Starting, "starting " + program);
   std::filesystem::create_directories(paths_.state_dir);
   ::chmod(paths_.state_dir.c_str(), 0700);
 
-  if (adoptRunningDockerd()) {
-    progress("found dockerd still running (pid " + std::to_string(dockerdPid()) +
+  if (adoptRunningEngine()) {
+    progress("found " + program + " still running (pid " + std::to_string(enginePid()) +
              ") from an earlier daemon; reusing it");
   } else {
     if (adoptGuest()) {
-      progress("found the guest of an earlier daemon still running; restarting its dockerd");
+      progress("found the guest of an earlier daemon still running; restarting its " + program);
     } else {
       cleanupLeftovers();
       cgroup_.apply(config_.cpus, config_.memory);
       createNetwork(progress);
-      progress("starting dockerd in network namespace " + netns_ + " (guest address " +
+      progress("starting " + program + " in network namespace " + netns_ + " (guest address " +
                guestAddress() + ")");
     }
-    writeGuestFiles();
-    auto dockerd = spawnDockerd();
+    auto engine = spawnEngine();
     std::lock_guard lock(mutex_);
-    dockerd_pid_ = dockerd->pid();
-    dockerd_ = std::move(dockerd);
+    engine_pid_ = engine->pid();
+    engine_process_ = std::move(engine);
   }
-  if (!waitUntilAnswering(*dockerdProcess(), kBootLimit, progress)) {
-    std::string why = exitOf(*dockerdProcess());
+  if (!waitUntilAnswering(*engineProcess(), kBootLimit, progress)) {
+    std::string why = exitOf(*engineProcess());
     if (why.empty()) {
-      why = "dockerd did not answer within " + std::to_string(kBootLimit.count()) + "s";
+      why = program + " did not answer within " + std::to_string(kBootLimit.count()) + "s";
     }
-    std::string tail = net::Files::readOr(paths_.state_dir + "/dockerd.log");
+    std::string tail = net::Files::readOr(engineLog());
     if (tail.size() > 600) tail = tail.substr(tail.size() - 600);
-    BERTH_LOG(Error, "ns", why << "; last lines of dockerd.log:\n" << tail);
+    BERTH_LOG(Error, "ns", why << "; last lines of " << program << ".log:\n" << tail);
     try {
       stop(true);
     } catch (const std::exception& e) {
       BERTH_LOG(Warn, "ns", "cleanup after the failed start: " << e.what());
     }
     setStatus(GuestState::Broken, why);
-    throw DriverError(why + " (see " + paths_.state_dir + "/dockerd.log)");
+    throw DriverError(why + " (see " + engineLog() + ")");
   }
-  setStatus(GuestState::Running, "dockerd pid " + std::to_string(dockerdPid()));
-  progress("dockerd answers on " + engine_socket_);
+  setStatus(GuestState::Running, program + " pid " + std::to_string(enginePid()));
+  progress(program + " answers on " + engine_socket_);
   supervisor_ = std::thread([this] { supervise(); });
 }
 
-bool NsDriver::adoptRunningDockerd() {
-  auto dockerd = net::ChildProcess::adopt(paths_.state_dir + "/dockerd.pid", "dockerd");
+bool NsDriver::adoptRunningEngine() {
+  const std::string program = runtime_->engineProgram();
+  auto engine = net::ChildProcess::adopt(enginePidFile(paths_, program), program);
   const std::string netns_path = "/var/run/netns/" + netns_;
-  if (!dockerd) return false;
-  const int pid = dockerd->pid();
+  if (!engine) return false;
+  const int pid = engine->pid();
   const ino_t netns_inode = inodeOf(netns_path);
   if (netns_inode == 0 || inodeOf("/proc/" + std::to_string(pid) + "/ns/net") != netns_inode) {
     return false;
@@ -306,10 +316,10 @@ bool NsDriver::adoptRunningDockerd() {
   const std::string subnet = recordedSubnet(paths_);
   if (subnet.empty()) return false;
   std::lock_guard lock(mutex_);
-  dockerd_pid_ = pid;
-  dockerd_ = std::make_shared<net::ChildProcess>(std::move(*dockerd));
+  engine_pid_ = pid;
+  engine_process_ = std::make_shared<net::ChildProcess>(std::move(*engine));
   subnet_ = subnet;
-  BERTH_LOG(Info, "ns", "adopting dockerd pid " << pid << " in " << netns_);
+  BERTH_LOG(Info, "ns", "adopting " << program << " pid " << pid << " in " << netns_);
   return true;
 }
 
@@ -320,10 +330,11 @@ bool NsDriver::adoptGuest() {
   if (subnet.empty()) return false;
   std::lock_guard lock(mutex_);
   subnet_ = subnet;
-  BERTH_LOG(Info, "ns", "adopting the guest's namespaces in " << netns_ << " (dockerd is gone)");
+  BERTH_LOG(Info, "ns",
+            "adopting the guest's namespaces in " << netns_ << " (" << runtime_->engineProgram()
+                                                  << " is gone)");
   return true;
 }
-
 void NsDriver::cleanupLeftovers() {
   const bool stale_netns = std::filesystem::exists("/var/run/netns/" + netns_);
   const bool stale_link = net::ChildProcess::run({"ip", "link", "show", veth_host_}).exit_code == 0;
@@ -399,15 +410,7 @@ void NsDriver::deleteNetwork() {
   net::ChildProcess::run({"ip", "netns", "del", netns_});
 }
 
-void NsDriver::writeGuestFiles() {
-  // daemon.json is the profile's `docker:` map, minus what berth itself must own.
-  nlohmann::json daemon = config_.docker.is_object() ? config_.docker : nlohmann::json::object();
-  for (const char* owned : {"data-root", "exec-root", "pidfile", "hosts", "cgroup-parent"}) {
-    if (daemon.erase(owned) > 0) {
-      BERTH_LOG(Warn, "ns", "docker." << owned << " in berth.yaml is ignored: berth sets it");
-    }
-  }
-
+void NsDriver::writeGuestFiles(const std::vector<std::string>& argv) {
   std::string resolv;
   if (!config_.network.dns.empty()) {
     std::string text = "# written by berth from network.dns\n";
@@ -415,25 +418,6 @@ void NsDriver::writeGuestFiles() {
     resolv = paths_.state_dir + "/resolv.conf";
     net::Files::writeAtomic(resolv, text);
   }
-
-  std::vector<std::string> argv = {findDockerd(),
-                                   "--config-file",
-                                   paths_.state_dir + "/daemon.json",
-                                   "--data-root",
-                                   paths_.state_dir + "/data",
-                                   "--exec-root",
-                                   exec_root_,
-                                   "--pidfile",
-                                   paths_.state_dir + "/dockerd.pid",
-                                   "-H",
-                                   "unix://" + engine_socket_};
-  if (!daemon.contains("userland-proxy")) argv.push_back("--userland-proxy=false");
-  // Containers outlive a dockerd crash or restart (supervision). In the file, not a flag:
-  // stop() turns it off with a reload (SIGHUP), which refuses keys also given as flags.
-  if (!daemon.contains("live-restore")) daemon["live-restore"] = true;
-  daemon["cgroup-parent"] = cgroup_.cgroupParent();  // containers count against the guest's limits
-  net::Files::writeAtomic(paths_.state_dir + "/daemon.json", daemon.dump(2) + "\n");
-
   nlohmann::json shares = nlohmann::json::array();
   for (const auto& share : shares_) {
     shares.push_back({{"location", share.location},
@@ -447,80 +431,76 @@ void NsDriver::writeGuestFiles() {
                           {"holderPidFile", paths_.state_dir + "/holder.pid"},
                           {"cgroupProcs", cgroup_.procsFiles()},
                           {"argv", argv}};
+  if (!runtime_->writesOwnPidFile()) guest["pidFile"] = layout().pid_file;
   net::Files::writeAtomic(paths_.state_dir + "/guest.json", guest.dump(2) + "\n", 0600);
 }
 
-std::shared_ptr<net::ChildProcess> NsDriver::spawnDockerd() {
-  const std::string log = paths_.state_dir + "/dockerd.log";
-  // dockerd refuses to start while its pid file names a process that exists, and a killed
-  // dockerd whose parent is gone may linger as a zombie that nobody reaps.
-  // The same holds for the containerd that dockerd starts: with a stale pid file it waits
-  // for a dead containerd instead of starting one.
-  const std::string pid_file = paths_.state_dir + "/dockerd.pid";
-  if (!net::ChildProcess::adopt(pid_file, "dockerd")) ::unlink(pid_file.c_str());
-  const std::string containerd_pid_file = exec_root_ + "/containerd/containerd.pid";
-  if (!net::ChildProcess::adopt(containerd_pid_file, "containerd")) {
-    ::unlink(containerd_pid_file.c_str());
-  }
+std::shared_ptr<net::ChildProcess> NsDriver::spawnEngine() {
+  writeGuestFiles(runtime_->nsArgv(layout()));
+  const std::string log = engineLog();
   net::SpawnOptions spawn;
   spawn.argv = {net::ChildProcess::selfExecutable(), "ns-init", paths_.state_dir + "/guest.json"};
-  spawn.env = config_.env;  // dockerd's environment: ours, with the profile's env on top
+  spawn.env = config_.env;  // the engine's environment: ours, with the profile's env on top
   spawn.output = log;
   // Its own session: a Ctrl-C on `berth start --foreground` or the daemon's death must not
-  // take dockerd (and the containers) with it.
+  // take the engine (and the containers) with it.
   spawn.new_session = true;
-  auto dockerd = std::make_shared<net::ChildProcess>(net::ChildProcess::spawn(spawn));
+  auto engine = std::make_shared<net::ChildProcess>(net::ChildProcess::spawn(spawn));
   BERTH_LOG(Info, "ns",
-            "dockerd pid " << dockerd->pid() << " starting in " << netns_ << ", log " << log);
-  return dockerd;
+            runtime_->engineProgram()
+                << " pid " << engine->pid() << " starting in " << netns_ << ", log " << log);
+  return engine;
 }
 
-bool NsDriver::waitUntilAnswering(net::ChildProcess& dockerd, milliseconds limit,
+bool NsDriver::waitUntilAnswering(net::ChildProcess& engine, milliseconds limit,
                                   const ProgressSink& progress) {
   const auto start = Clock::now();
   auto next_report = start + seconds(2);
-  // Between pings: not stopping, dockerd still alive; a progress line every 2 s.
-  const auto keep_waiting = [&] {
+  const EngineEndpoint endpoint = this->engine();
+  for (;;) {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return false;
     }
-    if (!dockerd.running()) return false;
-    if (Clock::now() >= next_report) {
-      auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+    if (!engine.running()) return false;
+    const auto now = Clock::now();
+    if (now >= start + limit) return false;
+    if (progress && now >= next_report) {
+      auto waited = std::chrono::duration_cast<milliseconds>(now - start).count();
       char line[160];
-      std::snprintf(line, sizeof line, "waiting for dockerd to answer (%.1fs)", waited / 1000.0);
-      if (progress) progress(line);
+      std::snprintf(line, sizeof line, "waiting for %s to answer (%.1fs)",
+                    runtime_->engineProgram().c_str(), waited / 1000.0);
+      progress(line);
       next_report += seconds(2);
     }
-    return true;
-  };
-  std::string error;
-  return EngineProbe(engine()).waitUntilAnswering(start + limit, milliseconds(100), keep_waiting,
-                                                  error);
+    std::string error;
+    if (runtime_->answers(endpoint, kProbeLimit, error)) return true;
+    std::this_thread::sleep_for(kProbeInterval);
+  }
 }
 
 void NsDriver::supervise() {
+  const std::string program = runtime_->engineProgram();
   int failures = 0;
   auto started = Clock::now();
   for (;;) {
-    const auto dockerd = dockerdProcess();
-    // Wait for dockerd to exit, or for stop(). Its pidfd also works for an adopted dockerd,
+    const auto engine = engineProcess();
+    // Wait for the engine to exit, or for stop(). Its pidfd also works for an adopted engine,
     // which is not our child.
     for (;;) {
       {
         std::lock_guard lock(mutex_);
         if (stopping_) return;
       }
-      if (dockerd->wait(milliseconds(200))) break;
+      if (engine->wait(milliseconds(200))) break;
     }
-    const std::string why = exitOf(*dockerd);
+    const std::string why = exitOf(*engine);
     if (Clock::now() - started >= kStableRun) failures = 0;
     ++failures;
     if (failures > kMaxRestarts) {
       BERTH_LOG(Error, "ns", why << "; gave up after " << kMaxRestarts << " restarts");
       setStatus(GuestState::Broken, why + "; gave up after " + std::to_string(kMaxRestarts) +
-                                        " restarts (see " + paths_.state_dir + "/dockerd.log)");
+                                        " restarts (see " + engineLog() + ")");
       return;
     }
     const auto backoff = milliseconds(500) * (1 << (failures - 1));  // 0.5s .. 8s
@@ -536,20 +516,20 @@ void NsDriver::supervise() {
     std::shared_ptr<net::ChildProcess> next;
     started = Clock::now();
     try {
-      next = spawnDockerd();
+      next = spawnEngine();
     } catch (const std::exception& e) {
       BERTH_LOG(Error, "ns", e.what());
       continue;
     }
     {
       std::lock_guard lock(mutex_);
-      dockerd_pid_ = next->pid();
-      dockerd_ = next;
+      engine_pid_ = next->pid();
+      engine_process_ = next;
     }
     if (waitUntilAnswering(*next, kBootLimit, nullptr)) {
-      setStatus(GuestState::Running,
-                "dockerd pid " + std::to_string(next->pid()) + " (restarted after: " + why + ")");
-      BERTH_LOG(Info, "ns", "dockerd restarted, pid " << next->pid());
+      setStatus(GuestState::Running, program + " pid " + std::to_string(next->pid()) +
+                                         " (restarted after: " + why + ")");
+      BERTH_LOG(Info, "ns", program << " restarted, pid " << next->pid());
     } else if (next->running()) {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
@@ -558,85 +538,17 @@ void NsDriver::supervise() {
   }
 }
 
-int NsDriver::shutdownSeconds(int shutdown_timeout) const {
-  int limit = shutdown_timeout;
-  const EngineProbe probe(engine());
-  auto reply = probe.http().get("/containers/json", seconds(10));
-  if (reply.status != 200) return limit;
-  try {
-    for (const auto& c : nlohmann::json::parse(reply.body)) {
-      auto inspect =
-          probe.http().get("/containers/" + c.at("Id").get<std::string>() + "/json", seconds(10));
-      if (inspect.status != 200) continue;
-      const auto config = nlohmann::json::parse(inspect.body).value("Config", nlohmann::json());
-      const int stop_timeout = config.value("StopTimeout", kDefaultStopTimeout);
-      if (stop_timeout < 0) return -1;            // waits for ever, as dockerd itself does
-      limit = std::max(limit, stop_timeout + 5);  // dockerd's own grace on top
-    }
-  } catch (const std::exception& e) {
-    BERTH_LOG(Warn, "ns", "cannot read the containers' stop timeouts: " << e.what());
-  }
-  return limit;
-}
-
-void NsDriver::disableLiveRestore(net::ChildProcess& dockerd) {
-  const std::string file = paths_.state_dir + "/daemon.json";
-  nlohmann::json daemon;
-  try {
-    daemon = nlohmann::json::parse(net::Files::readOr(file));
-  } catch (const std::exception&) {
-    return;  // not berth's file: leave dockerd as it is
-  }
-  if (!daemon.value("live-restore", false)) return;
-  daemon["live-restore"] = false;
-  net::Files::writeAtomic(file, daemon.dump(2) + "\n");
-  dockerd.signal(SIGHUP);
-  const auto off = [](const net::HttpResponse& reply) {
-    try {
-      return reply.status == 200 &&
-             !nlohmann::json::parse(reply.body).value("LiveRestoreEnabled", true);
-    } catch (const std::exception&) {
-      return false;
-    }
-  };
-  net::HttpClient::Wait wait{Clock::now() + kReloadLimit};
-  wait.keep_waiting = [&dockerd] { return dockerd.running(); };
-  if (EngineProbe(engine()).http().waitUntil("/info", off, wait)) return;
-  BERTH_LOG(Warn, "ns", "dockerd did not turn live-restore off; its containers are killed");
-}
-
-void NsDriver::shutdownEngine(net::ChildProcess& dockerd) {
-  nlohmann::json daemon;
-  try {
-    daemon = nlohmann::json::parse(net::Files::readOr(paths_.state_dir + "/daemon.json"));
-  } catch (const std::exception&) {
-    daemon = nlohmann::json::object();
-  }
-  int shutdown_timeout = kShutdownTimeout;
-  try {
-    shutdown_timeout = daemon.value("shutdown-timeout", kShutdownTimeout);
-  } catch (const std::exception&) {
-  }
-  const int limit = shutdownSeconds(shutdown_timeout);
-  disableLiveRestore(dockerd);
-  BERTH_LOG(Info, "ns", "shutting dockerd down (its containers get their stop timeouts)");
-  dockerd.signal(SIGTERM);
-  const auto wait = limit < 0 ? std::chrono::hours(24) : seconds(limit + 10);
-  if (!dockerd.wait(std::chrono::duration_cast<milliseconds>(wait))) {
-    BERTH_LOG(Warn, "ns", "dockerd did not shut down within " << limit + 10 << "s; killing it");
-  }
-}
-
 void NsDriver::killGuestProcesses(bool force) {
-  auto dockerd = dockerdProcess();
-  if (!dockerd) {
-    if (auto found = net::ChildProcess::adopt(paths_.state_dir + "/dockerd.pid", "dockerd")) {
-      dockerd = std::make_shared<net::ChildProcess>(std::move(*found));
+  const std::string program = runtime_->engineProgram();
+  auto engine = engineProcess();
+  if (!engine) {
+    if (auto found = net::ChildProcess::adopt(enginePidFile(paths_, program), program)) {
+      engine = std::make_shared<net::ChildProcess>(std::move(*found));
     }
   }
-  if (dockerd && dockerd->running()) {
-    if (!force) shutdownEngine(*dockerd);
-    dockerd->stop(milliseconds(0), SIGKILL);
+  if (engine && engine->running()) {
+    if (!force) runtime_->shutdown(*engine, this->engine(), layout());
+    engine->stop(milliseconds(0), SIGKILL);
   }
   const ino_t netns_inode = inodeOf("/var/run/netns/" + netns_);
   auto rest = guestProcesses(netns_inode, paths_.state_dir, exec_root_);
@@ -671,7 +583,7 @@ void NsDriver::removeCreatedMountPoints() {
 }
 
 void NsDriver::stop(bool force) {
-  setStatus(GuestState::Stopping, force ? "killing dockerd" : "stopping dockerd");
+  setStatus(GuestState::Stopping, (force ? "killing " : "stopping ") + runtime_->engineProgram());
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -683,14 +595,14 @@ void NsDriver::stop(bool force) {
   deleteNetwork();
   removeCreatedMountPoints();
   ::unlink(engine_socket_.c_str());
-  ::unlink((paths_.state_dir + "/dockerd.pid").c_str());
+  ::unlink(layout().pid_file.c_str());
   ::unlink((paths_.state_dir + "/holder.pid").c_str());
   std::error_code ignored;
   std::filesystem::remove_all(std::filesystem::path(exec_root_).parent_path(), ignored);
   {
     std::lock_guard lock(mutex_);
-    dockerd_pid_ = 0;
-    dockerd_.reset();
+    engine_pid_ = 0;
+    engine_process_.reset();
     subnet_.clear();
   }
   setStatus(GuestState::Stopped, "");
@@ -701,14 +613,17 @@ std::string NsDriver::guestId(const ProfilePaths& paths) {
 }
 
 bool NsDriver::guestRunning(const ProfilePaths& paths) {
-  return runningDockerd(paths) != 0 ||
+  return runningEngine(paths) != 0 ||
          NsGuestInit::holderPid(paths.state_dir + "/holder.pid",
                                 "/var/run/netns/" + guestId(paths)) != 0;
 }
 
-int NsDriver::runningDockerd(const ProfilePaths& paths) {
-  auto dockerd = net::ChildProcess::adopt(paths.state_dir + "/dockerd.pid", "dockerd");
-  return dockerd ? dockerd->pid() : 0;
+int NsDriver::runningEngine(const ProfilePaths& paths) {
+  for (const char* program : {"dockerd", "containerd"}) {
+    if (auto engine = net::ChildProcess::adopt(enginePidFile(paths, program), program))
+      return engine->pid();
+  }
+  return 0;
 }
 
 std::vector<std::string> NsDriver::shellArgv(const std::vector<std::string>& command,
@@ -716,7 +631,7 @@ std::vector<std::string> NsDriver::shellArgv(const std::vector<std::string>& com
   const ProfilePaths& paths = paths_;
   int pid =
       NsGuestInit::holderPid(paths.state_dir + "/holder.pid", "/var/run/netns/" + guestId(paths));
-  if (pid == 0) pid = runningDockerd(paths);
+  if (pid == 0) pid = runningEngine(paths);
   if (pid == 0) {
     throw DriverError("profile '" + paths.name + "' is not running; start it first (berth start" +
                       (paths.name == ProfilePaths::kDefaultProfile ? "" : " " + paths.name) + ")");

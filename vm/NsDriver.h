@@ -1,10 +1,11 @@
 #pragma once
-// NsDriver: the `ns` driver. The guest is dockerd in a network namespace of its own (a veth
-// pair to the host, guest address <subnet>.2, not loopback) and a mount namespace of its own
-// (shares bind-mounted at their mount points, resolv.conf from network.dns), its data under
-// the profile's state dir, its engine on a unix socket there. A supervisor thread restarts
-// dockerd with a bounded back-off when it dies. After a daemon crash, start() adopts a dockerd
-// that still runs (containers keep running). stop() leaves no process, namespace or veth.
+// NsDriver: the `ns` driver. The guest is the runtime's engine (dockerd or containerd, see
+// Runtime) in a network namespace of its own (a veth pair to the host, guest address
+// <subnet>.2, not loopback) and a mount namespace of its own (shares bind-mounted at their
+// mount points, resolv.conf from network.dns), its data under the profile's state dir, its
+// engine on a unix socket there. A supervisor thread restarts the engine with a bounded
+// back-off when it dies. After a daemon crash, start() adopts an engine that still runs
+// (containers keep running). stop() leaves no process, namespace or veth.
 // Thread-safety: start/stop are serialised by the caller; status() is safe from any thread.
 #include <atomic>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include "vm/GuestCgroup.h"
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
+#include "vm/Runtime.h"
 
 namespace berth::vm {
 
@@ -35,20 +37,23 @@ class NsDriver final : public Driver {
   std::string guestNetworkNamespace() const override { return "/var/run/netns/" + netns_; }
   std::vector<Share> shares() const override { return shares_; }
   std::string guestEngineSocket() const override { return engine_socket_; }
+  const Runtime& runtime() const override { return *runtime_; }
   // nsenter into the guest's network and mount namespaces.
   std::vector<std::string> shellArgv(const std::vector<std::string>& command,
                                      bool tty) const override;
-  // The guest (dockerd, or the namespaces holding its containers) runs without its daemon.
+  // The guest (its engine, or the namespaces holding its containers) runs without its daemon.
   bool orphanRunning() const override { return guestRunning(paths_); }
   std::string hostEngineVersion() const override;
 
   // The network namespace's name (ip netns), for `berth ssh` and tests.
   const std::string& netnsName() const { return netns_; }
-  // Pid of the running dockerd, or 0.
-  int dockerdPid() const;
-  // Pid of a dockerd of this profile that still runs (e.g. its daemon was killed), or 0.
-  static int runningDockerd(const ProfilePaths& paths);
-  // True while the guest (dockerd, or the namespaces holding its containers) still runs.
+  // Pid of the running engine, or 0.
+  int enginePid() const;
+  // Pid of an engine (dockerd or containerd) of this profile that still runs, or 0.
+  static int runningEngine(const ProfilePaths& paths);
+  // The pid file of the guest's engine `program` ("dockerd", "containerd").
+  static std::string enginePidFile(const ProfilePaths& paths, const std::string& program);
+  // True while the guest (its engine, or the namespaces holding its containers) still runs.
   static bool guestRunning(const ProfilePaths& paths);
   // The guest's network namespace name (ip netns) for a profile.
   static std::string guestId(const ProfilePaths& paths);
@@ -58,27 +63,24 @@ class NsDriver final : public Driver {
     std::string subnet;  // "172.30.N" (the /24's first three octets)
   };
 
-  bool adoptRunningDockerd();
-  // dockerd is gone but the guest's namespaces (and containers) are not: start one in them.
+  bool adoptRunningEngine();
+  // The engine is gone but the guest's namespaces (and containers) are not: start one in them.
   bool adoptGuest();
   void cleanupLeftovers();
   void createNetwork(const ProgressSink& progress);
   void deleteNetwork();
-  void writeGuestFiles();
-  std::shared_ptr<net::ChildProcess> spawnDockerd();
-  std::shared_ptr<net::ChildProcess> dockerdProcess() const;
-  // "dockerd exited with status 1", "dockerd was killed by signal 9"; "" while it runs.
-  static std::string exitOf(net::ChildProcess& dockerd);
-  bool waitUntilAnswering(net::ChildProcess& dockerd, std::chrono::milliseconds limit,
+  // guest.json: what `berth ns-init` needs to make or join the guest and exec `argv`.
+  void writeGuestFiles(const std::vector<std::string>& argv);
+  std::shared_ptr<net::ChildProcess> spawnEngine();
+  std::shared_ptr<net::ChildProcess> engineProcess() const;
+  // "dockerd exited with status 1", "containerd was killed by signal 9"; "" while it runs.
+  std::string exitOf(net::ChildProcess& engine) const;
+  bool waitUntilAnswering(net::ChildProcess& engine, std::chrono::milliseconds limit,
                           const ProgressSink& progress);
-  // A machine shutdown: dockerd stops its containers itself (each with its stop signal and
-  // timeout) without recording them as stopped by a user, so `always`/`unless-stopped` ones
-  // come back at the next boot. live-restore would leave them running: it is turned off first.
-  void shutdownEngine(net::ChildProcess& dockerd);
-  void disableLiveRestore(net::ChildProcess& dockerd);
-  // How long dockerd may take to shut down, given its shutdown-timeout: each running
-  // container's stop timeout plus dockerd's grace (-1: for ever, as a stop timeout of -1).
-  int shutdownSeconds(int shutdown_timeout) const;
+  NsEngineLayout layout() const;
+  std::string engineLog() const;  // <state>/dockerd.log, <state>/containerd.log
+  // A machine shutdown: the runtime stops its engine (dockerd stops each container with its
+  // stop signal and timeout), then whatever is left in the guest is killed.
   void killGuestProcesses(bool force);
   void removeCreatedMountPoints();
   void supervise();
@@ -87,20 +89,22 @@ class NsDriver final : public Driver {
 
   ProfileConfig config_;
   ProfilePaths paths_;
+  std::unique_ptr<Runtime> runtime_;
   std::vector<Share> shares_;
   std::string netns_;       // ip netns name
   std::string veth_host_;   // host end
   std::string veth_guest_;  // guest end before it is renamed eth0
   std::string engine_socket_;
-  std::string exec_root_;  // dockerd's --exec-root
+  std::string exec_root_;  // dockerd's --exec-root (short runtime state)
   GuestCgroup cgroup_;     // cpus and memory of the whole guest
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   GuestStatus status_;
   std::string subnet_;  // "172.30.N"
-  int dockerd_pid_ = 0;
-  std::shared_ptr<net::ChildProcess> dockerd_;  // spawned or adopted; its pidfd tells its end
+  int engine_pid_ = 0;
+  std::shared_ptr<net::ChildProcess>
+      engine_process_;  // spawned or adopted; its pidfd tells its end
   bool stopping_ = false;
   std::thread supervisor_;
 };

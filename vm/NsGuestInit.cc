@@ -162,6 +162,13 @@ int NsGuestInit::run(const std::string& guest_json_path) {
     spawnHolder(holder_pid_file);
   }
 
+  // An engine that keeps no pid file of its own (containerd) gets one naming this process,
+  // which it becomes at the exec: the driver adopts it from there after a daemon crash.
+  if (const std::string pid_file = guest.value("pidFile", ""); !pid_file.empty()) {
+    const std::string tmp = pid_file + ".tmp";
+    std::ofstream(tmp, std::ios::trunc) << ::getpid() << "\n";
+    if (::rename(tmp.c_str(), pid_file.c_str()) != 0) die("cannot write " + pid_file);
+  }
   std::vector<std::string> args = guest.at("argv").get<std::vector<std::string>>();
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -5,7 +5,7 @@
 // The first run makes the holder: it joins the guest's network namespace, makes a private
 // (slave) mount namespace, bind-mounts each share (read-only when not writable) and the
 // profile's resolv.conf, and leaves a detached holder there; later runs enter the holder's
-// namespaces. Then it execs dockerd. Single-threaded by design (it changes namespaces);
+// namespaces. Then it execs the engine. Single-threaded by design (it changes namespaces);
 // returns only on failure (exit code 1, one line on stderr, which is dockerd.log).
 #include <string>
 

@@ -463,7 +463,23 @@ std::vector<std::string> ProfileConfig::choices(const std::string& key) {
 ProfileConfig ProfileConfig::defaults() {
   ProfileConfig config;
   config.arch = hostArch();
+  try {
+    config.runtime = defaultRuntime();
+  } catch (const ConfigError&) {
+    // Refused where a profile is created (berth start); a bad value is never saved.
+  }
   return config;
+}
+
+std::string ProfileConfig::defaultRuntime() {
+  const char* env = std::getenv("BERTH_DEFAULT_RUNTIME");
+  if (env == nullptr || *env == '\0') return "docker";
+  const auto allowed = choices("runtime");
+  if (std::find(allowed.begin(), allowed.end(), env) == allowed.end()) {
+    throw ConfigError(std::string("BERTH_DEFAULT_RUNTIME is '") + env +
+                      "'; it must be docker or containerd (or unset)");
+  }
+  return env;
 }
 
 void ProfileConfig::mergeFile(const std::string& path) {
@@ -527,10 +543,11 @@ void ProfileConfig::validate() const {
     if (std::string why = key.check(*this); !why.empty()) throw ConfigError(why);
   }
   // Settings whose machinery does not exist yet are refused rather than saved and shown as if
-  // they were in force (the guest would still run dockerd, and no k3s).
-  if (runtime == "containerd") {
+  // they were in force (a qemu guest would still run dockerd, and no k3s).
+  if (runtime == "containerd" && vm_type == "qemu") {
     throw ConfigError(
-        "runtime containerd is not available yet: the guest runs dockerd (runtime docker)");
+        "the containerd runtime is built for --vm-type ns only so far; use --vm-type ns or "
+        "--runtime docker");
   }
   // Where k3s comes from (mirror, artifacts) is accepted: `berth kubernetes download` uses it.
   if (kubernetes.enabled || !kubernetes.version.empty() || !kubernetes.k3s_args.empty()) {

@@ -79,8 +79,11 @@ class ProfileConfig {
   DashboardConfig dashboard;
   DomainsConfig domains;
 
-  // Built-in defaults (arch = the host's).
+  // Built-in defaults (arch = the host's, runtime = defaultRuntime() when that is valid).
   static ProfileConfig defaults();
+  // $BERTH_DEFAULT_RUNTIME, else "docker"; throws ConfigError for a value that is neither
+  // docker nor containerd.
+  static std::string defaultRuntime();
   // Applies the keys present in the YAML file at `path`; a missing file changes nothing.
   void mergeFile(const std::string& path);
   // Applies the keys present in `text`; `source` names it in errors.

@@ -55,6 +55,7 @@ ProfilePaths ProfilePaths::forProfile(const std::string& profile, const std::str
   p.log_file = p.dir + "/daemon.log";
   p.state_dir = p.dir + "/guest";
   p.engine_socket = p.state_dir + "/engine.sock";
+  p.containerd_socket = p.dir + "/containerd.sock";
   return p;
 }
 

@@ -28,21 +28,22 @@ class ProfilePaths {
 
   std::string name;
   std::string home_dir;
-  std::string dir;             // <home>/<profile>
-  std::string config_file;     // berth.yaml
-  std::string docker_socket;   // the Docker API socket clients use
-  std::string control_socket;  // the daemon's control API
-  std::string pid_file;        // daemon.pid
-  std::string lock_file;       // daemon.lock (flock held by the running daemon)
-  std::string log_file;        // daemon.log
-  std::string state_dir;       // driver state (<dir>/guest)
-  std::string engine_socket;   // the guest engine's socket, for drivers that have one (ns)
+  std::string dir;                // <home>/<profile>
+  std::string config_file;        // berth.yaml
+  std::string docker_socket;      // the Docker API socket clients use
+  std::string control_socket;     // the daemon's control API
+  std::string pid_file;           // daemon.pid
+  std::string lock_file;          // daemon.lock (flock held by the running daemon)
+  std::string log_file;           // daemon.log
+  std::string state_dir;          // driver state (<dir>/guest)
+  std::string engine_socket;      // the guest engine's socket, for drivers that have one (ns)
+  std::string containerd_socket;  // containerd's API relayed (runtime containerd)
 
   // "berth" for the default profile, "berth-<profile>" otherwise (docker and kube contexts).
   std::string contextName() const;
   // Every unix socket path this profile uses (for the length check).
   std::vector<std::string> socketPaths() const {
-    return {docker_socket, control_socket, engine_socket};
+    return {docker_socket, control_socket, engine_socket, containerd_socket};
   }
   // The template every new profile starts from: <home>/_templates/default.yaml.
   static std::string templateFile(const std::string& home);

@@ -1,7 +1,11 @@
 #include "server/cli/Cli.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <iostream>
 #include <set>
@@ -10,7 +14,7 @@ namespace berth::cli {
 namespace {
 
 // Commands that run a command of the user's (`berth ssh -- CMD ARGS`): the words after `--`.
-const std::set<std::string> kTailCommands = {"ssh"};
+const std::set<std::string> kTailCommands = {"ssh", "ctr", "nerdctl"};
 
 std::vector<std::string>& tail() {
   static std::vector<std::string> words;
@@ -58,6 +62,14 @@ std::string unknownCommand(CLI::App& app, const std::string& word) {
 
 const std::vector<std::string>& commandTail() { return tail(); }
 
+void execProgram(std::vector<std::string> argv) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(errno));
+}
+
 int runCli(int argc, char** argv) {
   CLI::App app{"berth: a Docker engine in a VM or sandbox, behind a faithful Docker API socket"};
   app.require_subcommand(1);
@@ -70,6 +82,7 @@ int runCli(int argc, char** argv) {
   registerStatusCommands(app);
   registerTemplateCommand(app);
   registerSshCommands(app);
+  registerCtrCommands(app);
   registerMountCommands(app);
   registerServiceCommands(app);
   registerDashboardCommand(app);

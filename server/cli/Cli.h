@@ -27,6 +27,10 @@ void restartProfile(const ProfileArgs& profile);
 // when none is given or cached; throws when it cannot (not root, no recipe, build failed).
 void ensureGuestImage(const vm::ProfileConfig& config);
 
+// Replaces this process with `argv` (PATH searched): the program's stdin, stdout, stderr and
+// exit code are the caller's. Throws std::runtime_error when it cannot run.
+[[noreturn]] void execProgram(std::vector<std::string> argv);
+
 // Each command file registers its subcommand(s) on the app.
 void registerDaemonCommand(CLI::App& app);
 void registerQemuDevCommand(CLI::App& app);
@@ -36,6 +40,7 @@ void registerStopCommands(CLI::App& app);        // stop, delete
 void registerStatusCommands(CLI::App& app);      // status, list, version
 void registerTemplateCommand(CLI::App& app);     // template
 void registerSshCommands(CLI::App& app);         // ssh, ns-init (internal)
+void registerCtrCommands(CLI::App& app);         // ctr, nerdctl
 void registerMountCommands(CLI::App& app);       // mount add|remove|list
 void registerServiceCommands(CLI::App& app);     // service install|remove|unit
 void registerDashboardCommand(CLI::App& app);    // dashboard

@@ -26,13 +26,8 @@ struct SshOptions {
     throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
   }
   const vm::ProfileConfig config = client.loadConfig(true);
-  std::vector<std::string> argv = vm::DriverFactory::makeDriver(config, client.paths())
-                                      ->shellArgv(command, command.empty() && ::isatty(0));
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  ::execvp(args[0], args.data());
-  throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(errno));
+  execProgram(vm::DriverFactory::makeDriver(config, client.paths())
+                  ->shellArgv(command, command.empty() && ::isatty(0)));
 }
 
 }  // namespace

@@ -192,6 +192,14 @@ int startProfile(StartOptions& o) {
       throw std::runtime_error(
           "--disk is not enforced by the ns driver (the engine's data lives on the host's file "
           "system); use --vm-type qemu for a guest disk of a fixed size");
+    // BERTH_DEFAULT_RUNTIME picks the runtime of a new profile: a bad value is refused here.
+    if (!existed && !o.given("--runtime")) {
+      try {
+        vm::ProfileConfig::defaultRuntime();
+      } catch (const vm::ConfigError& e) {
+        throw std::runtime_error(std::string(e.what()) + "; nothing was saved");
+      }
+    }
     SettingsCheck::beforeSave(config);
     if (existed && current)
       vm::ProfileConfig::checkImmutable(current->vm_type.empty() ? config : *current, config,
@@ -308,7 +316,8 @@ void registerStartCommand(CLI::App& app) {
   FlagChoices::attach(cmd->add_option("--arch", o->arch, "Guest architecture (fixed at creation)"),
                       vm::ProfileConfig::choices("arch"));
   FlagChoices::attach(cmd->add_option("--runtime", o->runtime,
-                                      "Container runtime (containerd: not built yet, refused)"),
+                                      "Container runtime (containerd: ns driver only; default "
+                                      "$BERTH_DEFAULT_RUNTIME, else docker)"),
                       vm::ProfileConfig::choices("runtime"));
   FlagChoices::attach(
       cmd->add_option(

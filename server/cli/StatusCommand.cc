@@ -76,6 +76,11 @@ void printHuman(const nlohmann::json& s, bool extended) {
             << "runtime: " << s["runtime"].get<std::string>() << "\n"
             << "socket: " << s["dockerHost"].get<std::string>() << "\n"
             << "context: " << s["context"].get<std::string>() << "\n";
+  if (s.value("containerdSocket", nlohmann::json()).is_string()) {
+    // docker.sock answers every request with how to use the profile: containerd is the API.
+    std::cout << "containerd socket: " << s["containerdSocket"].get<std::string>()
+              << "  (ctr --address ..., or berth ctr -- ARGS)\n";
+  }
   if (!s["address"].get<std::string>().empty()) {
     std::cout << "address: " << s["address"].get<std::string>() << "\n";
   }
@@ -214,6 +219,7 @@ void runList(bool json, bool all) {
                     {"memory", s["memory"]},
                     {"disk", s["disk"]},
                     {"runtime", s["runtime"]},
+                    {"containerdSocket", s.value("containerdSocket", nlohmann::json())},
                     {"address", s["address"]},
                     {"socket", s["socket"]}});
   }

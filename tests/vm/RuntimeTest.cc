@@ -1,0 +1,38 @@
+#include <gtest/gtest.h>
+
+#include "vm/ContainerdRuntime.h"
+#include "vm/Runtime.h"
+
+namespace berth::vm {
+namespace {
+
+TEST(RuntimeTest, NamesPickTheRuntimeAndItsHostSockets) {
+  auto docker = Runtime::make("docker");
+  EXPECT_EQ(docker->name(), "docker");
+  EXPECT_EQ(docker->engineProgram(), "dockerd");
+  EXPECT_TRUE(docker->servesDockerApi());
+  EXPECT_FALSE(docker->servesContainerdApi());
+  auto containerd = Runtime::make("containerd");
+  EXPECT_EQ(containerd->engineProgram(), "containerd");
+  EXPECT_FALSE(containerd->servesDockerApi());
+  EXPECT_TRUE(containerd->servesContainerdApi());
+  EXPECT_FALSE(containerd->writesOwnPidFile());
+  EXPECT_THROW(Runtime::make("podman"), DriverError);
+}
+
+// berth's containerd config keeps root, state and socket where it says, quoted for TOML.
+TEST(RuntimeTest, ContainerdDefaultConfigPlacesEverythingUnderTheProfile) {
+  const std::string text = ContainerdRuntime::defaultConfig(
+      "/h/p/guest/engine.sock", "/h/p/guest/data/containerd", "/h/p/guest/containerd-state");
+  EXPECT_NE(text.find("version = 2\n"), std::string::npos);
+  EXPECT_NE(text.find("root = \"/h/p/guest/data/containerd\"\n"), std::string::npos);
+  EXPECT_NE(text.find("state = \"/h/p/guest/containerd-state\"\n"), std::string::npos);
+  EXPECT_NE(text.find("address = \"/h/p/guest/engine.sock\"\n"), std::string::npos);
+  EXPECT_NE(text.find("path = \"/h/p/guest/data/containerd/opt\"\n"), std::string::npos);
+  const std::string odd = ContainerdRuntime::defaultConfig("/a\"b/s", "/r\\x", "/s");
+  EXPECT_NE(odd.find("address = \"/a\\\"b/s\""), std::string::npos) << odd;
+  EXPECT_NE(odd.find("root = \"/r\\\\x\""), std::string::npos) << odd;
+}
+
+}  // namespace
+}  // namespace berth::vm

@@ -1,0 +1,140 @@
+#include "vm/ContainerdRuntime.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "server/net/ChildProcess.h"
+#include "server/net/Files.h"
+#include "server/net/Log.h"
+#include "vm/ProfileConfig.h"
+#include "vm/ProfilePaths.h"
+
+namespace berth::vm {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr auto kShutdownLimit = seconds(10);  // containerd exits on SIGTERM in well under this
+
+std::string program(const char* name, const char* package) {
+  std::string path = net::ChildProcess::which(name);
+  if (path.empty()) {
+    throw DriverError(std::string(name) + " not found: install it (apt-get install " + package +
+                      ")");
+  }
+  return path;
+}
+
+// A TOML basic string: the paths berth writes are plain, but a quote or backslash in a
+// BERTH_HOME must not break the file.
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string ContainerdRuntime::userConfigFile(const ProfilePaths& paths) {
+  return paths.dir + "/containerd/config.toml";
+}
+
+std::string ContainerdRuntime::defaultConfig(const std::string& socket, const std::string& root,
+                                             const std::string& state) {
+  std::ostringstream out;
+  out << "# written by berth at every boot; put your own in <profile>/containerd/config.toml\n"
+      << "version = 2\n"
+      << "root = " << quoted(root) << "\n"
+      << "state = " << quoted(state) << "\n"
+      << "# the CRI plugin serves Kubernetes only; it would also look for CNI configs\n"
+      << "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n"
+      << "[grpc]\n"
+      << "  address = " << quoted(socket) << "\n\n"
+      << "[plugins.\"io.containerd.internal.v1.opt\"]\n"
+      << "  path = " << quoted(root + "/opt") << "\n";
+  return out.str();
+}
+
+std::vector<std::string> ContainerdRuntime::ctrArgv(const std::string& socket) {
+  return {program("ctr", "containerd"), "--address", socket};
+}
+
+std::vector<std::string> ContainerdRuntime::nsArgv(const NsEngineLayout& layout) const {
+  const std::string& state_dir = layout.paths.state_dir;
+  const std::string root = state_dir + "/data/containerd";
+  const std::string state = state_dir + "/containerd-state";
+  program("runc", "runc");
+  std::string config = userConfigFile(layout.paths);
+  if (std::filesystem::exists(config)) {
+    BERTH_LOG(Info, "ns", "containerd uses " << config << " (berth sets its socket, root, state)");
+  } else {
+    config = state_dir + "/containerd.toml";
+    net::Files::writeAtomic(config, defaultConfig(layout.engine_socket, root, state));
+  }
+  ::unlink(layout.pid_file.c_str());  // the guest's init writes the new one
+  // The flags win over any file: the relay, `berth ctr` and the profile's data depend on them.
+  return {program("containerd", "containerd"),
+          "--config",
+          config,
+          "--address",
+          layout.engine_socket,
+          "--root",
+          root,
+          "--state",
+          state};
+}
+
+bool ContainerdRuntime::answers(const EngineEndpoint& endpoint, milliseconds timeout,
+                                std::string& error) const {
+  auto argv = ctrArgv(endpoint.unix_path);
+  argv.insert(argv.end(), {"--connect-timeout", "1s", "version"});
+  const auto result = net::ChildProcess::run(argv, timeout);
+  if (result.exit_code == 0 && result.output.find("Server:") != std::string::npos) return true;
+  error = result.output.empty() ? "ctr version failed" : result.output.substr(0, 300);
+  return false;
+}
+
+int ContainerdRuntime::runningContainers(const EngineEndpoint& endpoint) const {
+  try {
+    auto list = ctrArgv(endpoint.unix_path);
+    list.insert(list.end(), {"namespaces", "ls", "-q"});
+    const auto namespaces = net::ChildProcess::run(list);
+    if (namespaces.exit_code != 0) return -1;
+    int running = 0;
+    std::istringstream names(namespaces.output);
+    for (std::string ns; std::getline(names, ns);) {
+      if (ns.empty()) continue;
+      auto tasks = ctrArgv(endpoint.unix_path);
+      tasks.insert(tasks.end(), {"--namespace", ns, "tasks", "ls"});
+      const auto result = net::ChildProcess::run(tasks);
+      if (result.exit_code != 0) return -1;
+      std::istringstream lines(result.output);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.find(" RUNNING") != std::string::npos) ++running;
+      }
+    }
+    return running;
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+void ContainerdRuntime::shutdown(net::ChildProcess& containerd, const EngineEndpoint&,
+                                 const NsEngineLayout&) const {
+  // containerd leaves its tasks to their shims: the driver stops them with the guest's other
+  // processes (SIGTERM, then SIGKILL), as a machine's shutdown would.
+  BERTH_LOG(Info, "ns", "shutting containerd down");
+  containerd.signal(SIGTERM);
+  if (!containerd.wait(kShutdownLimit)) {
+    BERTH_LOG(Warn, "ns", "containerd did not shut down within 10s; killing it");
+  }
+}
+
+}  // namespace berth::vm

@@ -1,0 +1,35 @@
+#pragma once
+// ContainerdRuntime: the `containerd` runtime: Debian's containerd (with runc) in the guest,
+// its gRPC API relayed byte for byte on the host's containerd.sock, docker.sock refusing every
+// request with a line saying how to use the profile. Its root (under the profile's data) and
+// state and socket (under the profile's state dir) are always berth's; the rest of its config
+// is berth's default, or the profile's `containerd/config.toml` when that file exists.
+// Readiness is a real `ctr version` answer. Stateless; thread-safe.
+#include "vm/Runtime.h"
+
+namespace berth::vm {
+
+class ContainerdRuntime final : public Runtime {
+ public:
+  // The profile's own containerd config (used instead of berth's default when present).
+  static std::string userConfigFile(const ProfilePaths& paths);
+  // The config berth writes for a guest whose engine socket, root and state are these.
+  static std::string defaultConfig(const std::string& socket, const std::string& root,
+                                   const std::string& state);
+  // The ctr argv that talks to the containerd at `socket` (ctr from PATH).
+  static std::vector<std::string> ctrArgv(const std::string& socket);
+
+  std::string name() const override { return "containerd"; }
+  std::string engineProgram() const override { return "containerd"; }
+  std::vector<std::string> nsArgv(const NsEngineLayout& layout) const override;
+  bool writesOwnPidFile() const override { return false; }
+  bool answers(const EngineEndpoint& endpoint, std::chrono::milliseconds timeout,
+               std::string& error) const override;
+  void shutdown(net::ChildProcess& engine, const EngineEndpoint& endpoint,
+                const NsEngineLayout& layout) const override;
+  int runningContainers(const EngineEndpoint& endpoint) const override;
+  bool servesDockerApi() const override { return false; }
+  bool servesContainerdApi() const override { return true; }
+};
+
+}  // namespace berth::vm
