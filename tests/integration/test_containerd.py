@@ -121,22 +121,29 @@ def test_docker_sock_answers_one_clear_line(cd):
 
 
 def test_killed_containerd_is_restarted_and_its_tasks_survive(cd):
-    cd.berth("ctr", "--", "run", "-d", IMAGE, "t4", "sleep", "300")
+    # runc keeps its state in containerd's fixed /run/containerd/runc/<namespace> (README): an
+    # id of this run's own, so an earlier run's leftover cannot clash.
+    task = "t4-%d" % os.getpid()
+    cd.berth("ctr", "--", "run", "-d", IMAGE, task, "sleep", "300")
     pid_file = os.path.join(cd.dir(), "guest", "containerd.pid")
     old = int(open(pid_file).read())
     os.kill(old, signal.SIGKILL)
 
     def restarted():
         p = host_ctr(cd, "tasks", "ls", check=False, timeout=20)
-        return p.returncode == 0 and "t4" in p.stdout.decode()
+        return p.returncode == 0 and task in p.stdout.decode()
 
     wait_until(restarted, 60, "berth to restart containerd", interval=0.3)
     tasks = host_ctr(cd, "tasks", "ls").stdout.decode()
-    assert any(line.split()[0] == "t4" and "RUNNING" in line for line in tasks.splitlines()[1:])
+    assert any(line.split()[0] == task and "RUNNING" in line for line in tasks.splitlines()[1:])
     assert int(open(pid_file).read()) != old
     detail = cd.status()["guest"]["detail"]
     assert "restarted after: containerd was killed by signal 9" in detail, detail
-    host_ctr(cd, "tasks", "kill", "-s", "SIGKILL", "t4")
+    host_ctr(cd, "tasks", "kill", "-s", "SIGKILL", task)
+    wait_until(lambda: "RUNNING" not in host_ctr(cd, "tasks", "ls").stdout.decode(), 20,
+               "the task to end")
+    host_ctr(cd, "tasks", "delete", task)  # runc's state goes with it
+    host_ctr(cd, "containers", "delete", task)
 
 
 def test_status_and_list_show_the_runtime_and_its_socket(cd):
