@@ -159,9 +159,11 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     engine_state_ = "connecting";
     listed_ = false;
     client_.emplace(engine, strand_);
-    if (waker_) waker_->stop();
-    waker_ = WakeController::create(strand_, engine);
-    sleepers_.clear();
+    engine_ = engine;
+    guest_up_ = true;
+    // Kept across a guest's sleep(): the ports it holds and a wake that booted the guest.
+    if (!waker_) waker_ = WakeController::create(strand_, engineSource());
+    for (auto& [id, sleeper] : sleepers_) sleeper.state_known = false;
     openGuestNetns();
     watchGuestListeners();
     openNat();
@@ -241,6 +243,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   }
 
   void stop() {
+    guest_up_ = false;
+    engine_.reset();
     stopWatcher();
     if (guest_listeners_) guest_listeners_->stop();
     guest_listeners_.reset();
@@ -260,6 +264,48 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     engine_state_ = "stopped";
     if (kernel_) kernel_->close();
     publish();
+  }
+
+  void sleep() {
+    if (!options_.boot || options_.listeners) return stop();
+    guest_up_ = false;
+    engine_.reset();
+    stopWatcher();
+    if (guest_listeners_) guest_listeners_->stop();
+    guest_listeners_.reset();
+    guest_specs_.clear();
+    client_.reset();
+    container_specs_.clear();
+    listed_ = false;
+    unpublished_at_.clear();
+    claims_.clear();
+    retry_.cancel();
+    idle_timer_.cancel();
+    draining_.clear();
+    engine_state_ = "stopped";
+    // The guest's stop stopped every container: what holds ports now are the wake containers'.
+    std::erase_if(sleepers_, [](const auto& entry) { return !entry.second.gate; });
+    for (auto& [id, sleeper] : sleepers_) sleeper.gate->setRunning(false);
+    table_.reconcile(wanted());
+    if (kernel_) kernel_->close();
+    BERTH_LOG(
+        Info, "wake",
+        "guest stopping: " << table_.active().size() << " wake port(s) stay open and boot it");
+    publish();
+  }
+
+  // The engine a wake calls: this one while the guest is up, else the one a boot brings.
+  WakeController::EngineSource engineSource() {
+    return [weak = weak_from_this(), strand = strand_](auto give) {
+      boost::asio::post(strand, [weak, give] {
+        auto self = weak.lock();
+        if (!self) return give("forwarding stopped", nullptr);
+        if (self->guest_up_ && self->engine_) return give("", self->engine_);
+        if (!self->options_.boot) return give("the engine is not connected", nullptr);
+        BERTH_LOG(Info, "wake", "booting the guest for a wake");
+        self->options_.boot(give);
+      });
+    };
   }
 
   std::unique_ptr<Listener> open(const ForwardSpec& spec, std::string& error) override {
@@ -742,6 +788,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   };
   std::map<std::string, Sleeper> sleepers_;
   std::shared_ptr<WakeController> waker_;
+  net::ConnectorPtr engine_;  // while the guest is up
+  bool guest_up_ = false;
   bool listing_sleepers_ = false;
   bool sleepers_dirty_ = false;
   bool retry_armed_ = false;
@@ -804,6 +852,10 @@ void Forwarder::claimForStart(const std::string& container, std::function<void(S
 
 void Forwarder::stop() {
   boost::asio::dispatch(impl_->strand(), [impl = impl_] { impl->stop(); });
+}
+
+void Forwarder::sleep() {
+  boost::asio::dispatch(impl_->strand(), [impl = impl_] { impl->sleep(); });
 }
 
 nlohmann::json Forwarder::status() const { return impl_->snapshot(); }

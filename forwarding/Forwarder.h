@@ -5,7 +5,9 @@
 // no container publishes (GuestListeners: host-network containers, services), relaying to that port
 // at the guest address (or, for TCP on 127.0.0.1, having the kernel DNAT it there: KernelPath.h);
 // stop() closes them all. A host port it cannot open is a conflict, retried every second until it
-// opens. status() is a JSON snapshot: engine state, active forwards, conflicts. Thread-safe: every
+// opens. Containers labelled berth.wake=true keep their fixed host ports while stopped and are
+// started by the first connection (WakeGate, WakeController; README "Wake on first connection").
+// status() is a JSON snapshot: engine state, active forwards, conflicts. Thread-safe: every
 // method but the destructor may be called from any thread; the work runs on one strand of the
 // given executor.
 #include <boost/asio/any_io_executor.hpp>
@@ -16,6 +18,7 @@
 #include <string>
 
 #include "forwarding/ForwardSpec.h"
+#include "forwarding/WakeController.h"
 #include "server/net/Connector.h"
 
 namespace berth::fwd {
@@ -35,6 +38,10 @@ struct ForwarderOptions {
   // Names the nftables table that carries TCP forwards on 127.0.0.1 in the kernel
   // (LoopbackNat.h); "" relays every connection through berth. Unused with `listeners`.
   std::string nat;
+  // Boots the guest when it is down and hands over its engine (the daemon's boot gate). With
+  // it, sleep() keeps the ports of `berth.wake=true` containers open while the guest is
+  // stopped, and a connection to one boots the guest, then wakes the container.
+  WakeController::EngineSource boot;
 };
 
 // A start's hold on the host ports its container will publish (Forwarder::claimForStart).
@@ -76,6 +83,9 @@ class Forwarder {
   static boost::asio::ip::address checkGuestAddress(const std::string& guest_address,
                                                     bool driver_opens_ports);
   void stop();
+  // stop() for a guest that stops until it is needed again (idle stop): with options.boot, the
+  // ports of wake containers stay open (asleep) and a connection to one boots the guest.
+  void sleep();
 
   // Before `POST /containers/{container}/start` goes to the engine: reads the container's
   // fixed host ports (HostConfig.PortBindings) and binds the host listeners their forwards

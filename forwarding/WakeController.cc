@@ -36,8 +36,8 @@ std::string engineError(int status, const std::string& body) {
 
 class Controller final : public WakeController, public std::enable_shared_from_this<Controller> {
  public:
-  Controller(boost::asio::any_io_executor strand, net::ConnectorPtr engine)
-      : strand_(strand), client_(std::move(engine), strand) {}
+  Controller(boost::asio::any_io_executor strand, EngineSource engine)
+      : strand_(strand), engine_(std::move(engine)) {}
 
   void wake(Target target, Done done) override {
     boost::asio::post(strand_, [self = shared_from_this(), target = std::move(target),
@@ -164,15 +164,23 @@ class Controller final : public WakeController, public std::enable_shared_from_t
 
   // POST `target` without a body; "" when the engine did it (or had nothing to do: 304).
   void engineCall(const std::string& target, Done done) {
-    client_.call("POST", target, {}, [done](std::string error, int status, std::string body) {
-      if (!error.empty()) return done(error);
-      if (status == 204 || status == 304 || status == 200) return done("");
-      done(engineError(status, body));
+    engine_([self = shared_from_this(), target, done](const std::string& error,
+                                                      net::ConnectorPtr engine) {
+      boost::asio::post(self->strand_, [self, target, done, error, engine] {
+        if (!engine) return done("no engine: " + error);
+        auto client = std::make_shared<EngineClient>(engine, self->strand_);
+        client->call("POST", target, {},
+                     [client, done](std::string call_error, int status, std::string body) {
+                       if (!call_error.empty()) return done(call_error);
+                       if (status == 204 || status == 304 || status == 200) return done("");
+                       done(engineError(status, body));
+                     });
+      });
     });
   }
 
   boost::asio::any_io_executor strand_;
-  EngineClient client_;
+  EngineSource engine_;
   std::map<std::string, std::shared_ptr<Wake>> wakes_;
   bool stopped_ = false;
 };
@@ -180,8 +188,13 @@ class Controller final : public WakeController, public std::enable_shared_from_t
 }  // namespace
 
 std::shared_ptr<WakeController> WakeController::create(boost::asio::any_io_executor strand,
-                                                       net::ConnectorPtr engine) {
+                                                       EngineSource engine) {
   return std::make_shared<Controller>(strand, std::move(engine));
+}
+
+std::shared_ptr<WakeController> WakeController::create(boost::asio::any_io_executor strand,
+                                                       net::ConnectorPtr engine) {
+  return create(std::move(strand), [engine](auto give) { give("", engine); });
 }
 
 }  // namespace berth::fwd

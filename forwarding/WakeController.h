@@ -33,10 +33,16 @@ class WakeController {
     std::chrono::milliseconds timeout{30'000};
   };
   using Done = std::function<void(const std::string& error)>;
+  // Hands over the engine to call, booting the guest first when it is down; the connector is
+  // null, with the reason, when there is none. May call back on any thread.
+  using EngineSource =
+      std::function<void(std::function<void(const std::string& error, net::ConnectorPtr engine)>)>;
 
   // `engine` reaches the engine directly (not through a booting relay).
   static std::shared_ptr<WakeController> create(boost::asio::any_io_executor strand,
                                                 net::ConnectorPtr engine);
+  static std::shared_ptr<WakeController> create(boost::asio::any_io_executor strand,
+                                                EngineSource engine);
   virtual ~WakeController() = default;
 
   virtual void wake(Target target, Done done) = 0;

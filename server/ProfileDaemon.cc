@@ -339,6 +339,13 @@ void ProfileDaemon::onGuestUp() {
   fwd::ForwarderOptions options = settings_.forwarding;
   options.guest_netns = driver_->guestNetworkNamespace();
   options.listeners = port_opener_;
+  options.boot = [this](auto give) {
+    gate_->whenUp(io_.get_executor(), [this, give](const std::string* error) {
+      if (error) return give(*error, nullptr);
+      std::lock_guard lock(mutex_);
+      give("", engine_);
+    });
+  };
   net::ConnectorPtr engine;
   {
     std::lock_guard lock(mutex_);
@@ -359,16 +366,20 @@ void ProfileDaemon::onGuestUp() {
   }
 }
 
-// Closes every forwarded host port. Runs on the driver thread before the guest stops (idle
-// stop, berth stop, SIGTERM).
-void ProfileDaemon::onGuestDown() {
+// Closes every forwarded host port (for now: but the ports of wake containers, which boot the
+// guest again). Runs on the driver thread before the guest stops (idle stop, berth stop, SIGTERM).
+void ProfileDaemon::onGuestDown(bool for_now) {
   if (domains_) domains_->guestDown("stopped");
   std::lock_guard lock(mutex_);
-  if (forwarder_) forwarder_->stop();
+  if (!forwarder_) return;
+  if (for_now)
+    forwarder_->sleep();
+  else
+    forwarder_->stop();
 }
 
-void ProfileDaemon::stopGuestOnWorker(bool force) {
-  onGuestDown();
+void ProfileDaemon::stopGuestOnWorker(bool force, bool for_now) {
+  onGuestDown(for_now);
   {
     std::lock_guard lock(mutex_);
     engine_.reset();
@@ -417,7 +428,7 @@ void ProfileDaemon::idleCheck() {
         Info, "idle",
         "no client and no running container for " << settings_.idle_stop << ": stopping the guest");
     try {
-      stopGuestOnWorker(false);
+      stopGuestOnWorker(false, true);
     } catch (const std::exception& e) {
       BERTH_LOG(Error, "idle", "idle stop: " << e.what());
     }
@@ -641,7 +652,7 @@ void ProfileDaemon::guestAction(const std::string& action,
     }
     BERTH_LOG(Info, "daemon", "guest " << action << " asked from the dashboard");
     try {
-      stopGuestOnWorker(false);
+      stopGuestOnWorker(false, true);
     } catch (const std::exception& e) {
       BERTH_LOG(Error, "daemon", "stopping the guest: " << e.what());
     }

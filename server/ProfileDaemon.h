@@ -61,8 +61,10 @@ class ProfileDaemon {
   void releaseLock();
   void bootOnWorker();
   void onGuestUp();
-  void onGuestDown();
-  void stopGuestOnWorker(bool force);
+  // `for_now`: the guest stops until it is needed again (idle stop, the dashboard): wake ports
+  // stay open and boot it.
+  void onGuestDown(bool for_now);
+  void stopGuestOnWorker(bool force, bool for_now = false);
   void handleControl(const std::string& method, const std::string& target,
                      std::function<void(int, nlohmann::json)> respond);
   nlohmann::json statusJson() const;

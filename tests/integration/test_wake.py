@@ -190,3 +190,24 @@ def test_first_udp_datagram_wakes_the_container(wk):
             assert time.monotonic() < deadline, "no echo after the wake"
     finally:
         s.close()
+
+
+def test_a_wake_port_boots_an_idle_stopped_guest(profiles):
+    """An `ns` profile with --idle-stop: the guest stops with the wake container asleep, its
+    port stays open, and a connection boots the guest, then wakes the container."""
+    profiles.start("--idle-stop", "2s")
+    profiles.import_bb()
+    profiles.docker("create", "--name", "pw", "--label", "berth.wake=true", "-p", "19520:80",
+                    "bb", *HTTPD, host="unix://" + profiles.sock())
+
+    def state():
+        return {f["host"]: f.get("wake") for f in profiles.status().get("forwards", [])}
+
+    wait_until(lambda: state().get("127.0.0.1:19520") == "asleep", 10, "the port held")
+    wait_until(lambda: profiles.status()["boot"]["state"] == "down", 30, "the guest's idle stop")
+    assert state() == {"127.0.0.1:19520": "asleep", "[::1]:19520": "asleep"}
+    t = time.monotonic()
+    assert http_get("127.0.0.1", 19520, timeout=60).startswith("hello-")
+    print("first byte through an idle-stopped guest: %.0f ms" % ((time.monotonic() - t) * 1000))
+    s = profiles.status()
+    assert s["boot"]["boots"] == 2 and s["boot"]["state"] == "up"
