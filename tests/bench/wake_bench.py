@@ -4,6 +4,8 @@ a container of a real dockerd in a network namespace) on four paths, printed as 
 
   cold wake       a berth.wake=true container, stopped: berth starts it, waits until its port
                   accepts, then relays (what a user's first request after a stop pays)
+  idle guest      the same through an `ns` profile whose guest idle-stopped (--idle-stop 2s):
+                  berth boots the guest, then wakes the container
   awake (wake)    the same container once it runs (kernel DNAT on 127.0.0.1, as any forward)
   running         a plain running container through berth's forward
   direct          the same running container at the guest address (no berth)
@@ -24,9 +26,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from berth_harness import Berth, Engine, short_tmpdir  # noqa: E402
 from forwarding_helpers import HTTPD, read_status, wait_until  # noqa: E402
+from profiles_helpers import Profiles  # noqa: E402
 
 WAKE_PORT = 19590
 RUN_PORT = 19591
+GUEST_PORT = 19592
 
 
 def ttfb(host, port, timeout=60):
@@ -58,6 +62,7 @@ def wake_state(b, port):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--guest-rounds", type=int, default=5)
     args = parser.parse_args()
 
     engine = Engine("wkb-%d" % os.getpid(), short_tmpdir("wkb"))
@@ -86,15 +91,15 @@ def main():
             rows["awake (wake)"].append(ttfb("127.0.0.1", WAKE_PORT))
             rows["running"].append(ttfb("127.0.0.1", RUN_PORT))
             rows["direct"].append(ttfb(engine.guest_addr, RUN_PORT))
+        rows["cold wake, guest idle-stopped"] = idle_guest_wakes(args.guest_rounds)
         paths = {f["host"]: f["path"] for f in read_status(berth).get("forwards", [])}
-        print("time to first byte, busybox httpd, %d rounds (ms)" % args.rounds)
+        print("time to first byte, busybox httpd, %d rounds (%d through the idle guest) (ms)"
+          % (args.rounds, args.guest_rounds))
         print("| path | median | min | max |")
         print("|---|---:|---:|---:|")
         for name, values in rows.items():
             ms = [v * 1000 for v in values]
             print("| %s | %.1f | %.1f | %.1f |" % (name, statistics.median(ms), min(ms), max(ms)))
-        print("| cold wake, guest idle-stopped | not run: waking through a stopped guest is not "
-              "built (README, Wake on first connection) | | |")
         print("forward paths: wake %s, running %s" % (paths.get("127.0.0.1:%d" % WAKE_PORT),
                                                       paths.get("127.0.0.1:%d" % RUN_PORT)))
     finally:
@@ -102,6 +107,26 @@ def main():
         engine.stop()
         berth.cleanup()
         shutil.rmtree(engine.dir, ignore_errors=True)
+
+
+def idle_guest_wakes(rounds):
+    """Seconds to the first byte of a wake through an idle-stopped `ns` guest, per round."""
+    profiles = Profiles()
+    out = []
+    try:
+        profiles.start("--idle-stop", "2s")
+        profiles.import_bb()
+        profiles.docker("create", "--name", "wkb-guest", "--label", "berth.wake=true",
+                        "--stop-timeout", "1", "-p", "%d:80" % GUEST_PORT, "bb", *HTTPD,
+                        host="unix://" + profiles.sock())
+        for _ in range(rounds):
+            wait_until(lambda: profiles.status()["boot"]["state"] == "down", 60, "idle stop")
+            out.append(ttfb("127.0.0.1", GUEST_PORT))
+            # The container runs, so the guest stays up: stop it (not timed).
+            profiles.docker("stop", "wkb-guest", host="unix://" + profiles.sock())
+    finally:
+        profiles.cleanup()
+    return out
 
 
 def _answers(host, port):
