@@ -7,6 +7,7 @@ berth's relay while it sleeps or wakes). Host ports: 19500-19599.
 """
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -162,8 +163,10 @@ def test_bad_labels_are_logged_and_a_wake_past_its_timeout_resets(wk):
     with pytest.raises((ConnectionResetError, urllib.error.URLError, ConnectionError)):
         http_get("127.0.0.1", 19506, timeout=30)
     assert time.monotonic() - t < 5
-    assert "could not wake wk6" in wk.log_text()
-    assert "port 19506 did not accept within 1000 ms (berth.wake.timeout)" in wk.log_text()
+    # Which wait ran out depends on how fast the engine starts it on a loaded machine.
+    assert re.search(r"could not wake wk6 after \d+ ms: (port 19506 did not accept|the engine did "
+                     r"not start it) within 1000 ms \(berth.wake.timeout\); its waiting "
+                     r"connections are reset", wk.log_text()), wk.log_text()[-2000:]
     assert wk.proc.poll() is None
 
 
