@@ -5,7 +5,7 @@
 namespace berth::api {
 namespace {
 
-constexpr std::size_t kMaxLine = 64 * 1024;
+constexpr std::size_t kMaxLine = std::size_t{64} * 1024;
 
 }  // namespace
 

@@ -57,7 +57,7 @@ Json* member(Json& object, const char* key) {
 }
 
 std::string stringOr(const Json* value, std::string fallback = "") {
-  return value && value->is_string() ? value->get<std::string>() : fallback;
+  return value && value->is_string() ? value->get<std::string>() : std::move(fallback);
 }
 
 // A string field holding a host path, rewritten to its guest path in place.

@@ -69,7 +69,7 @@ void EventWatcher::subscribe() {
         self->requestList();
       },
       [self](std::string_view line) { self->onEvent(line); },
-      [self](std::string reason) { self->onStreamEnd(reason); });
+      [self](const std::string& reason) { self->onStreamEnd(reason); });
 }
 
 namespace {
@@ -137,8 +137,8 @@ void EventWatcher::requestList() {
   }
   listing_ = true;
   list_dirty_ = false;
-  client_.get("/containers/json", [self = shared_from_this()](std::string error, int status,
-                                                              std::string body) {
+  client_.get("/containers/json", [self = shared_from_this()](const std::string& error, int status,
+                                                              const std::string& body) {
     self->listing_ = false;
     if (self->stopped_) return;
     if (self->list_dirty_) return self->requestList();  // newer events: this answer is stale

@@ -151,10 +151,10 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
 
   void start(net::ConnectorPtr engine, boost::asio::ip::address guest, ForwarderOptions options) {
     stopWatcher();
-    guest_ = guest;
-    options_ = options;
-    plan_.bind = options.bind;
-    plan_.udp = options.udp;
+    guest_ = std::move(guest);
+    options_ = std::move(options);
+    plan_.bind = options_.bind;
+    plan_.udp = options_.udp;
     plan_.ipv6 = hostHasIpv6Loopback(io_);
     engine_state_ = "connecting";
     listed_ = false;
@@ -182,7 +182,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
           });
     }
     EventWatcher::Callbacks callbacks;
-    callbacks.on_ports = [weak](std::vector<api::PublishedPort> ports) {
+    callbacks.on_ports = [weak](const std::vector<api::PublishedPort>& ports) {
       if (auto self = weak.lock()) self->reconcile(ports);
     };
     callbacks.on_container_gone = [weak](const std::string& id) {
@@ -818,7 +818,15 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
 Forwarder::Forwarder(boost::asio::any_io_executor io) : impl_(std::make_shared<Impl>(io)) {}
 
 // Synchronous on purpose: the listeners may call into a driver that dies right after.
-Forwarder::~Forwarder() { impl_->stop(); }
+Forwarder::~Forwarder() {
+  // A destructor must not throw (that would terminate the daemon): stop() only allocates (the
+  // status snapshot), and the listeners close with their own destructors if it fails half-way.
+  try {
+    impl_->stop();
+  } catch (const std::exception& e) {
+    BERTH_LOG(Error, "forwarding", "stopping the forwarder: " << e.what());
+  }
+}
 
 boost::asio::ip::address Forwarder::checkGuestAddress(const std::string& guest_address,
                                                       bool driver_opens_ports) {
@@ -838,10 +846,10 @@ boost::asio::ip::address Forwarder::checkGuestAddress(const std::string& guest_a
 void Forwarder::start(net::ConnectorPtr engine, const std::string& guest_address,
                       ForwarderOptions options) {
   const auto guest = checkGuestAddress(guest_address, options.listeners != nullptr);
-  boost::asio::dispatch(impl_->strand(),
-                        [impl = impl_, engine = std::move(engine), guest, options]() mutable {
-                          impl->start(std::move(engine), guest, options);
-                        });
+  boost::asio::dispatch(impl_->strand(), [impl = impl_, engine = std::move(engine), guest,
+                                          options = std::move(options)]() mutable {
+    impl->start(std::move(engine), guest, std::move(options));
+  });
 }
 
 void Forwarder::claimForStart(const std::string& container, std::function<void(StartClaim)> done) {

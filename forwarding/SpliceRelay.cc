@@ -20,7 +20,7 @@ constexpr std::size_t kPipeBytes = PipePool::kPipeBytes;
 // Below this much in the pipe, read again before passing it on, so that an EOF right behind a
 // short message is known in time to send the data and the FIN in one segment. The read that
 // finds the socket empty would come next anyway, so this costs no syscall.
-constexpr std::size_t kShortRead = 16 * 1024;
+constexpr std::size_t kShortRead = std::size_t{16} * 1024;
 
 bool wouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
@@ -34,7 +34,7 @@ SpliceRelay::SpliceRelay(Socket client, boost::asio::ip::tcp::endpoint target,
                          std::shared_ptr<const GuestNetns> netns, std::function<void()> on_finished)
     : client_(std::move(client)),
       upstream_(client_.get_executor()),
-      target_(target),
+      target_(std::move(target)),
       netns_(std::move(netns)),
       on_finished_(std::move(on_finished)) {
   to_guest_.from = &client_;

@@ -101,7 +101,7 @@ Batch& batch() {
 
 struct UdpForward::State : std::enable_shared_from_this<UdpForward::State> {
   struct Flow {
-    explicit Flow(boost::asio::any_io_executor executor) : upstream(std::move(executor)) {}
+    explicit Flow(boost::asio::any_io_executor executor) : upstream(executor) {}
     boost::asio::ip::udp::socket upstream;
     sockaddr_storage client{};
     socklen_t client_len = 0;

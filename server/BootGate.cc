@@ -15,26 +15,25 @@ bool BootGate::startBootLocked() {
 }
 
 void BootGate::whenUp(boost::asio::any_io_executor executor, Ready ready) {
-  bool boot = false;
-  bool up = false;
-  std::shared_ptr<std::string> recent_failure;
-  {
-    std::lock_guard lock(mutex_);
-    up = state_ == State::Up;
-    if (state_ == State::Down && !last_error_.empty() &&
-        std::chrono::steady_clock::now() - failed_at_ < retry_after_) {
-      recent_failure = std::make_shared<std::string>(last_error_);
-    } else if (!up) {
-      waiters_.push_back({executor, std::move(ready)});
-      boot = startBootLocked();
-    }
+  // Each path moves `ready` exactly once: answered now (up, or a failure still within
+  // retry_after_) or queued for bootFinished. The answer is posted after the lock is released.
+  std::unique_lock lock(mutex_);
+  if (state_ == State::Up) {
+    lock.unlock();
+    boost::asio::post(executor, [ready = std::move(ready)] { ready(nullptr); });
+    return;
   }
-  if (recent_failure) {
+  if (state_ == State::Down && !last_error_.empty() &&
+      std::chrono::steady_clock::now() - failed_at_ < retry_after_) {
+    auto recent_failure = std::make_shared<std::string>(last_error_);
+    lock.unlock();
     boost::asio::post(executor,
                       [ready = std::move(ready), recent_failure] { ready(recent_failure.get()); });
     return;
   }
-  if (up) boost::asio::post(executor, [ready = std::move(ready)] { ready(nullptr); });
+  waiters_.push_back({executor, std::move(ready)});
+  bool boot = startBootLocked();
+  lock.unlock();
   if (boot) boot_();
 }
 

@@ -24,7 +24,7 @@ class ControlExchange : public std::enable_shared_from_this<ControlExchange> {
         timer_(stream_->executor()) {}
 
   void start() {
-    parser_.body_limit(64 * 1024);
+    parser_.body_limit(std::uint64_t{64} * 1024);
     timer_.expires_after(std::chrono::seconds(10));
     timer_.async_wait([self = shared_from_this()](net::ErrorCode ec) {
       if (!ec && !self->answered_) self->stream_->close();

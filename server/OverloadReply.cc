@@ -5,7 +5,8 @@
 namespace berth::server {
 namespace {
 
-constexpr std::size_t kMaxDrain = 256 * 1024;  // more than any request head; then just close
+constexpr std::size_t kMaxDrain =
+    std::size_t{256} * 1024;  // more than any request head; then just close
 
 const char* reasonOf(int status) {
   switch (status) {
@@ -32,7 +33,7 @@ void OverloadReply::send(net::ByteStreamPtr stream, int status, const std::strin
 OverloadReply::OverloadReply(net::ByteStreamPtr stream, std::string reply)
     : stream_(std::move(stream)),
       reply_(std::move(reply)),
-      sink_(16 * 1024),
+      sink_(std::size_t{16} * 1024),
       timer_(stream_->executor()) {}
 
 void OverloadReply::write() {

@@ -163,9 +163,8 @@ void ProfileDaemon::openListeners() {
   if (settings_.control_socket.empty()) return;
   control_ = std::make_unique<ControlServer>(
       io_, settings_.control_socket,
-      [this](const std::string& method, const std::string& target, ControlServer::Respond respond) {
-        handleControl(method, target, std::move(respond));
-      });
+      [this](const std::string& method, const std::string& target,
+             const ControlServer::Respond& respond) { handleControl(method, target, respond); });
   control_->open();
 }
 
@@ -480,7 +479,7 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
 }
 
 void ProfileDaemon::handleControl(const std::string& method, const std::string& target,
-                                  std::function<void(int, nlohmann::json)> respond) {
+                                  const std::function<void(int, nlohmann::json)>& respond) {
   const std::string path = target.substr(0, target.find('?'));
   if (method == "GET" && path == "/status") {
     respond(200, statusJson());

@@ -66,7 +66,7 @@ class ProfileDaemon {
   void onGuestDown(bool for_now);
   void stopGuestOnWorker(bool force, bool for_now = false);
   void handleControl(const std::string& method, const std::string& target,
-                     std::function<void(int, nlohmann::json)> respond);
+                     const std::function<void(int, nlohmann::json)>& respond);
   nlohmann::json statusJson() const;
   void scheduleIdleCheck();
   void idleCheck();

@@ -16,14 +16,15 @@ namespace berth::server {
 
 // max_connections and head_timeout default to berth.yaml's (vm::RelayTuning): one definition.
 struct RelayLimits {
-  std::size_t max_header_bytes = 64 * 1024;  // request line + headers (431 beyond)
-  std::size_t max_request_line = 16 * 1024;  // method + target + version (414 beyond)
-  std::size_t max_header_count = 128;        // header fields (431 beyond)
+  std::size_t max_header_bytes = std::size_t{64} * 1024;  // request line + headers (431 beyond)
+  std::size_t max_request_line = std::size_t{16} * 1024;  // method + target + version (414 beyond)
+  std::size_t max_header_count = 128;                     // header fields (431 beyond)
   std::size_t max_connections =
-      vm::RelayTuning::kDefaultMaxConnections;       // live clients (503 beyond)
-  std::size_t max_filtered_body = 16 * 1024 * 1024;  // JSON bodies a filter buffers (413 beyond)
+      vm::RelayTuning::kDefaultMaxConnections;  // live clients (503 beyond)
+  std::size_t max_filtered_body =
+      std::size_t{16} * 1024 * 1024;  // JSON bodies a filter buffers (413 beyond)
   std::chrono::seconds head_timeout{vm::RelayTuning::kDefaultHeadTimeoutSeconds};  // request head
-  std::size_t chunk_bytes = 64 * 1024;  // streaming buffer per direction
+  std::size_t chunk_bytes = std::size_t{64} * 1024;  // streaming buffer per direction
 };
 
 struct RelayConfig {

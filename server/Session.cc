@@ -321,8 +321,12 @@ void Session::sendRequestHead() {
 void Session::sendFilteredRequest(std::shared_ptr<http::request<http::string_body>> message) {
   state_ = State::StreamingRequestBody;
   message->prepare_payload();  // the filter may have changed the length; chunked is dropped
+  // The handler owns the message; it is taken by reference first, as argument evaluation
+  // order is unspecified.
+  auto& request = *message;
   http::async_write(
-      *engine_io_, *message, [self = shared_from_this(), message](net::ErrorCode ec, std::size_t) {
+      *engine_io_, request,
+      [self = shared_from_this(), message = std::move(message)](net::ErrorCode ec, std::size_t) {
         if (ec) {
           self->replyError(502, "cannot send the request to the Docker engine: " + ec.message());
           return;
@@ -419,7 +423,7 @@ void Session::readFilteredResponseBody() {
           return;
         }
         auto message = std::make_shared<http::response<http::string_body>>(parser->release());
-        self->filters_->onResponseBody(message->result_int(), message->body());
+        self->filters_->onResponseBody(static_cast<int>(message->result_int()), message->body());
         message->prepare_payload();
         message->keep_alive(self->keep_alive_);
         http::async_write(*self->client_io_, *message,

@@ -126,6 +126,7 @@ std::vector<TcpApiAccess::ClientEnv> TcpApiAccess::open(RelayServer& relay,
                                                         const std::vector<std::string>& urls,
                                                         const std::string& tls_dir, bool insecure) {
   std::vector<Address> addresses;
+  addresses.reserve(urls.size());
   for (const auto& url : urls) addresses.push_back(parse(url));
   std::vector<ClientEnv> envs;
   if (addresses.empty()) return envs;

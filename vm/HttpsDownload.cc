@@ -21,7 +21,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kMaxRedirects = 5;
-constexpr std::size_t kMaxText = 1024 * 1024;
+constexpr std::size_t kMaxText = std::size_t{1024} * 1024;
 
 struct Url {
   std::string host;
@@ -93,12 +93,12 @@ std::string reason(int status) {
 // Follows redirects until a 200 whose body goes to `sink`. Throws with one line.
 void fetch(const std::string& url, const std::function<void(const net::HttpDownload&)>& on_head,
            const std::function<void(const char*, std::size_t)>& sink) {
-  static const net::TlsContextPtr context = net::TlsContext::systemClient();
+  static const net::TlsContextPtr kContext = net::TlsContext::systemClient();
   std::string current = url;
   for (int hop = 0;; ++hop) {
     const Url where = parse(current);
     auto connector = std::make_shared<net::TlsConnector>(
-        where.host, where.port, context, std::string(), HttpsDownload::stallTimeout());
+        where.host, where.port, kContext, std::string(), HttpsDownload::stallTimeout());
     connector->setPeerName("the download server");
     const bool v6 = where.host.find(':') != std::string::npos;
     net::HttpClient client(connector,

@@ -366,7 +366,7 @@ std::string NsDriver::allocateSubnet() {
     }
     return prefix;
   }
-  const std::string recorded = recordedSubnet(paths_);
+  std::string recorded = recordedSubnet(paths_);
   if (!recorded.empty() && !subnetInUse(recorded, veth_host_)) return recorded;
   const unsigned first = fnv1a(paths_.dir) % 256;
   for (unsigned i = 0; i < 256; ++i) {

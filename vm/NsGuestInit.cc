@@ -171,6 +171,7 @@ int NsGuestInit::run(const std::string& guest_json_path) {
   }
   std::vector<std::string> args = guest.at("argv").get<std::vector<std::string>>();
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   ::execv(argv[0], argv.data());

@@ -324,12 +324,11 @@ Key envKey() {
   return key;
 }
 
-#define BERTH_FIELD(member) \
-  [](auto& c) -> auto& { return c.member; }
+#define BERTH_FIELD(member) ([](auto& c) -> auto& { return c.member; })
 
 // Every key of berth.yaml, in the order the file lists them.
 const std::vector<Key>& keys() {
-  static const std::vector<Key> table = {
+  static const std::vector<Key> kTable = {
       typed("", "cpus", "a whole number from 1 to 1024", BERTH_FIELD(cpus), between(1, 1024)),
       typed("", "memory", "a positive number of GiB", BERTH_FIELD(memory),
             [](double v) { return v > 0; }),
@@ -373,7 +372,7 @@ const std::vector<Key>& keys() {
             [](const std::string& v) { return isDuration(v) && parseDurationMillis(v) >= 1000; }),
       typed("", "listen", "a list of tcp://ADDR:PORT", BERTH_FIELD(listen)),
   };
-  return table;
+  return kTable;
 }
 
 #undef BERTH_FIELD

@@ -112,8 +112,8 @@ void writeFile(const std::filesystem::path& path, const std::string& content, mo
 }  // namespace
 
 const std::string& QemuGuestConfig::provisionScript() {
-  static const std::string script = kProvisionScript;
-  return script;
+  static const std::string kScript = kProvisionScript;
+  return kScript;
 }
 
 void QemuGuestConfig::write(const std::string& dir, const GuestConfigInput& input) {

@@ -25,8 +25,8 @@
 namespace berth::vm {
 namespace {
 
-constexpr long kCaDays = 3650;
-constexpr long kLeafDays = 825;
+constexpr int kCaDays = 3650;
+constexpr int kLeafDays = 825;
 constexpr long kRenewBeforeDays = 30;     // reissue a certificate this close to its end
 constexpr long kClockSkewSeconds = 3600;  // a guest clock may lag the host a little
 

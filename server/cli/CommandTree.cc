@@ -22,7 +22,8 @@ OptionSpec describeOption(const CLI::Option* option) {
     spec.value_name = option->get_type_name();
     const auto colon = spec.value_name.find(':');
     if (colon != std::string::npos && colon > 0 &&
-        std::all_of(spec.value_name.begin(), spec.value_name.begin() + colon,
+        std::all_of(spec.value_name.begin(),
+                    spec.value_name.begin() + static_cast<std::ptrdiff_t>(colon),
                     [](char c) { return c >= 'A' && c <= 'Z'; }))
       spec.value_name.erase(0, colon + 1);
     if (spec.value_name.empty()) spec.value_name = "VALUE";

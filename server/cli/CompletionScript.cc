@@ -49,6 +49,7 @@ constexpr const char* kProfilesSed = R"sh(sed -n 's/.*"name":"\([^"]*\)".*/\1/p'
 // `case` patterns "path/word" for each name of `command` under `parent`.
 std::string bashPatterns(const std::string& parent, const std::vector<std::string>& words) {
   std::vector<std::string> patterns;
+  patterns.reserve(words.size());
   for (const auto& w : words) patterns.push_back(quoted(parent + "/" + w));
   return join(patterns, "|");
 }

@@ -80,7 +80,7 @@ bool ProfileClient::exists() const { return std::filesystem::exists(paths_.confi
 
 std::string ProfileClient::keptData() const {
   // What `berth delete` keeps: the driver state's data folder (StopCommand's deleteProfile).
-  const std::string data = paths_.state_dir + "/data";
+  std::string data = paths_.state_dir + "/data";
   std::error_code ec;
   if (exists() || !std::filesystem::is_directory(data, ec)) return "";
   return data;

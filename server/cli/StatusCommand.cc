@@ -50,7 +50,7 @@ nlohmann::json offlineStatus(const ProfileClient& client) {
 
 // Running / Idle (daemon up, guest down: it boots on the next request) / Stopped / ...
 std::string overallStatus(const nlohmann::json& status) {
-  const std::string guest = status.value("status", "Stopped");
+  std::string guest = status.value("status", "Stopped");
   const bool daemon = status["daemon"].value("running", false);
   if (daemon && guest == "Stopped") return "Idle";
   if (!daemon && guest == "Running") return "Running (no daemon)";

@@ -24,7 +24,7 @@ class Log {
   do {                                                                                             \
     if (::berth::net::Log::enabled(::berth::net::LogLevel::level)) {                               \
       std::ostringstream berth_log_stream_;                                                        \
-      berth_log_stream_ << expr;                                                                   \
+      berth_log_stream_ << expr; /* NOLINT(bugprone-macro-parentheses): a << chain */              \
       ::berth::net::Log::write(::berth::net::LogLevel::level, component, berth_log_stream_.str()); \
     }                                                                                              \
   } while (false)

@@ -39,7 +39,7 @@ class TlsConnectAttempt : public std::enable_shared_from_this<TlsConnectAttempt>
     });
     resolver_.async_resolve(
         host, std::to_string(port),
-        [self = shared_from_this()](ErrorCode ec, Tcp::resolver::results_type r) {
+        [self = shared_from_this()](ErrorCode ec, const Tcp::resolver::results_type& r) {
           if (ec) return self->fail("cannot resolve", ec);
           self->connectTo(r);
         });

@@ -16,8 +16,9 @@ namespace {
 
 // Plaintext taken per writeSome: its ciphertext is flushed before the write completes, so a
 // fast writer never piles up more than this in memory.
-constexpr std::size_t kMaxWritePlaintext = 64 * 1024;
-constexpr std::size_t kSocketReadBytes = 17 * 1024;  // one full TLS record and its framing
+constexpr std::size_t kMaxWritePlaintext = std::size_t{64} * 1024;
+constexpr std::size_t kSocketReadBytes =
+    std::size_t{17} * 1024;  // one full TLS record and its framing
 
 bool isIpLiteral(const std::string& name) {
   unsigned char buf[16];
@@ -417,7 +418,7 @@ class TlsStream::Impl : public std::enable_shared_from_this<Impl> {
 };
 
 TlsStream::TlsStream(boost::asio::ip::tcp::socket socket, TlsContextPtr context,
-                     std::string peer_name, std::string description)
+                     const std::string& peer_name, std::string description)
     : impl_(std::make_shared<Impl>(std::move(socket), std::move(context), peer_name)),
       description_(std::move(description)) {}
 

@@ -19,8 +19,8 @@ class TlsStream final : public ByteStream {
  public:
   // `peer_name` (client role): the DNS name or IP the server's certificate must carry; a name
   // is also sent as SNI. Ignored in the server role.
-  TlsStream(boost::asio::ip::tcp::socket socket, TlsContextPtr context, std::string peer_name,
-            std::string description);
+  TlsStream(boost::asio::ip::tcp::socket socket, TlsContextPtr context,
+            const std::string& peer_name, std::string description);
   ~TlsStream() override;
 
   // The handshake, including the verification of the peer's certificate. On failure the error

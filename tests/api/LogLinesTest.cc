@@ -49,7 +49,7 @@ TEST(LogLinesTest, TtyLogsAreRawLines) {
 TEST(LogLinesTest, AVeryLongLineIsHandedOnInPieces) {
   LogLines lines(true);
   Collected got;
-  lines.feed(std::string(70 * 1024, 'x'), got.handler());
+  lines.feed(std::string(std::size_t{70} * 1024, 'x'), got.handler());
   ASSERT_EQ(got.lines.size(), 1u);
   EXPECT_GE(got.lines[0].size(), 64u * 1024);
 }

@@ -234,11 +234,12 @@ TEST(MountFilterTest, RewritesVolumeCreate) {
   EXPECT_TRUE(contains(out.reply->message, "--mount /not/shared:w"));
 
   // Other drivers, non-bind options and plain volumes pass untouched.
-  for (Json other : {Json{{"Name", "a"},
-                          {"Driver", "nfs"},
-                          {"DriverOpts", {{"o", "bind"}, {"device", "/not/shared"}}}},
-                     Json{{"Name", "b"}, {"DriverOpts", {{"type", "tmpfs"}, {"device", "tmpfs"}}}},
-                     Json{{"Name", "c"}}, Json::object()}) {
+  for (const Json& other :
+       {Json{{"Name", "a"},
+             {"Driver", "nfs"},
+             {"DriverOpts", {{"o", "bind"}, {"device", "/not/shared"}}}},
+        Json{{"Name", "b"}, {"DriverOpts", {{"type", "tmpfs"}, {"device", "tmpfs"}}}},
+        Json{{"Name", "c"}}, Json::object()}) {
     out = request(Subject::VolumeCreate, other.dump());
     EXPECT_FALSE(out.reply) << other.dump();
     EXPECT_EQ(out.body, other.dump());
@@ -321,22 +322,22 @@ TEST(MountFilterTest, FactoryRegistersByNameForItsRoutesOnly) {
   chains.add(std::string(MountFilterFactory::kName),
              std::make_shared<MountFilterFactory>(testTranslator()));
   EXPECT_EQ(chains.names(), std::vector<std::string>{"mounts"});
-  auto chainFor = [&](std::string_view method, std::string_view target) {
+  auto chain_for = [&](std::string_view method, std::string_view target) {
     Route route = RouteMatcher::match(method, target);
     return chains.create(RequestHead{method, target, route});
   };
-  EXPECT_FALSE(chainFor("POST", "/v1.41/containers/create?name=x").empty());
-  EXPECT_FALSE(chainFor("POST", "/volumes/create").empty());
-  EXPECT_FALSE(chainFor("GET", "/v1.43/containers/abc/json").empty());
-  EXPECT_FALSE(chainFor("GET", "/containers/json?all=1").empty());
-  EXPECT_TRUE(chainFor("POST", "/containers/abc/start").empty());
-  EXPECT_FALSE(chainFor("GET", "/volumes").empty());
-  EXPECT_FALSE(chainFor("GET", "/v1.41/volumes/v1").empty());
-  EXPECT_TRUE(chainFor("DELETE", "/volumes/v1").empty());
-  EXPECT_TRUE(chainFor("POST", "/volumes/prune").empty());
-  EXPECT_TRUE(chainFor("DELETE", "/containers/abc").empty());
+  EXPECT_FALSE(chain_for("POST", "/v1.41/containers/create?name=x").empty());
+  EXPECT_FALSE(chain_for("POST", "/volumes/create").empty());
+  EXPECT_FALSE(chain_for("GET", "/v1.43/containers/abc/json").empty());
+  EXPECT_FALSE(chain_for("GET", "/containers/json?all=1").empty());
+  EXPECT_TRUE(chain_for("POST", "/containers/abc/start").empty());
+  EXPECT_FALSE(chain_for("GET", "/volumes").empty());
+  EXPECT_FALSE(chain_for("GET", "/v1.41/volumes/v1").empty());
+  EXPECT_TRUE(chain_for("DELETE", "/volumes/v1").empty());
+  EXPECT_TRUE(chain_for("POST", "/volumes/prune").empty());
+  EXPECT_TRUE(chain_for("DELETE", "/containers/abc").empty());
 
-  auto chain = chainFor("POST", "/v1.41/containers/create");
+  auto chain = chain_for("POST", "/v1.41/containers/create");
   ASSERT_TRUE(chain.wantsRequestBody());
   std::string body = R"({"HostConfig":{"Binds":["/home/me/x:/x"]}})";
   EXPECT_FALSE(chain.onRequestBody(body));

@@ -9,7 +9,7 @@
 namespace berth::api::testing {
 
 inline const std::map<std::string, std::string>& fakeLinks() {
-  static const std::map<std::string, std::string> links = {
+  static const std::map<std::string, std::string> kLinks = {
       {"/home/me/link-out", "/etc"},      // absolute escape
       {"/home/me/rel-out", "../../etc"},  // relative escape
       {"/home/me/link-in", "proj"},       // stays inside
@@ -21,7 +21,7 @@ inline const std::map<std::string, std::string>& fakeLinks() {
       {"/srv/data/scratch-link", "scratch"},
       {"/srv/data/to-home", "/home/me/proj"},
   };
-  return links;
+  return kLinks;
 }
 
 inline LinkReader fakeLinkReader() {

@@ -73,22 +73,22 @@ TEST(MountTranslatorTest, UnsharedPathNamesTheFlag) {
 // The hint names the profile the daemon serves: `-p NAME` except for `default`, which every
 // command takes when none is named.
 TEST(MountTranslatorTest, HintNamesTheProfile) {
-  auto errorIn = [](const std::string& profile, std::string_view path, bool write) {
+  auto error_in = [](const std::string& profile, std::string_view path, bool write) {
     MountTranslator t(testing::testShares(), testing::fakeLinkReader(), {}, profile);
     return t.toGuest(path, write).error;
   };
-  std::string e = errorIn("dev", "/not/shared", true);
+  std::string e = error_in("dev", "/not/shared", true);
   EXPECT_TRUE(contains(e,
                        "share it with berth mount add -p dev /not/shared:w, then berth "
                        "restart dev (or in berth.yaml: mounts: [{location: /not/shared, "
                        "writable: true}])"))
       << e;
-  e = errorIn("default", "/not/shared", false);
+  e = error_in("default", "/not/shared", false);
   EXPECT_TRUE(contains(e, "share it with berth mount add /not/shared, then berth restart (or"))
       << e;
   EXPECT_FALSE(contains(e, "-p ")) << e;
   EXPECT_FALSE(contains(e, "PROFILE")) << e;
-  e = errorIn("dev", "/home/me/ro/a", true);
+  e = error_in("dev", "/home/me/ro/a", true);
   EXPECT_TRUE(contains(e, "berth mount add -p dev /home/me/ro:/host/ro:w, then berth restart dev"))
       << e;
 }

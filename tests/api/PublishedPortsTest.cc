@@ -8,7 +8,7 @@ namespace berth::api {
 namespace {
 
 // Shapes as dockerd 20.10 writes them (trimmed to the fields read).
-const char* kInspect = R"({
+const char* const kInspect = R"({
   "Id": "abc123", "Name": "/web", "State": {"Running": true},
   "NetworkSettings": {"Ports": {
     "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}, {"HostIp": "::", "HostPort": "18080"}],

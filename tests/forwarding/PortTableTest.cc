@@ -38,7 +38,8 @@ class FakeFactory final : public ListenerFactory {
 
 api::PublishedPort port(std::string proto, std::string ip, std::uint16_t host,
                         std::string id = "c1") {
-  return {std::move(proto), std::move(ip), host, 80, id, "name-" + id};
+  std::string name = "name-" + id;
+  return {std::move(proto), std::move(ip), host, 80, std::move(id), std::move(name)};
 }
 
 TEST(ForwardSpecTest, LoopbackBindsBothFamiliesOncePerPort) {

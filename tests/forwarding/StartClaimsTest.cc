@@ -32,53 +32,53 @@ class StartClaimsTest : public ::testing::Test {
  protected:
   StartClaims::Claimed claimed(const std::vector<ForwardSpec>& specs) {
     StartClaims::Claimed out;
-    for (const auto& s : specs) out.emplace_back(s, std::make_unique<CountedListener>(live));
+    for (const auto& s : specs) out.emplace_back(s, std::make_unique<CountedListener>(live_));
     return out;
   }
-  boost::asio::io_context io;
-  StartClaims claims{boost::asio::make_strand(io)};
-  int live = 0;
+  boost::asio::io_context io_;
+  StartClaims claims_{boost::asio::make_strand(io_)};
+  int live_ = 0;
 };
 
 TEST_F(StartClaimsTest, TheStartedContainersForwardTakesItsListener) {
-  claims.add(claimed({spec("c1", 8080), spec("c1", 8080, "::1")}), std::chrono::seconds(60));
-  EXPECT_TRUE(claims.holds(spec("c1", 8080).key()));
-  auto taken = claims.take(spec("c1", 8080));
+  claims_.add(claimed({spec("c1", 8080), spec("c1", 8080, "::1")}), std::chrono::seconds(60));
+  EXPECT_TRUE(claims_.holds(spec("c1", 8080).key()));
+  auto taken = claims_.take(spec("c1", 8080));
   ASSERT_TRUE(taken);
-  EXPECT_FALSE(claims.holds(spec("c1", 8080).key()));
-  EXPECT_TRUE(claims.holds(spec("c1", 8080, "::1").key()));
-  EXPECT_EQ(live, 2);  // one taken, one still claimed
+  EXPECT_FALSE(claims_.holds(spec("c1", 8080).key()));
+  EXPECT_TRUE(claims_.holds(spec("c1", 8080, "::1").key()));
+  EXPECT_EQ(live_, 2);  // one taken, one still claimed
   taken.reset();
-  EXPECT_EQ(live, 1);
-  EXPECT_FALSE(claims.take(spec("c1", 9090)));  // nothing claimed there
+  EXPECT_EQ(live_, 1);
+  EXPECT_FALSE(claims_.take(spec("c1", 9090)));  // nothing claimed there
 }
 
 TEST_F(StartClaimsTest, AnotherForwardOfTheSamePortDropsTheClaim) {
-  claims.add(claimed({spec("c1", 8080)}), std::chrono::seconds(60));
+  claims_.add(claimed({spec("c1", 8080)}), std::chrono::seconds(60));
   auto other = spec("c2", 8080);
-  EXPECT_FALSE(claims.take(other));  // the caller binds afresh: the port is free again
-  EXPECT_EQ(live, 0);
-  EXPECT_FALSE(claims.holds(other.key()));
+  EXPECT_FALSE(claims_.take(other));  // the caller binds afresh: the port is free again
+  EXPECT_EQ(live_, 0);
+  EXPECT_FALSE(claims_.holds(other.key()));
 }
 
 TEST_F(StartClaimsTest, ReleaseAndExpiryCloseWhatAClaimHeld) {
-  auto failed = claims.add(claimed({spec("c1", 8080)}), std::chrono::seconds(60));
-  auto silent = claims.add(claimed({spec("c2", 8081)}), std::chrono::seconds(60));
-  claims.release(failed);
-  EXPECT_EQ(live, 1);
-  claims.expireAfter(silent, std::chrono::milliseconds(10));
-  io.run_for(std::chrono::seconds(2));
-  EXPECT_EQ(live, 0);
-  EXPECT_FALSE(claims.holds(spec("c2", 8081).key()));
+  auto failed = claims_.add(claimed({spec("c1", 8080)}), std::chrono::seconds(60));
+  auto silent = claims_.add(claimed({spec("c2", 8081)}), std::chrono::seconds(60));
+  claims_.release(failed);
+  EXPECT_EQ(live_, 1);
+  claims_.expireAfter(silent, std::chrono::milliseconds(10));
+  io_.run_for(std::chrono::seconds(2));
+  EXPECT_EQ(live_, 0);
+  EXPECT_FALSE(claims_.holds(spec("c2", 8081).key()));
 }
 
 TEST_F(StartClaimsTest, AnExpiryMovedLaterKeepsTheClaim) {
-  auto id = claims.add(claimed({spec("c1", 8080)}), std::chrono::milliseconds(10));
-  claims.expireAfter(id, std::chrono::seconds(60));  // the engine answered: a new deadline
-  io.run_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(live, 1);
-  claims.clear();
-  EXPECT_EQ(live, 0);
+  auto id = claims_.add(claimed({spec("c1", 8080)}), std::chrono::milliseconds(10));
+  claims_.expireAfter(id, std::chrono::seconds(60));  // the engine answered: a new deadline
+  io_.run_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(live_, 1);
+  claims_.clear();
+  EXPECT_EQ(live_, 0);
 }
 
 }  // namespace

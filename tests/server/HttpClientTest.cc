@@ -114,7 +114,7 @@ class HttpClientTest : public ::testing::TestWithParam<bool> {
 
   bool tls() const { return GetParam(); }
 
-  void serve(Script script) {
+  void serve(const Script& script) {
     auto on_accept = [this, script](ByteStreamPtr stream) {
       std::make_shared<ServedConnection>(std::move(stream), script, [this](std::string request) {
         std::lock_guard lock(mutex_);

@@ -89,6 +89,7 @@ TEST_F(ProfileDaemonTest, FiftyConcurrentFirstRequestsShareOneBoot) {
   driver.start_delay = 300ms;
   EXPECT_EQ(driver.starts, 0) << "a lazy daemon boots on the first request, not before";
   std::vector<std::future<net::HttpResponse>> replies;
+  replies.reserve(50);
   for (int i = 0; i < 50; ++i) {
     replies.push_back(std::async(
         std::launch::async, [this] { return request(settings_.docker_socket, "GET", "/_ping"); }));
@@ -107,6 +108,7 @@ TEST_F(ProfileDaemonTest, FailedBootAnswersEveryWaiter503NamingTheLog) {
   driver.fail_boot = true;
   driver.start_delay = 200ms;
   std::vector<std::future<net::HttpResponse>> replies;
+  replies.reserve(10);
   for (int i = 0; i < 10; ++i) {
     replies.push_back(std::async(std::launch::async, [this] {
       return request(settings_.docker_socket, "GET", "/containers/json");
