@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# lint-changed.sh [BASE]: the lint suite (tests/ci/suites/15-lint.sh: clang-format and
-# clang-tidy, same rules as CI) over only the .h/.cc files changed since BASE (default main):
+# lint-changed.sh [BASE]: tests/ci/lint.sh (clang-format and clang-tidy with the repo's
+# .clang-format and .clang-tidy) over only the .h/.cc files changed since BASE (default main):
 # committed on this branch since it left BASE, uncommitted, or new and not ignored. Run it
 # before landing; it needs a build (BERTH_BUILD_DIR, default build/) for compile_commands.json.
 set -uo pipefail
@@ -17,4 +17,4 @@ if [ ${#files[@]} -eq 0 ]; then
   exit 0
 fi
 echo "lint-changed: ${#files[@]} .h/.cc changed since $BASE"
-exec bash tests/ci/suites/15-lint.sh "${files[@]}"
+exec bash tests/ci/lint.sh "${files[@]}"
