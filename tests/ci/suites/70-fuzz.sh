@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz suite (issue 6): builds the libFuzzer targets of tests/fuzz/ with clang-14 (ASan+UBSan,
-# coverage) in their own build dir, then runs each for FUZZ_SECONDS (default 40) from its
+# coverage) in their own build dir, then runs each for FUZZ_SECONDS (default 25) from its
 # checked-in seed corpus (tests/fuzz/corpus/<Name>/, read-only here: new inputs go to a temp
 # dir) with its dictionary if one exists. Fails on any crash, leak, sanitizer report or
 # per-input timeout; a reproducer is kept under $BUILD/fuzz-artifacts/. Prints, per target, the
@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 BUILD=${BERTH_FUZZ_BUILD_DIR:-build-fuzz}
-SECONDS_EACH=${FUZZ_SECONDS:-40}
+SECONDS_EACH=${FUZZ_SECONDS:-25}
 JOBS=$(nproc)
 
 start=$SECONDS
