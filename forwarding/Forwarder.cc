@@ -243,46 +243,18 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   }
 
   void stop() {
-    guest_up_ = false;
-    engine_.reset();
-    stopWatcher();
-    if (guest_listeners_) guest_listeners_->stop();
-    guest_listeners_.reset();
-    guest_specs_.clear();
-    client_.reset();
+    forgetEngine();
     if (waker_) waker_->stop();
     waker_.reset();
     sleepers_.clear();
-    idle_timer_.cancel();
-    container_specs_.clear();
-    listed_ = false;
-    unpublished_at_.clear();
-    claims_.clear();
-    retry_.cancel();
     table_.closeAll();
-    draining_.clear();
-    engine_state_ = "stopped";
     if (kernel_) kernel_->close();
     publish();
   }
 
   void sleep() {
     if (!options_.boot || options_.listeners) return stop();
-    guest_up_ = false;
-    engine_.reset();
-    stopWatcher();
-    if (guest_listeners_) guest_listeners_->stop();
-    guest_listeners_.reset();
-    guest_specs_.clear();
-    client_.reset();
-    container_specs_.clear();
-    listed_ = false;
-    unpublished_at_.clear();
-    claims_.clear();
-    retry_.cancel();
-    idle_timer_.cancel();
-    draining_.clear();
-    engine_state_ = "stopped";
+    forgetEngine();
     // The guest's stop stopped every container: what holds ports now are the wake containers'.
     std::erase_if(sleepers_, [](const auto& entry) { return !entry.second.gate; });
     for (auto& [id, sleeper] : sleepers_) sleeper.gate->setRunning(false);
@@ -292,6 +264,26 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         Info, "wake",
         "guest stopping: " << table_.active().size() << " wake port(s) stay open and boot it");
     publish();
+  }
+
+  // What a stop and a sleep both forget: the engine, its watcher and the guest's listeners, the
+  // containers seen, pending claims and timers. The host listeners are the caller's to keep.
+  void forgetEngine() {
+    guest_up_ = false;
+    engine_.reset();
+    stopWatcher();
+    if (guest_listeners_) guest_listeners_->stop();
+    guest_listeners_.reset();
+    guest_specs_.clear();
+    client_.reset();
+    container_specs_.clear();
+    listed_ = false;
+    unpublished_at_.clear();
+    claims_.clear();
+    retry_.cancel();
+    idle_timer_.cancel();
+    draining_.clear();
+    engine_state_ = "stopped";
   }
 
   // The engine a wake calls: this one while the guest is up, else the one a boot brings.
