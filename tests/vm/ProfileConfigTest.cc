@@ -292,5 +292,47 @@ TEST(ProfileConfigTest, DomainsCanBeTurnedOffWithOneWord) {
   EXPECT_EQ(again.domains.port, 8088);
 }
 
+TEST(ProfileConfigTest, DashboardTakesAPlainBooleanOrItsSection) {
+  ProfileConfig config = ProfileConfig::defaults();
+  EXPECT_FALSE(config.dashboard.enabled);
+  EXPECT_EQ(config.dashboard.port, 0);
+  // `dashboard: true|false` is the spelling; it leaves the port alone.
+  struct Step {
+    const char* yaml;
+    bool enabled;
+    int port;
+  };
+  for (const Step& step :
+       {Step{"dashboard: true\n", true, 0}, Step{"dashboard: {port: 9300}\n", true, 9300},
+        Step{"dashboard: false\n", false, 9300},
+        Step{"dashboard: {enabled: true, port: 9301}\n", true, 9301}}) {
+    config.mergeText(step.yaml, "berth.yaml");
+    EXPECT_EQ(config.dashboard.enabled, step.enabled) << step.yaml;
+    EXPECT_EQ(config.dashboard.port, step.port) << step.yaml;
+  }
+  // A bad value: one line naming the key and what it takes; nothing of the file applies.
+  for (const char* bad : {"cpus: 3\ndashboard: maybe\n", "dashboard: 1.5\ncpus: 3\n",
+                          "dashboard: [true]\n", "dashboard: {enabled: yes please}\n",
+                          "dashboard: {port: 70000}\n", "dashboard: {open: true}\n"}) {
+    try {
+      config.mergeText(bad, "berth.yaml");
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      EXPECT_NE(what.find("dashboard"), std::string::npos) << what;
+      EXPECT_EQ(what.rfind("berth.yaml", 0), 0u) << what;
+    }
+    EXPECT_TRUE(config.dashboard.enabled) << bad;
+    EXPECT_EQ(config.dashboard.port, 9301) << bad;
+    EXPECT_EQ(config.cpus, ProfileConfig::defaults().cpus) << bad;
+  }
+  // Saved as its section, and read back the same.
+  ProfileConfig again = ProfileConfig::defaults();
+  again.mergeText(config.toYaml(), "saved");
+  EXPECT_TRUE(again.dashboard.enabled);
+  EXPECT_EQ(again.dashboard.port, 9301);
+}
+
 }  // namespace
 }  // namespace berth::vm
