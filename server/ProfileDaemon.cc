@@ -19,6 +19,7 @@
 #include "server/DockerSockLink.h"
 #include "server/DriverThread.h"
 #include "server/GuestForwardListeners.h"
+#include "server/InProcessConnector.h"
 #include "server/MountSetup.h"
 #include "server/RefusingConnector.h"
 #include "server/RelayServer.h"
@@ -178,13 +179,13 @@ int ProfileDaemon::run() {
     port_opener_ = std::make_shared<GuestForwardListeners>(*opener);
 
   auto relay_config = std::make_shared<RelayConfig>();
-  booting_ = std::make_shared<BootingConnector>(
-      gate_,
-      [this]() -> net::ConnectorPtr {
-        std::lock_guard lock(mutex_);
-        return engine_;
-      },
-      [this] { return notReadyReason(); }, settings_.log_file);
+  const auto running_engine = [this]() -> net::ConnectorPtr {
+    std::lock_guard lock(mutex_);
+    return engine_;
+  };
+  const auto not_ready = [this] { return notReadyReason(); };
+  booting_ =
+      std::make_shared<BootingConnector>(gate_, running_engine, not_ready, settings_.log_file);
   // A runtime without the Docker API (containerd): docker.sock says how to use the profile,
   // in the one line the docker CLI prints (501: the daemon does not implement it).
   relay_config->engine = driver_->runtime().servesDockerApi()
@@ -214,6 +215,16 @@ int ProfileDaemon::run() {
     noteActivity();
   };
   relay_ = std::make_unique<RelayServer>(io_, relay_config);
+  // The dashboard's engine calls: docker.sock's relay, filters and gate, served in-process,
+  // but they never boot the guest and are no client for idle stop. An open page neither wakes
+  // the guest nor keeps it up; it shows the stop and follows the next boot.
+  auto page_config = std::make_shared<RelayConfig>(*relay_config);
+  page_config->on_connection_count = nullptr;
+  if (driver_->runtime().servesDockerApi()) {
+    page_config->engine = std::make_shared<BootingConnector>(
+        gate_, running_engine, not_ready, settings_.log_file, BootingConnector::Boot::Never);
+  }
+  page_relay_ = std::make_unique<RelayServer>(io_, page_config);
   openListeners();
   const DockerSockLink docker_sock(settings_.docker_socket);
   if (settings_.link_docker_sock) {
@@ -303,6 +314,7 @@ void ProfileDaemon::bootOnWorker() {
       return;
     }
     try {
+      guest_events_.add("booting", driver_->name() + " driver");
       progress("booting the guest (" + driver_->name() + " driver)");
       driver_->start(progress);
       auto engine = engineConnectorFor(driver_->engine());
@@ -312,12 +324,14 @@ void ProfileDaemon::bootOnWorker() {
         last_boot_seconds_ = std::chrono::duration<double>(Clock::now() - boot_started_).count();
       }
       progress("guest up in " + seconds(last_boot_seconds_));
+      guest_events_.add("up", "in " + seconds(last_boot_seconds_));
       onGuestUp();
       noteActivity();
       gate_->bootFinished(std::nullopt);
     } catch (const std::exception& e) {
       BERTH_LOG(Error, "boot", "boot failed: " << e.what());
       progress(std::string("boot failed: ") + e.what());
+      guest_events_.add("boot failed", e.what());
       gate_->bootFinished(std::string(e.what()));
     }
   });
@@ -377,13 +391,21 @@ void ProfileDaemon::onGuestDown(bool for_now) {
     forwarder_->stop();
 }
 
-void ProfileDaemon::stopGuestOnWorker(bool force, bool for_now) {
+void ProfileDaemon::stopGuestOnWorker(const std::string& action, const std::string& why, bool force,
+                                      bool for_now) {
+  guest_events_.add(action, why);
   onGuestDown(for_now);
   {
     std::lock_guard lock(mutex_);
     engine_.reset();
   }
-  driver_->stop(force);
+  try {
+    driver_->stop(force);
+  } catch (const std::exception& e) {
+    guest_events_.add("stop failed", e.what());
+    throw;
+  }
+  guest_events_.add("stopped", "");
 }
 
 std::string ProfileDaemon::notReadyReason() const {
@@ -427,7 +449,9 @@ void ProfileDaemon::idleCheck() {
         Info, "idle",
         "no client and no running container for " << settings_.idle_stop << ": stopping the guest");
     try {
-      stopGuestOnWorker(false, true);
+      stopGuestOnWorker("idle stop",
+                        "no client and no running container for " + settings_.idle_stop, false,
+                        true);
     } catch (const std::exception& e) {
       BERTH_LOG(Error, "idle", "idle stop: " << e.what());
     }
@@ -454,10 +478,12 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
   }
   if (idle_timer_) idle_timer_->cancel();
   if (containerd_relay_) containerd_relay_->stop();
+  page_relay_->stop(std::chrono::milliseconds(0), [] {});
   relay_->stop(settings_.grace, [this, force, after = std::move(after_guest_stopped)] {
     worker_->post([this, force, after] {
       try {
-        stopGuestOnWorker(force);
+        stopGuestOnWorker("stopping", force ? "the daemon stops (forced)" : "the daemon stops",
+                          force);
       } catch (const std::exception& e) {
         BERTH_LOG(Error, "daemon", "stopping the guest: " << e.what());
       }
@@ -608,8 +634,13 @@ std::string ProfileDaemon::openDashboard() {
   const std::string port_file = settings_.dashboard_dir + "/dashboard.port";
   DashboardServer::Options options;
   options.token = DashboardServer::loadToken(settings_.dashboard_dir + "/dashboard.token");
-  // The page's engine calls take the docker CLI's path: this daemon's own socket.
-  options.engine = std::make_shared<net::UnixConnector>(settings_.docker_socket);
+  // The page's engine calls take the docker CLI's path (the relay and its filters), in-process
+  // and without booting the guest or holding it up (run()).
+  options.engine = std::make_shared<InProcessConnector>(
+      io_,
+      [relay = page_relay_.get()](net::ByteStreamPtr stream) { relay->serve(std::move(stream)); },
+      "the dashboard's relay to the engine");
+  options.guest_events = [this](std::uint64_t after) { return guest_events_.since(after); };
   options.status = [this] { return statusJson(); };
   options.engine_up = [this] { return gate_->state() == BootGate::State::Up; };
   options.guest_action = [this](const std::string& action, DashboardServer::Respond respond) {
@@ -651,7 +682,7 @@ void ProfileDaemon::guestAction(const std::string& action,
     }
     BERTH_LOG(Info, "daemon", "guest " << action << " asked from the dashboard");
     try {
-      stopGuestOnWorker(false, true);
+      stopGuestOnWorker("stopping", action + " asked from the dashboard", false, true);
     } catch (const std::exception& e) {
       BERTH_LOG(Error, "daemon", "stopping the guest: " << e.what());
     }

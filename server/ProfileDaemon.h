@@ -22,6 +22,7 @@
 #include "forwarding/Forwarder.h"
 #include "server/BootGate.h"
 #include "server/DaemonSettings.h"
+#include "server/GuestEventLog.h"
 #include "server/net/Connector.h"
 #include "vm/Driver.h"
 #include "vm/ProfileConfig.h"
@@ -64,7 +65,9 @@ class ProfileDaemon {
   // `for_now`: the guest stops until it is needed again (idle stop, the dashboard): wake ports
   // stay open and boot it.
   void onGuestDown(bool for_now);
-  void stopGuestOnWorker(bool force, bool for_now = false);
+  // Stops the guest; `action` ("stopping", "idle stop") and `why` go to the guest's events.
+  void stopGuestOnWorker(const std::string& action, const std::string& why, bool force,
+                         bool for_now = false);
   void handleControl(const std::string& method, const std::string& target,
                      const std::function<void(int, nlohmann::json)>& respond);
   nlohmann::json statusJson() const;
@@ -98,6 +101,8 @@ class ProfileDaemon {
   net::ConnectorPtr booting_;  // the guest's engine, booting it first when it is down
   std::unique_ptr<ByteRelayListener> containerd_relay_;  // runtime containerd: containerd.sock
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<RelayServer> page_relay_;     // the dashboard's engine calls (never boots)
+  GuestEventLog guest_events_;                  // booting, up, stopping, ...: the page's feed
   std::unique_ptr<DashboardServer> dashboard_;  // set once (under mutex_), when asked for
   std::unique_ptr<DomainsFront> domains_;       // set before run() serves, or never
   std::string domains_off_;                     // why there is no front (set with domains_)

@@ -23,6 +23,7 @@ nlohmann::json ProfileStatus::base(const vm::ProfilePaths& paths, const vm::Prof
       {"address", ""},
       {"mounts", vm::ProfileConfig::sharesJson(config.effectiveMounts())},
       {"boot", {{"lazy", config.boot.lazy}, {"idleStop", config.boot.idle_stop}}},
+      {"kubernetes", {{"enabled", config.kubernetes.enabled}}},
       {"daemon", {{"running", false}, {"log", paths.log_file}}}};
 }
 

@@ -154,6 +154,7 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
         return reply(http::status::ok, std::string(asset->content_type), std::string(asset->body));
       if (path == "/api/session") return replyJson(200, {{"csrf", shared_->access->csrf()}});
       if (path == "/api/status") return replyJson(200, options().status());
+      if (path == "/api/guest-events") return replyJson(200, guestEvents(target));
       if (path == "/api/containers") return engineWhole("GET", "/containers/json?all=1");
       if (path == "/api/events") return events();
       if (path == "/api/stats") return stats(queryParam(target, "ids"));
@@ -189,6 +190,16 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
       return replyJson(404, {{"message", "no container action '" + action + "'"}});
     }
     return replyJson(404, {{"message", "no such action: " + path}});
+  }
+
+  // berth's own guest events after ?after=SEQ (all kept ones without it or with a bad one).
+  nlohmann::json guestEvents(const std::string& target) {
+    std::uint64_t after = 0;
+    try {
+      after = std::stoull(queryParam(target, "after"));
+    } catch (const std::exception&) {
+    }
+    return options().guest_events ? options().guest_events(after) : nlohmann::json::array();
   }
 
   // Engine calls go out only while the guest runs: the page must not boot a stopped guest.
@@ -311,9 +322,11 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
   void events() {
     if (refuseWhenDown()) return;
     beginEvents();
-    // Container events only: the page lists containers (filters={"type":["container"]}).
+    // The kinds a user acts on: filters={"type":["container","image","network","volume",
+    // "daemon"]} (swarm's kinds never occur on a berth guest).
     feed(
-        "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D",
+        "/events?filters=%7B%22type%22%3A%5B%22container%22%2C%22image%22%2C%22network%22%2C"
+        "%22volume%22%2C%22daemon%22%5D%7D",
         std::make_shared<api::LogLines>(true),
         [this](std::string_view line) { send(std::string(line)); }, [this] { end(); });
   }

@@ -1,11 +1,11 @@
 #pragma once
 // DashboardServer: the profile's web page on host loopback (issue 17): plain HTTP on
 // 127.0.0.1:PORT, guarded by DashboardAccess (token -> cookie, Host, POST + CSRF), serving the
-// embedded page, JSON for the profile's status and containers, Server-Sent Events for the
-// engine's events, a container's stats and its logs, and the page's actions. Every engine call
-// goes through `engine` (the profile's own docker.sock: the docker CLI's path) and only while
-// `engine_up()` holds, so the page never boots a stopped guest. open/stop from one thread;
-// sessions run on their own strands; the callbacks may be called from any I/O thread.
+// embedded page, JSON for the profile's status, its guest events and containers, Server-Sent
+// Events for the engine's events, a container's stats and its logs, and the page's actions.
+// Every engine call goes through `engine` (the relay and filters of the docker CLI's path)
+// and only while `engine_up()` holds, so the page never boots a stopped guest. open/stop from
+// one thread; sessions run on their own strands; the callbacks may be called from any thread.
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
@@ -24,13 +24,15 @@ class DashboardServer {
  public:
   using Respond = std::function<void(int status, nlohmann::json body)>;
   struct Options {
-    std::uint16_t port = 0;  // 0: any free port
-    std::string token;       // the profile's secret (DashboardServer::loadToken)
-    net::ConnectorPtr engine;
+    std::uint16_t port = 0;    // 0: any free port
+    std::string token;         // the profile's secret (DashboardServer::loadToken)
+    net::ConnectorPtr engine;  // the engine through berth's relay; never boots the guest
     std::function<nlohmann::json()> status;  // `berth status --json`
     std::function<bool()> engine_up;         // the guest is running: engine calls may go out
     // "start", "stop" or "restart" the guest; answers once, from any thread.
     std::function<void(const std::string& action, Respond respond)> guest_action;
+    // berth's own guest events after a sequence number (GuestEventLog::since); any thread.
+    std::function<nlohmann::json(std::uint64_t after)> guest_events;
   };
 
   DashboardServer(boost::asio::io_context& io, Options options);

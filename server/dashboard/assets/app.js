@@ -1,5 +1,5 @@
-// berth dashboard: polls the profile's status, lists containers, and follows the engine's
-// events, stats and logs over Server-Sent Events. Every change is a POST carrying the CSRF
+// berth dashboard: polls the profile's status and berth's guest events, lists containers, and
+// follows the engine's events, stats and logs over Server-Sent Events. Every change is a POST carrying the CSRF
 // token the page reads from /api/session. Text from the engine is only ever set as text.
 'use strict';
 
@@ -23,6 +23,7 @@ const state = {
   samples: new Map(),  // container id -> {cpu: [...], pct, mem}
   refreshTimer: null,
   forwards: '',  // the forwarder's table as last drawn
+  guestSeq: 0,  // the last of berth's guest events shown
 };
 
 function el(tag, attrs, text) {
@@ -42,7 +43,7 @@ function notice(text, error) {
 async function getJson(path) {
   const reply = await fetch(path, { credentials: 'same-origin', cache: 'no-store' });
   const body = await reply.json().catch(() => ({}));
-  if (!reply.ok) throw new Error(body.message || reply.statusText);
+  if (!reply.ok) throw Object.assign(new Error(body.message || reply.statusText), { status: reply.status });
   return body;
 }
 
@@ -78,12 +79,13 @@ function renderStatus(s) {
         boot.idleStop + ' idle, with no running container)';
     } else if (boot.state === 'up') {
       idle = 'after ' + boot.idleStop + ' idle; waiting: ' + s.connections +
-        ' client connection(s) open (this page\'s live feeds count)';
+        ' client connection(s) open (this page is none of them)';
     } else {
       idle = 'after ' + boot.idleStop + ' idle';
     }
   }
   $('f-idle').textContent = idle;
+  $('f-kubernetes').textContent = (s.kubernetes || {}).enabled ? 'enabled' : 'not enabled';
   const progress = boot.progress || [];
   $('boot-box').hidden = progress.length === 0;
   $('boot-box').querySelector('h3').textContent =
@@ -238,7 +240,8 @@ async function refreshContainers() {
     state.containers = await getJson('/api/containers');
     renderContainers();
   } catch (e) {
-    if (state.live) notice('containers: ' + e.message, true);
+    // 503: the guest went down meanwhile (the status poll shows it), not an error to show.
+    if (state.live && e.status !== 503) notice('containers: ' + e.message, true);
   }
 }
 
@@ -290,15 +293,41 @@ function setStatsIds(ids) {
   state.stats = source;
 }
 
+function addEvent(timeMs, type, text) {
+  const list = $('events');
+  list.prepend(el('li', { 'data-type': type }, new Date(timeMs).toLocaleTimeString() + '  ' + text));
+  while (list.childElementCount > kMaxEvents) list.lastElementChild.remove();
+}
+
+// One line per engine event: "network create  backend  (bridge)".
 function onEvent(message) {
   const e = JSON.parse(message.data);
-  const attrs = (e.Actor && e.Actor.Attributes) || {};
-  const when = new Date((e.timeNano ? e.timeNano / 1e6 : e.time * 1000)).toLocaleTimeString();
-  const list = $('events');
-  list.prepend(el('li', {}, when + '  ' + (e.Type || '') + ' ' + (e.Action || e.status || '') +
-    '  ' + (attrs.name || (e.Actor && e.Actor.ID || '').slice(0, 12)) + (attrs.image ? '  (' + attrs.image + ')' : '')));
-  while (list.childElementCount > kMaxEvents) list.lastElementChild.remove();
-  refreshSoon();
+  const actor = e.Actor || {};
+  const attrs = actor.Attributes || {};
+  const type = e.Type || '';
+  const id = actor.ID || '';
+  let name = attrs.name || (type === 'container' ? id.slice(0, 12) : id);
+  let detail = '';
+  if (type === 'container') detail = attrs.image || '';
+  else if (type === 'network') {
+    detail = attrs.type || '';
+    if (attrs.container) name += ' ↔ ' + attrs.container.slice(0, 12);
+  } else if (type === 'volume') detail = attrs.driver || '';
+  addEvent(e.timeNano ? e.timeNano / 1e6 : e.time * 1000, type,
+    type + ' ' + (e.Action || e.status || '') + '  ' + name + (detail ? '  (' + detail + ')' : ''));
+  if (type === 'container') refreshSoon();
+}
+
+// berth's own events about the guest: they explain why the engine (and its feed) went away.
+async function pollGuestEvents() {
+  try {
+    for (const g of await getJson('/api/guest-events?after=' + state.guestSeq)) {
+      state.guestSeq = Math.max(state.guestSeq, g.seq);
+      addEvent(g.time * 1000, 'guest', 'guest ' + g.action + (g.detail ? '  ' + g.detail : ''));
+    }
+  } catch (e) {
+    // the status poll reports a daemon that does not answer
+  }
 }
 
 function ensureFeeds() {
@@ -394,7 +423,7 @@ async function main() {
   state.csrf = (await getJson('/api/session')).csrf;
   // Every second; four times a second while the guest boots or stops, to show its progress.
   const tick = async () => {
-    await pollStatus();
+    await Promise.all([pollStatus(), pollGuestEvents()]);
     const boot = (state.status && state.status.boot) || {};
     setTimeout(tick, boot.state === 'booting' || boot.state === 'stopping' ? 250 : 1000);
   };
