@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const kMaxLogLines = 2000;
 const kMaxEvents = 200;
 const kSparkPoints = 60;
+const kLogFlushMs = 100;
 
 const state = {
   csrf: null,
@@ -24,6 +25,8 @@ const state = {
   refreshTimer: null,
   forwards: '',  // the forwarder's table as last drawn
   guestSeq: 0,  // the last of berth's guest events shown
+  logQueue: [],  // log lines not drawn yet (flushLogs)
+  logFlush: null,
 };
 
 function el(tag, attrs, text) {
@@ -353,17 +356,34 @@ function closeFeeds() {
 
 // ---- logs
 
+// Lines are drawn in batches, at most every kLogFlushMs: one layout and one scroll per batch,
+// not per line (a chatty container on a busy machine left the page's main thread behind).
 function appendLog(entry) {
+  state.logQueue.push(entry);
+  if (state.logQueue.length > kMaxLogLines) state.logQueue.shift();
+  if (!state.logFlush) state.logFlush = setTimeout(flushLogs, kLogFlushMs);
+}
+
+function flushLogs() {
+  clearTimeout(state.logFlush);
+  state.logFlush = null;
+  if (!state.logQueue.length) return;
   const pre = $('log-lines');
-  const line = el('span', entry.stream === 'stderr' ? { class: 'stderr' } : {}, entry.line + '\n');
-  pre.append(line);
-  while (pre.childElementCount > kMaxLogLines) pre.firstElementChild.remove();
+  const batch = document.createDocumentFragment();
+  for (const entry of state.logQueue) {
+    batch.append(el('span', entry.stream === 'stderr' ? { class: 'stderr' } : {}, entry.line + '\n'));
+  }
+  state.logQueue = [];
+  pre.append(batch);
+  for (let extra = pre.childElementCount - kMaxLogLines; extra > 0; extra--) pre.firstElementChild.remove();
+  if (state.follow) pre.scrollTop = pre.scrollHeight;
 }
 
 function openLogs(id, name) {
   if (state.logs) state.logs.close();
   state.logsId = id;
   state.pending = [];
+  state.logQueue = [];
   $('log-lines').replaceChildren();
   $('logs-name').textContent = name;
   showTab('logs');
@@ -372,7 +392,6 @@ function openLogs(id, name) {
     const entry = JSON.parse(m.data);
     if (state.follow) {
       appendLog(entry);
-      $('log-lines').scrollTop = $('log-lines').scrollHeight;
     } else {
       state.pending.push(entry);
       if (state.pending.length > kMaxLogLines) state.pending.shift();
@@ -381,6 +400,7 @@ function openLogs(id, name) {
   source.addEventListener('end', () => {
     source.close();
     appendLog({ stream: 'stderr', line: '— the container stopped —' });
+    flushLogs();
   });
   state.logs = source;
 }
@@ -393,7 +413,7 @@ function toggleFollow() {
   if (state.follow) {
     state.pending.forEach(appendLog);
     state.pending = [];
-    $('log-lines').scrollTop = $('log-lines').scrollHeight;
+    flushLogs();
   }
 }
 
@@ -415,7 +435,11 @@ async function main() {
     });
   }
   $('logs-follow').addEventListener('click', toggleFollow);
-  $('logs-clear').addEventListener('click', () => { $('log-lines').replaceChildren(); state.pending = []; });
+  $('logs-clear').addEventListener('click', () => {
+    $('log-lines').replaceChildren();
+    state.pending = [];
+    state.logQueue = [];
+  });
   $('copy-docker-host').addEventListener('click', () => {
     navigator.clipboard.writeText($('f-docker-host').textContent).then(
       () => notice('DOCKER_HOST copied'), () => notice('copy refused by the browser', true));
