@@ -11,7 +11,8 @@
 #   --print-dir  print the directory the current recipe maps to and exit 0 if it is built,
 #                1 if not (builds nothing).
 # Env: BERTH_IMAGE_CACHE (default $XDG_CACHE_HOME/berth/images, else ~/.cache/berth/images).
-# Needs root (debootstrap, chroot), debootstrap, qemu-utils, e2fsprogs, and Debian's mirror.
+# Needs root (debootstrap, chroot) and Debian's mirror; installs debootstrap, qemu-utils and
+# e2fsprogs with apt-get when they are missing.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --mirror) MIRROR=$2; shift 2 ;;
     --force) FORCE=1; shift ;;
     --print-dir) PRINT_DIR=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "build-image.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,9 +49,18 @@ if [ "$FORCE" = 0 ] && [ -f "$OUT/recipe.sha256" ]; then
   exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "build-image: needs root (debootstrap and chroot)" >&2; exit 1; }
-for tool in debootstrap qemu-img mkfs.ext4; do
-  command -v $tool >/dev/null || { echo "build-image: $tool missing (apt-get install debootstrap qemu-utils e2fsprogs)" >&2; exit 1; }
+# The tools it runs, installed from the distribution when missing (as contrib/quickstart.sh does).
+missing=()
+for pair in debootstrap:debootstrap qemu-img:qemu-utils mkfs.ext4:e2fsprogs; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null ||
+    { echo "build-image: ${missing[*]} missing, and there is no apt-get to install them" >&2; exit 1; }
+  echo "build-image: installing ${missing[*]} (apt-get)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >&2 ||
+    { echo "build-image: apt-get install ${missing[*]} failed (output above)" >&2; exit 1; }
+fi
 if [ -z "$MIRROR" ]; then
   MIRROR=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   MIRROR=${MIRROR:-http://deb.debian.org/debian}

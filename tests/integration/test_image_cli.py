@@ -49,3 +49,25 @@ def test_image_build_passes_its_flags_and_needs_root(profiles, tmp_path):
                        capture_output=True)
     assert p.returncode == 1
     assert one_line(p) == "berth: building the guest image needs root (debootstrap, chroot): sudo berth image build"
+
+
+def test_the_recipe_installs_its_missing_tools_with_apt_get(tmp_path):
+    """build-image.sh asks apt-get for the packages of the tools it cannot find (here
+    debootstrap and mkfs.ext4 are kept off PATH; qemu-img stays) and stops with one line when
+    that install fails; it builds nothing then. apt-get is a stand-in that records its calls."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "apt-calls"
+    (fake / "apt-get").write_text(f'#!/bin/bash\necho "$@" >> {calls}\n[ "$1" = update ]\n')
+    (fake / "apt-get").chmod(0o755)
+    recipe = os.path.join(os.path.dirname(__file__), "../../contrib/guest/build-image.sh")
+    env = dict(os.environ, PATH=f"{fake}:/usr/bin:/bin", BERTH_IMAGE_CACHE=str(tmp_path / "c"))
+    assert os.path.exists("/usr/bin/qemu-img") and not os.path.exists("/usr/bin/debootstrap")
+    p = subprocess.run(["bash", recipe, "--force"], env=env, capture_output=True, text=True)
+    assert p.returncode == 1, p.stderr
+    assert "build-image: installing debootstrap e2fsprogs (apt-get)" in p.stderr
+    assert p.stderr.strip().splitlines()[-1] == \
+        "build-image: apt-get install debootstrap e2fsprogs failed (output above)"
+    assert calls.read_text().splitlines() == [
+        "update -qq", "install -y -qq --no-install-recommends debootstrap e2fsprogs"]
+    assert not (tmp_path / "c").exists()  # nothing built, no cache folder made
