@@ -127,8 +127,10 @@ async function fullTour(browser, origin) {
   }, { timeout: 10000 }, row('web'));
   const cpuIdle = Number(await page.$eval(row('web') + ' .cpu-value', (v) => v.dataset.cpu));
   sh('exec', '-d', 'web', 'timeout', '15', 'sh', '-c', 'while :; do :; done');
+  // A busy loop gets a whole core on a quiet machine but ~12% of one at load 17 on 2 cores
+  // (seen: the 30% this asked for failed there); idle reads ~0.005%: 5% is a clear rise.
   results.cpuRiseMs = await until(async () => Number(await page.$eval(row('web') + ' .cpu-value',
-    (v) => v.dataset.cpu)) > 30, 10000, 'CPU above 30%');
+    (v) => v.dataset.cpu)) > 5, 10000, 'CPU above 5%');
   results.cpu = { idle: cpuIdle, busy: Number(await page.$eval(row('web') + ' .cpu-value', (v) => v.dataset.cpu)) };
   results.shots = [await shot(page, '1-containers')];
 
@@ -250,6 +252,9 @@ async function fullTour(browser, origin) {
     daemonRssGrowthKiB: after.daemonRssKiB - before.daemonRssKiB, samples: samples.map((s) => s.heapBytes) };
   check(after.lastLog !== before.lastLog && after.lastEvent !== before.lastEvent,
     'logs and events kept moving while the heap was measured');
+  // The log view, the feed and the charts are capped: after a forced GC the heap stays within
+  // a few hundred KiB of where it started (~1.1 MiB), however long the page stays open.
+  check(results.memory.growthBytes < 512 * 1024, 'the JS heap stays flat: ' + JSON.stringify(results.memory.samples));
   sh('rm', '-f', 'chatty');
 
   // 9. Guest stop and start from the page, with the boot's progress shown.
