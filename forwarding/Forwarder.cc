@@ -358,6 +358,20 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
 
   boost::asio::any_io_executor strand() const { return strand_; }
 
+  // Forwarder::holdAwake's hold: its container's gate is found and opened on the strand; it
+  // closes when the last owner drops it (the caller, or the open if that comes later).
+  // WakeGate is thread-safe, and the open happens before the close (shared ownership).
+  struct AwakeHold {
+    ~AwakeHold() {
+      if (gate) gate->closed();
+    }
+    std::shared_ptr<WakeGate> gate;
+  };
+  void openHold(const std::shared_ptr<AwakeHold>& hold, const std::string& container) {
+    hold->gate = gateFor(container);
+    if (hold->gate) hold->gate->opened();
+  }
+
   nlohmann::json snapshot() const {
     std::lock_guard lock(mutex_);
     return snapshot_;
@@ -848,6 +862,13 @@ void Forwarder::claimForStart(const std::string& container, std::function<void(S
   boost::asio::post(impl_->strand(), [impl = impl_, container, done = std::move(done)] {
     impl->claimForStart(container, done);
   });
+}
+
+std::shared_ptr<void> Forwarder::holdAwake(const std::string& container) {
+  auto hold = std::make_shared<Impl::AwakeHold>();
+  boost::asio::post(impl_->strand(),
+                    [impl = impl_, hold, container] { impl->openHold(hold, container); });
+  return hold;
 }
 
 void Forwarder::stop() {

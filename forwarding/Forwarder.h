@@ -97,6 +97,12 @@ class Forwarder {
   // empty claim and the engine answers the start as it will.
   void claimForStart(const std::string& container, std::function<void(StartClaim)> done);
 
+  // A connection to `container` (ID) that came another way than its forwards (the names
+  // front): while the returned hold lives, it counts as one of the container's connections, so
+  // its berth.idle does not stop it, and its idle time restarts when the hold is dropped. For a
+  // container that is not berth.wake=true, the hold does nothing.
+  std::shared_ptr<void> holdAwake(const std::string& container);
+
   // {"engine": "connected"|"connecting"|"unreachable"|"stopped", "guest": ..., "bind": ...,
   //  "nat": "kernel DNAT (table T via DEV)" | "off" | "off: <why>",
   //  "guestListeners": "on" | "off" | "off: <why>",

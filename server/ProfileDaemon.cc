@@ -175,8 +175,12 @@ int ProfileDaemon::run() {
   acquireLock();
   worker_ = std::make_unique<DriverThread>();
   gate_ = std::make_shared<BootGate>([this] { bootOnWorker(); });
-  if (auto* opener = driver_->portOpener())
+  if (auto* opener = driver_->portOpener()) {
     port_opener_ = std::make_shared<GuestForwardListeners>(*opener);
+    wake_off_ = "the " + driver_->name() +
+                " driver opens host ports itself (QEMU's hostfwd), so berth never sees the "
+                "connection that would wake a berth.wake=true container";
+  }
 
   auto relay_config = std::make_shared<RelayConfig>();
   const auto running_engine = [this]() -> net::ConnectorPtr {
@@ -382,7 +386,7 @@ void ProfileDaemon::onGuestUp() {
 // Closes every forwarded host port (for now: but the ports of wake containers, which boot the
 // guest again). Runs on the driver thread before the guest stops (idle stop, berth stop, SIGTERM).
 void ProfileDaemon::onGuestDown(bool for_now) {
-  if (domains_) domains_->guestDown("stopped");
+  if (domains_) domains_->guestDown(for_now ? "stopped for now" : "stopped", for_now);
   std::lock_guard lock(mutex_);
   if (!forwarder_) return;
   if (for_now)
@@ -571,6 +575,8 @@ nlohmann::json ProfileDaemon::statusJson() const {
     status["dashboard"] =
         dashboard_ ? nlohmann::json{{"url", dashboard_->url(false)}} : nlohmann::json();
     status["domains"] = domains_ ? domains_->status() : domainsOff();
+    status["wake"] = wake_off_.empty() ? nlohmann::json{{"enabled", true}}
+                                       : nlohmann::json{{"enabled", false}, {"off", wake_off_}};
     if (forwarder_) {
       auto forwarding = forwarder_->status();
       status["forwards"] = forwarding["forwards"];
@@ -593,7 +599,8 @@ void ProfileDaemon::openDomains() {
   }
   if (driver_->guestNetworkNamespace().empty()) {
     domains_off_ = "the " + driver_->name() +
-                   " driver cannot reach container addresses from the host yet (ns only)";
+                   " driver cannot reach container addresses from the host yet (they are behind "
+                   "its user network; ns only)";
     BERTH_LOG(Info, "domains", "no names front: " << domains_off_);
     return;
   }
@@ -606,6 +613,26 @@ void ProfileDaemon::openDomains() {
   options.profile_port = [home = settings_.domains_home](const std::string& profile) {
     if (home.empty() || !vm::ProfilePaths::isValidName(profile)) return std::uint16_t{0};
     return DashboardServer::loadPort(home + "/" + profile + "/domains.port");
+  };
+  // A name asked for after an idle stop boots the guest, as docker.sock and wake ports do.
+  options.boot = [this](std::function<void(const std::string&)> done) {
+    gate_->whenUp(io_.get_executor(), [done = std::move(done)](const std::string* error) {
+      done(error ? *error : std::string());
+    });
+  };
+  // An open name connection is a client (idle stop waits for it) ...
+  options.hold_client = [this]() -> std::shared_ptr<void> {
+    connections_ += 1;
+    noteActivity();
+    return {nullptr, [this](void*) {
+              connections_ -= 1;
+              noteActivity();
+            }};
+  };
+  // ... and, while it relays, a connection of its container (berth.idle waits for it).
+  options.hold_container = [this](const std::string& container) -> std::shared_ptr<void> {
+    std::lock_guard lock(mutex_);
+    return forwarder_ ? forwarder_->holdAwake(container) : nullptr;
   };
   auto front = std::make_unique<DomainsFront>(io_, options);
   try {

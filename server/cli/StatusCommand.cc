@@ -138,6 +138,8 @@ void printHuman(const nlohmann::json& s, bool extended) {
       std::cout << "names: off (" << d.value("off", "") << ")\n";
     }
   }
+  if (s.contains("wake") && s["wake"].is_object() && !s["wake"].value("enabled", true))
+    std::cout << "wake: off (" << s["wake"].value("off", "") << ")\n";
   if (extended) {
     std::cout << "cpus: " << s["cpus"] << "\n"
               << "memory: " << gib(s["memory"].get<double>()) << "\n"

@@ -1,12 +1,11 @@
 #include "server/domains/DomainConnection.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include "forwarding/GuestNetns.h"
 #include "forwarding/WakeController.h"
 #include "server/RawPipe.h"
+#include "server/domains/DomainHead.h"
 #include "server/domains/DomainPages.h"
 #include "server/net/Log.h"
 #include "server/net/SocketStream.h"
@@ -22,11 +21,11 @@ constexpr std::chrono::milliseconds kWakeRetry{50};
 
 }  // namespace
 
-DomainConnection::DomainConnection(net::ByteStreamPtr client,
-                                   std::shared_ptr<const DomainRouter> router,
-                                   std::chrono::milliseconds head_timeout)
+DomainConnection::DomainConnection(net::ByteStreamPtr client, std::shared_ptr<DomainRouter> router,
+                                   std::chrono::milliseconds head_timeout, Holds holds)
     : client_(std::move(client)),
       router_(std::move(router)),
+      holds_(std::move(holds)),
       timer_(client_->executor()),
       head_timeout_(head_timeout) {}
 
@@ -49,27 +48,42 @@ void DomainConnection::read() {
 void DomainConnection::onRead(net::ErrorCode ec, std::size_t n) {
   if (ec) return close();
   head_.append(chunk_.get(), n);
-  namespace http = boost::beast::http;
-  http::request_parser<http::empty_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(kMaxHead));
-  parser.eager(false);
-  net::ErrorCode parse_ec;
-  parser.put(boost::asio::buffer(head_), parse_ec);
-  if (parse_ec == http::error::need_more && head_.size() < kMaxHead) return read();
-  if (parse_ec && parse_ec != http::error::need_more)
-    return answer(DomainPages::badRequest("The request does not parse: " + parse_ec.message()));
-  if (!parser.is_header_done())
-    return answer(DomainPages::badRequest("The request head is longer than 64 KiB."));
-  const auto host = parser.get()[http::field::host];
-  if (host.empty())
-    return answer(DomainPages::badRequest("The request has no Host header: berth routes by it."));
-  chunk_.reset();
-  onHead(std::string(host));
+  const DomainHead head = DomainHead::parse(head_);
+  switch (head.state) {
+    case DomainHead::State::NeedMore:
+      return read();
+    case DomainHead::State::Bad:
+      return answer(DomainPages::badRequest(head.why));
+    case DomainHead::State::Done:
+      chunk_.reset();
+      return onHead(head.host);
+  }
 }
 
 void DomainConnection::onHead(const std::string& host) {
   host_ = host;
-  route_ = router_->route(host);
+  routing_ = true;
+  timer_.expires_after(kReadyTimeout);
+  timer_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
+    auto self = weak.lock();
+    if (ec || !self || !self->routing_) return;
+    self->routing_ = false;
+    const auto name = DomainName::parse(self->host_);
+    self->answer(
+        DomainPages::guestDown(self->host_, name ? name->profile : "",
+                               "not up after " + std::to_string(kReadyTimeout.count()) + " s"));
+  });
+  router_->routeWhenReady(
+      host, client_->executor(),
+      [self = shared_from_this()](DomainRouter::Route route) { self->onRoute(std::move(route)); });
+}
+
+void DomainConnection::onRoute(DomainRouter::Route route) {
+  if (!routing_) return;  // answered meanwhile (kReadyTimeout)
+  routing_ = false;
+  timer_.cancel();
+  route_ = std::move(route);
+  if (route_.other_profile) holds_.client.reset();  // that profile's front counts it
   if (route_.waker) return wake();
   connect();
 }
@@ -160,8 +174,16 @@ void DomainConnection::onConnected(net::ErrorCode ec) {
   BERTH_LOG(Debug, "domains", host_ << " -> " << route_.describe);
   auto upstream = std::make_unique<net::TcpStream>(std::move(*upstream_), route_.describe);
   upstream_.reset();
-  auto pipe = std::make_shared<RawPipe>(std::move(client_), std::move(upstream), std::move(head_),
-                                        std::string(), kPipeChunk, [] {});
+  std::shared_ptr<void> container_hold;
+  if (!route_.container.empty() && holds_.container)
+    container_hold = holds_.container(route_.container);
+  auto pipe = std::make_shared<RawPipe>(
+      std::move(client_), std::move(upstream), std::move(head_), std::string(), kPipeChunk,
+      [client_hold = std::move(holds_.client),
+       container_hold = std::move(container_hold)]() mutable {
+        container_hold.reset();  // the container's idle time, then the profile's, start now
+        client_hold.reset();
+      });
   pipe->start();
 }
 

@@ -4,12 +4,14 @@
 // with the router's page and closes, or connects to the target and hands both sockets to a
 // RawPipe with the bytes already read: everything after the head -- bodies, chunked or streamed
 // responses, a WebSocket after its 101 -- is relayed as bytes, unbuffered, with half-close.
-// A keep-alive connection stays with the container its first request named. A stopped
-// berth.wake=true container is started first (fwd::WakeController) and waited for. Lives while an
-// operation is pending (shared_from_this); runs on the client stream's strand.
+// A keep-alive connection stays with the container its first request named. A guest stopped
+// for now is booted first (DomainRouter::routeWhenReady), a stopped berth.wake=true container
+// started (fwd::WakeController), each waited for. Its Holds last as long as it does. Lives while
+// an operation is pending (shared_from_this); runs on the client stream's strand.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,16 +23,25 @@ namespace berth::server {
 
 class DomainConnection : public std::enable_shared_from_this<DomainConnection> {
  public:
-  static constexpr std::size_t kMaxHead = 64 * 1024;
+  // How long a request waits for its guest to boot and list its containers.
+  static constexpr std::chrono::seconds kReadyTimeout{120};
 
-  DomainConnection(net::ByteStreamPtr client, std::shared_ptr<const DomainRouter> router,
-                   std::chrono::milliseconds head_timeout);
+  // What the connection keeps while it lives (DomainsFront::Options): `client` until it ends
+  // or names another profile; `container(id)`'s hold while it relays to that container.
+  struct Holds {
+    std::shared_ptr<void> client;
+    std::function<std::shared_ptr<void>(const std::string& container)> container;
+  };
+
+  DomainConnection(net::ByteStreamPtr client, std::shared_ptr<DomainRouter> router,
+                   std::chrono::milliseconds head_timeout, Holds holds = {});
   void start();
 
  private:
   void read();
   void onRead(net::ErrorCode ec, std::size_t n);
   void onHead(const std::string& host);
+  void onRoute(DomainRouter::Route route);
   void wake();
   void routeAfterWake();
   void connect();
@@ -43,7 +54,9 @@ class DomainConnection : public std::enable_shared_from_this<DomainConnection> {
   void close();
 
   net::ByteStreamPtr client_;
-  std::shared_ptr<const DomainRouter> router_;
+  std::shared_ptr<DomainRouter> router_;
+  Holds holds_;
+  bool routing_ = false;  // waiting for routeWhenReady's answer
   boost::asio::steady_timer timer_;
   std::chrono::milliseconds head_timeout_;
   std::string head_;  // every byte read from the client so far

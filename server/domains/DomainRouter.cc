@@ -1,13 +1,17 @@
 #include "server/domains/DomainRouter.h"
 
+#include <boost/asio/post.hpp>
+
 #include "forwarding/GuestNetns.h"
 #include "server/domains/DomainName.h"
 #include "server/domains/DomainPages.h"
 
 namespace berth::server {
 
-DomainRouter::DomainRouter(std::string profile, ProfilePort profile_port)
-    : profile_(std::move(profile)), profile_port_(std::move(profile_port)) {}
+DomainRouter::DomainRouter(std::string profile, ProfilePort profile_port, Boot boot)
+    : profile_(std::move(profile)),
+      profile_port_(std::move(profile_port)),
+      boot_(std::move(boot)) {}
 
 void DomainRouter::guestUp(std::shared_ptr<const fwd::GuestNetns> netns,
                            std::shared_ptr<fwd::WakeController> waker) {
@@ -15,20 +19,78 @@ void DomainRouter::guestUp(std::shared_ptr<const fwd::GuestNetns> netns,
   netns_ = std::move(netns);
   waker_ = std::move(waker);
   up_ = true;
+  listed_ = false;
+  for_now_ = false;
 }
 
-void DomainRouter::guestDown(std::string why) {
-  std::lock_guard lock(mutex_);
-  up_ = false;
-  waker_.reset();
-  down_reason_ = std::move(why);
-  table_ = std::make_shared<NameTable>();
+void DomainRouter::guestDown(std::string why, bool for_now) {
+  std::vector<Waiter> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    up_ = false;
+    listed_ = false;
+    for_now_ = for_now;
+    waker_.reset();
+    down_reason_ = std::move(why);
+    table_ = std::make_shared<NameTable>();
+    waiters.swap(waiters_);
+  }
+  release(std::move(waiters));  // they get the page saying why
 }
 
-void DomainRouter::setContainers(const nlohmann::json& containers, const nlohmann::json& sleepers) {
+void DomainRouter::setContainers(const nlohmann::json& containers, const nlohmann::json& sleepers,
+                                 bool complete) {
   auto table = std::make_shared<const NameTable>(NameTable::fromList(containers, sleepers));
-  std::lock_guard lock(mutex_);
-  table_ = std::move(table);
+  std::vector<Waiter> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    table_ = std::move(table);
+    if (complete && up_) {
+      listed_ = true;
+      waiters.swap(waiters_);
+    }
+  }
+  release(std::move(waiters));
+}
+
+void DomainRouter::release(std::vector<Waiter> waiters) {
+  for (auto& waiter : waiters) boost::asio::post(waiter.executor, std::move(waiter.ready));
+}
+
+void DomainRouter::routeWhenReady(const std::string& host, boost::asio::any_io_executor executor,
+                                  std::function<void(Route)> done) {
+  routeWhenReady(host, std::move(executor), std::move(done), true);
+}
+
+void DomainRouter::routeWhenReady(const std::string& host, boost::asio::any_io_executor executor,
+                                  std::function<void(Route)> done, bool may_boot) {
+  const auto name = DomainName::parse(host);
+  bool boot = false;
+  if (name && name->profile == profile_) {
+    std::lock_guard lock(mutex_);
+    if (up_ && !listed_) {
+      waiters_.push_back({executor, [self = shared_from_this(), host, done = std::move(done)] {
+                            done(self->route(host));
+                          }});
+      return;
+    }
+    boot = !up_ && for_now_ && boot_ && may_boot;
+  }
+  if (!boot) {
+    boost::asio::post(executor, [route = route(host), done = std::move(done)]() mutable {
+      done(std::move(route));
+    });
+    return;
+  }
+  boot_([self = shared_from_this(), host, executor,
+         done = std::move(done)](const std::string& error) mutable {
+    if (error.empty()) return self->routeWhenReady(host, executor, std::move(done), false);
+    Route failed;
+    failed.reply = DomainPages::guestDown(host, self->profile_, "not booting (" + error + ")");
+    boost::asio::post(executor, [failed = std::move(failed), done = std::move(done)]() mutable {
+      done(std::move(failed));
+    });
+  });
 }
 
 DomainRouter::Route DomainRouter::route(const std::string& host) const {
@@ -75,6 +137,7 @@ DomainRouter::Route DomainRouter::route(const std::string& host) const {
       out.target = {address, static_cast<std::uint16_t>(found.port)};
       out.describe = found.container->name + " (" + found.container->address + ":" +
                      std::to_string(found.port) + ")";
+      out.container = found.container->id;
       return out;
     }
     case NameTable::Outcome::Unknown:

@@ -19,16 +19,23 @@ DomainsFront::DomainsFront(boost::asio::io_context& io, Options options)
     : io_(io), options_(std::move(options)), shared_timer_(io) {
   // A stale port file of another profile may name this front's own port: never loop to it.
   router_ = std::make_shared<DomainRouter>(
-      options_.profile, [this, lookup = options_.profile_port](const std::string& profile) {
+      options_.profile,
+      [this, lookup = options_.profile_port](const std::string& profile) {
         const std::uint16_t port = lookup ? lookup(profile) : 0;
         return port == this->port() ? std::uint16_t{0} : port;
-      });
+      },
+      options_.boot);
 }
 
 DomainsFront::~DomainsFront() { stop(); }
 
 void DomainsFront::accept(net::ByteStreamPtr client) {
-  std::make_shared<DomainConnection>(std::move(client), router_, options_.head_timeout)->start();
+  DomainConnection::Holds holds;
+  if (options_.hold_client) holds.client = options_.hold_client();
+  holds.container = options_.hold_container;
+  std::make_shared<DomainConnection>(std::move(client), router_, options_.head_timeout,
+                                     std::move(holds))
+      ->start();
 }
 
 void DomainsFront::open() {
@@ -114,21 +121,24 @@ void DomainsFront::guestUp(net::ConnectorPtr engine, const std::string& guest_ne
     fwd::EngineClient client;
     nlohmann::json list = nlohmann::json::array();
     std::uint64_t generation = 0;
+    bool listed = false;  // `list` answered once (requests wait for that after a boot)
   };
   auto sleepers = std::make_shared<Sleepers>(engine, strand);
   fwd::EventWatcher::Callbacks callbacks;
   callbacks.on_containers = [router = router_, sleepers](const nlohmann::json& containers) {
-    router->setContainers(containers, sleepers->list);
+    router->setContainers(containers, sleepers->list, sleepers->listed);
     const std::uint64_t generation = ++sleepers->generation;
-    sleepers->client.get(
-        fwd::WakeLabels::kListTarget, [router, sleepers, generation, containers](
-                                          std::string error, int status, std::string body) {
-          if (generation != sleepers->generation || !error.empty() || status != 200) return;
-          auto list = nlohmann::json::parse(body, nullptr, false);
-          if (!list.is_array()) return;
-          sleepers->list = std::move(list);
-          router->setContainers(containers, sleepers->list);
-        });
+    sleepers->client.get(fwd::WakeLabels::kListTarget,
+                         [router, sleepers, generation, containers](std::string error, int status,
+                                                                    std::string body) {
+                           if (generation != sleepers->generation) return;
+                           auto list = nlohmann::json::parse(body, nullptr, false);
+                           if (error.empty() && status == 200 && list.is_array())
+                             sleepers->list = std::move(list);
+                           // A failed list still ends the wait: the running containers are served.
+                           sleepers->listed = true;
+                           router->setContainers(containers, sleepers->list);
+                         });
   };
   auto waker = fwd::WakeController::create(strand, engine);
   auto watcher = std::make_shared<fwd::EventWatcher>(std::move(engine), strand, callbacks);
@@ -148,7 +158,7 @@ void DomainsFront::guestUp(net::ConnectorPtr engine, const std::string& guest_ne
   boost::asio::post(strand, [watcher] { watcher->start(); });
 }
 
-void DomainsFront::guestDown(const std::string& why) {
+void DomainsFront::guestDown(const std::string& why, bool for_now) {
   std::shared_ptr<fwd::EventWatcher> watcher;
   std::shared_ptr<fwd::WakeController> waker;
   boost::asio::any_io_executor strand;
@@ -158,7 +168,7 @@ void DomainsFront::guestDown(const std::string& why) {
     waker = std::move(waker_);
     strand = watcher_strand_;
   }
-  router_->guestDown(why);  // first: no new wake starts on a stopped waker
+  router_->guestDown(why, for_now);  // first: no new wake starts on a stopped waker
   if (watcher) {
     boost::asio::post(strand, [watcher, waker] {
       watcher->stop();

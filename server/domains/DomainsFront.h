@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -38,6 +39,14 @@ class DomainsFront {
     DomainRouter::ProfilePort profile_port;  // other profiles' own ports
     std::chrono::milliseconds head_timeout{30000};
     std::chrono::milliseconds shared_retry{5000};
+    // Boots the guest when a name is asked for while it is down for now (guestDown(.., true)).
+    DomainRouter::Boot boot;
+    // Taken at every accepted connection and dropped when it ends (or names another profile):
+    // the daemon counts it as a client, so the guest's idle stop waits. May be null.
+    std::function<std::shared_ptr<void>()> hold_client;
+    // Taken while a connection relays to one of this profile's containers (by ID): its
+    // berth.idle counts it as a connection (fwd::Forwarder::holdAwake). May be null.
+    std::function<std::shared_ptr<void>(const std::string& container)> hold_container;
   };
 
   DomainsFront(boost::asio::io_context& io, Options options);
@@ -49,9 +58,10 @@ class DomainsFront {
   std::uint16_t port() const;
 
   // The guest is up: watch `engine`'s containers; reach them from `guest_netns` (a netns file;
-  // "" = from the host's namespace). The guest stopped: names answer 503 saying `why`.
+  // "" = from the host's namespace). The guest stopped: names answer 503 saying `why`, or,
+  // stopped `for_now` (idle stop), boot it through options.boot.
   void guestUp(net::ConnectorPtr engine, const std::string& guest_netns);
-  void guestDown(const std::string& why);
+  void guestDown(const std::string& why, bool for_now = false);
 
   // `berth status --json`'s "domains".
   nlohmann::json status() const;

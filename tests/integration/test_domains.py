@@ -5,8 +5,9 @@ front on 127.0.0.1 (server/domains). Two containers on the same internal port by
 docker-compose 1.29 service, the 404 page for an unknown name, the 502 page naming
 `berth.http.port`, a streamed response that arrives before it ends, another profile's names
 through the shared port, `domains: false`, a stopped `berth.wake=true` container started by
-its first request, a 101 upgrade relayed as a two-way byte pipe, and Debian's chromium (headless) loading a page by
-name. The shared port (80 for users) is a free port here ($BERTH_DOMAINS_SHARED_PORT), so
+its first request, a 101 upgrade relayed as a two-way byte pipe, Debian's chromium (headless) loading a page by
+name, requests by name counting for `berth.idle`, and an idle-stopped guest that an open name
+connection keeps up and a request by name boots. The shared port (80 for users) is a free port here ($BERTH_DOMAINS_SHARED_PORT), so
 tests running beside this one cannot take it."""
 import json
 import os
@@ -66,6 +67,17 @@ def until(fn, timeout=15, what=""):
         time.sleep(0.1)
 
 
+def build_bbweb(p, profile="default"):
+    """The image `bbweb` in `profile`'s engine, from the harness's busybox."""
+    p.import_bb(profile)
+    ctx = os.path.join(p.home, "bbweb-" + profile)
+    os.makedirs(ctx)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write(DOCKERFILE)
+    run([DOCKER, "build", "-q", "-t", "bbweb", ctx],
+        env=dict(p.env, DOCKER_HOST="unix://" + p.sock(profile), DOCKER_BUILDKIT="0"))
+
+
 @pytest.fixture(scope="module")
 def names():
     p = Profiles()
@@ -73,13 +85,7 @@ def names():
     p.env["BERTH_DOMAINS_SHARED_PORT"] = str(shared)
     try:
         p.start()
-        p.import_bb()
-        ctx = os.path.join(p.home, "bbweb")
-        os.makedirs(ctx)
-        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-            f.write(DOCKERFILE)
-        run([DOCKER, "build", "-q", "-t", "bbweb", ctx],
-            env=dict(p.env, DOCKER_HOST="unix://" + p.sock(), DOCKER_BUILDKIT="0"))
+        build_bbweb(p)
         for name, page in (("web1", "page-one"), ("web2", "page-two")):
             p.docker("run", "-d", "--name", name, "-e", "PAGE=" + page, "bbweb")
         status = p.status()
@@ -274,3 +280,70 @@ def test_an_upgraded_connection_is_a_two_way_byte_pipe(names):
                 assert chunk, echoed
                 echoed += chunk
             assert echoed == message
+
+
+def test_name_requests_and_open_name_connections_count_for_berth_idle(names):
+    p, port, _ = names
+    # httpd as PID 1 ignores SIGTERM: the stop ends at the container's own stop timeout.
+    p.docker("run", "-d", "--name", "napper", "-l", "berth.wake=true", "-l", "berth.idle=3s",
+             "--stop-timeout", "1", "-e", "PAGE=napper", "bbweb")
+    host = "napper.default.berth.localhost"
+    running = lambda: p.docker("inspect", "-f", "{{.State.Running}}", "napper").stdout.strip() == b"true"
+    until(lambda: get(port, host)[0] == 200, what="napper served")
+    # A request every second for 6 s: each one restarts its 3 s of idleness.
+    for _ in range(6):
+        code, _, body = get(port, host)
+        assert code == 200 and body.strip() == "napper", (code, body)
+        time.sleep(1)
+    assert running(), "stopped by berth.idle while requests by name came every second"
+    # A kept-alive connection, open after its answer, holds it awake.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(("GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host).encode())
+        data = b""
+        while b"napper" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        time.sleep(5)
+        assert running(), "stopped by berth.idle while a connection by name was open"
+    closed = time.monotonic()
+    until(lambda: not running(), timeout=15, what="berth.idle's stop after the connection closed")
+    assert time.monotonic() - closed >= 2.0
+    # Asleep again, and the next request by name wakes it.
+    until(lambda: "napper" in p.status()["domains"]["names"], what="napper listed asleep")
+    code, _, body = get(port, host, timeout=40)
+    assert code == 200 and body.strip() == "napper", (code, body)
+
+
+def test_an_idle_stopped_guest_is_held_by_a_name_connection_and_booted_by_a_name(names):
+    p, _, _ = names
+    p.start("--idle-stop", "2s", "--no-activate", profile="idle")
+    build_bbweb(p, "idle")
+    sock = "unix://" + p.sock("idle")
+    port = p.status("idle")["domains"]["port"]
+    host = "sleepy.idle.berth.localhost"
+    p.docker("run", "-d", "--name", "sleepy", "-l", "berth.wake=true", "--stop-timeout", "1",
+             "-e", "PAGE=idle-woken", "bbweb", host=sock)
+    until(lambda: get(port, host)[0] == 200, what="sleepy served")
+    p.docker("stop", "sleepy", host=sock)
+    boot = lambda: p.status("idle")["boot"]
+    # (The guest may already have idle-stopped and booted again during the set-up's pauses.)
+    # An open connection to the names front is a client: the guest is not idle while it lasts
+    # (here one that has not sent its whole head yet).
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        before = boot()
+        assert before["state"] == "up", before
+        time.sleep(4.5)
+        held = boot()
+        assert held["state"] == "up" and held["idleStops"] == before["idleStops"], (before, held)
+    until(lambda: boot()["state"] == "down", timeout=20, what="the guest's idle stop")
+    boots = boot()["boots"]
+    # A request by name boots it, wakes the container and is answered by it.
+    t = time.monotonic()
+    code, _, body = get(port, host, timeout=60)
+    assert code == 200 and body.strip() == "idle-woken", (code, body)
+    print("first byte by name through an idle-stopped guest: %.0f ms" % ((time.monotonic() - t) * 1000))
+    assert boot()["boots"] == boots + 1 and boot()["state"] == "up"
+    assert p.docker("inspect", "-f", "{{.State.Running}}", "sleepy", host=sock).stdout.strip() == b"true"
+    p.berth("stop", "idle")

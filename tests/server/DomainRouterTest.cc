@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+
 #include "server/domains/DomainRouter.h"
 
 namespace berth::server {
@@ -76,6 +78,76 @@ TEST(DomainRouterTest, OtherProfilesGoToTheirOwnFront) {
   EXPECT_EQ(route.target.port(), 41000);
   EXPECT_EQ(route.netns, nullptr);
   EXPECT_EQ(statusOf(r.route("web.gone.berth.localhost").reply), 503);
+}
+
+// A guest stopped for now (idle stop) is booted by a request for one of its names, which then
+// waits for the engine's first list; a boot that fails gets the 503 page saying why, and a
+// guest that is down for good (berth stop) is not booted.
+TEST(DomainRouterTest, AGuestDownForNowIsBootedAndTheRequestWaitsForTheList) {
+  boost::asio::io_context io;
+  int boots = 0;
+  std::string boot_error;
+  std::shared_ptr<DomainRouter> r;
+  r = std::make_shared<DomainRouter>("dev", nullptr,
+                                     [&](std::function<void(const std::string&)> done) {
+                                       ++boots;
+                                       if (boot_error.empty())
+                                         r->guestUp(nullptr);  // what the daemon's onGuestUp does
+                                       done(boot_error);
+                                     });
+  std::vector<DomainRouter::Route> routes;
+  auto ask = [&](const std::string& host) {
+    r->routeWhenReady(host, io.get_executor(),
+                      [&](DomainRouter::Route route) { routes.push_back(std::move(route)); });
+    io.restart();
+    io.poll();
+  };
+
+  r->guestDown("stopped");  // for good: no boot
+  ask("web.dev.berth.localhost");
+  ASSERT_EQ(routes.size(), 1u);
+  EXPECT_EQ(statusOf(routes[0].reply), 503);
+  EXPECT_EQ(boots, 0);
+
+  r->guestDown("stopped for now", /*for_now=*/true);
+  ask("web.dev.berth.localhost");
+  EXPECT_EQ(boots, 1);
+  EXPECT_EQ(routes.size(), 1u) << "answered before the engine listed its containers";
+  r->setContainers(list(), nlohmann::json::array(), /*complete=*/false);
+  io.poll();
+  EXPECT_EQ(routes.size(), 1u) << "answered before the berth.wake list";
+  r->setContainers(list());
+  io.restart();
+  io.poll();
+  ASSERT_EQ(routes.size(), 2u);
+  EXPECT_EQ(routes[1].reply, "");
+  EXPECT_EQ(routes[1].target.port(), 80);
+  EXPECT_EQ(routes[1].container, "web");
+
+  r->guestDown("stopped for now", true);
+  boot_error = "the fake guest would not start";
+  ask("web.dev.berth.localhost");
+  ASSERT_EQ(routes.size(), 3u);
+  EXPECT_EQ(statusOf(routes[2].reply), 503);
+  EXPECT_NE(routes[2].reply.find("the fake guest would not start"), std::string::npos);
+  EXPECT_EQ(boots, 2);
+}
+
+TEST(DomainRouterTest, AStopWhileARequestWaitsForTheListAnswersIt) {
+  boost::asio::io_context io;
+  auto r = std::make_shared<DomainRouter>("dev", nullptr);
+  r->guestUp(nullptr);
+  std::vector<DomainRouter::Route> routes;
+  r->routeWhenReady("web.dev.berth.localhost", io.get_executor(),
+                    [&](DomainRouter::Route route) { routes.push_back(std::move(route)); });
+  io.poll();
+  EXPECT_TRUE(routes.empty());
+  r->guestDown("stopping");
+  io.restart();
+  io.poll();
+  ASSERT_EQ(routes.size(), 1u);
+  EXPECT_EQ(statusOf(routes[0].reply), 503);
+  EXPECT_NE(routes[0].reply.find("stopping"), std::string::npos);
 }
 
 }  // namespace
