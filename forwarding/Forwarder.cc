@@ -881,6 +881,13 @@ void Forwarder::sleep() {
 
 nlohmann::json Forwarder::status() const { return impl_->snapshot(); }
 
+bool Forwarder::waking() const {
+  const auto snapshot = impl_->snapshot();
+  for (const auto& forward : snapshot.value("forwards", nlohmann::json::array()))
+    if (forward.value("wake", "") == "waking") return true;
+  return false;
+}
+
 void Forwarder::onChange(std::function<void(const nlohmann::json&)> callback) {
   boost::asio::dispatch(impl_->strand(), [impl = impl_, callback = std::move(callback)]() mutable {
     impl->setOnChange(std::move(callback));

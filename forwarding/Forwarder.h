@@ -111,6 +111,8 @@ class Forwarder {
   //                path: "kernel"|"relay"}],
   //  "conflicts": [{proto, host, container, containerId, guestPort, containerPort, error}]}
   nlohmann::json status() const;
+  // True while a berth.wake container is being woken (a forward's "wake" is "waking").
+  bool waking() const;
   // Runs (on the strand) after every change of status, e.g. to write a status file.
   void onChange(std::function<void(const nlohmann::json&)> callback);
 

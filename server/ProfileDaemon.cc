@@ -443,12 +443,19 @@ void ProfileDaemon::idleCheck() {
     last_activity_ = Clock::now();  // one check in flight at a time
   }
   worker_->post([this] {
+    // A berth.wake container being woken (its wake may have booted this guest) is about to
+    // run: not idle. forwarder_ is only set on this thread, so it is read here without mutex_
+    // (which must not be taken under the gate's lock in beginStop).
+    const fwd::Forwarder* forwarder = forwarder_.get();
+    const auto waking = [forwarder] { return forwarder != nullptr && forwarder->waking(); };
     const int running = runningContainers();
-    if (running != 0) {
-      BERTH_LOG(Debug, "idle", "not idle: " << running << " running container(s)");
-      return;  // running containers (or unknown): not idle
+    if (running != 0 || waking()) {
+      BERTH_LOG(Debug, "idle",
+                "not idle: " << running << " running container(s)" << (waking() ? ", a wake" : ""));
+      return;  // running containers (or unknown), or a wake: not idle
     }
-    if (!gate_->beginStop([this] { return connections_ == 0 && !shutting_down_; })) return;
+    if (!gate_->beginStop([&] { return connections_ == 0 && !shutting_down_ && !waking(); }))
+      return;
     BERTH_LOG(
         Info, "idle",
         "no client and no running container for " << settings_.idle_stop << ": stopping the guest");

@@ -209,8 +209,10 @@ def test_a_wake_port_boots_an_idle_stopped_guest(profiles):
     wait_until(lambda: state().get("127.0.0.1:19520") == "asleep", 10, "the port held")
     wait_until(lambda: profiles.status()["boot"]["state"] == "down", 30, "the guest's idle stop")
     assert state() == {"127.0.0.1:19520": "asleep", "[::1]:19520": "asleep"}
+    # Counted from here: under load the set-up's own pauses may have idle-stopped it already.
+    boots = profiles.status()["boot"]["boots"]
     t = time.monotonic()
     assert http_get("127.0.0.1", 19520, timeout=60).startswith("hello-")
     print("first byte through an idle-stopped guest: %.0f ms" % ((time.monotonic() - t) * 1000))
     s = profiles.status()
-    assert s["boot"]["boots"] == 2 and s["boot"]["state"] == "up"
+    assert s["boot"]["boots"] == boots + 1 and s["boot"]["state"] == "up"
