@@ -6,6 +6,8 @@ a container of a real dockerd in a network namespace) on four paths, printed as 
                   accepts, then relays (what a user's first request after a stop pays)
   idle guest      the same through an `ns` profile whose guest idle-stopped (--idle-stop 2s):
                   berth boots the guest, then wakes the container
+  by name         in that profile, a request by name (`wkb-guest.default.berth.localhost` to
+                  its names front) to the stopped container, with the guest up and idle-stopped
   awake (wake)    the same container once it runs (kernel DNAT on 127.0.0.1, as any forward)
   running         a plain running container through berth's forward
   direct          the same running container at the guest address (no berth)
@@ -33,12 +35,12 @@ RUN_PORT = 19591
 GUEST_PORT = 19592
 
 
-def ttfb(host, port, timeout=60):
+def ttfb(host, port, timeout=60, name="bench"):
     """Seconds from connect() to the first byte of the reply to one GET (the reply is checked)."""
     t = time.perf_counter()
     s = socket.create_connection((host, port), timeout=timeout)
     try:
-        s.sendall(b"GET /index.html HTTP/1.0\r\nHost: bench\r\n\r\n")
+        s.sendall(b"GET /index.html HTTP/1.0\r\nHost: %s\r\n\r\n" % name.encode())
         first = s.recv(1)
         elapsed = time.perf_counter() - t
         rest = first
@@ -91,7 +93,7 @@ def main():
             rows["awake (wake)"].append(ttfb("127.0.0.1", WAKE_PORT))
             rows["running"].append(ttfb("127.0.0.1", RUN_PORT))
             rows["direct"].append(ttfb(engine.guest_addr, RUN_PORT))
-        rows["cold wake, guest idle-stopped"] = idle_guest_wakes(args.guest_rounds)
+        rows.update(idle_guest_wakes(args.guest_rounds))
         paths = {f["host"]: f["path"] for f in read_status(berth).get("forwards", [])}
         print("time to first byte, busybox httpd, %d rounds (%d through the idle guest) (ms)"
           % (args.rounds, args.guest_rounds))
@@ -110,23 +112,37 @@ def main():
 
 
 def idle_guest_wakes(rounds):
-    """Seconds to the first byte of a wake through an idle-stopped `ns` guest, per round."""
+    """Seconds to the first byte of wakes in an `ns` profile with --idle-stop 2s, per round: by
+    the wake port and by name through the idle-stopped guest, and by name with the guest up."""
     profiles = Profiles()
-    out = []
+    rows = {"cold wake, guest idle-stopped": [], "cold wake by name, guest idle-stopped": [],
+            "cold wake by name (container stopped, guest up)": []}
+    sock = "unix://" + profiles.sock()
+    name = "wkb-guest.default.berth.localhost"
     try:
         profiles.start("--idle-stop", "2s")
         profiles.import_bb()
         profiles.docker("create", "--name", "wkb-guest", "--label", "berth.wake=true",
-                        "--stop-timeout", "1", "-p", "%d:80" % GUEST_PORT, "bb", *HTTPD,
-                        host="unix://" + profiles.sock())
+                        "--label", "berth.http.port=80", "--stop-timeout", "1",
+                        "-p", "%d:80" % GUEST_PORT, "bb", *HTTPD, host=sock)
+        front = profiles.status()["domains"]["port"]
+        down = lambda: profiles.status()["boot"]["state"] == "down"
         for _ in range(rounds):
-            wait_until(lambda: profiles.status()["boot"]["state"] == "down", 60, "idle stop")
-            out.append(ttfb("127.0.0.1", GUEST_PORT))
-            # The container runs, so the guest stays up: stop it (not timed).
-            profiles.docker("stop", "wkb-guest", host="unix://" + profiles.sock())
+            wait_until(down, 60, "idle stop")
+            rows["cold wake, guest idle-stopped"].append(ttfb("127.0.0.1", GUEST_PORT))
+            # The container runs, so the guest stays up: stop it (not timed), and wake it by
+            # name before the guest's own idle stop comes.
+            profiles.docker("stop", "wkb-guest", host=sock)
+            time.sleep(0.5)
+            rows["cold wake by name (container stopped, guest up)"].append(
+                ttfb("127.0.0.1", front, name=name))
+            profiles.docker("stop", "wkb-guest", host=sock)
+            wait_until(down, 60, "idle stop")
+            rows["cold wake by name, guest idle-stopped"].append(ttfb("127.0.0.1", front, name=name))
+            profiles.docker("stop", "wkb-guest", host=sock)
     finally:
         profiles.cleanup()
-    return out
+    return rows
 
 
 def _answers(host, port):
