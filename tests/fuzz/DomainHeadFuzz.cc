@@ -93,9 +93,9 @@ void checkPage(const std::string& reply, const std::string& host) {
                                       "</small>",
                                       "<style>",
                                       "</style>"};
-  for (auto at = body.find('<'); at != std::string::npos; at = body.find('<', at + 1)) {
+  for (auto open = body.find('<'); open != std::string::npos; open = body.find('<', open + 1)) {
     bool known = false;
-    for (const char* tag : kTags) known = known || body.compare(at, std::strlen(tag), tag) == 0;
+    for (const char* tag : kTags) known = known || body.compare(open, std::strlen(tag), tag) == 0;
     check(known);
   }
 }
