@@ -6,9 +6,15 @@
 
 #include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
+#include "vm/ProfileConfig.h"
 
 namespace berth::vm {
 namespace fs = std::filesystem;
+
+std::string GuestImage::folderFor(const ProfileConfig& config) {
+  if (const char* image = std::getenv("BERTH_GUEST_IMAGE"); image && *image) return image;
+  return config.disk_image;
+}
 
 std::string GuestImage::cacheDir() {
   if (const char* dir = std::getenv("BERTH_IMAGE_CACHE"); dir && *dir) return dir;

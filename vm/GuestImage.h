@@ -1,16 +1,22 @@
 #pragma once
 // GuestImage: a built qemu guest (contrib/guest/build-image.sh output): a folder holding
-// disk.qcow2 (the base every profile's overlay backs onto), vmlinuz and initrd.img. find()
-// chooses the folder to boot: an explicit --disk-image, else the newest valid build in the
-// image cache. Thread-safe (no state beyond the returned value).
+// disk.qcow2 (the base every profile's overlay backs onto), vmlinuz and initrd.img.
+// folderFor() is the one place that decides which folder a profile asks for (the CLI, before a
+// first start, and QemuDriver both ask it); find() chooses the folder to boot: an explicit one,
+// else the newest valid build in the image cache. Thread-safe (no state beyond the returned value).
 #include <string>
 
 namespace berth::vm {
+
+class ProfileConfig;
 
 struct GuestImage {
   std::string dir, disk, kernel, initrd;
   std::string recipe;  // recipe hash of the build ("" for an image from elsewhere)
 
+  // The image folder a profile asks for: $BERTH_GUEST_IMAGE, else diskImage (--disk-image);
+  // "" = the newest valid build in the cache (find("")).
+  static std::string folderFor(const ProfileConfig& config);
   // The image cache: $BERTH_IMAGE_CACHE, else $XDG_CACHE_HOME/berth/images, else
   // ~/.cache/berth/images (the same rule as build-image.sh).
   static std::string cacheDir();

@@ -132,9 +132,7 @@ QemuOptions QemuDriver::optionsFor(const ProfileConfig& config, const ProfilePat
   options.dns = config.network.dns;
   options.docker = config.docker;
   options.env = config.env;
-  options.disk_image = config.disk_image;
-  if (const char* image = std::getenv("BERTH_GUEST_IMAGE"); image && *image)
-    options.disk_image = image;
+  options.disk_image = GuestImage::folderFor(config);
   if (const char* timeout = std::getenv("BERTH_QEMU_BOOT_TIMEOUT"); timeout && *timeout)
     options.boot_timeout = std::chrono::seconds(std::atoi(timeout));
   return options;

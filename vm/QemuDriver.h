@@ -52,8 +52,8 @@ class ProfilePaths;
 class QemuDriver : public Driver, public PortOpener {
  public:
   explicit QemuDriver(QemuOptions options);
-  // The driver's options for a profile (state in paths.state_dir). Env: BERTH_GUEST_IMAGE
-  // (an image folder instead of the newest cached build), BERTH_QEMU_BOOT_TIMEOUT (seconds).
+  // The driver's options for a profile (state in paths.state_dir); the image folder as
+  // GuestImage::folderFor decides. Env: BERTH_QEMU_BOOT_TIMEOUT (seconds).
   static QemuOptions optionsFor(const ProfileConfig& config, const ProfilePaths& paths);
   ~QemuDriver() override;
 

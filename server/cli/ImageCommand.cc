@@ -3,7 +3,6 @@
 // first start builds the image itself instead of failing with a recipe to run by hand.
 #include <unistd.h>
 
-#include <cstdlib>
 #include <iostream>
 #include <stdexcept>
 
@@ -50,8 +49,7 @@ void buildImage(const ImageOptions& o) {
 }  // namespace
 
 void ensureGuestImage(const vm::ProfileConfig& config) {
-  if (config.vm_type != "qemu" || !config.disk_image.empty()) return;
-  if (const char* image = std::getenv("BERTH_GUEST_IMAGE"); image && *image) return;
+  if (config.vm_type != "qemu" || !vm::GuestImage::folderFor(config).empty()) return;
   try {
     vm::GuestImage::find("");
     return;

@@ -8,6 +8,7 @@
 
 #include "vm/Driver.h"
 #include "vm/GuestImage.h"
+#include "vm/ProfileConfig.h"
 
 namespace berth::vm {
 namespace {
@@ -83,6 +84,20 @@ TEST_F(GuestImageTest, AnExplicitFolderOrItsDiskIsUsed) {
   EXPECT_EQ(GuestImage::find((d / "disk.qcow2").string()).dir, d.string());
   auto broken = makeImage("broken", false, fs::file_time_type::clock::now());
   EXPECT_THROW(GuestImage::find(broken.string()), DriverError);
+}
+
+// The one resolution the CLI and the driver share: BERTH_GUEST_IMAGE, else diskImage, else ""
+// (the newest build).
+TEST_F(GuestImageTest, TheFolderIsTheEnvThenDiskImageThenTheNewestBuild) {
+  ::unsetenv("BERTH_GUEST_IMAGE");
+  ProfileConfig config;
+  EXPECT_EQ(GuestImage::folderFor(config), "");
+  config.disk_image = "/images/mine";
+  EXPECT_EQ(GuestImage::folderFor(config), "/images/mine");
+  ::setenv("BERTH_GUEST_IMAGE", "/images/from-env", 1);
+  EXPECT_EQ(GuestImage::folderFor(config), "/images/from-env");
+  ::unsetenv("BERTH_GUEST_IMAGE");
+  EXPECT_EQ(GuestImage::folderFor(config), "/images/mine");
 }
 
 }  // namespace
