@@ -64,6 +64,9 @@ constexpr std::chrono::seconds kClaimAfterStart{5};
 constexpr std::chrono::seconds kRetryEvery{1};
 constexpr std::chrono::seconds kProxyGrace{3};
 constexpr std::chrono::milliseconds kIdleCheckEvery{500};
+// Without engine events the guest's listeners are the only source of ports: polled faster, so a
+// host-network task's port answers on the host well within a second.
+constexpr std::chrono::milliseconds kListenersOnlyPollEvery{250};
 constexpr const char* kWakeList = WakeLabels::kListTarget;
 
 const char* wakeStateName(WakeGate::State state) {
@@ -158,7 +161,10 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     plan_.ipv6 = hostHasIpv6Loopback(io_);
     engine_state_ = "connecting";
     listed_ = false;
-    client_.emplace(engine, strand_);
+    if (options_.docker_api)
+      client_.emplace(engine, strand_);
+    else
+      client_.reset();
     engine_ = engine;
     guest_up_ = true;
     // Kept across a guest's sleep(): the ports it holds and a wake that booted the guest.
@@ -167,6 +173,12 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     openGuestNetns();
     watchGuestListeners();
     openNat();
+    if (!options_.docker_api) {
+      // Nothing to list or watch: no container publishes a port.
+      engine_state_ = "no Docker API";
+      listed_ = true;
+      return publish();
+    }
     std::weak_ptr<Impl> weak = shared_from_this();
     if (options_.listeners) {
       options_.listeners->setFailureHandler(
@@ -566,14 +578,14 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   // A port another program holds opens once it is free (a race after a start, a port taken
   // while berth was down): every conflict is tried again each second while there are any.
   void retryConflicts() {
-    if (retry_armed_ || table_.conflicts().empty() || !client_) return;
+    if (retry_armed_ || table_.conflicts().empty() || !guest_up_) return;
     retry_armed_ = true;
     retry_.expires_after(kRetryEvery);
     retry_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
       auto self = weak.lock();
       if (!self) return;
       self->retry_armed_ = false;
-      if (!ec && self->client_) self->applyWanted();
+      if (!ec && self->guest_up_) self->applyWanted();
     });
   }
 
@@ -666,9 +678,12 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     }
     std::weak_ptr<Impl> weak = shared_from_this();
     auto watcher = std::make_shared<GuestListeners>(
-        strand_, guest_netns_, [weak](const std::vector<ListeningSocket>& sockets) {
+        strand_, guest_netns_,
+        [weak](const std::vector<ListeningSocket>& sockets) {
           if (auto self = weak.lock()) self->onGuestListeners(sockets);
-        });
+        },
+        options_.docker_api ? std::chrono::milliseconds(GuestListeners::kPollEvery)
+                            : kListenersOnlyPollEvery);
     std::string error;
     if (!watcher->start(error)) {
       BERTH_LOG(Warn, "forwarding", "guest listeners are not forwarded: " << error);
@@ -684,6 +699,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     // loopback-only one from inside the guest's namespace (ForwardSpec::guest_loopback).
     // A port counts once two polls in a row saw it: the engine's docker-proxy listens in the
     // guest while its container starts, a moment before the engine lists it as published.
+    // Without the Docker API there is no such proxy: a port counts at once.
     std::set<std::uint16_t> now_seen;
     for (const auto& socket : sockets) now_seen.insert(socket.port);
     std::map<std::uint16_t, std::string> best;
@@ -691,7 +707,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       return address == "0.0.0.0" ? 0 : address == "::" ? 1 : address == "::1" ? 3 : 2;
     };
     for (const auto& socket : sockets) {
-      if (!guest_seen_.count(socket.port)) continue;
+      if (options_.docker_api && !guest_seen_.count(socket.port)) continue;
       auto [it, added] = best.emplace(socket.port, socket.address);
       if (!added && rank(socket.address) < rank(it->second)) it->second = socket.address;
     }

@@ -7,9 +7,10 @@
 // stop() closes them all. A host port it cannot open is a conflict, retried every second until it
 // opens. Containers labelled berth.wake=true keep their fixed host ports while stopped and are
 // started by the first connection (WakeGate, WakeController; README "Wake on first connection").
-// status() is a JSON snapshot: engine state, active forwards, conflicts. Thread-safe: every
-// method but the destructor may be called from any thread; the work runs on one strand of the
-// given executor.
+// status() is a JSON snapshot: engine state, active forwards, conflicts. An engine without the
+// Docker API (containerd) has only the guest's listeners (ForwarderOptions::docker_api).
+// Thread-safe: every method but the destructor may be called from any thread; the work runs on one
+// strand of the given executor.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <functional>
@@ -28,6 +29,12 @@ class ListenerFactory;
 struct ForwarderOptions {
   BindMode bind = BindMode::Loopback;  // berth.yaml forwarding.bind
   bool udp = true;                     // berth.yaml forwarding.udp
+  // The engine speaks the Docker API: its events name the containers' published ports, and a
+  // guest listener counts once the engine listed its containers and two polls saw it (its
+  // docker-proxy listens a moment before the port is listed). False for an engine without it
+  // (containerd): the guest's listeners are the only source, polled every 250 ms and forwarded
+  // at first sight, and `engine` is not called.
+  bool docker_api = true;
   // Set when the driver opens host ports itself (qemu: QEMU's hostfwd, see
   // server/GuestForwardListeners.h): every forward is opened and closed through it instead of a
   // host relay to the guest address, which may then be empty.
@@ -103,7 +110,8 @@ class Forwarder {
   // container that is not berth.wake=true, the hold does nothing.
   std::shared_ptr<void> holdAwake(const std::string& container);
 
-  // {"engine": "connected"|"connecting"|"unreachable"|"stopped", "guest": ..., "bind": ...,
+  // {"engine": "connected"|"connecting"|"unreachable"|"stopped"|"no Docker API", "guest": ...,
+  //  "bind": ...,
   //  "nat": "kernel DNAT (table T via DEV)" | "off" | "off: <why>",
   //  "guestListeners": "on" | "off" | "off: <why>",
   //  "forwards": [{proto, host, container, containerId, guestPort, containerPort,

@@ -15,10 +15,12 @@
 namespace berth::fwd {
 
 GuestListeners::GuestListeners(boost::asio::any_io_executor strand,
-                               std::shared_ptr<const GuestNetns> netns, OnPoll on_poll)
+                               std::shared_ptr<const GuestNetns> netns, OnPoll on_poll,
+                               std::chrono::milliseconds every)
     : strand_(std::move(strand)),
       netns_(std::move(netns)),
       on_poll_(std::move(on_poll)),
+      every_(every),
       timer_(strand_) {}
 
 GuestListeners::~GuestListeners() {
@@ -55,7 +57,7 @@ void GuestListeners::poll() {
     found.erase(std::unique(found.begin(), found.end()), found.end());
     on_poll_(found);
   }
-  timer_.expires_after(kPollEvery);
+  timer_.expires_after(every_);
   timer_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
     if (auto self = weak.lock(); self && !ec) self->poll();
   });

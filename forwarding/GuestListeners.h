@@ -1,12 +1,12 @@
 #pragma once
 // GuestListeners: the TCP ports listening in the guest's network namespace on a wildcard or
 // loopback address (a `--network host` container, a service started with `berth ssh`), read
-// from the kernel's socket table with netlink sock_diag (IPv4 and IPv6) once a second; the
-// set is reported after every poll (a time-based exclusion may end without a change). The netlink
-// socket is made inside the namespace once (GuestNetns), so a poll is a few non-blocking syscalls
-// on the strand and never waits. A source for any runtime whose guest is a network namespace
-// (docker and containerd alike). start()/stop() and the callback run on the given strand; not
-// thread-safe.
+// from the kernel's socket table with netlink sock_diag (IPv4 and IPv6) every `every` (a second
+// by default); the set is reported after every poll (a time-based exclusion may end without a
+// change). The netlink socket is made inside the namespace once (GuestNetns), so a poll is a few
+// non-blocking syscalls on the strand and never waits. A source for any runtime whose guest is a
+// network namespace (docker and containerd alike). start()/stop() and the callback run on the given
+// strand; not thread-safe.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -28,7 +28,8 @@ class GuestListeners : public std::enable_shared_from_this<GuestListeners> {
   using OnPoll = std::function<void(const std::vector<ListeningSocket>&)>;
 
   GuestListeners(boost::asio::any_io_executor strand, std::shared_ptr<const GuestNetns> netns,
-                 OnPoll on_poll);
+                 OnPoll on_poll,
+                 std::chrono::milliseconds every = std::chrono::milliseconds(kPollEvery));
   ~GuestListeners();
   GuestListeners(const GuestListeners&) = delete;
   GuestListeners& operator=(const GuestListeners&) = delete;
@@ -46,6 +47,7 @@ class GuestListeners : public std::enable_shared_from_this<GuestListeners> {
   boost::asio::any_io_executor strand_;
   std::shared_ptr<const GuestNetns> netns_;
   OnPoll on_poll_;
+  std::chrono::milliseconds every_;
   boost::asio::steady_timer timer_;
   int fd_ = -1;
   std::uint32_t sequence_ = 0;

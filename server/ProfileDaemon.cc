@@ -351,18 +351,20 @@ void ProfileDaemon::onGuestUp() {
     domains_->guestUp(engine_, driver_->guestNetworkNamespace());
   }
   if (!port_opener_ && driver_->guestAddress().empty()) return;  // no ports to forward
-  // Forwarding follows the Docker API's events; containerd's ports are not forwarded yet.
-  if (!driver_->runtime().servesDockerApi()) return;
   fwd::ForwarderOptions options = settings_.forwarding;
   options.guest_netns = driver_->guestNetworkNamespace();
   options.listeners = port_opener_;
-  options.boot = [this](auto give) {
-    gate_->whenUp(io_.get_executor(), [this, give](const std::string* error) {
-      if (error) return give(*error, nullptr);
-      std::lock_guard lock(mutex_);
-      give("", engine_);
-    });
-  };
+  // containerd: the guest's listening sockets are the ports (host-network tasks); no
+  // container publishes one, and none wakes.
+  options.docker_api = driver_->runtime().servesDockerApi();
+  if (options.docker_api)
+    options.boot = [this](auto give) {
+      gate_->whenUp(io_.get_executor(), [this, give](const std::string* error) {
+        if (error) return give(*error, nullptr);
+        std::lock_guard lock(mutex_);
+        give("", engine_);
+      });
+    };
   net::ConnectorPtr engine;
   {
     std::lock_guard lock(mutex_);

@@ -40,6 +40,25 @@ std::string quoted(const std::string& text) {
   return out + "\"";
 }
 
+// A copy, not the host's file: the guest keeps the binary it booted with, as a VM would.
+void copyNerdctl(const NsEngineLayout& layout) {
+  const std::string target = ContainerdRuntime::guestNerdctl(layout.paths);
+  const std::string& source = layout.config.nerdctl.binary;
+  std::error_code ec;
+  if (source.empty()) {
+    std::filesystem::remove(target, ec);
+    return;
+  }
+  namespace fs = std::filesystem;
+  fs::create_directories(fs::path(target).parent_path(), ec);
+  if (!ec) fs::copy_file(source, target, fs::copy_options::overwrite_existing, ec);
+  if (!ec) fs::permissions(target, fs::perms(0755), ec);
+  if (ec) {
+    throw DriverError("nerdctl.binary " + source +
+                      " cannot be copied into the guest: " + ec.message());
+  }
+}
+
 }  // namespace
 
 std::string ContainerdRuntime::userConfigFile(const ProfilePaths& paths) {
@@ -66,8 +85,13 @@ std::vector<std::string> ContainerdRuntime::ctrArgv(const std::string& socket) {
   return {program("ctr", "containerd"), "--address", socket};
 }
 
+std::string ContainerdRuntime::guestNerdctl(const ProfilePaths& paths) {
+  return paths.state_dir + "/bin/nerdctl";
+}
+
 std::vector<std::string> ContainerdRuntime::nsArgv(const NsEngineLayout& layout) const {
   const std::string& state_dir = layout.paths.state_dir;
+  copyNerdctl(layout);
   const std::string root = state_dir + "/data/containerd";
   const std::string state = state_dir + "/containerd-state";
   program("runc", "runc");
@@ -89,6 +113,10 @@ std::vector<std::string> ContainerdRuntime::nsArgv(const NsEngineLayout& layout)
           root,
           "--state",
           state};
+}
+
+std::vector<NsGuestBind> ContainerdRuntime::nsBinds(const NsEngineLayout& layout) const {
+  return {{layout.paths.state_dir + "/runc", kRuncRoot}};
 }
 
 bool ContainerdRuntime::answers(const EngineEndpoint& endpoint, milliseconds timeout,

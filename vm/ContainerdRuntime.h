@@ -3,7 +3,11 @@
 // its gRPC API relayed byte for byte on the host's containerd.sock, docker.sock refusing every
 // request with a line saying how to use the profile. Its root (under the profile's data) and
 // state and socket (under the profile's state dir) are always berth's; the rest of its config
-// is berth's default, or the profile's `containerd/config.toml` when that file exists.
+// is berth's default, or the profile's `containerd/config.toml` when that file exists. runc's
+// state, which containerd's runc shim keeps at the fixed /run/containerd/runc unless each client
+// says otherwise (its `Root` option is per container, and a config default exists only for the
+// CRI plugin), is the profile's `runc` directory mounted there in the guest. nerdctl.binary
+// is copied into the profile at every boot (guestNerdctl).
 // Readiness is a real `ctr version` answer. Stateless; thread-safe.
 #include "vm/Runtime.h"
 
@@ -18,10 +22,16 @@ class ContainerdRuntime final : public Runtime {
                                    const std::string& state);
   // The ctr argv that talks to the containerd at `socket` (ctr from PATH).
   static std::vector<std::string> ctrArgv(const std::string& socket);
+  // Where the guest has the profile's copy of nerdctl.binary (copied at every boot; the ns
+  // guest sees the path as the host does).
+  static std::string guestNerdctl(const ProfilePaths& paths);
 
   std::string name() const override { return "containerd"; }
   std::string engineProgram() const override { return "containerd"; }
   std::vector<std::string> nsArgv(const NsEngineLayout& layout) const override;
+  // The profile's <state dir>/runc at the runc shim's default root.
+  std::vector<NsGuestBind> nsBinds(const NsEngineLayout& layout) const override;
+  static constexpr const char* kRuncRoot = "/run/containerd/runc";
   bool writesOwnPidFile() const override { return false; }
   bool answers(const EngineEndpoint& endpoint, std::chrono::milliseconds timeout,
                std::string& error) const override;

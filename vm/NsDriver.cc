@@ -410,7 +410,8 @@ void NsDriver::deleteNetwork() {
   net::ChildProcess::run({"ip", "netns", "del", netns_});
 }
 
-void NsDriver::writeGuestFiles(const std::vector<std::string>& argv) {
+void NsDriver::writeGuestFiles(const std::vector<std::string>& argv,
+                               const std::vector<NsGuestBind>& binds) {
   std::string resolv;
   if (!config_.network.dns.empty()) {
     std::string text = "# written by berth from network.dns\n";
@@ -424,8 +425,13 @@ void NsDriver::writeGuestFiles(const std::vector<std::string>& argv) {
                       {"mountPoint", share.mount_point},
                       {"writable", share.writable}});
   }
+  nlohmann::json private_dirs = nlohmann::json::array();
+  for (const auto& bind : binds) {
+    private_dirs.push_back({{"profileDir", bind.profile_dir}, {"guestPath", bind.guest_path}});
+  }
   nlohmann::json guest = {{"netns", "/var/run/netns/" + netns_},
                           {"shares", shares},
+                          {"privateDirs", private_dirs},
                           {"resolvConf", resolv},
                           {"createdDirsFile", paths_.state_dir + "/created-dirs"},
                           {"holderPidFile", paths_.state_dir + "/holder.pid"},
@@ -436,7 +442,8 @@ void NsDriver::writeGuestFiles(const std::vector<std::string>& argv) {
 }
 
 std::shared_ptr<net::ChildProcess> NsDriver::spawnEngine() {
-  writeGuestFiles(runtime_->nsArgv(layout()));
+  const NsEngineLayout engine_layout = layout();
+  writeGuestFiles(runtime_->nsArgv(engine_layout), runtime_->nsBinds(engine_layout));
   const std::string log = engineLog();
   net::SpawnOptions spawn;
   spawn.argv = {net::ChildProcess::selfExecutable(), "ns-init", paths_.state_dir + "/guest.json"};

@@ -70,7 +70,7 @@ class NsDriver final : public Driver {
   void createNetwork(const ProgressSink& progress);
   void deleteNetwork();
   // guest.json: what `berth ns-init` needs to make or join the guest and exec `argv`.
-  void writeGuestFiles(const std::vector<std::string>& argv);
+  void writeGuestFiles(const std::vector<std::string>& argv, const std::vector<NsGuestBind>& binds);
   std::shared_ptr<net::ChildProcess> spawnEngine();
   std::shared_ptr<net::ChildProcess> engineProcess() const;
   // "dockerd exited with status 1", "containerd was killed by signal 9"; "" while it runs.

@@ -35,8 +35,8 @@ ino_t inodeOf(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-// mkdir -p, appending each directory it creates to `created` (removed again at stop).
-void makeDirs(const std::string& path, std::ofstream& created) {
+// mkdir -p, appending each directory it creates to `created` (removed again at stop) when given.
+void makeDirs(const std::string& path, std::ofstream* created) {
   std::string partial;
   std::size_t pos = 0;
   while (pos != std::string::npos) {
@@ -44,8 +44,7 @@ void makeDirs(const std::string& path, std::ofstream& created) {
     partial = path.substr(0, pos);
     if (partial.empty()) continue;
     if (::mkdir(partial.c_str(), 0755) == 0) {
-      created << partial << "\n";
-      created.flush();
+      if (created) *created << partial << "\n" << std::flush;
     } else if (errno != EEXIST) {
       die("cannot create mount point " + partial);
     }
@@ -78,7 +77,7 @@ void makeMountNamespace(const nlohmann::json& guest) {
     const std::string mount_point = share["mountPoint"].get<std::string>();
     struct stat st {};
     if (::stat(location.c_str(), &st) != 0) die("share " + location + " does not exist");
-    makeDirs(mount_point, created);
+    makeDirs(mount_point, &created);
     if (::mount(location.c_str(), mount_point.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
       die("cannot bind-mount " + location + " at " + mount_point);
     }
@@ -86,6 +85,18 @@ void makeMountNamespace(const nlohmann::json& guest) {
                                                   MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
       die("cannot make " + mount_point + " read-only");
     }
+  }
+  // The profile's own directories over fixed guest paths (containerd's runc root): created on
+  // the host side first, mode 0700 (they hold engine state). The guest path stays on the host
+  // at stop: another profile's guest may have its own directory mounted there, and removing a
+  // mount point detaches the mounts on it in every namespace.
+  for (const auto& dir : guest.value("privateDirs", nlohmann::json::array())) {
+    const std::string source = dir.at("profileDir").get<std::string>();
+    const std::string target = dir.at("guestPath").get<std::string>();
+    if (::mkdir(source.c_str(), 0700) != 0 && errno != EEXIST) die("cannot create " + source);
+    makeDirs(target, nullptr);
+    if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0)
+      die("cannot bind-mount " + source + " at " + target);
   }
   const std::string resolv = guest.value("resolvConf", "");
   if (!resolv.empty() &&

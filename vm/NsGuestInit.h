@@ -3,10 +3,11 @@
 // guest. The guest's namespaces belong to a holder process (comm "berth-guest"), not to any one
 // dockerd, so a dockerd restarted after a crash lives where its live-restored containers live.
 // The first run makes the holder: it joins the guest's network namespace, makes a private
-// (slave) mount namespace, bind-mounts each share (read-only when not writable) and the
-// profile's resolv.conf, and leaves a detached holder there; later runs enter the holder's
-// namespaces. Then it execs the engine. Single-threaded by design (it changes namespaces);
-// returns only on failure (exit code 1, one line on stderr, which is dockerd.log).
+// (slave) mount namespace, bind-mounts each share (read-only when not writable), the runtime's
+// private directories (Runtime::nsBinds) and the profile's resolv.conf, and leaves a detached
+// holder there; later runs enter the holder's namespaces. Then it execs the engine. Single-threaded
+// by design (it changes namespaces); returns only on failure (exit code 1, one line on stderr,
+// which is dockerd.log).
 #include <string>
 
 namespace berth::vm {

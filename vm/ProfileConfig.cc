@@ -371,6 +371,9 @@ const std::vector<Key>& keys() {
             BERTH_FIELD(relay.head_timeout),
             [](const std::string& v) { return isDuration(v) && parseDurationMillis(v) >= 1000; }),
       typed("", "listen", "a list of tcp://ADDR:PORT", BERTH_FIELD(listen)),
+      typed("nerdctl", "binary", "an absolute path to a nerdctl binary",
+            BERTH_FIELD(nerdctl.binary),
+            [](const std::string& v) { return v.empty() || v[0] == '/'; }),
   };
   return kTable;
 }
@@ -547,6 +550,10 @@ void ProfileConfig::validate() const {
     throw ConfigError(
         "the containerd runtime is built for --vm-type ns only so far; use --vm-type ns or "
         "--runtime docker");
+  }
+  if (!nerdctl.binary.empty() && runtime != "containerd") {
+    throw ConfigError("nerdctl.binary is for the containerd runtime; this profile runs " + runtime +
+                      " (use docker with it)");
   }
   // Where k3s comes from (mirror, artifacts) is accepted: `berth kubernetes download` uses it.
   if (kubernetes.enabled || !kubernetes.version.empty() || !kubernetes.k3s_args.empty()) {

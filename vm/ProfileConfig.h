@@ -56,6 +56,12 @@ struct DomainsConfig {
   int port = 0;         // 0: port 80 when berth may bind it, and a free port kept per profile
 };
 
+// containerd runtime: a host nerdctl binary copied into the guest at every boot (nerdctl is
+// not a Debian package).
+struct NerdctlConfig {
+  std::string binary;  // "" = none (berth nerdctl looks on the host's PATH)
+};
+
 class ProfileConfig {
  public:
   int cpus = 2;
@@ -78,6 +84,7 @@ class ProfileConfig {
   bool docker_sock = false;  // link /var/run/docker.sock to the profile's socket (root)
   DashboardConfig dashboard;
   DomainsConfig domains;
+  NerdctlConfig nerdctl;
 
   // Built-in defaults (arch = the host's, runtime = defaultRuntime() when that is valid).
   static ProfileConfig defaults();

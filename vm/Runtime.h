@@ -31,6 +31,14 @@ struct NsEngineLayout {
   std::string pid_file;       // the engine process's pid file
 };
 
+// A directory of the profile mounted over `guest_path` in an `ns` guest's private mount
+// namespace: made with the namespace, so it outlives engine restarts; the host's own path is
+// untouched (the namespace's mounts do not propagate out).
+struct NsGuestBind {
+  std::string profile_dir;
+  std::string guest_path;
+};
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -43,6 +51,9 @@ class Runtime {
   // ns driver: writes the engine's config files under the profile's state dir and returns the
   // argv that runs it in the guest. Throws DriverError (e.g. the program is not installed).
   virtual std::vector<std::string> nsArgv(const NsEngineLayout& layout) const = 0;
+  // ns driver: the profile's directories the guest sees in place of fixed paths (none unless
+  // the engine keeps state at a fixed path that profiles would otherwise share).
+  virtual std::vector<NsGuestBind> nsBinds(const NsEngineLayout&) const { return {}; }
   // True when the engine writes its own pid file (the guest's init writes it otherwise).
   virtual bool writesOwnPidFile() const = 0;
   // A real answer from the engine at `endpoint` within `timeout` (never a bare connect); on

@@ -1,17 +1,20 @@
 // `berth ctr [-p P] -- ARGS` and `berth nerdctl [-p P] -- ARGS`: containerd's tools run inside
 // the guest of a containerd profile (ns: in its namespaces), pointed at the guest's containerd;
 // stdin, stdout, stderr and the exit code are the tool's own (berth execs it). A lazy profile
-// whose daemon runs is booted first.
+// whose daemon runs is booted first. `berth nerdctl install` puts a `nerdctl` command on PATH.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <filesystem>
+#include <iostream>
 #include <stdexcept>
 #include <thread>
 
 #include "server/cli/Cli.h"
 #include "server/cli/ProfileClient.h"
 #include "server/net/ChildProcess.h"
+#include "server/net/Files.h"
 #include "vm/ContainerdRuntime.h"
 #include "vm/DriverFactory.h"
 
@@ -64,6 +67,49 @@ void bootIfIdle(const ProfileClient& client) {
                   ->shellArgv(tool_argv, tool == "nerdctl" && ::isatty(0) && ::isatty(1)));
 }
 
+// `berth nerdctl install [-p P] [--path DIR]`: a `nerdctl` command on PATH that runs
+// `berth nerdctl -p P -- ARGS` (as `colima nerdctl install` does). A file berth did not write
+// is never replaced.
+void registerNerdctlInstall(CLI::App* nerdctl, std::shared_ptr<ProfileArgs> nerdctl_profile) {
+  struct Options {
+    ProfileArgs profile;
+    std::string dir = "/usr/local/bin";
+  };
+  auto o = std::make_shared<Options>();
+  auto* install = nerdctl->add_subcommand(
+      "install",
+      "Write a nerdctl command into DIR (default /usr/local/bin) that runs berth nerdctl");
+  o->profile.addTo(install, false);
+  install->add_option("--path", o->dir, "The folder to write nerdctl into (on PATH)");
+  install->callback([o, nerdctl_profile] {
+    // `berth nerdctl -p P install` names the profile as well as `berth nerdctl install -p P`.
+    ProfileClient client(o->profile.flag.empty() ? *nerdctl_profile : o->profile);
+    if (!client.exists())
+      throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
+    if (!std::filesystem::is_directory(o->dir))
+      throw std::runtime_error(o->dir + " is not a folder; create it or pick another --path");
+    const std::string target = o->dir + "/nerdctl";
+    constexpr const char* kMarker = "# written by berth nerdctl install";
+    if (std::filesystem::exists(target) &&
+        net::Files::readOr(target).find(kMarker) == std::string::npos) {
+      throw std::runtime_error(target +
+                               " exists and was not written by berth; remove it or "
+                               "pick another --path");
+    }
+    std::string berth = "'";  // the path in single quotes, a quote in it as '\''
+    for (char c : net::ChildProcess::selfExecutable())
+      berth += c == '\'' ? "'\\''" : std::string(1, c);
+    berth += "'";
+    // Profile names are [a-z0-9-]: nothing to quote.
+    const std::string script = std::string("#!/bin/sh\n") + kMarker + " (profile " +
+                               client.paths().name + ")\nexec " + berth + " nerdctl -p " +
+                               client.paths().name + " -- \"$@\"\n";
+    net::Files::writeAtomic(target, script, 0755);
+    std::cout << "wrote " << target << ": nerdctl ARGS runs berth nerdctl -p "
+              << client.paths().name << " -- ARGS" << std::endl;
+  });
+}
+
 }  // namespace
 
 void registerCtrCommands(CLI::App& app) {
@@ -80,16 +126,25 @@ void registerCtrCommands(CLI::App& app) {
   auto* nerdctl = app.add_subcommand(
       "nerdctl", "Run nerdctl in a containerd profile's guest: berth nerdctl [-p P] -- ARGS");
   nerdctl_profile->addTo(nerdctl, false);
-  nerdctl->callback([nerdctl_profile] {
+  registerNerdctlInstall(nerdctl, nerdctl_profile);
+  nerdctl->callback([nerdctl, nerdctl_profile] {
+    if (nerdctl->got_subcommand("install")) return;
     ProfileClient client(*nerdctl_profile);
-    // The ns guest runs the host's programs (its mount namespace is the host's, plus shares).
-    const std::string nerdctl_path = net::ChildProcess::which("nerdctl");
+    // The profile's copy of nerdctl.binary, else the host's (the ns guest runs the host's
+    // programs: its mount namespace is the host's, plus shares).
+    std::string nerdctl_path = vm::ContainerdRuntime::guestNerdctl(client.paths());
+    if (::access(nerdctl_path.c_str(), X_OK) != 0)
+      nerdctl_path = net::ChildProcess::which("nerdctl");
     if (nerdctl_path.empty()) {
       throw std::runtime_error(
-          "nerdctl is not installed: it is not a Debian package; put a nerdctl release binary "
-          "on this host's PATH (e.g. /usr/local/bin/nerdctl, which the ns guest sees), or use "
-          "berth ctr -- ARGS");
+          "nerdctl is not installed: it is not a Debian package; set nerdctl.binary in the "
+          "profile's berth.yaml to a nerdctl release binary (copied into the guest at boot) or "
+          "put one on this host's PATH, or use berth ctr -- ARGS");
     }
+    // nerdctl reads its address and namespace from the environment too (as ctr does): the
+    // caller's CONTAINERD_NAMESPACE goes through, nerdctl's own default otherwise.
+    ::setenv("CONTAINERD_ADDRESS", client.paths().engine_socket.c_str(), 1);
+    ::setenv("CONTAINERD_NAMESPACE", "default", 0);
     runInGuest(*nerdctl_profile, "nerdctl",
                {nerdctl_path, "--address", client.paths().engine_socket});
   });

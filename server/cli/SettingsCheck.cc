@@ -1,5 +1,7 @@
 #include "server/cli/SettingsCheck.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <stdexcept>
 
@@ -24,6 +26,10 @@ void SettingsCheck::beforeSave(const vm::ProfileConfig& config) {
     for (const auto& url : config.listen) server::TcpApiAccess::parse(url);
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string(e.what()) + "; nothing was saved");
+  }
+  if (!config.nerdctl.binary.empty() && ::access(config.nerdctl.binary.c_str(), X_OK) != 0) {
+    throw std::runtime_error("nerdctl.binary " + config.nerdctl.binary +
+                             " is not an executable file on this host; nothing was saved");
   }
   // The default share (the user's home) is not checked: berth did not ask for it by name.
   if (config.mounts) {

@@ -1,8 +1,8 @@
 #pragma once
 // SettingsCheck: what `berth start` and `berth mount add` check before they save a profile's
-// settings, beyond the values' own rules (ProfileConfig::validate): listen addresses parse and
-// every shared host folder exists. Throws std::runtime_error with one line; stateless,
-// thread-safe.
+// settings, beyond the values' own rules (ProfileConfig::validate): listen addresses parse,
+// every shared host folder exists and nerdctl.binary is an executable file. Throws
+// std::runtime_error with one line; stateless, thread-safe.
 #include "vm/ProfileConfig.h"
 
 namespace berth::cli {

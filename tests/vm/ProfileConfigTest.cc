@@ -155,6 +155,26 @@ TEST(ProfileConfigTest, UnimplementedSettingsAreRefusedAndChangeNothing) {
   EXPECT_NO_THROW(config.mergeText("runtime: docker\nkubernetes: {enabled: false}", "berth.yaml"));
 }
 
+// nerdctl.binary: an absolute path, for containerd profiles only; kept across a save.
+TEST(ProfileConfigTest, NerdctlBinaryIsAnAbsolutePathOnContainerdProfiles) {
+  for (const char* text :
+       {"runtime: containerd\nnerdctl: {binary: bin/nerdctl}",
+        "runtime: docker\nnerdctl: {binary: /usr/local/bin/nerdctl}", "nerdctl: {path: /x}"}) {
+    ProfileConfig config = ProfileConfig::defaults();
+    config.runtime = "docker";
+    const std::string before = config.toYaml();
+    EXPECT_THROW(config.mergeText(text, "berth.yaml"), ConfigError) << text;
+    EXPECT_EQ(config.toYaml(), before) << text;
+  }
+  ProfileConfig config = ProfileConfig::defaults();
+  config.mergeText("runtime: containerd\nnerdctl: {binary: /opt/nerdctl}", "berth.yaml");
+  EXPECT_EQ(config.nerdctl.binary, "/opt/nerdctl");
+  ProfileConfig again = ProfileConfig::defaults();
+  again.mergeText(config.toYaml(), "saved");
+  EXPECT_EQ(again.nerdctl.binary, "/opt/nerdctl");
+  EXPECT_EQ(config.toJson()["nerdctl"]["binary"], "/opt/nerdctl");
+}
+
 // containerd runs on the ns driver only so far: with qemu it is refused in one line, changing
 // nothing; a vmType chosen later (empty) is checked when berth start picks it.
 TEST(ProfileConfigTest, ContainerdIsRefusedOnQemuOnly) {

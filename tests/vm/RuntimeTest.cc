@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "vm/ContainerdRuntime.h"
+#include "vm/ProfileConfig.h"
+#include "vm/ProfilePaths.h"
 #include "vm/Runtime.h"
 
 namespace berth::vm {
@@ -32,6 +34,20 @@ TEST(RuntimeTest, ContainerdDefaultConfigPlacesEverythingUnderTheProfile) {
   const std::string odd = ContainerdRuntime::defaultConfig("/a\"b/s", "/r\\x", "/s");
   EXPECT_NE(odd.find("address = \"/a\\\"b/s\""), std::string::npos) << odd;
   EXPECT_NE(odd.find("root = \"/r\\\\x\""), std::string::npos) << odd;
+}
+
+// runc's state: containerd's runc shim keeps it at a fixed root unless the client says
+// otherwise; each containerd guest gets its profile's directory there, docker none.
+TEST(RuntimeTest, ContainerdGuestsMountTheirProfilesRuncRootAndDockerNothing) {
+  const ProfileConfig config = ProfileConfig::defaults();
+  const ProfilePaths paths = ProfilePaths::forProfile("c", "/h");
+  const NsEngineLayout layout{config, paths, paths.engine_socket, "/run/berth/x", "", "/p"};
+  const auto binds = Runtime::make("containerd")->nsBinds(layout);
+  ASSERT_EQ(binds.size(), 1u);
+  EXPECT_EQ(binds[0].profile_dir, paths.state_dir + "/runc");
+  EXPECT_EQ(binds[0].guest_path, "/run/containerd/runc");
+  EXPECT_TRUE(Runtime::make("docker")->nsBinds(layout).empty());
+  EXPECT_EQ(ContainerdRuntime::guestNerdctl(paths), paths.state_dir + "/bin/nerdctl");
 }
 
 }  // namespace
