@@ -1,21 +1,18 @@
 #!/usr/bin/env bash
 # Fuzz suite (issue 6): builds the libFuzzer targets of tests/fuzz/ with clang-14 (ASan+UBSan,
-# coverage) in their own build dir, then runs each for FUZZ_SECONDS (default 25) from its
+# coverage) in the clang build it shares with the sanitizer suite (tests/ci/sanitize-build.sh),
+# then runs each for FUZZ_SECONDS (default 25) from its
 # checked-in seed corpus (tests/fuzz/corpus/<Name>/, read-only here: new inputs go to a temp
 # dir) with its dictionary if one exists. Fails on any crash, leak, sanitizer report or
 # per-input timeout; a reproducer is kept under $BUILD/fuzz-artifacts/. Prints, per target, the
 # runs, the coverage and how many inputs it kept.
-# Env: BERTH_FUZZ_BUILD_DIR (default build-fuzz), FUZZ_SECONDS, FUZZ_TARGETS (names to run).
+# Env: BERTH_SAN_BUILD_DIR (default build-san), FUZZ_SECONDS, FUZZ_TARGETS (names to run).
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
-BUILD=${BERTH_FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-25}
-JOBS=$(nproc)
 
 start=$SECONDS
-CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DBERTH_FUZZ=ON >/dev/null || { echo "fuzz: configure failed"; exit 1; }
-cmake --build "$BUILD" -j "$JOBS" --target fuzz_targets || { echo "fuzz: build failed"; exit 1; }
+BUILD=$(bash tests/ci/sanitize-build.sh) || { echo "fuzz: build failed"; exit 1; }
 echo "fuzz: targets built in $((SECONDS - start))s"
 
 artifacts=$BUILD/fuzz-artifacts

@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
-# Sanitizer suite (issue 6): builds berth and the unit tests with ASan + UBSan
-# (-DBERTH_SANITIZE=ON, gcc) in their own build dir, runs every unit test, then a
-# representative subset of the integration tests against the sanitized `berth` (BERTH_BIN):
-# the relay through the real docker CLI, hostile input and limits, TLS, access rules, the
-# mounts filter, profiles, the engine-kill faults and the kernel forwarding path. The full
-# integration suite under ASan does not fit CI's 90-minute budget on 2 cores next to the
-# other suites; the load test and the slow VM tests are left out (BERTH_ASAN_TESTS overrides
-# the list). Every ASan/UBSan/LSan
-# report (the daemons write theirs to files under $REPORTS) fails the suite and is printed.
-# Env: BERTH_ASAN_BUILD_DIR (default build-asan), BERTH_ASAN_TESTS.
+# Sanitizer suite (issue 6): berth and the unit tests with ASan + UBSan, from the clang build it
+# shares with the fuzz suite (tests/ci/sanitize-build.sh; built there unless already built).
+# Runs every unit test, then a representative subset of the integration tests against the
+# sanitized `berth` (BERTH_BIN): the relay through the real docker CLI, hostile input and
+# limits, TLS, access rules, the mounts filter, profiles, the engine-kill faults and the kernel
+# forwarding path. The full integration suite under ASan does not fit CI's time budget on 2
+# cores next to the other suites; the load test and the slow VM tests are left out
+# (BERTH_ASAN_TESTS overrides the list). Every ASan/UBSan/LSan report (the daemons write theirs
+# to files under $REPORTS) fails the suite and is printed.
+# Env: BERTH_SAN_BUILD_DIR (default build-san), BERTH_ASAN_TESTS.
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
-ROOT=$PWD
-BUILD=${BERTH_ASAN_BUILD_DIR:-build-asan}
 TESTS=${BERTH_ASAN_TESTS:-"tests/integration/test_relay_cli.py tests/integration/test_relay_rules.py
   tests/integration/test_security_input.py tests/integration/test_security_tls.py
   tests/integration/test_security_access.py tests/integration/test_security_faults.py
@@ -21,9 +19,7 @@ TESTS=${BERTH_ASAN_TESTS:-"tests/integration/test_relay_cli.py tests/integration
 REPORTS=$(mktemp -d /tmp/b-asan-XXXXXX)
 start=$SECONDS
 
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_SANITIZE=ON \
-  >/dev/null || { echo "sanitize: configure failed"; exit 1; }
-cmake --build "$BUILD" -j "$(nproc)" || { echo "sanitize: build failed"; exit 1; }
+BUILD=$(bash tests/ci/sanitize-build.sh) || { echo "sanitize: build failed"; exit 1; }
 echo "sanitize: built in $((SECONDS - start))s"
 
 # halt_on_error: the first report ends the process (and fails its test); log_path: reports
@@ -45,7 +41,7 @@ fi
 t=$SECONDS
 # shellcheck disable=SC2086
 # RSS bounds mean nothing under ASan (shadow memory, quarantine): those tests are left out.
-if BERTH_BIN=$ROOT/$BUILD/server/berth /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+if BERTH_BIN=$BUILD/server/berth /usr/bin/python3 -m pytest -q -p no:cacheprovider \
   -k "not memory_bounded and not rss" $TESTS \
   >"$REPORTS/pytest.log" 2>&1; then
   echo "sanitize: integration subset passed in $((SECONDS - t))s: $(tail -1 "$REPORTS/pytest.log")"
