@@ -58,6 +58,7 @@ FilterChain FilterChainFactory::create(const RequestHead& head) const {
 
 std::vector<std::string> FilterChainFactory::names() const {
   std::vector<std::string> out;
+  out.reserve(factories_.size());
   for (const auto& [name, factory] : factories_) out.push_back(name);
   return out;
 }

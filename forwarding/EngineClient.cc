@@ -6,7 +6,7 @@ namespace berth::fwd {
 
 namespace {
 
-constexpr std::size_t kMaxLine = 1024 * 1024;
+constexpr std::size_t kMaxLine = std::size_t{1024} * 1024;
 
 // The caller's handle of a byte stream: cancel() reaches the exchange.
 class ExchangeStream final : public EngineClient::Stream {

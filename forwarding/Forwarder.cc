@@ -300,7 +300,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
 
   // The engine a wake calls: this one while the guest is up, else the one a boot brings.
   WakeController::EngineSource engineSource() {
-    return [weak = weak_from_this(), strand = strand_](auto give) {
+    return [weak = weak_from_this(), strand = strand_](const auto& give) {
       boost::asio::post(strand, [weak, give] {
         auto self = weak.lock();
         if (!self) return give("forwarding stopped", nullptr);

@@ -163,18 +163,19 @@ class Controller final : public WakeController, public std::enable_shared_from_t
   }
 
   // POST `target` without a body; "" when the engine did it (or had nothing to do: 304).
-  void engineCall(const std::string& target, Done done) {
+  void engineCall(const std::string& target, const Done& done) {
     engine_([self = shared_from_this(), target, done](const std::string& error,
-                                                      net::ConnectorPtr engine) {
+                                                      const net::ConnectorPtr& engine) {
       boost::asio::post(self->strand_, [self, target, done, error, engine] {
         if (!engine) return done("no engine: " + error);
         auto client = std::make_shared<EngineClient>(engine, self->strand_);
-        client->call("POST", target, {},
-                     [client, done](std::string call_error, int status, std::string body) {
-                       if (!call_error.empty()) return done(call_error);
-                       if (status == 204 || status == 304 || status == 200) return done("");
-                       done(engineError(status, body));
-                     });
+        client->call(
+            "POST", target, {},
+            [client, done](const std::string& call_error, int status, const std::string& body) {
+              if (!call_error.empty()) return done(call_error);
+              if (status == 204 || status == 304 || status == 200) return done("");
+              done(engineError(status, body));
+            });
       });
     });
   }
@@ -194,7 +195,7 @@ std::shared_ptr<WakeController> WakeController::create(boost::asio::any_io_execu
 
 std::shared_ptr<WakeController> WakeController::create(boost::asio::any_io_executor strand,
                                                        net::ConnectorPtr engine) {
-  return create(std::move(strand), [engine](auto give) { give("", engine); });
+  return create(std::move(strand), [engine](const auto& give) { give("", engine); });
 }
 
 }  // namespace berth::fwd

@@ -47,6 +47,8 @@ DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
       const int port = std::stoi(shared);
       if (port >= 0 && port < 65536) s.domains_shared_port = port;
     } catch (const std::exception&) {
+      // Not a number: the shared port keeps its default, as for one out of range.
+      s.domains_shared_port = DaemonSettings{}.domains_shared_port;
     }
   }
   s.status_base = [paths, config](const std::string& state) {

@@ -358,7 +358,7 @@ void ProfileDaemon::onGuestUp() {
   // container publishes one, and none wakes.
   options.docker_api = driver_->runtime().servesDockerApi();
   if (options.docker_api)
-    options.boot = [this](auto give) {
+    options.boot = [this](const auto& give) {
       gate_->whenUp(io_.get_executor(), [this, give](const std::string* error) {
         if (error) return give(*error, nullptr);
         std::lock_guard lock(mutex_);
@@ -680,7 +680,7 @@ std::string ProfileDaemon::openDashboard() {
   options.status = [this] { return statusJson(); };
   options.engine_up = [this] { return gate_->state() == BootGate::State::Up; };
   options.guest_action = [this](const std::string& action, DashboardServer::Respond respond) {
-    guestAction(action, std::move(respond));
+    guestAction(action, respond);
   };
   const auto kept = DashboardServer::loadPort(port_file);
   options.port =
@@ -703,7 +703,7 @@ std::string ProfileDaemon::openDashboard() {
 }
 
 void ProfileDaemon::guestAction(const std::string& action,
-                                std::function<void(int, nlohmann::json)> respond) {
+                                const std::function<void(int, nlohmann::json)>& respond) {
   if (action == "start") {
     gate_->requestBoot();
     respond(202, {{"state", BootGate::stateName(gate_->state())}});

@@ -88,7 +88,8 @@ class ProfileDaemon {
   // file I/O: on the worker, or before run() serves. Throws std::runtime_error.
   std::string openDashboard();
   // The dashboard's guest actions: "start", "stop", "restart".
-  void guestAction(const std::string& action, std::function<void(int, nlohmann::json)> respond);
+  void guestAction(const std::string& action,
+                   const std::function<void(int, nlohmann::json)>& respond);
 
   DaemonSettings settings_;
   std::unique_ptr<vm::Driver> driver_;

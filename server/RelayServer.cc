@@ -20,9 +20,9 @@ constexpr std::size_t kPage = 4096;
 // that the connection cap reads (a session hands its count on to a hijacked pipe).
 // The trimmer hears every change, and how many connections hold exchange buffers, to give
 // memory back after a burst.
-std::shared_ptr<const RelayConfig> counting(std::shared_ptr<const RelayConfig> config,
-                                            std::shared_ptr<std::atomic<std::size_t>> live,
-                                            std::weak_ptr<HeapTrimmer> trimmer) {
+std::shared_ptr<const RelayConfig> counting(const std::shared_ptr<const RelayConfig>& config,
+                                            const std::shared_ptr<std::atomic<std::size_t>>& live,
+                                            const std::weak_ptr<HeapTrimmer>& trimmer) {
   auto copy = std::make_shared<RelayConfig>(*config);
   copy->on_connection_count = [live, trimmer, hook = config->on_connection_count](int delta) {
     std::size_t now = *live += static_cast<std::size_t>(delta);

@@ -4,17 +4,18 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <iostream>
-#include <set>
+#include <string_view>
 
 namespace berth::cli {
 namespace {
 
 // Commands that run a command of the user's (`berth ssh -- CMD ARGS`): the words after `--`.
-const std::set<std::string> kTailCommands = {"ssh", "ctr", "nerdctl"};
+constexpr std::array<std::string_view, 3> kTailCommands = {"ssh", "ctr", "nerdctl"};
 
 std::vector<std::string>& tail() {
   static std::vector<std::string> words;
@@ -64,6 +65,7 @@ const std::vector<std::string>& commandTail() { return tail(); }
 
 void execProgram(std::vector<std::string> argv) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   ::execvp(args[0], args.data());
@@ -106,7 +108,8 @@ int runCli(int argc, char** argv) {
       }
     }
     if (end < argc) {
-      if (argc < 2 || !kTailCommands.count(argv[1]))
+      if (argc < 2 ||
+          std::find(kTailCommands.begin(), kTailCommands.end(), argv[1]) == kTailCommands.end())
         throw std::invalid_argument(std::string("'") + (argc > 1 ? argv[1] : "berth") +
                                     "' takes no command after --");
       tail().assign(argv + end + 1, argv + argc);

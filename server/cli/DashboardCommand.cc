@@ -54,11 +54,9 @@ void runDashboard(const DashboardOptions& o) {
     throw std::runtime_error("profile '" + client.paths().name + "' is not running (" +
                              client.command("start") + " first)");
   }
-  nlohmann::json body;
-  try {
-    body = nlohmann::json::parse(reply.body);
-  } catch (const std::exception&) {
-  }
+  // Not JSON (or not an object): the generic message below, with the log to read.
+  auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (!body.is_object()) body = nlohmann::json::object();
   if (reply.status != 200 || !body.contains("url")) {
     throw std::runtime_error(body.value("message", "the daemon did not serve the dashboard") +
                              " (see " + client.paths().log_file + ")");

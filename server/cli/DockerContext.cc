@@ -27,11 +27,8 @@ nlohmann::json readConfig() {
   std::stringstream text;
   text << in.rdbuf();
   if (text.str().find_first_not_of(" \t\r\n") == std::string::npos) return nlohmann::json::object();
-  try {
-    auto config = nlohmann::json::parse(text.str());
-    if (config.is_object()) return config;
-  } catch (const std::exception&) {
-  }
+  auto config = nlohmann::json::parse(text.str(), nullptr, false);  // not JSON: discarded
+  if (config.is_object()) return config;
   throw std::runtime_error(configFile() + " is not a JSON object; fix or move it, then retry");
 }
 
@@ -91,6 +88,7 @@ std::string DockerContext::current() {
       return config["currentContext"].get<std::string>();
     }
   } catch (const std::exception&) {
+    return "";  // an unreadable config names no current context (docker says the same)
   }
   return "";
 }
