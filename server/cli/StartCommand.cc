@@ -96,8 +96,20 @@ bool anySettingGiven(const StartOptions& o) {
 
 std::string describeFor(const vm::ProfilePaths& paths) { return "berth profile " + paths.name; }
 
-void printUsage(const ProfileClient& client, bool activated) {
+// A containerd profile answers the Docker API with a refusal: its usage names ctr/nerdctl.
+bool runsContainerd(const vm::ProfileConfig& config) { return config.runtime == "containerd"; }
+
+void printUsage(const ProfileClient& client, const vm::ProfileConfig& config, bool activated) {
   const auto& paths = client.paths();
+  if (runsContainerd(config)) {
+    const std::string p =
+        paths.name == vm::ProfilePaths::kDefaultProfile ? "" : " -p " + paths.name;
+    std::cout << "To use it:  berth ctr" << p << " -- images ls       (or berth nerdctl" << p
+              << " -- ...)\n"
+              << "       or:  export CONTAINERD_ADDRESS=" << paths.containerd_socket
+              << "   (ctr, nerdctl on this host)\n";
+    return;
+  }
   std::cout << "To use it:  docker context use " << paths.contextName()
             << (activated ? "   (already the current context)" : "") << "\n"
             << "       or:  export DOCKER_HOST=unix://" << paths.docker_socket << "\n";
@@ -256,7 +268,9 @@ int startProfile(StartOptions& o) {
 
   ensureGuestImage(wanted);
   DockerContext::write(paths.contextName(), describeFor(paths), "unix://" + paths.docker_socket);
-  if (o.activate) DockerContext::activate(paths.contextName());
+  // The docker CLI is not made to point at a profile whose docker.sock only refuses.
+  const bool activate = o.activate && !runsContainerd(wanted);
+  if (activate) DockerContext::activate(paths.contextName());
 
   if (o.foreground) {
     std::cerr << "berth: running profile '" << paths.name
@@ -264,7 +278,10 @@ int startProfile(StartOptions& o) {
     return server::ProfileDaemon::forProfile(paths, wanted)->run();
   }
   std::cerr << "berth: starting profile '" << paths.name << "' (" << wanted.vm_type << " driver, "
-            << wanted.arch << ", docker context " << paths.contextName() << ")\n";
+            << wanted.arch << ", "
+            << (runsContainerd(wanted) ? "containerd runtime"
+                                       : "docker context " + paths.contextName())
+            << ")\n";
   client.launchDaemon();
   if (wanted.boot.lazy) {
     std::cerr << "berth: profile '" << paths.name << "' is listening on " << paths.docker_socket
@@ -281,7 +298,7 @@ int startProfile(StartOptions& o) {
               << (status ? " (guest address " + (*status)["address"].get<std::string>() + ")" : "")
               << "\n";
   }
-  printUsage(client, o.activate);
+  printUsage(client, wanted, activate);
   return 0;
 }
 

@@ -346,3 +346,25 @@ def test_nerdctl_binary_is_copied_into_the_guest_and_install_puts_it_on_path(cd)
     assert r.returncode == 1 and b"was not written by berth" in r.stderr, r.stderr
     assert open(os.path.join(bindir, "nerdctl")).read() == "#!/bin/sh\necho mine\n"
     cd.berth("stop", "nd")
+
+
+def test_start_tells_how_to_reach_containerd_and_leaves_the_docker_context_alone():
+    """A containerd profile's docker.sock only refuses: `berth start` must not make the docker
+    CLI point at it (as it does for a docker profile), and its usage lines name ctr/nerdctl and
+    CONTAINERD_ADDRESS instead of DOCKER_HOST."""
+    p = Profiles()
+    try:
+        r = p.start("--runtime", "containerd", "--lazy", profile="u")
+        out, err = r.stdout.decode(), r.stderr.decode()
+        assert "CONTAINERD_ADDRESS=" + os.path.join(p.dir("u"), "containerd.sock") in out
+        assert "berth ctr -p u -- " in out
+        assert "DOCKER_HOST" not in out
+        assert "containerd runtime" in err
+        config = os.path.join(p.docker_config, "config.json")
+        current = json.load(open(config)).get("currentContext") if os.path.exists(config) else None
+        assert current != "berth-u"
+        # A docker profile beside it still becomes the current context, as before.
+        p.start("--lazy", profile="d")
+        assert json.load(open(config)).get("currentContext") == "berth-d"
+    finally:
+        p.cleanup()
