@@ -1,6 +1,8 @@
 #include "server/DaemonSettings.h"
 
+#include <charconv>
 #include <cstdlib>
+#include <cstring>
 
 #include "server/FdLimit.h"
 #include "server/ProfileStatus.h"
@@ -43,13 +45,10 @@ DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
   s.domains_port = config.domains.port;
   // Tests (and hosts where 80 belongs to something else) move or drop the shared port.
   if (const char* shared = std::getenv("BERTH_DOMAINS_SHARED_PORT"); shared && *shared) {
-    try {
-      const int port = std::stoi(shared);
-      if (port >= 0 && port < 65536) s.domains_shared_port = port;
-    } catch (const std::exception&) {
-      // Not a number: the shared port keeps its default, as for one out of range.
-      s.domains_shared_port = DaemonSettings{}.domains_shared_port;
-    }
+    // Not a number, or out of range: the shared port keeps its default.
+    int port = -1;
+    std::from_chars(shared, shared + std::strlen(shared), port);
+    if (port >= 0 && port < 65536) s.domains_shared_port = port;
   }
   s.status_base = [paths, config](const std::string& state) {
     return ProfileStatus::base(paths, config, state);
