@@ -38,8 +38,17 @@ std::size_t editDistance(const std::string& a, const std::string& b) {
   return d[a.size()][b.size()];
 }
 
-// The line for a first word that names no command: the nearest visible command, if one is near.
-std::string unknownCommand(CLI::App& app, const std::string& word) {
+// "download, start, stop": the visible commands of `app`, for a line that asks to choose one.
+std::string commandList(CLI::App& app) {
+  std::string list;
+  for (const auto* sub : app.get_subcommands([](CLI::App* s) { return !s->get_group().empty(); }))
+    list += (list.empty() ? "" : ", ") + sub->get_name();
+  return list;
+}
+
+// The line for a word that names no command of `app`; `path` is the group ("" for berth's own
+// commands, "kubernetes"): the nearest visible command, if one is near, else where to look.
+std::string unknownCommand(CLI::App& app, const std::string& path, const std::string& word) {
   std::string best;
   std::size_t best_distance = 0;
   for (const auto* sub : app.get_subcommands([](CLI::App* s) { return !s->get_group().empty(); })) {
@@ -55,8 +64,34 @@ std::string unknownCommand(CLI::App& app, const std::string& word) {
   }
   const bool near = !best.empty() && (best_distance <= 2 || best.rfind(word, 0) == 0) &&
                     best_distance < std::max<std::size_t>(word.size(), 2);
-  return "unknown command \"" + word + "\"" +
-         (near ? "; did you mean \"" + best + "\"?" : " (berth --help lists the commands)");
+  const std::string group = path.empty() ? "" : path + " ";
+  const std::string line = "unknown command \"" + group + word + "\"";
+  if (near) return line + "; did you mean \"" + group + best + "\"?";
+  if (path.empty()) return line + " (berth --help lists the commands)";
+  return line + " (" + path + " commands: " + commandList(app) + ")";
+}
+
+// Checks the leading command words (`berth kubernetes start`) against each level's commands
+// before CLI11 parses: its own message for a word it cannot place is "A subcommand is
+// required" or "argument was not expected", which names neither the word nor the choices.
+void checkCommandWords(CLI::App& app, int argc, char** argv) {
+  CLI::App* level = &app;
+  std::string path;
+  for (int i = 1; i < argc && argv[i][0] != '-'; ++i) {
+    if (level->get_require_subcommand_min() == 0) return;  // a leaf: its words are arguments
+    const std::string word = argv[i];
+    auto found = level->get_subcommands([&word](CLI::App* s) { return s->check_name(word); });
+    if (found.empty()) throw std::invalid_argument(unknownCommand(*level, path, word));
+    level = found.front();
+    path += (path.empty() ? "" : " ") + level->get_name();
+  }
+}
+
+// The deepest command CLI11 had parsed when it failed (the one whose --help to point at).
+CLI::App* parsedCommand(CLI::App& app) {
+  CLI::App* level = &app;
+  while (!level->get_subcommands().empty()) level = level->get_subcommands().front();
+  return level;
 }
 
 }  // namespace
@@ -92,12 +127,7 @@ int runCli(int argc, char** argv) {
   registerImageCommands(app);
   registerCompletionCommands(app);  // last: it describes the commands registered before it
   try {
-    if (argc > 1 && argv[1][0] != '-') {
-      const std::string first = argv[1];
-      const bool known =
-          !app.get_subcommands([&first](CLI::App* s) { return s->check_name(first); }).empty();
-      if (!known) throw std::invalid_argument(unknownCommand(app, first));
-    }
+    checkCommandWords(app, argc, argv);
     // The words after `--` belong to the command a tail command runs, not to berth's parser
     // (which would hand them to the first positional: `berth ssh -- ls` is not profile "ls").
     int end = argc;
@@ -122,7 +152,13 @@ int runCli(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "berth: " << e.what() << " (see berth --help)\n";
+    CLI::App* failed = parsedCommand(app);
+    std::string help = "berth";
+    for (CLI::App* a = failed; a != &app; a = a->get_parent()) help.insert(5, " " + a->get_name());
+    std::string what = e.what();
+    if (what.find("subcommand is required") != std::string::npos)
+      what = "which command?" + (failed == &app ? "" : " " + commandList(*failed));
+    std::cerr << "berth: " << what << " (see " << help << " --help)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "berth: " << e.what() << "\n";

@@ -19,6 +19,25 @@ def test_unknown_command_names_the_nearest(profiles):
     assert os.listdir(profiles.home) == []
 
 
+def test_command_groups_name_the_word_and_the_choices(profiles):
+    """A group's unknown or missing command is named with the group and what it offers,
+    not CLI11's "A subcommand is required"."""
+    cases = [
+        (["kubernetes", "start"],
+         'berth: unknown command "kubernetes start" (kubernetes commands: download)'),
+        (["kubernetes", "downlod"],
+         'berth: unknown command "kubernetes downlod"; did you mean "kubernetes download"?'),
+        (["kubernetes"], "berth: which command? download (see berth kubernetes --help)"),
+        (["service"], "berth: which command? install, remove, unit (see berth service --help)"),
+        (["service", "unit"], "berth: kind is required (see berth service unit --help)"),
+        ([], "berth: which command? (see berth --help)"),
+    ]
+    for args, line in cases:
+        p = profiles.berth(*args, check=False)
+        assert (p.returncode, one_line(p)) == (1, line), args
+    assert os.listdir(profiles.home) == []
+
+
 def test_ssh_and_version_take_the_profile_as_argument(profiles):
     profiles.start(profile="sshp")
     out = profiles.berth("ssh", "sshp", "--", "printf", "%s,", "one", "two", "three").stdout
