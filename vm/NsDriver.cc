@@ -26,6 +26,7 @@
 #include "server/net/Files.h"
 #include "server/net/Log.h"
 #include "vm/DockerRuntime.h"
+#include "vm/MountsAnywhere.h"
 #include "vm/NsGuestInit.h"
 
 namespace berth::vm {
@@ -582,11 +583,21 @@ void NsDriver::removeCreatedMountPoints() {
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty()) dirs.push_back(line);
   }
-  // Deepest first; rmdir only removes what is still empty (never user data).
+  // Deepest first; rmdir only removes what is still empty (never user data). A folder another
+  // guest still mounts on (a profile sharing the same guest path) stays, and stays listed:
+  // removing it would detach that guest's share. This profile's next stop tries again.
   std::sort(dirs.begin(), dirs.end(),
             [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  for (const auto& d : dirs) ::rmdir(d.c_str());
-  ::unlink(list.c_str());
+  const MountsAnywhere mounts = MountsAnywhere::scan();
+  std::string kept;
+  for (const auto& d : dirs) {
+    if (mounts.atOrBelow(d) || (::rmdir(d.c_str()) != 0 && errno != ENOENT)) kept += d + "\n";
+  }
+  if (kept.empty()) {
+    ::unlink(list.c_str());
+  } else {
+    net::Files::writeAtomic(list, kept);
+  }
 }
 
 void NsDriver::stop(bool force) {

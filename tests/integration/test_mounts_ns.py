@@ -150,3 +150,32 @@ def test_default_share_is_home(tmp_short):
             r.stderr.decode()
     finally:
         p.cleanup()
+
+
+def test_stopping_one_profile_keeps_anothers_share(tmp_short):
+    """Two profiles share one host folder at the same guest path, which does not exist on the
+    host: the first to start creates it there and removes it at a stop. Removing a folder that
+    is a mount point in another mount namespace detaches that mount, so while the second
+    profile's guest still has its share there, the folder stays until the first's next stop."""
+    p = Profiles()
+    try:
+        host = os.path.join(p.home, "h")
+        guest = os.path.join(p.home, "g", "share")
+        os.makedirs(host)
+        with open(os.path.join(host, "x"), "w") as f:
+            f.write("shared by two\n")
+        p.start("--mount", "%s:%s:w" % (host, guest), profile="one")
+        p.start("--mount", "%s:%s:w" % (host, guest), profile="two")
+        p.import_bb(profile="two")
+        p.berth("stop", "-p", "one")
+        assert os.path.isdir(guest)
+        out = p.docker("-H", "unix://" + p.sock("two"), "run", "--rm", "-v", host + ":/h", "bb",
+                       "cat", "/h/x").stdout
+        assert out == b"shared by two\n"
+        p.berth("stop", "-p", "two")
+        # Still listed as the first profile's: its next stop removes them, leaving nothing.
+        p.start("--mount", "%s:%s:w" % (host, guest), profile="one")
+        p.berth("stop", "-p", "one")
+        assert not os.path.exists(os.path.join(p.home, "g"))
+    finally:
+        p.cleanup()
