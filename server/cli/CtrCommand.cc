@@ -1,4 +1,5 @@
-// `berth ctr [-p P] -- ARGS` and `berth nerdctl [-p P] -- ARGS`: containerd's tools run inside
+// `berth ctr [PROFILE | -p P] -- ARGS` and `berth nerdctl [PROFILE | -p P] -- ARGS` (the profile
+// named as `berth ssh` takes it): containerd's tools run inside
 // the guest of a containerd profile (ns: in its namespaces), pointed at the guest's containerd;
 // stdin, stdout, stderr and the exit code are the tool's own (berth execs it). A lazy profile
 // whose daemon runs is booted first. `berth nerdctl install` puts a `nerdctl` command on PATH.
@@ -46,6 +47,20 @@ void bootIfIdle(const ProfileClient& client) {
                            "' did not come up (see " + client.paths().log_file + ")");
 }
 
+// The profile's config, when it is a containerd profile; else throws the line that says so.
+vm::ProfileConfig containerdConfig(const ProfileClient& client) {
+  if (!client.exists()) {
+    throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
+  }
+  vm::ProfileConfig config = client.loadConfig(true);
+  if (config.runtime != "containerd") {
+    throw std::runtime_error("profile '" + client.paths().name + "' runs " + config.runtime +
+                             ", not containerd: use docker with it, or make a containerd profile "
+                             "(berth start -p NAME --runtime containerd --vm-type ns)");
+  }
+  return config;
+}
+
 // Runs `tool_argv` (the tool and its address), then the words after `--`, in the guest of the
 // profile; never returns.
 [[noreturn]] void runInGuest(const ProfileArgs& profile, const std::string& tool,
@@ -53,15 +68,7 @@ void bootIfIdle(const ProfileClient& client) {
   const auto& tail = commandTail();
   tool_argv.insert(tool_argv.end(), tail.begin(), tail.end());
   ProfileClient client(profile);
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
-  }
-  const vm::ProfileConfig config = client.loadConfig(true);
-  if (config.runtime != "containerd") {
-    throw std::runtime_error("profile '" + client.paths().name + "' runs " + config.runtime +
-                             ", not containerd: use docker with it, or make a containerd profile "
-                             "(berth start -p NAME --runtime containerd --vm-type ns)");
-  }
+  const vm::ProfileConfig config = containerdConfig(client);
   bootIfIdle(client);
   execProgram(vm::DriverFactory::makeDriver(config, client.paths())
                   ->shellArgv(tool_argv, tool == "nerdctl" && ::isatty(0) && ::isatty(1)));
@@ -115,8 +122,8 @@ void registerNerdctlInstall(CLI::App* nerdctl, std::shared_ptr<ProfileArgs> nerd
 void registerCtrCommands(CLI::App& app) {
   auto ctr_profile = std::make_shared<ProfileArgs>();
   auto* ctr = app.add_subcommand(
-      "ctr", "Run containerd's ctr in a containerd profile's guest: berth ctr [-p P] -- ARGS");
-  ctr_profile->addTo(ctr, false);
+      "ctr", "Run containerd's ctr in a containerd profile's guest: berth ctr [PROFILE] -- ARGS");
+  ctr_profile->addTo(ctr);
   ctr->callback([ctr_profile] {
     ProfileClient client(*ctr_profile);
     runInGuest(*ctr_profile, "ctr", vm::ContainerdRuntime::ctrArgv(client.paths().engine_socket));
@@ -124,12 +131,13 @@ void registerCtrCommands(CLI::App& app) {
 
   auto nerdctl_profile = std::make_shared<ProfileArgs>();
   auto* nerdctl = app.add_subcommand(
-      "nerdctl", "Run nerdctl in a containerd profile's guest: berth nerdctl [-p P] -- ARGS");
-  nerdctl_profile->addTo(nerdctl, false);
+      "nerdctl", "Run nerdctl in a containerd profile's guest: berth nerdctl [PROFILE] -- ARGS");
+  nerdctl_profile->addTo(nerdctl);
   registerNerdctlInstall(nerdctl, nerdctl_profile);
   nerdctl->callback([nerdctl, nerdctl_profile] {
     if (nerdctl->got_subcommand("install")) return;
     ProfileClient client(*nerdctl_profile);
+    containerdConfig(client);  // a docker profile is told so before nerdctl is looked for
     // The profile's copy of nerdctl.binary, else the host's (the ns guest runs the host's
     // programs: its mount namespace is the host's, plus shares).
     std::string nerdctl_path = vm::ContainerdRuntime::guestNerdctl(client.paths());

@@ -202,8 +202,11 @@ def test_refusals_change_nothing():
         assert p.status("q")["runtime"] == "containerd"
         p.berth("start", "-p", "d", "--vm-type", "ns", "--lazy")
         assert p.status("d")["runtime"] == "docker"
-        r = p.berth("ctr", "-p", "d", "--", "version", check=False)
-        assert r.returncode == 1 and b"runs docker, not containerd" in r.stderr, r.stderr
+        for named in (["-p", "d"], ["d"]):  # the profile as a flag or, as for ssh, a word
+            r = p.berth("ctr", *named, "--", "version", check=False)
+            assert r.returncode == 1 and b"'d' runs docker, not containerd" in r.stderr, r.stderr
+            r = p.berth("nerdctl", *named, "--", "version", check=False)
+            assert r.returncode == 1 and b"'d' runs docker, not containerd" in r.stderr, r.stderr
     finally:
         p.cleanup()
 
