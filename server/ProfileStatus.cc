@@ -1,5 +1,7 @@
 #include "server/ProfileStatus.h"
 
+#include "vm/GuestImage.h"
+
 namespace berth::server {
 
 nlohmann::json ProfileStatus::base(const vm::ProfilePaths& paths, const vm::ProfileConfig& config,
@@ -24,6 +26,12 @@ nlohmann::json ProfileStatus::base(const vm::ProfilePaths& paths, const vm::Prof
       {"mounts", vm::ProfileConfig::sharesJson(config.effectiveMounts())},
       {"boot", {{"lazy", config.boot.lazy}, {"idleStop", config.boot.idle_stop}}},
       {"kubernetes", {{"enabled", config.kubernetes.enabled}}},
+      // Where the qemu guest's image is downloaded from, when image.url decides it; else null.
+      {"image", config.vm_type == "qemu" && vm::GuestImage::fromUrl(config)
+                    ? nlohmann::json{{"url", config.image.url},
+                                     {"sha256", config.image.sha256},
+                                     {"folder", vm::GuestImage::folderFor(config)}}
+                    : nlohmann::json()},
       {"daemon", {{"running", false}, {"log", paths.log_file}}}};
 }
 

@@ -15,7 +15,9 @@ class ProfileStatus {
  public:
   // Keys: profile, status, driver, arch, runtime, cpus, memory, disk (null for ns: not
   // enforced), socket, dockerHost,
-  // context, address (""), mounts, boot {lazy, idleStop}, daemon {running: false, log}.
+  // context, address (""), mounts, boot {lazy, idleStop}, kubernetes {enabled}, image ({url,
+  // sha256, folder} when image.url gives a qemu guest its image, else null), daemon {running:
+  // false, log}.
   static nlohmann::json base(const vm::ProfilePaths& paths, const vm::ProfileConfig& config,
                              const std::string& status);
 };

@@ -11,9 +11,27 @@
 namespace berth::vm {
 namespace fs = std::filesystem;
 
+namespace {
+
+std::string imageFromEnv() {
+  const char* image = std::getenv("BERTH_GUEST_IMAGE");
+  return image ? image : "";
+}
+
+}  // namespace
+
 std::string GuestImage::folderFor(const ProfileConfig& config) {
-  if (const char* image = std::getenv("BERTH_GUEST_IMAGE"); image && *image) return image;
+  if (std::string image = imageFromEnv(); !image.empty()) return image;
+  if (fromUrl(config)) return downloadedFolder(config.image.sha256);
   return config.disk_image;
+}
+
+bool GuestImage::fromUrl(const ProfileConfig& config) {
+  return !config.image.url.empty() && imageFromEnv().empty() && config.disk_image.empty();
+}
+
+std::string GuestImage::downloadedFolder(const std::string& sha256) {
+  return cacheDir() + "/sha256-" + sha256;
 }
 
 std::string GuestImage::cacheDir() {
@@ -24,13 +42,14 @@ std::string GuestImage::cacheDir() {
   return std::string(home ? home : "/root") + "/.cache/berth/images";
 }
 
-namespace {
-
-bool complete(const fs::path& dir) {
+bool GuestImage::complete(const std::string& dir) {
   std::error_code ec;
-  return fs::is_regular_file(dir / "disk.qcow2", ec) && fs::is_regular_file(dir / "vmlinuz", ec) &&
-         fs::is_regular_file(dir / "initrd.img", ec);
+  const fs::path d = dir;
+  return fs::is_regular_file(d / "disk.qcow2", ec) && fs::is_regular_file(d / "vmlinuz", ec) &&
+         fs::is_regular_file(d / "initrd.img", ec);
 }
+
+namespace {
 
 GuestImage fromDir(const fs::path& dir) {
   GuestImage image;
@@ -50,6 +69,11 @@ GuestImage GuestImage::find(const std::string& path) {
     fs::path dir = path;
     std::error_code ec;
     if (fs::is_regular_file(dir, ec)) dir = dir.parent_path();
+    // A daemon started without `berth start` (socket activation) finds no download yet.
+    if (!complete(dir) && dir.parent_path() == fs::path(cacheDir()) &&
+        dir.filename().string().rfind("sha256-", 0) == 0)
+      throw DriverError("the guest image image.url names is not in " + cacheDir() +
+                        " yet: berth image pull (or berth start) downloads it");
     if (!complete(dir))
       throw DriverError("--disk-image " + path +
                         ": expected a folder with disk.qcow2, vmlinuz and initrd.img "

@@ -3,7 +3,9 @@
 // disk.qcow2 (the base every profile's overlay backs onto), vmlinuz and initrd.img.
 // folderFor() is the one place that decides which folder a profile asks for (the CLI, before a
 // first start, and QemuDriver both ask it); find() chooses the folder to boot: an explicit one,
-// else the newest valid build in the image cache. Thread-safe (no state beyond the returned value).
+// else the newest valid build in the image cache. An image downloaded from image.url lives in the
+// cache too, in a folder named by its sha256 (GuestImageDownload puts it there).
+// Thread-safe (no state beyond the returned value).
 #include <string>
 
 namespace berth::vm {
@@ -14,9 +16,16 @@ struct GuestImage {
   std::string dir, disk, kernel, initrd;
   std::string recipe;  // recipe hash of the build ("" for an image from elsewhere)
 
-  // The image folder a profile asks for: $BERTH_GUEST_IMAGE, else diskImage (--disk-image);
-  // "" = the newest valid build in the cache (find("")).
+  // The image folder a profile asks for: $BERTH_GUEST_IMAGE, else diskImage (--disk-image),
+  // else downloadedFolder(image.sha256) when image.url is set; "" = the newest valid build in
+  // the cache (find("")).
   static std::string folderFor(const ProfileConfig& config);
+  // True when folderFor() answers with image.url's download (neither of the above overrides it).
+  static bool fromUrl(const ProfileConfig& config);
+  // Where the image whose archive has this sha256 is kept: <cacheDir()>/sha256-<hex>.
+  static std::string downloadedFolder(const std::string& sha256);
+  // True when `dir` holds disk.qcow2, vmlinuz and initrd.img as regular files.
+  static bool complete(const std::string& dir);
   // The image cache: $BERTH_IMAGE_CACHE, else $XDG_CACHE_HOME/berth/images, else
   // ~/.cache/berth/images (the same rule as build-image.sh).
   static std::string cacheDir();

@@ -196,8 +196,8 @@ void HttpsDownload::toFile(const std::string& url, const std::string& path,
     unsigned int size = 0;
     EVP_DigestFinal_ex(sha.get(), digest, &size);
     if (const std::string got = net::Digest::hex(digest, size); got != sha256) {
-      throw std::runtime_error(label + " from " + url + " has sha256 " + got + ", not " + sha256 +
-                               " as the release's checksum file says; nothing was kept");
+      throw std::runtime_error(label + " from " + url + " has sha256 " + got +
+                               ", not the expected " + sha256 + "; nothing was kept");
     }
   } catch (...) {
     ::close(fd);

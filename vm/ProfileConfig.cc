@@ -247,6 +247,17 @@ Key choice(std::string section, std::string name, Get get,
   return key;
 }
 
+// An https:// URL with something after the scheme (HttpsDownload fetches nothing else).
+bool httpsUrlOrEmpty(const std::string& v) {
+  return v.empty() || (v.rfind("https://", 0) == 0 && v.size() > std::strlen("https://"));
+}
+
+bool sha256OrEmpty(const std::string& v) {
+  return v.empty() || (v.size() == 64 && std::all_of(v.begin(), v.end(), [](char c) {
+                         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                       }));
+}
+
 auto between(long long low, long long high) {
   return [low, high](int v) { return v >= low && v <= high; };
 }
@@ -339,6 +350,9 @@ const std::vector<Key>& keys() {
       choice("", "vmType", BERTH_FIELD(vm_type), {"qemu", "ns"}, true),
       choice("", "mountType", BERTH_FIELD(mount_type), {"9p", "virtiofs"}),
       typed("", "diskImage", "a guest image folder", BERTH_FIELD(disk_image)),
+      typed("image", "url", "an https:// URL", BERTH_FIELD(image.url), httpsUrlOrEmpty),
+      typed("image", "sha256", "64 lowercase hex digits (as sha256sum prints them)",
+            BERTH_FIELD(image.sha256), sha256OrEmpty),
       mountsKey(),
       typed("network", "dns", "a list of addresses", BERTH_FIELD(network.dns)),
       typed("network", "subnet", "a CIDR", BERTH_FIELD(network.subnet)),
@@ -349,7 +363,7 @@ const std::vector<Key>& keys() {
       typed("kubernetes", "version", "a version", BERTH_FIELD(kubernetes.version)),
       typed("kubernetes", "k3sArgs", "a list of strings", BERTH_FIELD(kubernetes.k3s_args)),
       typed("kubernetes", "mirror", "an https:// URL", BERTH_FIELD(kubernetes.mirror),
-            [](const std::string& v) { return v.empty() || v.rfind("https://", 0) == 0; }),
+            httpsUrlOrEmpty),
       typed("kubernetes", "artifacts", "a folder", BERTH_FIELD(kubernetes.artifacts)),
       dockerKey(),
       envKey(),
@@ -554,6 +568,12 @@ void ProfileConfig::validate() const {
   if (!nerdctl.binary.empty() && runtime != "containerd") {
     throw ConfigError("nerdctl.binary is for the containerd runtime; this profile runs " + runtime +
                       " (use docker with it)");
+  }
+  // What is downloaded is checked: a URL without its checksum is not taken on trust.
+  if (!image.url.empty() && image.sha256.empty()) {
+    throw ConfigError(
+        "image.url needs image.sha256, the archive's checksum (sha256sum FILE), "
+        "so that the download is verified");
   }
   // Where k3s comes from (mirror, artifacts) is accepted: `berth kubernetes download` uses it.
   if (kubernetes.enabled || !kubernetes.version.empty() || !kubernetes.k3s_args.empty()) {

@@ -62,6 +62,14 @@ struct NerdctlConfig {
   std::string binary;  // "" = none (berth nerdctl looks on the host's PATH)
 };
 
+// qemu: a prebuilt guest image downloaded on the first start instead of built
+// (GuestImageDownload); a tar archive, plain or gzip/zstd-compressed, of disk.qcow2, vmlinuz
+// and initrd.img.
+struct ImageConfig {
+  std::string url;     // https:// URL of the archive; "" = build the image (berth image build)
+  std::string sha256;  // the archive's sha256 (64 lowercase hex digits); required with url
+};
+
 class ProfileConfig {
  public:
   int cpus = 2;
@@ -72,6 +80,7 @@ class ProfileConfig {
   std::string vm_type;  // qemu | ns; "" until chosen at first start
   std::string mount_type = "9p";
   std::string disk_image;  // qemu: a prebuilt guest image folder; "" = the newest cached build
+  ImageConfig image;       // qemu: where a prebuilt image is downloaded from (diskImage wins)
   std::optional<std::vector<Share>> mounts;  // unset: the default share (home, writable)
   NetworkConfig network;
   ForwardingConfig forwarding;

@@ -23,8 +23,9 @@ struct ProfileArgs;
 // `berth restart`: stops the profile's daemon and guest (a machine shutdown: containers with
 // restart policies come back) and starts them again with the saved settings.
 void restartProfile(const ProfileArgs& profile);
-// Before a qemu profile starts: builds the guest image (in this terminal, with its progress)
-// when none is given or cached; throws when it cannot (not root, no recipe, build failed).
+// Before a qemu profile starts: downloads the image its image.url names when that is not cached,
+// else builds the guest image when none is given or cached (in this terminal, with its
+// progress); throws when it cannot (download failed, not root, no recipe, build failed).
 void ensureGuestImage(const vm::ProfileConfig& config);
 
 // Replaces this process with `argv` (PATH searched): the program's stdin, stdout, stderr and
@@ -45,7 +46,7 @@ void registerMountCommands(CLI::App& app);       // mount add|remove|list
 void registerServiceCommands(CLI::App& app);     // service install|remove|unit
 void registerDashboardCommand(CLI::App& app);    // dashboard
 void registerKubernetesCommands(CLI::App& app);  // kubernetes download
-void registerImageCommands(CLI::App& app);       // image build
+void registerImageCommands(CLI::App& app);       // image build|pull
 void registerCompletionCommands(CLI::App& app);  // completion, man
 
 }  // namespace berth::cli

@@ -2,14 +2,13 @@
 // fetches and verifies the k3s release files the guest will need (the profile's
 // kubernetes.mirror / kubernetes.artifacts, else $BERTH_K3S_ARTIFACTS, else the k3s project's
 // releases) into berth's cache, with a progress line; running k3s in the guest is not built yet.
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
 
 #include "server/cli/Cli.h"
 #include "server/cli/ProfileClient.h"
+#include "server/cli/ProgressLine.h"
 #include "vm/K3sArtifacts.h"
 
 namespace berth::cli {
@@ -36,16 +35,7 @@ vm::K3sRelease releaseFor(const ProfileClient& client, const std::string& versio
 void download(const DownloadOptions& o) {
   const ProfileClient client(o.profile);
   const vm::K3sRelease release = releaseFor(client, o.version);
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
-  const vm::K3sFiles files =
-      vm::K3sArtifacts::ensure(release, [tty](const std::string& line, bool done) {
-        // One line rewritten in place on a terminal; whole lines in a log.
-        if (tty) {
-          std::cerr << "\r\033[K" << line << (done ? "\n" : "") << std::flush;
-        } else {
-          std::cerr << line << "\n";
-        }
-      });
+  const vm::K3sFiles files = vm::K3sArtifacts::ensure(release, ProgressLine::toStderr());
   std::cout << "k3s " << release.version << " (" << release.arch
             << "): " << (files.downloaded ? "downloaded and verified in " : "verified in ")
             << files.dir << "\n";

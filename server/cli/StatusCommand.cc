@@ -96,6 +96,10 @@ void printHuman(const nlohmann::json& s, bool extended) {
       std::cout << "\n";
     }
   }
+  if (s.value("image", nlohmann::json()).is_object()) {
+    std::cout << "image: " << s["image"]["url"].get<std::string>() << " (sha256 "
+              << s["image"]["sha256"].get<std::string>() << ")\n";
+  }
   for (const auto& m : s["mounts"]) {
     std::cout << "mount: " << m["location"].get<std::string>() << " -> "
               << m["mountPoint"].get<std::string>()

@@ -3,18 +3,14 @@ test makes), verified against the release's sha256 file, kept in berth's cache; 
 checksum, a 404 or a body cut short gives one line and leaves no file; an offline folder
 (BERTH_K3S_ARTIFACTS) is verified the same way. Real TLS, real sockets, loopback only."""
 import hashlib
-import http.server
 import os
 import re
-import shutil
-import ssl
 import subprocess
-import threading
-import time
 
 import pytest
 
-from berth_harness import BERTH_BIN, short_tmpdir
+from berth_harness import BERTH_BIN
+from https_helpers import HttpsServer, Site, one_error_line
 
 VERSION = "v1.29.6+k3s1"
 ESCAPED = "v1.29.6%2Bk3s1"
@@ -25,85 +21,35 @@ def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
-class Release:
-    """What the test server serves, and what it was asked for."""
+class Release(Site):
+    """The k3s release the test server serves: /rel/<version>/<file>, and /moved/... answered
+    with a redirect there."""
 
     def __init__(self):
+        super().__init__()
         self.files = {BIN: os.urandom(3 * 1024 * 1024), IMAGES: os.urandom(2 * 1024 * 1024)}
         self.sums = "".join("%s  %s\n" % (sha(v), k) for k, v in self.files.items())
-        self.requests = []
-        self.truncate = set()  # files whose body is cut short
-        self.slow = set()      # files sent in pieces over ~1.5 s (progress lines)
+        self.moved = {"/moved/": "/rel/"}
 
+    def key(self, path):
+        prefix = "/rel/%s/" % ESCAPED
+        return path[len(prefix):] if path.startswith(prefix) else None
 
-def make_handler(release):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            release.requests.append(self.path)
-            if self.path.startswith("/moved/"):  # a redirect, as GitHub answers
-                self.send_response(302)
-                self.send_header("Location", "/rel/" + self.path[len("/moved/"):])
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            prefix = "/rel/%s/" % ESCAPED
-            name = self.path[len(prefix):] if self.path.startswith(prefix) else None
-            body = release.sums.encode() if name == SUMS else release.files.get(name)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if name in release.truncate:
-                self.wfile.write(body[:len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
-            if name in release.slow:
-                for i in range(0, len(body), len(body) // 16):
-                    self.wfile.write(body[i:i + len(body) // 16])
-                    self.wfile.flush()
-                    time.sleep(0.1)
-                return
-            self.wfile.write(body)
-
-    return Handler
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
+    def body(self, key):
+        return self.sums.encode() if key == SUMS else self.files.get(key)
 
 
 @pytest.fixture
 def mirror():
-    d = short_tmpdir("k3s")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-            "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-            "-keyout", "srv.key", "-out", "srv.csr", cwd=d)
-    with open(os.path.join(d, "ext"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "srv.pem", cwd=d)
     release = Release()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(release))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(os.path.join(d, "srv.pem"), os.path.join(d, "srv.key"))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    release.dir = d
-    release.url = "https://127.0.0.1:%d" % server.server_address[1]
+    server = HttpsServer(release, "k3s")
+    d = release.dir = server.dir
+    release.url = server.url
     release.env = dict(os.environ, BERTH_HOME=os.path.join(d, "home"),
-                       BERTH_IMAGE_CACHE=os.path.join(d, "cache"),
-                       SSL_CERT_FILE=os.path.join(d, "ca.pem"))
+                       BERTH_IMAGE_CACHE=os.path.join(d, "cache"), SSL_CERT_FILE=server.ca)
     release.env.pop("BERTH_K3S_ARTIFACTS", None)
     yield release
-    server.shutdown()
-    shutil.rmtree(d, ignore_errors=True)
+    server.close()
 
 
 def profile(release, name, mirror_path="rel"):
@@ -127,15 +73,6 @@ def cache_dir(release):
 def cache_listing(release):
     d = cache_dir(release)
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
-
-
-def one_error_line(p):
-    """The command failed with exactly one `berth:` line, and it is the last line."""
-    assert p.returncode == 1, (p.stdout, p.stderr)
-    lines = p.stderr.strip().splitlines()
-    errors = [l for l in lines if l.startswith("berth:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], p.stderr
-    return errors[0]
 
 
 def test_download_with_progress_then_a_second_profile_downloads_nothing(mirror):

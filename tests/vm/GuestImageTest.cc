@@ -100,5 +100,29 @@ TEST_F(GuestImageTest, TheFolderIsTheEnvThenDiskImageThenTheNewestBuild) {
   EXPECT_EQ(GuestImage::folderFor(config), "/images/mine");
 }
 
+// image.url gives the folder its download lands in, named by the archive's sha256, unless the
+// env or diskImage names one (then the URL is not in force).
+TEST_F(GuestImageTest, ImageUrlResolvesToItsDownloadFolderUnlessAFolderIsNamed) {
+  ::unsetenv("BERTH_GUEST_IMAGE");
+  ProfileConfig config;
+  config.image = {"https://m.example/g.tar", std::string(64, 'c')};
+  EXPECT_TRUE(GuestImage::fromUrl(config));
+  EXPECT_EQ(GuestImage::folderFor(config), dir_ + "/sha256-" + std::string(64, 'c'));
+  try {  // not downloaded yet (a daemon started by socket activation): says how to get it
+    GuestImage::find(GuestImage::folderFor(config));
+    FAIL() << "expected a DriverError";
+  } catch (const DriverError& e) {
+    EXPECT_NE(std::string(e.what()).find("berth image pull"), std::string::npos) << e.what();
+  }
+  config.disk_image = "/images/mine";
+  EXPECT_FALSE(GuestImage::fromUrl(config));
+  EXPECT_EQ(GuestImage::folderFor(config), "/images/mine");
+  config.disk_image.clear();
+  ::setenv("BERTH_GUEST_IMAGE", "/images/from-env", 1);
+  EXPECT_FALSE(GuestImage::fromUrl(config));
+  EXPECT_EQ(GuestImage::folderFor(config), "/images/from-env");
+  ::unsetenv("BERTH_GUEST_IMAGE");
+}
+
 }  // namespace
 }  // namespace berth::vm

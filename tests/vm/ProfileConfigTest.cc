@@ -9,6 +9,20 @@
 namespace berth::vm {
 namespace {
 
+// Merging `text` (as /p/berth.yaml) into the defaults throws a ConfigError saying `message`,
+// and leaves the config as it was.
+void expectRefused(const std::string& text, const std::string& message) {
+  ProfileConfig config = ProfileConfig::defaults();
+  const std::string before = config.toYaml();
+  try {
+    config.mergeText(text, "/p/berth.yaml");
+    ADD_FAILURE() << "accepted: " << text;
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(config.toYaml(), before) << text;
+}
+
 TEST(ProfileConfigTest, LayersOverrideOnlyTheKeysTheyName) {
   ProfileConfig config = ProfileConfig::defaults();
   config.mergeText("cpus: 4\nmemory: 8\nboot: {lazy: true}\n", "template");
@@ -141,15 +155,7 @@ TEST(ProfileConfigTest, BadRelayValuesAreRefusedAndChangeNothing) {
 TEST(ProfileConfigTest, UnimplementedSettingsAreRefusedAndChangeNothing) {
   for (const char* text : {"kubernetes: {enabled: true}", "kubernetes: {version: v1.29.1}",
                            "kubernetes: {k3sArgs: [--disable=traefik]}"}) {
-    ProfileConfig config = ProfileConfig::defaults();
-    const std::string before = config.toYaml();
-    try {
-      config.mergeText(text, "berth.yaml");
-      FAIL() << "accepted: " << text;
-    } catch (const ConfigError& e) {
-      EXPECT_NE(std::string(e.what()).find("not available yet"), std::string::npos) << e.what();
-    }
-    EXPECT_EQ(config.toYaml(), before) << text;
+    expectRefused(text, "not available yet");
   }
   ProfileConfig config = ProfileConfig::defaults();
   EXPECT_NO_THROW(config.mergeText("runtime: docker\nkubernetes: {enabled: false}", "berth.yaml"));
@@ -272,6 +278,44 @@ TEST(ProfileConfigTest, FileJsonAndChecksComeFromOneTable) {
     EXPECT_NE(std::string(e.what()).find("/p/berth.yaml:1:7: cpus must be"), std::string::npos)
         << e.what();
   }
+}
+
+// image.url: https:// only (nothing else is fetched), pinned by a 64-hex sha256; a bad value is
+// refused naming the file and line, and changes nothing. A checksum without a URL is harmless
+// (a later layer may clear the URL).
+TEST(ProfileConfigTest, ImageUrlIsHttpsAndNeedsItsSha256) {
+  const std::string sum(64, 'a');
+  struct Bad {
+    std::string text, message;
+  };
+  const Bad bad[] = {
+      {"image: {url: http://m.example/g.tar, sha256: " + sum + "}",
+       "/p/berth.yaml:1:14: image.url must be an https:// URL, not 'http://m.example/g.tar'"},
+      {"image: {url: 'https://', sha256: " + sum + "}", "image.url must be an https:// URL"},
+      {"image:\n  url: https://m.example/g.tar\n",
+       "/p/berth.yaml: image.url needs image.sha256, the archive's checksum (sha256sum FILE)"},
+      {"image: {url: https://m.example/g.tar, sha256: " + sum.substr(1) + "}",
+       "image.sha256 must be 64 lowercase hex digits (as sha256sum prints them), not '" +
+           sum.substr(1) + "'"},
+      {"image: {url: https://m.example/g.tar, sha256: " + std::string(64, 'A') + "}",
+       "image.sha256 must be 64 lowercase hex digits"},
+      {"image: {url: https://m.example/g.tar, sha256: " + std::string(64, 'g') + "}",
+       "image.sha256 must be 64 lowercase hex digits"},
+      {"image: {uri: https://m.example/g.tar}", "unknown key 'image.uri' (known: url, sha256)"},
+  };
+  for (const auto& [text, message] : bad) expectRefused(text, message);
+  ProfileConfig config = ProfileConfig::defaults();
+  config.mergeText("image: {url: https://m.example/g.tar, sha256: " + sum + "}", "template");
+  config.mergeText("image: {url: ''}", "berth.yaml");  // the profile turns the template's off
+  EXPECT_EQ(config.image.url, "");
+  config.mergeText("image:\n  url: https://m.example:8443/x/g.tar.zst\n", "berth.yaml");
+  EXPECT_EQ(config.image.sha256, sum);
+  ProfileConfig again = ProfileConfig::defaults();
+  again.mergeText(config.toYaml(), "saved");
+  EXPECT_EQ(again.image.url, "https://m.example:8443/x/g.tar.zst");
+  EXPECT_EQ(again.toJson()["image"]["sha256"], sum);
+  config.image.url = "http://m.example/g.tar";  // set in code: the same check
+  EXPECT_THROW(config.validate(), ConfigError);
 }
 
 TEST(ProfileConfigTest, StringsThatLookLikeOtherTypesStayStrings) {
