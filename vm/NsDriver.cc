@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "server/net/ChildProcess.h"
 #include "server/net/Files.h"
@@ -66,14 +68,18 @@ std::map<int, int> processParents() {
   DIR* dir = ::opendir("/proc");
   if (dir == nullptr) return parents;
   while (dirent* entry = ::readdir(dir)) {
-    int pid = std::atoi(entry->d_name);
-    if (pid <= 0) continue;
-    std::string stat = net::Files::readOr("/proc/" + std::to_string(pid) + "/stat");
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
+    const std::string_view name = entry->d_name;
+    int pid = 0;
+    const auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (error != std::errc() || end != name.data() + name.size() || pid <= 0) continue;
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so from the last ')'.
+    const std::string stat = net::Files::readOr("/proc/" + std::string(name) + "/stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 5 > stat.size()) continue;
+    const char* ppid_at = stat.data() + close + 4;  // past ") S "
     int ppid = 0;
-    char state = 0;
-    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2) parents[pid] = ppid;
+    if (std::from_chars(ppid_at, stat.data() + stat.size(), ppid).ec == std::errc())
+      parents[pid] = ppid;
   }
   ::closedir(dir);
   return parents;
