@@ -105,7 +105,12 @@ def test_fish_completes_through_complete_c(two_profiles):
     path = os.path.join(profiles.home, "berth.fish")
     with open(path, "w") as f:
         f.write(script("fish"))
-    env = dict(profiles.env, PATH=os.path.dirname(BERTH_BIN) + ":" + os.environ["PATH"])
+    # The script runs the `berth` the command line names: put BERTH_BIN on PATH by that name
+    # (a copied binary may be called otherwise).
+    bindir = os.path.join(profiles.home, "bin")
+    os.makedirs(bindir)
+    os.symlink(BERTH_BIN, os.path.join(bindir, "berth"))
+    env = dict(profiles.env, PATH=bindir + ":" + os.environ["PATH"])
 
     def words(line):
         p = run(["fish", "--no-config", "-c", "source %s; complete -C%s" % (path, "'" + line + "'")],
