@@ -679,7 +679,8 @@ std::string ProfileDaemon::openDashboard() {
   options.guest_events = [this](std::uint64_t after) { return guest_events_.since(after); };
   options.status = [this] { return statusJson(); };
   options.engine_up = [this] { return gate_->state() == BootGate::State::Up; };
-  options.guest_action = [this](const std::string& action, DashboardServer::Respond respond) {
+  options.guest_action = [this](const std::string& action,
+                                const DashboardServer::Respond& respond) {
     guestAction(action, respond);
   };
   const auto kept = DashboardServer::loadPort(port_file);

@@ -22,7 +22,7 @@ class HeapTrimmer;
 
 class RelayServer {
  public:
-  RelayServer(boost::asio::io_context& io, std::shared_ptr<const RelayConfig> config);
+  RelayServer(boost::asio::io_context& io, const std::shared_ptr<const RelayConfig>& config);
 
   // Listens on a unix socket (mode 0600), or serves `adopted_fd`, a socket already listening
   // at `path` (socket activation); throws std::runtime_error with one clear line.

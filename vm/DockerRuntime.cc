@@ -152,11 +152,10 @@ void DockerRuntime::shutdown(net::ChildProcess& dockerd, const EngineEndpoint& e
   } catch (const std::exception&) {
     daemon = nlohmann::json::object();
   }
-  int shutdown_timeout = kShutdownTimeout;
-  try {
-    shutdown_timeout = daemon.value("shutdown-timeout", kShutdownTimeout);
-  } catch (const std::exception&) {
-  }
+  int shutdown_timeout = kShutdownTimeout;  // unless daemon.json sets a whole number
+  if (const auto it = daemon.find("shutdown-timeout");
+      it != daemon.end() && it->is_number_integer())
+    shutdown_timeout = it->get<int>();
   const int limit = shutdownSeconds(endpoint, shutdown_timeout);
   disableLiveRestore(dockerd, endpoint, daemon_json);
   BERTH_LOG(Info, "ns", "shutting dockerd down (its containers get their stop timeouts)");

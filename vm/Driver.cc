@@ -10,8 +10,8 @@ std::string Driver::sshConfig() const {
 }
 
 const Runtime& Driver::runtime() const {
-  static const DockerRuntime docker;
-  return docker;
+  static const DockerRuntime kDocker;
+  return kDocker;
 }
 
 }  // namespace berth::vm

@@ -184,6 +184,7 @@ std::string Kubeconfig::currentContext(const std::string& file) {
     if (doc.IsMap() && doc["current-context"] && doc["current-context"].IsScalar())
       return doc["current-context"].as<std::string>();
   } catch (const YAML::Exception&) {
+    return "";  // not YAML: no current context (kubectl would refuse the file too)
   }
   return "";
 }

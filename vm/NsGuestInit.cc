@@ -26,7 +26,7 @@ namespace {
 constexpr const char* kHolderName = "berth-guest";  // its comm (at most 15 characters)
 
 [[noreturn]] void die(const std::string& what) {
-  std::cerr << "berth ns-init: " << what << ": " << std::strerror(errno) << std::endl;
+  std::cerr << "berth ns-init: " << what << ": " << std::strerror(errno) << '\n';
   std::exit(1);
 }
 
@@ -152,7 +152,7 @@ int NsGuestInit::run(const std::string& guest_json_path) {
     std::ifstream in(guest_json_path);
     guest = nlohmann::json::parse(in);
   } catch (const std::exception& e) {
-    std::cerr << "berth ns-init: cannot read " << guest_json_path << ": " << e.what() << std::endl;
+    std::cerr << "berth ns-init: cannot read " << guest_json_path << ": " << e.what() << '\n';
     return 1;
   }
   // Into the guest's cgroup first: the holder and dockerd's children (containerd, shims) follow.

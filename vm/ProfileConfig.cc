@@ -202,7 +202,8 @@ struct Key {
 // A key holding one typed value, reached by `get` (a generic lambda returning a reference into
 // the config), that must satisfy `ok`; `expected` says what the value must be, in errors.
 template <class Get, class Ok>
-Key typed(std::string section, std::string name, std::string expected, Get get, Ok ok) {
+Key typed(std::string section, std::string name, const std::string& expected, Get get,
+          const Ok& ok) {
   Key key{std::move(section), std::move(name), {}, {}, {}};
   const std::string path = key.path();
   key.check = [=](const ProfileConfig& c) -> std::string {
@@ -219,8 +220,8 @@ Key typed(std::string section, std::string name, std::string expected, Get get, 
 }
 
 template <class Get>
-Key typed(std::string section, std::string name, std::string expected, Get get) {
-  return typed(std::move(section), std::move(name), std::move(expected), get,
+Key typed(std::string section, std::string name, const std::string& expected, Get get) {
+  return typed(std::move(section), std::move(name), expected, get,
                [](const auto&) { return true; });
 }
 
@@ -482,7 +483,7 @@ ProfileConfig ProfileConfig::defaults() {
   try {
     config.runtime = defaultRuntime();
   } catch (const ConfigError&) {
-    // Refused where a profile is created (berth start); a bad value is never saved.
+    return config;  // refused where a profile is created (berth start): never saved
   }
   return config;
 }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <fstream>
 #include <iomanip>
 #include <sstream>
+#include <string_view>
 
 #include "server/net/ChildProcess.h"
 #include "server/net/Digest.h"
@@ -133,8 +135,13 @@ QemuOptions QemuDriver::optionsFor(const ProfileConfig& config, const ProfilePat
   options.docker = config.docker;
   options.env = config.env;
   options.disk_image = GuestImage::folderFor(config);
-  if (const char* timeout = std::getenv("BERTH_QEMU_BOOT_TIMEOUT"); timeout && *timeout)
-    options.boot_timeout = std::chrono::seconds(std::atoi(timeout));
+  if (const char* timeout = std::getenv("BERTH_QEMU_BOOT_TIMEOUT"); timeout && *timeout) {
+    const std::string_view text(timeout);
+    int seconds = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (error == std::errc() && end == text.data() + text.size() && seconds > 0)
+      options.boot_timeout = std::chrono::seconds(seconds);  // a bad value keeps the default
+  }
   return options;
 }
 

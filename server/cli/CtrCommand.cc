@@ -77,7 +77,8 @@ vm::ProfileConfig containerdConfig(const ProfileClient& client) {
 // `berth nerdctl install [-p P] [--path DIR]`: a `nerdctl` command on PATH that runs
 // `berth nerdctl -p P -- ARGS` (as `colima nerdctl install` does). A file berth did not write
 // is never replaced.
-void registerNerdctlInstall(CLI::App* nerdctl, std::shared_ptr<ProfileArgs> nerdctl_profile) {
+void registerNerdctlInstall(CLI::App* nerdctl,
+                            const std::shared_ptr<ProfileArgs>& nerdctl_profile) {
   struct Options {
     ProfileArgs profile;
     std::string dir = "/usr/local/bin";
@@ -113,7 +114,7 @@ void registerNerdctlInstall(CLI::App* nerdctl, std::shared_ptr<ProfileArgs> nerd
                                client.paths().name + " -- \"$@\"\n";
     net::Files::writeAtomic(target, script, 0755);
     std::cout << "wrote " << target << ": nerdctl ARGS runs berth nerdctl -p "
-              << client.paths().name << " -- ARGS" << std::endl;
+              << client.paths().name << " -- ARGS\n";
   });
 }
 

@@ -40,7 +40,7 @@ void registerQemuDevCommand(CLI::App& app) {
         vm::MountFlag::parseAll(*mounts, std::getenv("HOME") ? std::getenv("HOME") : "");
     options->boot_timeout = std::chrono::seconds(*timeout);
     vm::QemuDriver driver(*options);
-    driver.start([](const std::string& line) { std::cout << line << std::endl; });
+    driver.start([](const std::string& line) { std::cout << line << '\n' << std::flush; });
     auto endpoint = driver.engine();
     std::string cert_dir = options->state_dir + "/tls/client";
     setenv("DOCKER_HOST", ("tcp://localhost:" + std::to_string(endpoint.port)).c_str(), 1);
@@ -66,8 +66,8 @@ void registerQemuDevCommand(CLI::App& app) {
     auto t0 = std::chrono::steady_clock::now();
     driver.stop(*force);
     std::cout << "qemu: stopped in "
-              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << "s"
-              << std::endl;
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+              << "s\n";
     if (rc != 0) throw std::runtime_error("command exited with " + std::to_string(rc));
   });
 }

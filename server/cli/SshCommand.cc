@@ -20,7 +20,7 @@ struct SshOptions {
   ProfileArgs profile;
 };
 
-[[noreturn]] void runSsh(const SshOptions& o, std::vector<std::string> command) {
+[[noreturn]] void runSsh(const SshOptions& o, const std::vector<std::string>& command) {
   ProfileClient client(o.profile);
   if (!client.exists()) {
     throw std::runtime_error("profile '" + client.paths().name + "' does not exist");

@@ -290,15 +290,12 @@ void registerStatusCommands(CLI::App& app) {
     if (!s || (*s)["status"] != "Running") return;
     auto reply = net::HttpClient::unixSocket(client.paths().docker_socket)
                      .get("/version", std::chrono::seconds(5));
-    if (reply.status != 200) return;
-    try {
-      auto v = nlohmann::json::parse(reply.body);
-      std::cout << "\nprofile: " << client.paths().name
-                << "\nruntime: " << (*s)["runtime"].get<std::string>()
-                << "\nengine: " << v.value("Version", "?") << " (API " << v.value("ApiVersion", "?")
-                << ")\n";
-    } catch (const std::exception&) {
-    }
+    // An engine that answers with something other than a version object adds no lines.
+    const auto v = nlohmann::json::parse(reply.body, nullptr, false);
+    if (reply.status != 200 || !v.is_object()) return;
+    std::cout << "\nprofile: " << client.paths().name << "\nruntime: " << (*s).value("runtime", "?")
+              << "\nengine: " << v.value("Version", "?") << " (API " << v.value("ApiVersion", "?")
+              << ")\n";
   });
 }
 

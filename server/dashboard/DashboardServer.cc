@@ -9,6 +9,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <charconv>
 #include <deque>
 #include <optional>
 #include <stdexcept>
@@ -33,7 +34,8 @@ struct DashboardServer::Shared {
 
 namespace {
 
-constexpr std::size_t kMaxQueuedEventBytes = 4 * 1024 * 1024;  // a browser that stopped reading
+constexpr std::size_t kMaxQueuedEventBytes = std::size_t{4}
+                                             << 20;  // a browser that stopped reading
 constexpr std::size_t kMaxStatsContainers = 64;
 
 // The headers every answer carries: the page runs only its own scripts, is never framed, and
@@ -92,7 +94,7 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
 
   void readRequest() {
     parser_.emplace();
-    parser_->body_limit(64 * 1024);
+    parser_->body_limit(std::uint64_t{64} << 10);
     parser_->header_limit(16 * 1024);
     timer_.expires_after(std::chrono::seconds(60));
     timer_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
@@ -194,11 +196,9 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
 
   // berth's own guest events after ?after=SEQ (all kept ones without it or with a bad one).
   nlohmann::json guestEvents(const std::string& target) {
+    const std::string text = queryParam(target, "after");
     std::uint64_t after = 0;
-    try {
-      after = std::stoull(queryParam(target, "after"));
-    } catch (const std::exception&) {
-    }
+    if (std::from_chars(text.data(), text.data() + text.size(), after).ec != std::errc()) after = 0;
     return options().guest_events ? options().guest_events(after) : nlohmann::json::array();
   }
 
@@ -234,7 +234,7 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
   }
 
   void reply(http::status status, const std::string& type, std::string body,
-             std::vector<std::pair<std::string, std::string>> extra = {}) {
+             const std::vector<std::pair<std::string, std::string>>& extra = {}) {
     response_ = {};
     response_.result(status);
     response_.version(11);
@@ -304,8 +304,8 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
   }
 
   // Opens a stream from the engine whose body is lines (JSON per line, or log lines).
-  void feed(const std::string& target, std::shared_ptr<api::LogLines> lines,
-            std::function<void(std::string_view)> on_line, std::function<void()> on_end) {
+  void feed(const std::string& target, const std::shared_ptr<api::LogLines>& lines,
+            std::function<void(std::string_view)> on_line, const std::function<void()>& on_end) {
     fwd::EngineClient::ByteHandlers handlers;
     auto self = shared_from_this();
     handlers.on_data = [self, lines, on_line](std::string_view bytes) {
@@ -356,17 +356,14 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
     if (!validContainerId(id)) return replyJson(400, {{"message", "bad container id"}});
     if (refuseWhenDown()) return;
     // The framing depends on the container's TTY: ask first.
-    auto on_reply = [self = shared_from_this(), id](std::string error, int status,
-                                                    std::string body) {
+    auto on_reply = [self = shared_from_this(), id](const std::string& error, int status,
+                                                    const std::string& body) {
       if (status != 200) {
         if (status == 0) return self->replyJson(502, {{"message", error}});
         return self->reply(static_cast<http::status>(status), "application/json", body);
       }
-      bool tty = false;
-      try {
-        tty = api::LogLines::hasTty(nlohmann::json::parse(body));
-      } catch (const std::exception&) {
-      }
+      // A body that is no JSON object reads as no TTY (hasTty checks each field).
+      const bool tty = api::LogLines::hasTty(nlohmann::json::parse(body, nullptr, false));
       self->beginEvents();
       auto lines = std::make_shared<api::LogLines>(tty);
       self->feedLogs(id, lines);
@@ -374,7 +371,7 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
     engine().get("/containers/" + id + "/json", std::move(on_reply));
   }
 
-  void feedLogs(const std::string& id, std::shared_ptr<api::LogLines> lines) {
+  void feedLogs(const std::string& id, const std::shared_ptr<api::LogLines>& lines) {
     fwd::EngineClient::ByteHandlers handlers;
     auto self = shared_from_this();
     auto send_line = [self](api::LogLines::Source source, std::string_view line) {

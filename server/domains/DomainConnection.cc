@@ -13,8 +13,8 @@
 namespace berth::server {
 namespace {
 
-constexpr std::size_t kChunk = 16 * 1024;
-constexpr std::size_t kPipeChunk = 64 * 1024;
+constexpr std::size_t kChunk = std::size_t{16} << 10;
+constexpr std::size_t kPipeChunk = std::size_t{64} << 10;
 constexpr std::chrono::seconds kConnectTimeout{10};
 constexpr std::chrono::seconds kDrainTimeout{5};
 constexpr std::chrono::milliseconds kWakeRetry{50};

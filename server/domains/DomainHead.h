@@ -11,7 +11,7 @@
 namespace berth::server {
 
 struct DomainHead {
-  static constexpr std::size_t kMaxHead = 64 * 1024;
+  static constexpr std::size_t kMaxHead = std::size_t{64} << 10;
 
   enum class State { NeedMore, Done, Bad };
   State state = State::NeedMore;

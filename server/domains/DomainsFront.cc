@@ -129,8 +129,8 @@ void DomainsFront::guestUp(net::ConnectorPtr engine, const std::string& guest_ne
     router->setContainers(containers, sleepers->list, sleepers->listed);
     const std::uint64_t generation = ++sleepers->generation;
     sleepers->client.get(fwd::WakeLabels::kListTarget,
-                         [router, sleepers, generation, containers](std::string error, int status,
-                                                                    std::string body) {
+                         [router, sleepers, generation, containers](
+                             const std::string& error, int status, const std::string& body) {
                            if (generation != sleepers->generation) return;
                            auto list = nlohmann::json::parse(body, nullptr, false);
                            if (error.empty() && status == 200 && list.is_array())

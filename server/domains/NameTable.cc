@@ -138,6 +138,7 @@ NameTable::Lookup NameTable::find(const std::string& name) const {
 
 std::vector<std::string> NameTable::names() const {
   std::vector<std::string> out;
+  out.reserve(by_name_.size() + by_service_.size());
   for (const auto& [name, index] : by_name_) out.push_back(name);
   for (const auto& [name, index] : by_service_)
     if (!by_name_.count(name)) out.push_back(name);

@@ -87,6 +87,7 @@ int spawnWith(SpawnSetup& setup, const SpawnOptions& options) {
     env = envp.data();
   }
   std::vector<char*> argv;
+  argv.reserve(options.argv.size() + 1);
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = -1;

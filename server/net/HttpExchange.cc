@@ -15,7 +15,7 @@ namespace berth::net {
 namespace http = boost::beast::http;
 
 namespace {
-constexpr std::uint64_t kMaxWholeBody = 64 * 1024 * 1024;  // a /containers/json of many
+constexpr std::uint64_t kMaxWholeBody = std::uint64_t{64} << 20;  // a /containers/json of many
 }  // namespace
 
 struct HttpExchange::State {
@@ -24,7 +24,7 @@ struct HttpExchange::State {
   http::request<http::string_body> request;
   boost::beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
-  std::array<char, 64 * 1024> chunk{};
+  std::array<char, std::size_t{64} << 10> chunk{};
   std::string body;  // whole mode
 };
 

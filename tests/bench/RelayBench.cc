@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -34,8 +35,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -61,13 +64,19 @@ double cpuSeconds(int pid) {
   std::fclose(f);
   buf[n] = '\0';
   const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
-  unsigned long utime = 0, stime = 0;
-  long cutime = 0, cstime = 0;
-  if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
-                        &utime, &stime, &cutime, &cstime) != 4)
-    return 0;
-  return static_cast<double>(utime + stime + cutime + cstime) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
+  if (!p) return 0;
+  // After ") ": state, then fields 4..; utime, stime, cutime, cstime are fields 14-17 (proc(5)).
+  std::istringstream fields(p + 2);
+  std::string field;
+  long ticks = 0;
+  for (int i = 3; i <= 17 && fields >> field; ++i) {
+    long value = 0;
+    if (i < 14) continue;
+    if (std::from_chars(field.data(), field.data() + field.size(), value).ec != std::errc())
+      return 0;
+    ticks += value;
+  }
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // cpuSeconds after the connections just closed have been let go: a forking relay's (socat's)
@@ -109,7 +118,7 @@ using BodySink = std::function<void(const char*, std::size_t)>;
 // One keep-alive HTTP/1.1 client connection; reads Content-Length and chunked replies.
 class Client {
  public:
-  explicit Client(const std::string& path) : fd_(connectUnix(path)), buf_(256 * 1024) {}
+  explicit Client(const std::string& path) : fd_(connectUnix(path)), buf_(std::size_t{256} << 10) {}
   ~Client() { ::close(fd_); }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -126,7 +135,8 @@ class Client {
     while ((end = pending().find("\r\n\r\n")) == std::string_view::npos) fill();
     head.assign(pending().substr(0, end + 2));
     consume(end + 4);
-    int status = std::atoi(head.c_str() + 9);
+    int status = 0;  // "HTTP/1.1 200 ...": a head without one reads as 0, which no caller expects
+    if (head.size() >= 12) std::from_chars(head.data() + 9, head.data() + 12, status);
     std::string lower = head;
     std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
     if (auto p = lower.find("\r\ncontent-length:"); p != std::string::npos) {
@@ -251,6 +261,7 @@ RequestResult benchRequests(const Target& t, const std::string& path, int concur
   std::string error;
   const auto deadline_after = std::chrono::duration<double>(seconds);
   std::vector<std::thread> workers;
+  workers.reserve(static_cast<std::size_t>(concurrency));
   Clock::time_point start;
   for (int w = 0; w < concurrency; ++w) {
     workers.emplace_back([&, w] {
@@ -262,7 +273,7 @@ RequestResult benchRequests(const Target& t, const std::string& path, int concur
         mine.reserve(100000);
         std::uint64_t bytes;
         std::string body;
-        body.reserve(64 * 1024);
+        body.reserve(std::size_t{64} << 10);
         const BodySink keep = [&body](const char* d, std::size_t n) { body.append(d, n); };
         for (bool first = true;; first = false) {
           auto t0 = Clock::now();
@@ -441,7 +452,12 @@ long vmRssKib(int pid) {
   char line[256];
   long kib = -1;
   while (std::fgets(line, sizeof(line), f)) {
-    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    const std::string_view text(line);
+    if (text.rfind("VmRSS:", 0) != 0) continue;
+    const auto digits = text.find_first_of("0123456789");
+    if (digits != std::string_view::npos)
+      std::from_chars(text.data() + digits, text.data() + text.size(), kib);
+    break;
   }
   std::fclose(f);
   return kib;
@@ -477,7 +493,7 @@ MemoryFigures measureMemory(const std::string& socket, int pid, int settle) {
   const std::size_t base_fds = openFds(pid);
   m.idle = vmRssKib(pid);
   std::vector<int> fds;
-  auto openUpTo = [&](std::size_t n) {
+  auto open_up_to = [&](std::size_t n) {
     while (fds.size() < n) fds.push_back(connectUnix(socket));
     auto deadline = Clock::now() + std::chrono::seconds(10);
     while (openFds(pid) < base_fds + n) {
@@ -487,8 +503,8 @@ MemoryFigures measureMemory(const std::string& socket, int pid, int settle) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     return vmRssKib(pid);
   };
-  m.at500 = openUpTo(500);
-  m.at1000 = openUpTo(1000);
+  m.at500 = open_up_to(500);
+  m.at1000 = open_up_to(1000);
   // All requests first, then the replies: the relay sees 1000 exchanges at once, as in a burst.
   static const std::string kPing = "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
   for (int fd : fds) sendAll(fd, kPing.data(), kPing.size());
@@ -620,7 +636,7 @@ int run(int argc, char** argv) {
     }
   }
   if (!container.empty() && archive_mib > 0) {
-    std::vector<char> block(1024 * 1024);
+    std::vector<char> block(std::size_t{1} << 20);
     std::mt19937_64 rng(42);
     for (auto& c : block) c = static_cast<char>(rng());
     const std::uint64_t size = archive_mib * 1024 * 1024;

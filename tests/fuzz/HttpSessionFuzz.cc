@@ -132,7 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool engine_fails = (data[2] & 1) != 0;
   std::string client(reinterpret_cast<const char*>(data) + 3, size - 3);
 
-  static const auto filters = [] {
+  static const auto kFilters = [] {
     auto f = std::make_shared<api::FilterChainFactory>();
     f->add(std::string(api::MountFilterFactory::kName),
            std::make_shared<api::MountFilterFactory>(api::testing::testTranslator()));
@@ -140,11 +140,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }();
   auto config = std::make_shared<server::RelayConfig>();
   config->engine = std::make_shared<ScriptedConnector>(reply, piece, engine_fails);
-  config->filters = filters;
-  config->limits.max_header_bytes = 8 * 1024;
-  config->limits.max_request_line = 2 * 1024;
+  config->filters = kFilters;
+  config->limits.max_header_bytes = std::size_t{8} << 10;
+  config->limits.max_request_line = std::size_t{2} << 10;
   config->limits.max_header_count = 32;
-  config->limits.max_filtered_body = 64 * 1024;
+  config->limits.max_filtered_body = std::size_t{64} << 10;
   config->limits.chunk_bytes = 1024;
 
   static boost::asio::io_context io;  // one for all inputs: it is empty after each run

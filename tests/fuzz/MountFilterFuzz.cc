@@ -42,22 +42,22 @@ bool underAShare(const std::string& guest) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace berth::api;
   if (size == 0) return 0;
-  static const auto translator = testing::testTranslator();
-  static const MountFilterFactory factory(translator);
+  static const auto kTranslator = testing::testTranslator();
+  static const MountFilterFactory kFactory(kTranslator);
   const Case& c = kCases[(data[0] & 0x0f) % (sizeof kCases / sizeof kCases[0])];
   const int mode = data[0] >> 4;
   std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
 
   if (mode >= 12) {
     // A host path straight into the translator: a success must land inside a share.
-    GuestPath guest = translator->toGuest(input, (mode & 1) != 0);
+    GuestPath guest = kTranslator->toGuest(input, (mode & 1) != 0);
     if (guest.ok() && !underAShare(guest.path)) std::abort();
-    (void)translator->toHost(input);
+    (void)kTranslator->toHost(input);
     return 0;
   }
   Route route = RouteMatcher::match(c.method, c.target);
   RequestHead head{c.method, c.target, route};
-  auto filter = factory.create(head);
+  auto filter = kFactory.create(head);
   if (!filter) return 0;
   if (filter->onRequestHead(head)) return 0;
   if (mode < 6) {

@@ -89,7 +89,7 @@ TEST(DomainRouterTest, AGuestDownForNowIsBootedAndTheRequestWaitsForTheList) {
   std::string boot_error;
   std::shared_ptr<DomainRouter> r;
   r = std::make_shared<DomainRouter>("dev", nullptr,
-                                     [&](std::function<void(const std::string&)> done) {
+                                     [&](const std::function<void(const std::string&)>& done) {
                                        ++boots;
                                        if (boot_error.empty())
                                          r->guestUp(nullptr);  // what the daemon's onGuestUp does

@@ -6,7 +6,8 @@ namespace berth::server {
 namespace {
 
 // Entries shaped as dockerd 20.10's GET /containers/json gives them.
-nlohmann::json container(const std::string& name, const std::string& ip, std::vector<int> tcp_ports,
+nlohmann::json container(const std::string& name, const std::string& ip,
+                         const std::vector<int>& tcp_ports,
                          nlohmann::json labels = nlohmann::json::object(),
                          const std::string& network_mode = "default") {
   nlohmann::json ports = nlohmann::json::array();

@@ -27,7 +27,7 @@ constexpr const char* kQemu = "qemu-system-x86_64";
 
 // A port of this suite's range (21950-21989) that nothing holds now: ctest runs these tests in
 // parallel processes, and two QEMUs cannot forward the same host port.
-std::uint16_t picssh_port_() {
+std::uint16_t pickSshPort() {
   for (int i = 0; i < 40; ++i) {
     const auto port = static_cast<std::uint16_t>(21950 + (getpid() + i) % 40);
     sockaddr_in addr{};
@@ -99,7 +99,7 @@ class QemuOrphanTest : public ::testing::Test {
     return options;
   }
 
-  const std::uint16_t ssh_port_ = picssh_port_();
+  const std::uint16_t ssh_port_ = pickSshPort();
   std::string dir_, other_dir_;
   std::optional<net::ChildProcess> qemu_;
 };
