@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lint (CI's tests/ci/suites/15-lint.sh runs its clang-format half; lint-changed.sh before landing):
+# Lint (CI's tests/ci/suites/15-lint.sh runs it whole; lint-changed.sh before landing):
 # `clang-format --dry-run -Werror` over every .h/.cc in the tree (.clang-format), then
 # `clang-tidy` (.clang-tidy; project headers through the .cc files that include them) over every
 # .cc, with the compile commands of the build run-all.sh made ($BERTH_BUILD_DIR, default build/;
@@ -15,7 +15,7 @@ BUILD=${BERTH_BUILD_DIR:-$ROOT/build}
 JOBS=${BERTH_LINT_JOBS:-2}
 # clang-tidy-22 when installed: .clang-tidy is written for it.
 TIDY=${BERTH_CLANG_TIDY:-$(command -v clang-tidy-22 || echo clang-tidy)}
-# BERTH_LINT_TIDY=0: clang-format only (the CI suite, until the tree is clang-tidy clean).
+# BERTH_LINT_TIDY=0: clang-format only (a quick check while editing).
 RUN_TIDY=${BERTH_LINT_TIDY:-1}
 tools=(clang-format)
 [ "$RUN_TIDY" = 0 ] || tools+=("$TIDY")
