@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <utility>
+
+#include "server/net/Files.h"
 
 namespace berth::vm {
 namespace {
@@ -45,10 +45,7 @@ MountsAnywhere MountsAnywhere::scan() {
     struct stat ns {};
     if (::stat(("/proc/" + pid + "/ns/mnt").c_str(), &ns) != 0) continue;  // gone or kernel
     if (!seen.emplace(ns.st_dev, ns.st_ino).second) continue;
-    std::ifstream in("/proc/" + pid + "/mountinfo");
-    std::ostringstream text;
-    text << in.rdbuf();
-    mounts.add(text.str());
+    mounts.add(net::Files::readOr("/proc/" + pid + "/mountinfo"));
   }
   return mounts;
 }

@@ -592,6 +592,10 @@ void NsDriver::removeCreatedMountPoints() {
   // Deepest first; rmdir only removes what is still empty (never user data). A folder another
   // guest still mounts on (a profile sharing the same guest path) stays, and stays listed:
   // removing it would detach that guest's share. This profile's next stop tries again.
+  if (dirs.empty()) {
+    ::unlink(list.c_str());
+    return;  // nothing created: no /proc walk on a stop that has nothing to remove
+  }
   std::sort(dirs.begin(), dirs.end(),
             [](const auto& a, const auto& b) { return a.size() > b.size(); });
   const MountsAnywhere mounts = MountsAnywhere::scan();
