@@ -71,19 +71,26 @@ std::string unknownCommand(CLI::App& app, const std::string& path, const std::st
   return line + " (" + path + " commands: " + commandList(app) + ")";
 }
 
+// The command words from berth down to `level` ("service unit"; "" for berth itself).
+std::string groupPath(const CLI::App& app, const CLI::App* level) {
+  std::string path;
+  for (; level != &app; level = level->get_parent())
+    path = level->get_name() + (path.empty() ? "" : " ") + path;
+  return path;
+}
+
 // Checks the leading command words (`berth kubernetes start`) against each level's commands
 // before CLI11 parses: its own message for a word it cannot place is "A subcommand is
 // required" or "argument was not expected", which names neither the word nor the choices.
 void checkCommandWords(CLI::App& app, int argc, char** argv) {
   CLI::App* level = &app;
-  std::string path;
   for (int i = 1; i < argc && argv[i][0] != '-'; ++i) {
     if (level->get_require_subcommand_min() == 0) return;  // a leaf: its words are arguments
     const std::string word = argv[i];
     auto found = level->get_subcommands([&word](CLI::App* s) { return s->check_name(word); });
-    if (found.empty()) throw std::invalid_argument(unknownCommand(*level, path, word));
+    if (found.empty())
+      throw std::invalid_argument(unknownCommand(*level, groupPath(app, level), word));
     level = found.front();
-    path += (path.empty() ? "" : " ") + level->get_name();
   }
 }
 
@@ -153,8 +160,8 @@ int runCli(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     CLI::App* failed = parsedCommand(app);
-    std::string help = "berth";
-    for (CLI::App* a = failed; a != &app; a = a->get_parent()) help.insert(5, " " + a->get_name());
+    const std::string path = groupPath(app, failed);
+    const std::string help = path.empty() ? "berth" : "berth " + path;
     std::string what = e.what();
     if (what.find("subcommand is required") != std::string::npos)
       what = "which command?" + (failed == &app ? "" : " " + commandList(*failed));
