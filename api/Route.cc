@@ -84,6 +84,8 @@ Route RouteMatcher::match(std::string_view method, std::string_view target) {
       route.kind = RouteKind::ContainerInspect;
     else if (action == "start" && post)
       route.kind = RouteKind::ContainerStart;
+    else if (action == "restart" && post)
+      route.kind = RouteKind::ContainerRestart;
     else if (action == "attach" && post)
       route.kind = RouteKind::ContainerAttach;
     else if (action == "wait" && post)
@@ -102,7 +104,7 @@ Route RouteMatcher::match(std::string_view method, std::string_view target) {
 }
 
 std::string_view routeKindName(RouteKind kind) {
-  static constexpr std::array<std::string_view, 17> kNames = {"other",
+  static constexpr std::array<std::string_view, 18> kNames = {"other",
                                                               "ping",
                                                               "version",
                                                               "events",
@@ -110,6 +112,7 @@ std::string_view routeKindName(RouteKind kind) {
                                                               "container-create",
                                                               "container-inspect",
                                                               "container-start",
+                                                              "container-restart",
                                                               "container-attach",
                                                               "container-wait",
                                                               "container-logs",

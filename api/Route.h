@@ -16,6 +16,7 @@ enum class RouteKind {
   ContainerCreate,
   ContainerInspect,
   ContainerStart,
+  ContainerRestart,
   ContainerAttach,
   ContainerWait,
   ContainerLogs,

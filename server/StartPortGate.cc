@@ -18,19 +18,29 @@ class ClaimPass final : public RequestGate::Pass {
 }  // namespace
 
 bool StartPortGate::concerns(const api::Route& route) const {
-  return route.kind == api::RouteKind::ContainerStart && !route.id.empty();
+  // A restart starts a stopped container as a start does; of a running one it claims nothing
+  // (its ports are forwarded already).
+  return (route.kind == api::RouteKind::ContainerStart ||
+          route.kind == api::RouteKind::ContainerRestart) &&
+         !route.id.empty();
 }
 
 void StartPortGate::check(const api::Route& route, boost::asio::any_io_executor executor,
                           Done done) {
-  claimer_(route.id, [executor, done = std::move(done)](fwd::StartClaim claim) {
-    boost::asio::post(executor, [done, claim = std::move(claim)]() mutable {
-      if (!claim.refusal.empty()) return done(api::LocalReply{500, claim.refusal}, nullptr);
-      std::unique_ptr<RequestGate::Pass> pass;
-      if (claim.claim) pass = std::make_unique<ClaimPass>(std::move(claim.claim));
-      done(std::nullopt, std::move(pass));
-    });
-  });
+  // dockerd words a failed restart as "Cannot restart container NAME: <why>", NAME as asked.
+  std::string prefix;
+  if (route.kind == api::RouteKind::ContainerRestart)
+    prefix = "Cannot restart container " + route.id + ": ";
+  claimer_(route.id,
+           [executor, prefix = std::move(prefix), done = std::move(done)](fwd::StartClaim claim) {
+             boost::asio::post(executor, [done, prefix, claim = std::move(claim)]() mutable {
+               if (!claim.refusal.empty())
+                 return done(api::LocalReply{500, prefix + claim.refusal}, nullptr);
+               std::unique_ptr<RequestGate::Pass> pass;
+               if (claim.claim) pass = std::make_unique<ClaimPass>(std::move(claim.claim));
+               done(std::nullopt, std::move(pass));
+             });
+           });
 }
 
 }  // namespace berth::server

@@ -1,9 +1,9 @@
 #pragma once
-// StartPortGate: the RequestGate of `POST /containers/{id}/start`. It asks the forwarder to
-// claim the container's fixed host ports before the start is relayed (fwd::Forwarder::
+// StartPortGate: the RequestGate of `POST /containers/{id}/start` and `/restart`. It asks the
+// forwarder to claim the container's fixed host ports before the start is relayed (fwd::Forwarder::
 // claimForStart): a port another program holds answers 500 with Docker's own message and the
-// engine never sees the start; otherwise the claim lives until the engine's answer says
-// whether the container started. Thread-safe.
+// engine never sees the start (a restart's message is prefixed as dockerd's is); otherwise the
+// claim lives until the engine's answer says whether the container started. Thread-safe.
 #include <functional>
 #include <string>
 

@@ -30,6 +30,15 @@ TEST(RouteTest, ExtractsIdAndHijackRoutes) {
   EXPECT_FALSE(RouteMatcher::match("GET", "/containers/abc/json").mayHijack());
 }
 
+TEST(RouteTest, StartAndRestartAreTheirOwnKinds) {
+  Route restart = RouteMatcher::match("POST", "/v1.41/containers/web/restart?t=3");
+  EXPECT_EQ(restart.kind, RouteKind::ContainerRestart);
+  EXPECT_EQ(restart.id, "web");
+  EXPECT_EQ(routeKindName(restart.kind), "container-restart");
+  EXPECT_EQ(RouteMatcher::match("POST", "/containers/web/start").kind, RouteKind::ContainerStart);
+  EXPECT_EQ(RouteMatcher::match("GET", "/containers/web/restart").kind, RouteKind::Other);
+}
+
 TEST(RouteTest, MethodMatters) {
   EXPECT_EQ(RouteMatcher::match("GET", "/containers/create").kind, RouteKind::Other);
   EXPECT_EQ(RouteMatcher::match("DELETE", "/containers/abc/json").kind, RouteKind::Other);

@@ -384,6 +384,33 @@ def test_start_with_a_taken_host_port_fails_like_docker(fwd):
     assert p.returncode != 0 and "No such container" in p.stderr.decode()
 
 
+def test_restart_of_a_stopped_container_with_a_taken_port_fails_like_docker(fwd):
+    """`docker restart` starts a stopped container as `docker start` does: a host port held by
+    another program refuses it with dockerd's restart wording, and the engine never starts it."""
+    fwd.docker("create", "--name", "again", "-p", "18094:80", "bb", *HTTPD)
+    holder = hold_port(18094)
+    try:
+        p = fwd.docker("restart", "again", check=False)
+        assert p.returncode != 0
+        cid = fwd.engine.docker("inspect", "-f", "{{.Id}}", "again").stdout.decode().strip()
+        assert ("Error response from daemon: Cannot restart container again: driver failed "
+                "programming external connectivity on endpoint again (%s): Error starting "
+                "userland proxy: listen tcp4 127.0.0.1:18094: bind: address already in use"
+                % cid) in p.stderr.decode(), p.stderr.decode()
+        assert fwd.engine.docker("inspect", "-f", "{{.State.Running}}",
+                                 "again").stdout.decode().strip() == "false"
+        assert reaches_holder(holder, 18094)
+        assert refused("::1", 18094, timeout=1)
+    finally:
+        holder.close()
+    fwd.docker("restart", "again")
+    assert http_get_retry("127.0.0.1", 18094).startswith("hello-")
+    # A restart of the running container claims nothing and keeps its forward.
+    fwd.docker("restart", "-t", "1", "again")
+    assert http_get_retry("127.0.0.1", 18094).startswith("hello-")
+    assert read_status(fwd)["conflicts"] == []
+
+
 def test_a_port_taken_outside_a_start_is_retried_until_free(fwd):
     """A container can start without berth's start call (a restart policy, an engine restart,
     another client of the engine): the start is not refused then, the port is a conflict
