@@ -362,7 +362,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     auto gate = gateFor(spec.container_id);
     if (spec.proto == "udp") {
       return UdpForward::open(strand_, {bind_ip, spec.host_port}, {target, spec.guest_port},
-                              std::move(netns), std::move(gate), error);
+                              std::move(netns), std::move(gate), spec.container_port, error);
     }
     return TcpForward::open(strand_, io_, {bind_ip, spec.host_port}, {target, spec.guest_port},
                             std::move(netns), std::move(gate), error);

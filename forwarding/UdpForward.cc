@@ -116,6 +116,7 @@ struct UdpForward::State : std::enable_shared_from_this<UdpForward::State> {
   boost::asio::ip::udp::endpoint target;
   std::shared_ptr<const GuestNetns> netns;
   std::shared_ptr<WakeGate> gate;
+  std::uint16_t container_port = 0;  // what a wake waits for bound
   bool want_pktinfo = false;
   bool gso = true;  // UDP_SEGMENT works (cleared at its first failure)
   bool sweeping = false;
@@ -139,8 +140,10 @@ std::unique_ptr<UdpForward> UdpForward::open(boost::asio::any_io_executor contro
                                              const boost::asio::ip::udp::endpoint& bind,
                                              const boost::asio::ip::udp::endpoint& target,
                                              std::shared_ptr<const GuestNetns> netns,
-                                             std::shared_ptr<WakeGate> gate, std::string& error) {
+                                             std::shared_ptr<WakeGate> gate,
+                                             std::uint16_t container_port, std::string& error) {
   auto state = std::make_shared<State>(std::move(control));
+  state->container_port = container_port;
   state->target = target;
   state->netns = std::move(netns);
   state->gate = std::move(gate);
@@ -198,8 +201,7 @@ bool UdpForward::State::admitted() {
     if (!error.empty()) self->dropQueued();
     self->readClients();
   };
-  // UDP has no connect to test: the start alone is waited for (probe port 0).
-  return gate->admit({}, netns, resume);
+  return gate->admitDatagrams(container_port, resume);
 }
 
 void UdpForward::State::dropQueued() {

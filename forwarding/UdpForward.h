@@ -10,6 +10,7 @@
 // fails). Runs on the control strand; created and destroyed there.
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -26,12 +27,14 @@ class UdpForward final : public Listener {
   static constexpr std::size_t kMaxFlows = 4096;
 
   // Binds now; on failure returns null with the reason in `error`. Flows to `target` are
-  // opened in `netns` when that is set (a port on the guest's loopback).
+  // opened in `netns` when that is set (a port on the guest's loopback). `container_port` is
+  // the container's own port, which a wake waits for bound (WakeGate::admitDatagrams).
   static std::unique_ptr<UdpForward> open(boost::asio::any_io_executor control,
                                           const boost::asio::ip::udp::endpoint& bind,
                                           const boost::asio::ip::udp::endpoint& target,
                                           std::shared_ptr<const GuestNetns> netns,
-                                          std::shared_ptr<WakeGate> gate, std::string& error);
+                                          std::shared_ptr<WakeGate> gate,
+                                          std::uint16_t container_port, std::string& error);
   ~UdpForward() override;
 
  private:

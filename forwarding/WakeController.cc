@@ -8,6 +8,7 @@
 
 #include "forwarding/EngineClient.h"
 #include "forwarding/GuestNetns.h"
+#include "forwarding/ProcNetUdp.h"
 #include "server/net/Log.h"
 
 namespace berth::fwd {
@@ -32,6 +33,16 @@ std::string engineError(int status, const std::string& body) {
   if (reply.is_object() && reply.contains("message") && reply["message"].is_string())
     return reply["message"].get<std::string>() + " (" + std::to_string(status) + ")";
   return "status " + std::to_string(status);
+}
+
+// State.Pid of an inspect reply; 0 when it has none (not running, or not such a reply).
+int statePid(const std::string& body) {
+  const auto reply = nlohmann::json::parse(body, nullptr, false);
+  if (!reply.is_object()) return 0;
+  const auto state = reply.find("State");
+  if (state == reply.end() || !state->is_object()) return 0;
+  const auto pid = state->find("Pid");
+  return pid != state->end() && pid->is_number_integer() ? pid->get<int>() : 0;
 }
 
 class Controller final : public WakeController, public std::enable_shared_from_this<Controller> {
@@ -72,13 +83,15 @@ class Controller final : public WakeController, public std::enable_shared_from_t
     tcp::socket socket;
     Clock::time_point began = Clock::now();
     bool started = false;  // the engine accepted the start
+    int pid = 0;           // UDP: the container's process (State.Pid)
     bool finished = false;
   };
 
   void begin(Target target, Done done) {
     if (stopped_) return done("forwarding stopped");
     const std::string key = target.container + " " + target.probe.address().to_string() + " " +
-                            std::to_string(target.probe.port());
+                            std::to_string(target.probe.port()) + " udp " +
+                            std::to_string(target.udp_port);
     if (auto it = wakes_.find(key); it != wakes_.end()) {
       it->second->waiters.push_back(std::move(done));
       return;
@@ -90,17 +103,17 @@ class Controller final : public WakeController, public std::enable_shared_from_t
     wakes_.emplace(key, wake);
     BERTH_LOG(Info, "wake",
               "waking " << label(wake->target) << " (starting it, then waiting up to "
-                        << wake->target.timeout.count() << " ms for port "
-                        << wake->target.probe.port() << " to accept)");
+                        << wake->target.timeout.count() << " ms for "
+                        << port(wake->target, " to be bound", " to accept") << ")");
     std::weak_ptr<Wake> weak = wake;
     wake->deadline.expires_after(wake->target.timeout);
     wake->deadline.async_wait([self = shared_from_this(), weak](net::ErrorCode ec) {
       auto w = weak.lock();
       if (ec || !w || w->finished) return;
       const auto waited = std::to_string(w->target.timeout.count()) + " ms (berth.wake.timeout)";
-      self->finish(w, w->started ? "port " + std::to_string(w->target.probe.port()) +
-                                       " did not accept within " + waited
-                                 : "the engine did not start it within " + waited);
+      self->finish(
+          w, w->started ? port(w->target, " was not bound", " did not accept") + " within " + waited
+                        : "the engine did not start it within " + waited);
     });
     engineCall("/containers/" + wake->target.container + "/start",
                [self = shared_from_this(), weak](const std::string& error) {
@@ -111,6 +124,7 @@ class Controller final : public WakeController, public std::enable_shared_from_t
                  w->started = true;
                  BERTH_LOG(Debug, "wake",
                            label(w->target) << " started after " << millisSince(w->began) << " ms");
+                 if (w->target.udp_port != 0) return self->inspect(w);
                  if (w->target.probe.port() == 0) return self->finish(w, "");
                  self->probe(w);
                });
@@ -118,6 +132,57 @@ class Controller final : public WakeController, public std::enable_shared_from_t
 
   static std::string label(const Target& target) {
     return target.name.empty() ? target.container : target.name;
+  }
+
+  // The port a wake waits for after the start, for log lines: "udp port 53" + `udp` (bound in
+  // the container), else "port 8080" + `connect` (accepts a connect).
+  static std::string port(const Target& target, const char* udp, const char* connect) {
+    if (target.udp_port != 0) return "udp port " + std::to_string(target.udp_port) + udp;
+    return "port " + std::to_string(target.probe.port()) + connect;
+  }
+
+  // The retry pause of a port not ready yet: soon, a little less often after the first second.
+  void retryLater(const std::shared_ptr<Wake>& wake,
+                  void (Controller::*again)(const std::shared_ptr<Wake>&)) {
+    std::weak_ptr<Wake> weak = wake;
+    wake->retry.expires_after(Clock::now() - wake->began < kProbeFastFor ? kProbeFast : kProbeSlow);
+    wake->retry.async_wait([self = shared_from_this(), weak, again](net::ErrorCode ec) {
+      auto w = weak.lock();
+      if (!ec && w && !w->finished) ((*self).*again)(w);
+    });
+  }
+
+  // UDP: the container's process as the engine reports it (State.Pid), whose network namespace
+  // shows the container's sockets.
+  void inspect(const std::shared_ptr<Wake>& wake) {
+    std::weak_ptr<Wake> weak = wake;
+    engineRequest("GET", "/containers/" + wake->target.container + "/json",
+                  [self = shared_from_this(), weak](const std::string& error, int status,
+                                                    const std::string& body) {
+                    auto w = weak.lock();
+                    if (!w || w->finished) return;
+                    if (!error.empty()) return self->finish(w, "cannot inspect it: " + error);
+                    if (status != 200) return self->finish(w, engineError(status, body));
+                    const int pid = statePid(body);
+                    if (pid <= 0) return self->finish(w, "it is not running after its start");
+                    w->pid = pid;
+                    self->awaitBound(w);
+                  });
+  }
+
+  // Reads the container's UDP tables until its port is bound. /proc/PID/net is in memory and
+  // small (one container's sockets), so the read on the strand is brief.
+  void awaitBound(const std::shared_ptr<Wake>& wake) {
+    const auto bound = ProcNetUdp::boundIn(wake->pid, wake->target.udp_port);
+    if (!bound) {
+      BERTH_LOG(Warn, "wake",
+                label(wake->target) << ": /proc/" << wake->pid
+                                    << "/net/udp is not readable here (another PID namespace?): "
+                                       "its datagrams go on after the start alone");
+      return finish(wake, "");
+    }
+    if (*bound) return finish(wake, "");
+    retryLater(wake, &Controller::awaitBound);
   }
 
   void probe(const std::shared_ptr<Wake>& wake) {
@@ -128,18 +193,13 @@ class Controller final : public WakeController, public std::enable_shared_from_t
       return finish(wake, "cannot probe port " + std::to_string(wake->target.probe.port()) + ": " +
                               ec.message());
     std::weak_ptr<Wake> weak = wake;
-    wake->socket.async_connect(
-        wake->target.probe, [self = shared_from_this(), weak](net::ErrorCode connect_ec) {
-          auto w = weak.lock();
-          if (!w || w->finished) return;
-          if (!connect_ec) return self->finish(w, "");
-          const auto pause = Clock::now() - w->began < kProbeFastFor ? kProbeFast : kProbeSlow;
-          w->retry.expires_after(pause);
-          w->retry.async_wait([self, weak](net::ErrorCode wait_ec) {
-            auto again = weak.lock();
-            if (!wait_ec && again && !again->finished) self->probe(again);
-          });
-        });
+    wake->socket.async_connect(wake->target.probe,
+                               [self = shared_from_this(), weak](net::ErrorCode connect_ec) {
+                                 auto w = weak.lock();
+                                 if (!w || w->finished) return;
+                                 if (!connect_ec) return self->finish(w, "");
+                                 self->retryLater(w, &Controller::probe);
+                               });
   }
 
   void finish(const std::shared_ptr<Wake>& wake, const std::string& error) {
@@ -152,8 +212,8 @@ class Controller final : public WakeController, public std::enable_shared_from_t
     wakes_.erase(wake->key);
     if (error.empty()) {
       BERTH_LOG(Info, "wake",
-                label(wake->target) << " is awake after " << millisSince(wake->began)
-                                    << " ms (port " << wake->target.probe.port() << " accepts)");
+                label(wake->target) << " is awake after " << millisSince(wake->began) << " ms ("
+                                    << port(wake->target, " is bound", " accepts") << ")");
     } else {
       BERTH_LOG(Warn, "wake",
                 "could not wake " << label(wake->target) << " after " << millisSince(wake->began)
@@ -164,18 +224,25 @@ class Controller final : public WakeController, public std::enable_shared_from_t
 
   // POST `target` without a body; "" when the engine did it (or had nothing to do: 304).
   void engineCall(const std::string& target, const Done& done) {
-    engine_([self = shared_from_this(), target, done](const std::string& error,
-                                                      const net::ConnectorPtr& engine) {
-      boost::asio::post(self->strand_, [self, target, done, error, engine] {
-        if (!engine) return done("no engine: " + error);
+    engineRequest("POST", target,
+                  [done](const std::string& error, int status, const std::string& body) {
+                    if (!error.empty()) return done(error);
+                    if (status == 204 || status == 304 || status == 200) return done("");
+                    done(engineError(status, body));
+                  });
+  }
+
+  // One bodiless request to the engine; the reply (or why there is none) on the strand.
+  using Reply = std::function<void(const std::string& error, int status, const std::string& body)>;
+  void engineRequest(const std::string& method, const std::string& target, const Reply& reply) {
+    engine_([self = shared_from_this(), method, target, reply](const std::string& error,
+                                                               const net::ConnectorPtr& engine) {
+      boost::asio::post(self->strand_, [self, method, target, reply, error, engine] {
+        if (!engine) return reply("no engine: " + error, 0, "");
         auto client = std::make_shared<EngineClient>(engine, self->strand_);
-        client->call(
-            "POST", target, {},
-            [client, done](const std::string& call_error, int status, const std::string& body) {
-              if (!call_error.empty()) return done(call_error);
-              if (status == 204 || status == 304 || status == 200) return done("");
-              done(engineError(status, body));
-            });
+        client->call(method, target, {},
+                     [client, reply](const std::string& call_error, int status,
+                                     const std::string& body) { reply(call_error, status, body); });
       });
     });
   }

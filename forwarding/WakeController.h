@@ -3,14 +3,17 @@
 // connection for it (the forwards of `berth.wake=true` containers, a Host-routed HTTP front).
 // wake() asks the engine to start the container (POST /containers/{id}/start; one already
 // running is fine), then connects to `probe` (its port, as the host reaches it) until a
-// connect succeeds, and calls `done` once: with "" when the port accepts, else with one line
-// saying why not (the engine refused the start, nothing accepted within the timeout, stop()).
+// connect succeeds, or, for a UDP port, waits until the container has bound it in its own
+// network namespace (ProcNetUdp of the engine's State.Pid), and calls `done` once: with "" when
+// the port is ready, else with one line saying why not (the engine refused the start, the port
+// was not ready within the timeout, stop()).
 // Wakes of one container and probe that overlap share one start and one probe.
 // Thread-safe: wake() and stop() may be called from any thread; `done` runs on the strand given
 // to create(), never inline.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,8 +30,13 @@ class WakeController {
     std::string container;  // ID or name, as the engine takes it
     std::string name;       // for log lines ("" = `container`)
     // Where the container's port answers from the host (the guest address and published port);
-    // port 0 waits for the start alone (e.g. UDP, which no connect can test).
+    // port 0: no connect (UDP, which no connect can test; the names front, which routes once the
+    // engine lists it running).
     boost::asio::ip::tcp::endpoint probe;
+    // UDP: the container's own port, waited for until it is bound in the container's network
+    // namespace; 0 waits for the start alone. Where /proc does not show the engine's process
+    // (another PID namespace), the start alone is waited for, and the log says so.
+    std::uint16_t udp_port = 0;
     std::shared_ptr<const GuestNetns> netns;  // probe from inside the guest (its loopback)
     std::chrono::milliseconds timeout{30'000};
   };

@@ -12,6 +12,14 @@ WakeGate::WakeGate(std::string container_id, std::string name, WakeLabels labels
 
 bool WakeGate::admit(const boost::asio::ip::tcp::endpoint& probe,
                      std::shared_ptr<const GuestNetns> netns, Ready ready) {
+  return wakeFor({id_, name_, probe, 0, std::move(netns), labels_.timeout}, std::move(ready));
+}
+
+bool WakeGate::admitDatagrams(std::uint16_t container_port, Ready ready) {
+  return wakeFor({id_, name_, {}, container_port, nullptr, labels_.timeout}, std::move(ready));
+}
+
+bool WakeGate::wakeFor(WakeController::Target target, Ready ready) {
   {
     std::lock_guard lock(mutex_);
     last_activity_ = Clock::now();
@@ -19,7 +27,6 @@ bool WakeGate::admit(const boost::asio::ip::tcp::endpoint& probe,
     ++waking_;
   }
   if (on_change_) on_change_();
-  WakeController::Target target{id_, name_, probe, std::move(netns), labels_.timeout};
   controller_->wake(std::move(target), [self = shared_from_this(),
                                         ready = std::move(ready)](const std::string& error) {
     {

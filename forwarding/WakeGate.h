@@ -7,6 +7,7 @@
 // `berth.idle`. Thread-safe (one mutex, never held while calling out).
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,9 @@ class WakeGate : public std::enable_shared_from_this<WakeGate> {
   // the client). `probe` is the guest port the listener relays to (port 0: UDP, start only).
   bool admit(const boost::asio::ip::tcp::endpoint& probe, std::shared_ptr<const GuestNetns> netns,
              Ready ready);
+  // admit() for datagrams, which no connect can test: a wake is ready once the container bound
+  // `container_port` in its own network namespace (0: once it started).
+  bool admitDatagrams(std::uint16_t container_port, Ready ready);
   void opened();   // a relayed connection began
   void closed();   // ... and ended
   void touched();  // traffic without a connection (UDP datagrams)
@@ -50,6 +54,8 @@ class WakeGate : public std::enable_shared_from_this<WakeGate> {
   const WakeLabels& labels() const { return labels_; }
 
  private:
+  bool wakeFor(WakeController::Target target, Ready ready);
+
   const std::string id_;
   const std::string name_;
   const WakeLabels labels_;
