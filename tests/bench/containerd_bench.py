@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """containerd relay benchmark (issue 14): `ctr images import` and `ctr images export` of an
 image with a 256 MiB layer of random bytes, through berth's <profile>/containerd.sock (the L4
-relay: server/ByteRelayListener) and straight to the guest's containerd socket, in one
-containerd profile on the ns driver. Import uses --no-unpack, so both rows time the transfer
+relay: server/ByteRelayListener), straight to the guest's containerd socket, and through the
+relays a user could put there instead (socat, and Debian's HAProxy in mode tcp, unix socket to
+unix socket, where installed), in one containerd profile on the ns driver. Import uses --no-unpack, so both rows time the transfer
 through the socket, not containerd's unpacking. Each cell is the best of --rounds runs (the
 image is removed, with its content, between imports); the ratio is direct / berth (1.0: the
-relay costs nothing; target >= 0.9). A program, not a timed test: printed, not asserted.
+relay costs nothing; target >= 0.9), and berth's time is also given against each other relay's
+(> 1.0: berth is faster). A program, not a timed test: printed, not asserted.
 
   tests/bench/containerd_bench.py [--mib 256] [--rounds 2]
-Env: BERTH_BIN (default build/server/berth). Needs root, containerd and runc (Debian).
+Env: BERTH_BIN (default build/server/berth). Needs root, containerd and runc (Debian); socat
+and haproxy are compared where installed.
 """
 import argparse
 import os
@@ -38,12 +41,39 @@ def timed(sock, *args):
     return time.monotonic() - t0
 
 
+def start_relays(home, guest_sock):
+    """socat and HAProxy in front of the guest's socket, as a user would set them up; returns
+    ({name: socket path}, [processes])."""
+    socks, procs = {}, []
+    if shutil.which("socat"):
+        socks["socat"] = os.path.join(home, "socat.sock")
+        procs.append(subprocess.Popen(["socat", "UNIX-LISTEN:%s,fork" % socks["socat"],
+                                       "UNIX-CONNECT:" + guest_sock],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    if shutil.which("haproxy"):
+        socks["haproxy"] = os.path.join(home, "haproxy.sock")
+        cfg = os.path.join(home, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write("global\n    maxconn 4096\ndefaults\n    mode tcp\n    timeout connect 5s\n"
+                    "    timeout client 10m\n    timeout server 10m\nlisten containerd\n"
+                    "    bind unix@%s\n    server guest unix@%s\n" % (socks["haproxy"], guest_sock))
+        procs.append(subprocess.Popen(["haproxy", "-db", "-f", cfg],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.monotonic() + 10
+    while not all(os.path.exists(p) for p in socks.values()):
+        if time.monotonic() > deadline:
+            raise SystemExit("a comparison relay did not open its socket: %s" % socks)
+        time.sleep(0.05)
+    return socks, procs
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     profiles = Profiles()
+    procs = []
     try:
         t0 = time.monotonic()
         profiles.start("--runtime", "containerd")
@@ -54,6 +84,8 @@ def main():
         out = os.path.join(profiles.home, "out.tar")
         paths = {"berth": os.path.join(profiles.dir(), "containerd.sock"),
                  "direct": os.path.join(profiles.dir(), "guest", "engine.sock")}
+        others, procs = start_relays(profiles.home, paths["direct"])
+        paths.update(others)
         best = {(op, path): float("inf") for op in ("import", "export") for path in paths}
         for _ in range(args.rounds):
             for path, sock in paths.items():
@@ -67,12 +99,20 @@ def main():
         print("containerd relay: ctr images import (--no-unpack) / export of a %.0f MiB image "
               "(best of %d; guest booted in %.1fs; %d cores)" % (size, args.rounds, boot,
                                                                   os.cpu_count()))
-        print("%-8s %12s %12s %14s" % ("op", "direct s", "berth s", "direct/berth"))
+        header = "%-8s %9s %9s %13s" % ("op", "direct s", "berth s", "direct/berth")
+        for name in others:
+            header += " %9s %15s" % (name + " s", name + "/berth")
+        print(header)
         for op in ("import", "export"):
             direct, berth = best[op, "direct"], best[op, "berth"]
-            print("%-8s %12.2f %12.2f %14.2f   (%.0f / %.0f MiB/s)" % (
-                op, direct, berth, direct / berth, size / direct, size / berth))
+            row = "%-8s %9.2f %9.2f %13.2f" % (op, direct, berth, direct / berth)
+            for name in others:
+                row += " %9.2f %15.2f" % (best[op, name], best[op, name] / berth)
+            print(row + "   (direct %.0f, berth %.0f MiB/s)" % (size / direct, size / berth))
     finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
         profiles.cleanup()
 
 
