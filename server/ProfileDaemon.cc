@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "forwarding/WakePortsFilter.h"
 #include "server/BootingConnector.h"
 #include "server/ByteRelayListener.h"
 #include "server/ControlServer.h"
@@ -203,6 +204,13 @@ int ProfileDaemon::run() {
     registerMountFilter(*filters, driver_->shares(),
                         engineSocket(settings_.docker_socket, driver_->guestEngineSocket()),
                         settings_.profile);
+  }
+  // Ports the engine would choose at each start cannot be held while a berth.wake=true
+  // container sleeps: its create gets fixed ones (wake is off where the driver opens ports).
+  if (wake_off_.empty()) {
+    filters->add(
+        std::string(fwd::WakePortsFilterFactory::kName),
+        std::make_shared<fwd::WakePortsFilterFactory>(&fwd::WakePortsFilter::pickLoopbackPort));
   }
   relay_config->filters = filters;
   // A container's fixed host ports are claimed before its start is relayed: a port another

@@ -195,6 +195,29 @@ def test_first_udp_datagram_wakes_the_container_and_is_answered(wk):
     assert re.search(r"wk7 is awake after \d+ ms \(udp port 80 is bound\)", wk.log_text())
 
 
+def test_engine_chosen_ports_of_a_wake_container_are_fixed_at_create(wk):
+    """`-p 80` and `-P --expose 8081` leave the host ports to the engine, unknown while the
+    container sleeps: berth picks them in the create, so they are held and wake it."""
+    wk.docker("create", "--name", "wk8", "--label", "berth.test=wake", "--label",
+              "berth.wake=true", "-p", "80", "--expose", "8081", "-P", "bb", *HTTPD)
+    bindings = json.loads(wk.engine.docker("inspect", "-f", "{{json .HostConfig.PortBindings}}",
+                                           "wk8").stdout)
+    ports = {key: [b["HostPort"] for b in value] for key, value in bindings.items()}
+    assert set(ports) == {"80/tcp", "8081/tcp"}, ports
+    assert all(len(p) == 1 and p[0].isdigit() for p in ports.values()), ports
+    web, other = int(ports["80/tcp"][0]), int(ports["8081/tcp"][0])
+    assert web != other
+    wait_asleep(wk, web)
+    wait_asleep(wk, other)
+    assert http_get("127.0.0.1", web, timeout=30).startswith("hello-")
+    assert running(wk, "wk8")
+    # A container without the label keeps the engine's choice.
+    wk.docker("create", "--name", "wk9", "--label", "berth.test=wake", "-p", "80", "bb", *HTTPD)
+    plain = json.loads(wk.engine.docker("inspect", "-f", "{{json .HostConfig.PortBindings}}",
+                                        "wk9").stdout)
+    assert plain == {"80/tcp": [{"HostIp": "", "HostPort": ""}]}, plain
+
+
 def test_a_wake_port_boots_an_idle_stopped_guest(profiles):
     """An `ns` profile with --idle-stop: the guest stops with the wake container asleep, its
     port stays open, and a connection boots the guest, then wakes the container."""
