@@ -49,9 +49,7 @@ void bootIfIdle(const ProfileClient& client) {
 
 // The profile's config, when it is a containerd profile; else throws the line that says so.
 vm::ProfileConfig containerdConfig(const ProfileClient& client) {
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
-  }
+  client.requireExists();
   vm::ProfileConfig config = client.loadConfig(true);
   if (config.runtime != "containerd") {
     throw std::runtime_error("profile '" + client.paths().name + "' runs " + config.runtime +
@@ -92,8 +90,7 @@ void registerNerdctlInstall(CLI::App* nerdctl,
   install->callback([o, nerdctl_profile] {
     // `berth nerdctl -p P install` names the profile as well as `berth nerdctl install -p P`.
     ProfileClient client(o->profile.flag.empty() ? *nerdctl_profile : o->profile);
-    if (!client.exists())
-      throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
+    client.requireExists();
     if (!std::filesystem::is_directory(o->dir))
       throw std::runtime_error(o->dir + " is not a folder; create it or pick another --path");
     const std::string target = o->dir + "/nerdctl";

@@ -44,10 +44,7 @@ void openInBrowser(const std::string& url) {
 
 void runDashboard(const DashboardOptions& o) {
   ProfileClient client(o.profile);
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name +
-                             "' does not exist (berth list shows the profiles)");
-  }
+  client.requireExists();
   const auto reply = net::HttpClient::unixSocket(client.paths().control_socket)
                          .post("/dashboard", std::chrono::seconds(10));
   if (reply.status == 0) {

@@ -62,6 +62,13 @@ std::string pullImage(const vm::ImageConfig& image) {
 void runPull(const ProfileArgs& profile) {
   const ProfileClient client(profile);
   const vm::ProfileConfig config = client.loadConfig(client.exists());
+  if (config.image.url.empty() && !client.exists()) {
+    // A profile not created yet pulls what the template names.
+    throw std::runtime_error("profile '" + client.paths().name +
+                             "' does not exist yet and the template has no image.url: set "
+                             "image.url and image.sha256 with berth template, or build the "
+                             "image with berth image build");
+  }
   if (config.image.url.empty()) {
     throw std::runtime_error("profile '" + client.paths().name +
                              "' has no image.url: set image.url and image.sha256 in its berth.yaml "

@@ -27,10 +27,7 @@ std::string homeDir() {
 
 ProfileClient existingProfile(const ProfileArgs& args) {
   ProfileClient client(args);
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name +
-                             "' does not exist; create it with " + client.command("start"));
-  }
+  client.requireExists();
   return client;
 }
 

@@ -78,6 +78,13 @@ std::string ProfileClient::command(const std::string& verb) const {
 
 bool ProfileClient::exists() const { return std::filesystem::exists(paths_.config_file); }
 
+void ProfileClient::requireExists(const std::string& start_flags) const {
+  if (exists()) return;
+  throw std::runtime_error("profile '" + paths_.name +
+                           "' does not exist (berth list shows the profiles; " + command("start") +
+                           start_flags + " creates it)");
+}
+
 std::string ProfileClient::keptData() const {
   // What `berth delete` keeps: the driver state's data folder (StopCommand's deleteProfile).
   std::string data = paths_.state_dir + "/data";

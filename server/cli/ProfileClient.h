@@ -35,6 +35,9 @@ class ProfileClient {
   // "berth start" or "berth start NAME": how to refer to this profile in a hint.
   std::string command(const std::string& verb) const;
   bool exists() const;  // has a berth.yaml
+  // Throws the one line every command gives for a profile without a berth.yaml: where to see
+  // the profiles, and the start (with `start_flags`, e.g. " --lazy") that creates it.
+  void requireExists(const std::string& start_flags = "") const;
   // The container data an earlier `berth delete` (without --data) kept, when the profile has no
   // berth.yaml any more: its folder, else "".
   std::string keptData() const;

@@ -82,11 +82,7 @@ void requireProfileUnderHome(const ProfileClient& client) {
                              client.paths().name + "' lives under " + client.paths().home_dir +
                              " (unset BERTH_HOME)");
   }
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name +
-                             "' does not exist; create it with " + client.command("start") +
-                             " --lazy first");
-  }
+  client.requireExists(" --lazy");
 }
 
 std::string unitName(const std::string& kind, const std::string& profile) {

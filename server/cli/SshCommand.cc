@@ -22,9 +22,7 @@ struct SshOptions {
 
 [[noreturn]] void runSsh(const SshOptions& o, const std::vector<std::string>& command) {
   ProfileClient client(o.profile);
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
-  }
+  client.requireExists();
   const vm::ProfileConfig config = client.loadConfig(true);
   execProgram(vm::DriverFactory::makeDriver(config, client.paths())
                   ->shellArgv(command, command.empty() && ::isatty(0)));
@@ -45,8 +43,7 @@ void registerSshCommands(CLI::App& app) {
   c->addTo(config);
   config->callback([c] {
     ProfileClient client(*c);
-    if (!client.exists())
-      throw std::runtime_error("profile '" + client.paths().name + "' does not exist");
+    client.requireExists();
     std::cout
         << vm::DriverFactory::makeDriver(client.loadConfig(true), client.paths())->sshConfig();
   });

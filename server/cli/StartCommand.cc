@@ -306,10 +306,7 @@ int startProfile(StartOptions& o) {
 
 void restartProfile(const ProfileArgs& profile) {
   ProfileClient client(profile);
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name +
-                             "' does not exist; create it with " + client.command("start"));
-  }
+  client.requireExists();
   if (client.status(std::chrono::seconds(3))) {
     std::cerr << "berth: stopping profile '" << client.paths().name << "'\n";
     client.stopDaemon(false);

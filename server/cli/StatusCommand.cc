@@ -170,10 +170,7 @@ void printHuman(const nlohmann::json& s, bool extended) {
 
 void runStatus(const StatusOptions& o) {
   ProfileClient client(o.profile);
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name +
-                             "' does not exist; create it with " + client.command("start"));
-  }
+  client.requireExists();
   const nlohmann::json s = statusOf(client);
   const bool up = s["daemon"].value("running", false);
   if (o.json) {

@@ -35,14 +35,6 @@ struct StopOptions {
   bool data = false;
 };
 
-void requireExisting(const ProfileClient& client) {
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + client.paths().name +
-                             "' does not exist (berth list "
-                             "shows the profiles)");
-  }
-}
-
 // Stops the profile's daemon and guest; true when something was running. A guest left running
 // by a daemon that was killed is stopped too.
 bool stopProfile(const ProfileClient& client, bool force) {
@@ -95,7 +87,7 @@ void deleteProfile(const StopOptions& o) {
     deleteKeptData(o, client);
     return;
   }
-  requireExisting(client);
+  client.requireExists();
   const std::string what = "profile '" + paths.name + "'" +
                            (o.data ? " and its container data" : " (container data is kept)");
   if (!o.force && !confirm("delete " + what + "?")) {
@@ -141,7 +133,7 @@ void registerStopCommands(CLI::App& app) {
                 "Kill the guest at once instead of stopping it gracefully");
   cmd->callback([stop] {
     ProfileClient client(stop->profile);
-    requireExisting(client);
+    client.requireExists();
     if (stopProfile(client, stop->force)) {
       std::cerr << "berth: profile '" << client.paths().name << "' stopped\n";
     } else {

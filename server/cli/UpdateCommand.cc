@@ -35,10 +35,7 @@ std::string runningEngineVersion(const ProfileClient& client) {
 void update(const UpdateOptions& o) {
   ProfileClient client(o.profile);
   const std::string& name = client.paths().name;
-  if (!client.exists()) {
-    throw std::runtime_error("profile '" + name +
-                             "' does not exist (berth list shows the profiles)");
-  }
+  client.requireExists();
   const auto driver = vm::DriverFactory::makeDriver(client.loadConfig(true), client.paths());
   const std::string host = driver->hostEngineVersion();
   if (host.empty()) {

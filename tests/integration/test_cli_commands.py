@@ -38,6 +38,26 @@ def test_command_groups_name_the_word_and_the_choices(profiles):
     assert os.listdir(profiles.home) == []
 
 
+def test_every_command_names_a_missing_profile_in_one_line(profiles):
+    """Each command that needs an existing profile refuses a missing one with the same line,
+    which says where to see the profiles and how to create this one, and writes nothing."""
+    line = ("berth: profile 'nosuch' does not exist (berth list shows the profiles; "
+            "berth start nosuch creates it)")
+    for args in (["status"], ["stop"], ["delete", "-f"], ["restart"], ["ssh"], ["ssh-config"],
+                 ["dashboard", "--no-open"], ["update"], ["mount", "add", "/tmp"],
+                 ["mount", "ls"]):
+        p = profiles.berth(*args, "-p", "nosuch", check=False)
+        assert (p.returncode, one_line(p)) == (1, line), args
+    for args in (["ctr", "-p", "nosuch", "--", "version"], ["ctr", "nosuch", "--", "version"],
+                 ["ssh", "nosuch", "--", "true"]):
+        p = profiles.berth(*args, check=False)
+        assert (p.returncode, one_line(p)) == (1, line), args
+    p = profiles.berth("image", "pull", "-p", "nosuch", check=False)
+    assert p.returncode == 1 and one_line(p).startswith(
+        "berth: profile 'nosuch' does not exist yet and the template has no image.url"), one_line(p)
+    assert os.listdir(profiles.home) == []
+
+
 def test_ssh_and_version_take_the_profile_as_argument(profiles):
     profiles.start(profile="sshp")
     out = profiles.berth("ssh", "sshp", "--", "printf", "%s,", "one", "two", "three").stdout
