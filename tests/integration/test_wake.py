@@ -55,6 +55,12 @@ def running(b, name):
     return out == "true"
 
 
+def port_bindings(b, name):
+    """The container's HostConfig.PortBindings, as the engine keeps them."""
+    return json.loads(b.engine.docker("inspect", "-f", "{{json .HostConfig.PortBindings}}",
+                                      name).stdout)
+
+
 def create_web(b, name, port, *labels, stop_timeout=10):
     args = ["create", "--name", name, "--label", "berth.test=wake", "-p", "%d:80" % port,
             "--stop-timeout", str(stop_timeout)]
@@ -124,17 +130,25 @@ def test_idle_puts_it_back_to_sleep_and_the_next_connection_wakes_it(wk):
 
 
 def test_compose_labels_wake_a_service(wk, tmp_short):
+    """Its fixed port and an engine-chosen one (`ports: ['80']`, fixed by berth at the create)
+    are both held while it sleeps."""
     with open(os.path.join(tmp_short, "docker-compose.yml"), "w") as f:
         f.write("version: '2.4'\nservices:\n"
-                "  web:\n    image: bb\n    command: %s\n    ports: ['19510:80']\n"
+                "  web:\n    image: bb\n    command: %s\n    ports: ['19510:80', '80']\n"
                 "    labels:\n      berth.wake: 'true'\n      berth.test: wake\n"
                 % json.dumps(HTTPD).replace("$", "$$"))
     wk.compose("-p", "wkc", "up", "-d", cwd=tmp_short)
     try:
+        bindings = port_bindings(wk, "wkc_web_1")
+        host_ports = sorted(b["HostPort"] for b in bindings["80/tcp"])
+        assert len(host_ports) == 2 and "19510" in host_ports, bindings
+        picked = int(next(p for p in host_ports if p != "19510"))
         wk.compose("-p", "wkc", "stop", "-t", "1", cwd=tmp_short)
         wait_asleep(wk, 19510)
-        assert http_get("127.0.0.1", 19510, timeout=30).startswith("hello-")
+        wait_asleep(wk, picked)
+        assert http_get("127.0.0.1", picked, timeout=30).startswith("hello-")
         assert running(wk, "wkc_web_1")
+        assert http_get("127.0.0.1", 19510, timeout=10).startswith("hello-")
     finally:
         wk.compose("-p", "wkc", "down", "-t", "0", cwd=tmp_short)
     wait_until(lambda: wake_states(wk, 19510) == {}, 10, "the ports of a removed service closed")
@@ -200,8 +214,7 @@ def test_engine_chosen_ports_of_a_wake_container_are_fixed_at_create(wk):
     container sleeps: berth picks them in the create, so they are held and wake it."""
     wk.docker("create", "--name", "wk8", "--label", "berth.test=wake", "--label",
               "berth.wake=true", "-p", "80", "--expose", "8081", "-P", "bb", *HTTPD)
-    bindings = json.loads(wk.engine.docker("inspect", "-f", "{{json .HostConfig.PortBindings}}",
-                                           "wk8").stdout)
+    bindings = port_bindings(wk, "wk8")
     ports = {key: [b["HostPort"] for b in value] for key, value in bindings.items()}
     assert set(ports) == {"80/tcp", "8081/tcp"}, ports
     assert all(len(p) == 1 and p[0].isdigit() for p in ports.values()), ports
@@ -213,8 +226,7 @@ def test_engine_chosen_ports_of_a_wake_container_are_fixed_at_create(wk):
     assert running(wk, "wk8")
     # A container without the label keeps the engine's choice.
     wk.docker("create", "--name", "wk9", "--label", "berth.test=wake", "-p", "80", "bb", *HTTPD)
-    plain = json.loads(wk.engine.docker("inspect", "-f", "{{json .HostConfig.PortBindings}}",
-                                        "wk9").stdout)
+    plain = port_bindings(wk, "wk9")
     assert plain == {"80/tcp": [{"HostIp": "", "HostPort": ""}]}, plain
 
 
