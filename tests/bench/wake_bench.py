@@ -8,6 +8,9 @@ a container of a real dockerd in a network namespace) on four paths, printed as 
                   berth boots the guest, then wakes the container
   by name         in that profile, a request by name (`wkb-guest.default.berth.localhost` to
                   its names front) to the stopped container, with the guest up and idle-stopped
+  cold wake, UDP  a berth.wake=true UDP echo server (the host's python3), stopped: from the
+                  first datagram to its echo (berth starts it and waits until the container
+                  bound its port, then delivers the datagram)
   awake (wake)    the same container once it runs (kernel DNAT on 127.0.0.1, as any forward)
   running         a plain running container through berth's forward
   direct          the same running container at the guest address (no berth)
@@ -27,12 +30,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from berth_harness import Berth, Engine, short_tmpdir  # noqa: E402
-from forwarding_helpers import HTTPD, read_status, wait_until  # noqa: E402
+from forwarding_helpers import HTTPD, UDP_ECHO, read_status, wait_until  # noqa: E402
 from profiles_helpers import Profiles  # noqa: E402
 
 WAKE_PORT = 19590
 RUN_PORT = 19591
 GUEST_PORT = 19592
+UDP_PORT = 19593
 
 
 def ttfb(host, port, timeout=60, name="bench"):
@@ -53,6 +57,22 @@ def ttfb(host, port, timeout=60, name="bench"):
         s.close()
     if not rest.startswith(b"HTTP/1.") or b"hello-" not in rest:
         raise RuntimeError("unexpected reply on %s:%d: %r" % (host, port, rest[:200]))
+    return elapsed
+
+
+def first_echo(port, timeout=60):
+    """Seconds from one datagram to 127.0.0.1:`port` to its echo."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        t = time.perf_counter()
+        s.sendto(b"bench", ("127.0.0.1", port))
+        data, _ = s.recvfrom(100)
+        elapsed = time.perf_counter() - t
+    finally:
+        s.close()
+    if data != b"bench":
+        raise RuntimeError("unexpected echo on udp %d: %r" % (port, data))
     return elapsed
 
 
@@ -81,19 +101,27 @@ def main():
         berth.docker("create", "--name", "wkb-wake", "--label", "berth.wake=true",
                      "--stop-timeout", "1", "-p", "%d:80" % WAKE_PORT, "bb", *HTTPD)
         berth.docker("run", "-d", "--name", "wkb-run", "-p", "%d:80" % RUN_PORT, "bb", *HTTPD)
+        berth.docker("create", "--name", "wkb-udp", "--label", "berth.wake=true",
+                     "--stop-timeout", "1", "-p", "%d:80/udp" % UDP_PORT, "-v", "/:/host:ro",
+                     "bb", *UDP_ECHO)
         wait_until(lambda: wake_state(berth, WAKE_PORT) == {"asleep"}, 10, "asleep")
         wait_until(lambda: _answers("127.0.0.1", RUN_PORT), 10, "running httpd")
-        rows = {"cold wake": [], "awake (wake)": [], "running": [], "direct": []}
+        rows = {"cold wake": [], "cold wake, UDP": [], "awake (wake)": [], "running": [],
+                "direct": []}
         for _ in range(args.rounds):
             berth.docker("stop", "wkb-wake")
             wait_until(lambda: wake_state(berth, WAKE_PORT) == {"asleep"}, 10, "asleep")
             rows["cold wake"].append(ttfb("127.0.0.1", WAKE_PORT))
+            berth.docker("stop", "wkb-udp")
+            wait_until(lambda: wake_state(berth, UDP_PORT) == {"asleep"}, 10, "udp asleep")
+            rows["cold wake, UDP"].append(first_echo(UDP_PORT))
             # The kernel path takes over once the wake is done and nft applied it.
             time.sleep(0.3)
             rows["awake (wake)"].append(ttfb("127.0.0.1", WAKE_PORT))
             rows["running"].append(ttfb("127.0.0.1", RUN_PORT))
             rows["direct"].append(ttfb(engine.guest_addr, RUN_PORT))
-        rows.update(idle_guest_wakes(args.guest_rounds))
+        if args.guest_rounds > 0:
+            rows.update(idle_guest_wakes(args.guest_rounds))
         paths = {f["host"]: f["path"] for f in read_status(berth).get("forwards", [])}
         print("time to first byte, busybox httpd, %d rounds (%d through the idle guest) (ms)"
           % (args.rounds, args.guest_rounds))
