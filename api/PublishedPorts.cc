@@ -1,21 +1,12 @@
 #include "api/PublishedPorts.h"
 
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "api/Numbers.h"
+
 namespace berth::api {
 namespace {
-
-bool parsePort(std::string_view text, std::uint16_t& port) {
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) {
-    return false;
-  }
-  port = static_cast<std::uint16_t>(value);
-  return true;
-}
 
 bool relayable(const std::string& proto) { return proto == "tcp" || proto == "udp"; }
 
@@ -43,18 +34,18 @@ void addPortMap(const nlohmann::json& ports, const nlohmann::json& inspect,
     auto slash = key.find('/');
     PublishedPort base;
     base.proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
-    if (!relayable(base.proto) ||
-        !parsePort(std::string_view(key).substr(0, slash), base.container_port) ||
-        !bindings.is_array()) {
-      continue;
-    }
+    const auto container_port = parsePort(std::string_view(key).substr(0, slash));
+    if (!relayable(base.proto) || !container_port || !bindings.is_array()) continue;
+    base.container_port = *container_port;
     base.container_id = id;
     base.container_name = name;
     for (const auto& binding : bindings) {
       if (!binding.is_object()) continue;
       PublishedPort port = base;
       port.host_ip = stringField(binding, "HostIp");
-      if (!parsePort(stringField(binding, "HostPort"), port.host_port)) continue;
+      const auto host_port = parsePort(stringField(binding, "HostPort"));
+      if (!host_port) continue;
+      port.host_port = *host_port;
       out.push_back(std::move(port));
     }
   }

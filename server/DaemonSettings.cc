@@ -1,9 +1,9 @@
 #include "server/DaemonSettings.h"
 
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
+#include "api/Numbers.h"
 #include "server/FdLimit.h"
 #include "server/ProfileStatus.h"
 
@@ -46,9 +46,8 @@ DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
   // Tests (and hosts where 80 belongs to something else) move or drop the shared port.
   if (const char* shared = std::getenv("BERTH_DOMAINS_SHARED_PORT"); shared && *shared) {
     // Not a number, or out of range: the shared port keeps its default.
-    int port = -1;
-    std::from_chars(shared, shared + std::strlen(shared), port);
-    if (port >= 0 && port < 65536) s.domains_shared_port = port;
+    const auto port = api::parseWhole<unsigned>(shared);
+    if (port && *port < 65536) s.domains_shared_port = static_cast<int>(*port);
   }
   s.status_base = [paths, config](const std::string& state) {
     return ProfileStatus::base(paths, config, state);

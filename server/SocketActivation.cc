@@ -9,6 +9,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "api/Numbers.h"
+
 namespace berth::server {
 namespace {
 
@@ -34,9 +36,9 @@ bool isUnixListenerAt(int fd, const std::string& path) {
 int SocketActivation::takeUnixListener(const std::string& path) {
   const char* pid_text = std::getenv("LISTEN_PID");
   const char* fds_text = std::getenv("LISTEN_FDS");
-  const bool ours = pid_text != nullptr && fds_text != nullptr &&
-                    std::strtol(pid_text, nullptr, 10) == static_cast<long>(::getpid());
-  const long count = ours ? std::strtol(fds_text, nullptr, 10) : 0;
+  const auto pid = pid_text != nullptr ? api::parseWhole<unsigned>(pid_text) : std::nullopt;
+  const bool ours = fds_text != nullptr && pid && static_cast<pid_t>(*pid) == ::getpid();
+  const long count = ours ? static_cast<long>(api::parseWhole<unsigned>(fds_text).value_or(0)) : 0;
   ::unsetenv("LISTEN_PID");
   ::unsetenv("LISTEN_FDS");
   ::unsetenv("LISTEN_FDNAMES");

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "api/Numbers.h"
 #include "server/net/Log.h"
 #include "server/net/TlsContext.h"
 #include "vm/TlsMaterial.h"
@@ -95,13 +96,10 @@ TcpApiAccess::Address TcpApiAccess::parse(const std::string& url) {
     throw bad("'" + a.host + "' is not an IP address");
   }
   a.host = address.to_string();
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    throw bad("the port must be a number");
-  }
-  int number = std::stoi(port);
-  if (number < 1 || number > 65535) throw bad("the port must be 1-65535");
-  a.port = static_cast<std::uint16_t>(number);
+  if (!api::parseWhole<unsigned>(port)) throw bad("the port must be a number");
+  const auto number = api::parsePort(port);
+  if (!number) throw bad("the port must be 1-65535");
+  a.port = *number;
   return a;
 }
 

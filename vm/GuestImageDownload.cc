@@ -3,12 +3,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
+#include "api/Numbers.h"
 #include "server/net/ChildProcess.h"
 #include "vm/GuestImage.h"
 
@@ -24,11 +24,11 @@ constexpr const char* kFiles[] = {"disk.qcow2", "vmlinuz", "initrd.img"};
 bool abandoned(const fs::path& entry) {
   const std::string name = entry.filename().string();
   if (name.rfind(kWorkPrefix, 0) != 0) return false;
-  const char* digits = name.c_str() + std::strlen(kWorkPrefix);
-  int pid = 0;
-  const auto [end, ec] = std::from_chars(digits, name.c_str() + name.size(), pid);
-  return ec == std::errc() && *end == '-' && pid > 0 && pid != ::getpid() &&
-         !net::ChildProcess::alive(pid);
+  const std::string_view rest = std::string_view(name).substr(std::strlen(kWorkPrefix));
+  const auto pid = api::parseWhole<unsigned>(rest.substr(0, rest.find('-')));
+  return rest.find('-') != std::string_view::npos && pid && *pid > 0 &&
+         static_cast<pid_t>(*pid) != ::getpid() &&
+         !net::ChildProcess::alive(static_cast<int>(*pid));
 }
 
 // Removes `dir` (and all in it) when it goes out of scope, unless released.

@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "api/Numbers.h"
 #include "server/net/Digest.h"
 #include "server/net/HttpClient.h"
 #include "server/net/TlsConnector.h"
@@ -49,11 +50,9 @@ Url parse(const std::string& url) {
   }
   if (colon != std::string::npos) {
     const std::string port = authority.substr(colon + 1);
-    char* end = nullptr;
-    const long value = std::strtol(port.c_str(), &end, 10);
-    if (port.empty() || *end != '\0' || value < 1 || value > 65535)
-      throw std::runtime_error("bad port in URL " + url);
-    out.port = static_cast<std::uint16_t>(value);
+    const auto value = api::parsePort(port);
+    if (!value) throw std::runtime_error("bad port in URL " + url);
+    out.port = *value;
   }
   if (out.host.empty()) throw std::runtime_error("no host in URL " + url);
   return out;
@@ -138,8 +137,8 @@ std::string mib(std::uint64_t bytes) {
 
 std::chrono::milliseconds HttpsDownload::stallTimeout() {
   if (const char* env = std::getenv("BERTH_DOWNLOAD_STALL_MS"); env != nullptr && *env != '\0') {
-    const long value = std::strtol(env, nullptr, 10);
-    if (value > 0) return std::chrono::milliseconds(value);
+    const auto value = api::parseWhole<unsigned>(env);
+    if (value && *value > 0) return std::chrono::milliseconds(*value);
   }
   return std::chrono::seconds(60);
 }

@@ -24,6 +24,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "api/Numbers.h"
 #include "server/net/ChildProcess.h"
 #include "server/net/Files.h"
 #include "server/net/Log.h"
@@ -69,9 +70,8 @@ std::map<int, int> processParents() {
   if (dir == nullptr) return parents;
   while (dirent* entry = ::readdir(dir)) {
     const std::string_view name = entry->d_name;
-    int pid = 0;
-    const auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), pid);
-    if (error != std::errc() || end != name.data() + name.size() || pid <= 0) continue;
+    const auto pid = api::parseWhole<unsigned>(name);
+    if (!pid || *pid == 0) continue;
     // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so from the last ')'.
     const std::string stat = net::Files::readOr("/proc/" + std::string(name) + "/stat");
     const auto close = stat.rfind(')');
@@ -79,7 +79,7 @@ std::map<int, int> processParents() {
     const char* ppid_at = stat.data() + close + 4;  // past ") S "
     int ppid = 0;
     if (std::from_chars(ppid_at, stat.data() + stat.size(), ppid).ec == std::errc())
-      parents[pid] = ppid;
+      parents[static_cast<int>(*pid)] = ppid;
   }
   ::closedir(dir);
   return parents;

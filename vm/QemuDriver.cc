@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +21,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "api/Numbers.h"
 #include "server/net/ChildProcess.h"
 #include "server/net/Digest.h"
 #include "server/net/Files.h"
@@ -136,11 +136,9 @@ QemuOptions QemuDriver::optionsFor(const ProfileConfig& config, const ProfilePat
   options.env = config.env;
   options.disk_image = GuestImage::folderFor(config);
   if (const char* timeout = std::getenv("BERTH_QEMU_BOOT_TIMEOUT"); timeout && *timeout) {
-    const std::string_view text(timeout);
-    int seconds = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-    if (error == std::errc() && end == text.data() + text.size() && seconds > 0)
-      options.boot_timeout = std::chrono::seconds(seconds);  // a bad value keeps the default
+    const auto seconds = api::parseWhole<unsigned>(timeout);
+    if (seconds && *seconds > 0)
+      options.boot_timeout = std::chrono::seconds(*seconds);  // a bad value keeps the default
   }
   return options;
 }

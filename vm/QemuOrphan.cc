@@ -4,6 +4,7 @@
 #include <cctype>
 #include <sstream>
 
+#include "api/Numbers.h"
 #include "server/net/Files.h"
 
 namespace berth::vm {
@@ -60,15 +61,11 @@ std::vector<QemuOrphan::HostForward> QemuOrphan::hostForwards(const std::string&
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (forward.protocol != "tcp" && forward.protocol != "udp") continue;
     forward.host_ip = host_ip == "*" ? "" : host_ip;
-    try {
-      const int host = std::stoi(host_port);
-      const int guest = std::stoi(guest_port);
-      if (host <= 0 || host > 65535 || guest < 0 || guest > 65535) continue;
-      forward.host_port = static_cast<std::uint16_t>(host);
-      forward.guest_port = static_cast<std::uint16_t>(guest);
-    } catch (const std::exception&) {
-      continue;
-    }
+    const auto host = api::parsePort(host_port);
+    const auto guest = api::parseWhole<std::uint16_t>(guest_port);  // 0 is a valid guest side
+    if (!host || !guest) continue;
+    forward.host_port = *host;
+    forward.guest_port = *guest;
     forwards.push_back(std::move(forward));
   }
   return forwards;

@@ -9,13 +9,13 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <charconv>
 #include <deque>
 #include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "api/LogLines.h"
+#include "api/Numbers.h"
 #include "forwarding/EngineClient.h"
 #include "server/TcpListener.h"
 #include "server/dashboard/DashboardAccess.h"
@@ -197,8 +197,7 @@ class DashboardSession : public std::enable_shared_from_this<DashboardSession> {
   // berth's own guest events after ?after=SEQ (all kept ones without it or with a bad one).
   nlohmann::json guestEvents(const std::string& target) {
     const std::string text = queryParam(target, "after");
-    std::uint64_t after = 0;
-    std::from_chars(text.data(), text.data() + text.size(), after);  // unchanged (0) when bad
+    const std::uint64_t after = api::parseWhole<std::uint64_t>(text).value_or(0);
     return options().guest_events ? options().guest_events(after) : nlohmann::json::array();
   }
 
@@ -463,12 +462,7 @@ std::string DashboardServer::loadToken(const std::string& path) {
 }
 
 std::uint16_t DashboardServer::loadPort(const std::string& path) {
-  try {
-    const int port = std::stoi(net::Files::readTrimmed(path));
-    return port > 0 && port < 65536 ? static_cast<std::uint16_t>(port) : 0;
-  } catch (const std::exception&) {
-    return 0;
-  }
+  return api::parsePort(net::Files::readTrimmed(path)).value_or(0);
 }
 
 void DashboardServer::savePort(const std::string& path, std::uint16_t port) {

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <set>
 
+#include "api/Numbers.h"
 #include "forwarding/WakeLabels.h"
 
 namespace berth::server {
@@ -118,14 +118,12 @@ NameTable::Lookup NameTable::find(const std::string& name) const {
     return out;
   }
   if (!c.port_label.empty()) {
-    int port = 0;
-    const char* end = c.port_label.data() + c.port_label.size();
-    auto [ptr, ec] = std::from_chars(c.port_label.data(), end, port);
-    if (ec != std::errc() || ptr != end || port < 1 || port > 65535) {
+    const auto port = api::parsePort(c.port_label);
+    if (!port) {
       out.outcome = Outcome::BadLabel;
       return out;
     }
-    out.port = port;
+    out.port = *port;
   } else if (c.ports.size() == 1) {
     out.port = c.ports[0];
   } else {
