@@ -95,7 +95,9 @@ class ProfileDaemon {
   std::unique_ptr<vm::Driver> driver_;
   std::shared_ptr<GuestForwardListeners> port_opener_;  // when the driver opens ports itself
   std::unique_ptr<fwd::Forwarder> forwarder_;           // made at the first boot, kept across boots
-  boost::asio::io_context io_;
+  // Its concurrency hint is the I/O thread count: with one thread, a handler posted from that
+  // thread is queued privately instead of waking the reactor (an epoll_ctl per post).
+  boost::asio::io_context io_{settings_.io_threads};
   std::unique_ptr<DriverThread> worker_;
   std::shared_ptr<BootGate> gate_;
   std::unique_ptr<RelayServer> relay_;

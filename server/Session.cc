@@ -122,14 +122,20 @@ void Session::readRequestHead() {
     return;
   }
   // An idle connection holds no buffer: a client may keep hundreds open and silent
-  // (issue 19). They come back when its next request does.
+  // (issue 19). They come back when its next request does. The wait is a read into the
+  // session's own small array, not a readiness wait: asio re-arms epoll (an epoll_ctl) for
+  // every readiness wait, but not for a read on a socket it already watches.
   releaseBuffers();
-  client_->waitReadable([self = shared_from_this()](net::ErrorCode ec) {
+  client_->readSome(boost::asio::buffer(first_bytes_), [self = shared_from_this()](
+                                                            net::ErrorCode ec, std::size_t n) {
     if (self->state_ != State::ReadingHead) return;  // closed meanwhile (timer, stop)
     if (ec) {
       self->onRequestHead(ec);
       return;
     }
+    self->client_buffer_.reserve(self->config_->limits.chunk_bytes);
+    self->client_buffer_.commit(boost::asio::buffer_copy(
+        self->client_buffer_.prepare(n), boost::asio::buffer(self->first_bytes_.data(), n)));
     self->readHead();
   });
 }

@@ -11,6 +11,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -80,6 +81,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   boost::beast::flat_buffer client_buffer_;
   boost::beast::flat_buffer engine_buffer_;
+  // An idle connection's pending read lands here, not in client_buffer_ (which it frees): the
+  // first bytes of its next request, most often all of a small one's head.
+  std::array<char, 1024> first_bytes_{};
   // Body chunks, allocated when a body first streams and freed while the connection idles.
   std::unique_ptr<char[]> request_chunk_;
   std::unique_ptr<char[]> response_chunk_;

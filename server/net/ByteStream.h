@@ -5,7 +5,6 @@
 // use it from its executor only. `shutdownSend` half-closes (FIN, or TLS close_notify).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
 #include <functional>
@@ -25,12 +24,6 @@ class ByteStream {
   virtual boost::asio::any_io_executor executor() = 0;
   // Reads at least one byte into `buffer`; EOF is boost::asio::error::eof.
   virtual void readSome(boost::asio::mutable_buffer buffer, IoHandler handler) = 0;
-  // Completes when a read would not wait (data, EOF or an error is there), reading nothing: a
-  // caller can hold no buffer while the peer is silent. A stream that cannot tell completes
-  // at once, and the caller's read then waits as usual.
-  virtual void waitReadable(std::function<void(ErrorCode)> handler) {
-    boost::asio::post(executor(), [handler = std::move(handler)] { handler({}); });
-  }
   // Writes some bytes of `buffers` (gathered); the handler gets the count written.
   virtual void writeSome(std::span<const boost::asio::const_buffer> buffers, IoHandler handler) = 0;
   // Half-close: the peer reads EOF, this side can still read. Completes on the executor.

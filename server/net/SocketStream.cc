@@ -11,11 +11,6 @@ void SocketStream<Protocol>::readSome(boost::asio::mutable_buffer buffer, IoHand
 }
 
 template <class Protocol>
-void SocketStream<Protocol>::waitReadable(std::function<void(ErrorCode)> handler) {
-  socket_.async_wait(Socket::wait_read, std::move(handler));
-}
-
-template <class Protocol>
 void SocketStream<Protocol>::writeSome(std::span<const boost::asio::const_buffer> buffers,
                                        IoHandler handler) {
   // The span may die before completion; Asio copies the buffer sequence it is given.

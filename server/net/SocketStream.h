@@ -18,7 +18,6 @@ class SocketStream final : public ByteStream {
 
   boost::asio::any_io_executor executor() override { return socket_.get_executor(); }
   void readSome(boost::asio::mutable_buffer buffer, IoHandler handler) override;
-  void waitReadable(std::function<void(ErrorCode)> handler) override;
   void writeSome(std::span<const boost::asio::const_buffer> buffers, IoHandler handler) override;
   void shutdownSend(std::function<void(ErrorCode)> handler) override;
   void close() override;

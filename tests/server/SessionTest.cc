@@ -41,9 +41,6 @@ class TrickleStream final : public net::ByteStream {
     if (!pieces_.empty()) n = std::min(n, pieces_[next_++ % pieces_.size()]);
     inner_->readSome(boost::asio::mutable_buffer(buffer.data(), n), std::move(handler));
   }
-  void waitReadable(std::function<void(net::ErrorCode)> handler) override {
-    inner_->waitReadable(std::move(handler));
-  }
   void writeSome(std::span<const boost::asio::const_buffer> buffers,
                  net::IoHandler handler) override {
     inner_->writeSome(buffers, std::move(handler));
