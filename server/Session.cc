@@ -127,7 +127,7 @@ void Session::readRequestHead() {
   // every readiness wait, but not for a read on a socket it already watches.
   releaseBuffers();
   client_->readSome(boost::asio::buffer(first_bytes_), [self = shared_from_this()](
-                                                            net::ErrorCode ec, std::size_t n) {
+                                                           net::ErrorCode ec, std::size_t n) {
     if (self->state_ != State::ReadingHead) return;  // closed meanwhile (timer, stop)
     if (ec) {
       self->onRequestHead(ec);

@@ -5,13 +5,13 @@
 // attach/exec switches to a RawPipe. Only bodies a filter asks for are buffered, under a cap.
 // One engine connection per client connection, opened on the first request. Lives while an
 // operation is pending (shared_from_this); runs on its connection's strand; no locks.
+#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
