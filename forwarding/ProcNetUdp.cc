@@ -1,7 +1,8 @@
 #include "forwarding/ProcNetUdp.h"
 
-#include <charconv>
+#include <algorithm>
 
+#include "api/Numbers.h"
 #include "server/net/Files.h"
 
 namespace berth::fwd {
@@ -20,11 +21,7 @@ bool ProcNetUdp::bound(std::string_view table, std::uint16_t port) {
     const std::string_view address = row.substr(local, local_end - local);
     const auto colon = address.rfind(':');
     if (colon == std::string_view::npos) continue;  // the header row
-    unsigned value = 0;
-    const auto* first = address.data() + colon + 1;
-    const auto* last = address.data() + address.size();
-    const auto [stop, ec] = std::from_chars(first, last, value, 16);
-    if (ec == std::errc{} && stop == last && value == port) return true;
+    if (api::parseWhole<unsigned>(address.substr(colon + 1), 16) == port) return true;
   }
   return false;
 }
