@@ -40,6 +40,8 @@ class ContainerdRuntime final : public Runtime {
   int runningContainers(const EngineEndpoint& endpoint) const override;
   bool servesDockerApi() const override { return false; }
   bool servesContainerdApi() const override { return true; }
+  std::string guestPackage() const override { return "containerd"; }
+  std::string guestService() const override { return "containerd"; }
 };
 
 }  // namespace berth::vm

@@ -24,6 +24,8 @@ class DockerRuntime final : public Runtime {
   int runningContainers(const EngineEndpoint& endpoint) const override;
   bool servesDockerApi() const override { return true; }
   bool servesContainerdApi() const override { return false; }
+  std::string guestPackage() const override { return "docker.io"; }
+  std::string guestService() const override { return "docker"; }
 
  private:
   // How long dockerd may take to shut down, given its shutdown-timeout: each running

@@ -70,6 +70,10 @@ class Runtime {
   // request saying how to use the profile); containerd.sock relays containerd's gRPC API.
   virtual bool servesDockerApi() const = 0;
   virtual bool servesContainerdApi() const = 0;
+  // A VM guest's Debian package of the engine and the systemd unit that runs it (what
+  // `berth update` moves to the guest's newest version and restarts).
+  virtual std::string guestPackage() const = 0;
+  virtual std::string guestService() const = 0;
 };
 
 }  // namespace berth::vm

@@ -4,7 +4,7 @@ CLI. Not part of the quick suite (pytest tests/integration). Needs a built guest
 (contrib/guest/build-image.sh; the suite script builds or reuses it) and root.
 
 One profile goes through the whole life: full boot, run, bind mount, published port, ssh,
-stop (saves the VM state), start (resumes it), kill -9 of its daemon and the next start adopting
+`berth update` of the guest's docker.io (from a local apt repository made in the guest), stop (saves the VM state), start (resumes it), kill -9 of its daemon and the next start adopting
 the running guest (same containers, ports reconciled), `berth stop` of a guest whose daemon was
 killed, delete. A second profile whose dockerd cannot
 start shows the 503 a client gets and that nothing is left running.
@@ -141,6 +141,96 @@ def test_04_ssh_runs_a_command_in_the_guest(world):
     assert out.startswith(b"Linux berth "), out
     config = berth(world["home"], "ssh-config").stdout.decode()
     assert "Host berth-default" in config and "IdentityFile " + world["state"] in config
+
+
+# In the guest: a local apt repository (file: URI, trusted) holding the guest's own docker.io
+# .deb repacked under a higher version (same files, Debian revision + "+berth1"), so `berth
+# update` has a real newer package to move to. Uncompressed (-Znone): xz under TCG is slow.
+LOCAL_REPO_SETUP = r"""set -e
+export LC_ALL=C
+rm -rf /srv/berth-repo /tmp/berth-repack
+mkdir -p /srv/berth-repo /tmp/berth-repack
+cd /tmp/berth-repack
+apt-get download -q docker.io >/dev/null
+deb=$(ls docker.io_*.deb)
+dpkg-deb -R "$deb" tree
+new=$(sed -n 's/^Version: //p' tree/DEBIAN/control)+berth1
+sed -i "s/^Version: .*/Version: $new/" tree/DEBIAN/control
+out=/srv/berth-repo/docker.io_${new}_amd64.deb
+dpkg-deb -Znone -b tree "$out" >/dev/null
+cd /srv/berth-repo
+{ dpkg-deb -f "$out"; echo "Filename: ./$(basename "$out")"; echo "Size: $(stat -c %s "$out")"
+  echo "SHA256: $(sha256sum "$out" | cut -d' ' -f1)"; echo; } >Packages
+echo 'deb [trusted=yes] file:/srv/berth-repo ./' >/etc/apt/sources.list.d/berth-update-test.list
+rm -rf /tmp/berth-repack
+echo "$new"
+"""
+LOCAL_REPO_CLEANUP = ("rm -rf /srv/berth-repo /tmp/berth-repack "
+                      "/etc/apt/sources.list.d/berth-update-test.list "
+                      "/var/lib/apt/lists/*berth-repo*")
+
+
+def _guest(world, script, timeout=600):
+    return berth(world["home"], "ssh", "--", script, timeout=timeout).stdout.decode().strip()
+
+
+def test_04a_update_moves_docker_io_to_the_guests_newer_package(world):
+    home = world["home"]
+    installed = lambda: _guest(world, "dpkg-query -W -f='${Version}' docker.io", timeout=120)
+    before = installed()
+    engine = docker(home, "version", "--format", "{{.Server.Version}}").stdout.decode().strip()
+    t0 = time.monotonic()
+    # Debian's own source: normally the image's version is its newest; either way a dry run
+    # changes nothing.
+    p = berth(home, "update", "--dry-run")
+    out = p.stdout.decode()
+    assert ("docker.io %s is already the newest, nothing to update" % before in out
+            or "would update docker.io: %s -> " % before in out), (out, p.stderr)
+    assert b"apt-get update in the guest" in p.stderr, p.stderr
+    assert installed() == before
+    print("\nberth update --dry-run (Debian's source) took %.1fs" % (time.monotonic() - t0))
+    try:
+        t0 = time.monotonic()
+        newer = _guest(world, LOCAL_REPO_SETUP).splitlines()[-1]
+        print("local repository with docker.io %s made in %.1fs" % (newer, time.monotonic() - t0))
+        assert newer.endswith("+berth1"), newer
+        docker(home, "run", "--rm", "-v", "upd-data:/data", "bb", "sh", "-c", "echo kept > /data/f")
+        docker(home, "run", "-d", "--name", "keeper", "--restart", "always", "bb", "sleep", "36000")
+        docker(home, "run", "-d", "--name", "once", "bb", "sleep", "36000")
+
+        t0 = time.monotonic()
+        p = berth(home, "update", "--dry-run")
+        print("berth update --dry-run (local source) took %.1fs" % (time.monotonic() - t0))
+        assert "would update docker.io: %s -> %s" % (before, newer) in p.stdout.decode(), p.stdout
+        assert "nothing was changed" in p.stdout.decode()
+        assert installed() == before
+
+        t0 = time.monotonic()
+        p = berth(home, "update")
+        print("berth update took %.1fs" % (time.monotonic() - t0))
+        out = p.stdout.decode()
+        assert "docker.io %s -> %s" % (before, newer) in out, (out, p.stderr)
+        assert "dockerd %s answers" % engine in out, out
+        assert "1 container(s) with restart policies running again" in out, out
+        assert b"installing docker.io" in p.stderr and b"restarting docker" in p.stderr, p.stderr
+        assert installed() == newer
+        # The engine restarted: the always-container is back, the other one stays stopped; the
+        # image and the named volume's data are kept.
+        state = lambda name: docker(home, "inspect", "-f", "{{.State.Running}}", name) \
+            .stdout.decode().strip()
+        assert state("keeper") == "true"
+        assert state("once") == "false"
+        out = docker(home, "run", "--rm", "-v", "upd-data:/data", "bb", "cat", "/data/f").stdout
+        assert out == b"kept\n"
+
+        # Now nothing is newer.
+        p = berth(home, "update", "--dry-run")
+        assert "docker.io %s is already the newest, nothing to update" % newer in \
+            p.stdout.decode(), p.stdout
+    finally:
+        _guest(world, LOCAL_REPO_CLEANUP, timeout=120)
+        docker(home, "rm", "-f", "keeper", "once", check=False)
+        docker(home, "volume", "rm", "upd-data", check=False)
 
 
 def test_05_stop_then_start_resumes_the_saved_state(world):

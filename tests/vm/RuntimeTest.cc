@@ -19,6 +19,11 @@ TEST(RuntimeTest, NamesPickTheRuntimeAndItsHostSockets) {
   EXPECT_FALSE(containerd->servesDockerApi());
   EXPECT_TRUE(containerd->servesContainerdApi());
   EXPECT_FALSE(containerd->writesOwnPidFile());
+  // What `berth update` moves and restarts in a VM guest.
+  EXPECT_EQ(docker->guestPackage(), "docker.io");
+  EXPECT_EQ(docker->guestService(), "docker");
+  EXPECT_EQ(containerd->guestPackage(), "containerd");
+  EXPECT_EQ(containerd->guestService(), "containerd");
   EXPECT_THROW(Runtime::make("podman"), DriverError);
 }
 
