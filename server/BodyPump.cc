@@ -16,9 +16,9 @@ bool isEof(const net::ErrorCode& ec) {
 }  // namespace
 
 template <bool IsRequest>
-BodyPump<IsRequest>::BodyPump(net::StreamAdapter& from, boost::beast::flat_buffer& buffer,
-                              Parser& parser, net::StreamAdapter& to, Serializer& serializer,
-                              std::span<char> chunk, std::function<void(net::ErrorCode)> done,
+BodyPump<IsRequest>::BodyPump(net::StreamAdapter& from, RelayBuffer& buffer, Parser& parser,
+                              net::StreamAdapter& to, Serializer& serializer, std::span<char> chunk,
+                              std::function<void(net::ErrorCode)> done,
                               std::function<void()> on_wait)
     : from_(from),
       buffer_(buffer),

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 
+#include "server/ChunkCache.h"
 #include "server/net/StreamAdapter.h"
 
 namespace berth::server {
@@ -26,9 +27,9 @@ class BodyPump : public std::enable_shared_from_this<BodyPump<IsRequest>> {
   // `parser` has read the head from `buffer`; `serializer` is built on its message; `chunk`
   // holds the body bytes between a read and its write. `on_wait` runs before each read that
   // may wait for the peer.
-  BodyPump(net::StreamAdapter& from, boost::beast::flat_buffer& buffer, Parser& parser,
-           net::StreamAdapter& to, Serializer& serializer, std::span<char> chunk,
-           std::function<void(net::ErrorCode)> done, std::function<void()> on_wait = {});
+  BodyPump(net::StreamAdapter& from, RelayBuffer& buffer, Parser& parser, net::StreamAdapter& to,
+           Serializer& serializer, std::span<char> chunk, std::function<void(net::ErrorCode)> done,
+           std::function<void()> on_wait = {});
 
   void start();
 
@@ -41,7 +42,7 @@ class BodyPump : public std::enable_shared_from_this<BodyPump<IsRequest>> {
   void write();
 
   net::StreamAdapter& from_;
-  boost::beast::flat_buffer& buffer_;
+  RelayBuffer& buffer_;
   Parser& parser_;
   net::StreamAdapter& to_;
   Serializer& serializer_;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "server/ChunkCache.h"
 #include "server/net/Log.h"
 
 namespace berth::server {
@@ -66,6 +67,7 @@ void HeapTrimmer::trimSoon() {
       trimmer->live_.peak = trimmer->live_.now.load();
       trimmer->busy_.peak = trimmer->busy_.now.load();
       trimmer->scheduled_ = false;
+      ChunkCache::release();  // the chunks it keeps are part of what the burst left behind
       malloc_trim(0);
       ++trimmer->trims_;
       BERTH_LOG(Debug, "server",

@@ -222,6 +222,7 @@ int ProfileDaemon::run() {
         forwarder_->claimForStart(container, std::move(done));
       });
   relay_config->limits = settings_.limits;
+  relay_config->one_io_thread = settings_.io_threads == 1;
   relay_config->on_connection_count = [this](int delta) {
     connections_ += delta;
     noteActivity();

@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <new>
 
+#include "server/ChunkCache.h"
 #include "server/HeapTrimmer.h"
 #include "server/OverloadReply.h"
 #include "server/Session.h"
@@ -45,11 +46,14 @@ RelayServer::RelayServer(boost::asio::io_context& io,
     : io_(io),
       trimmer_(std::make_shared<HeapTrimmer>(io.get_executor())),
       config_(counting(config, live_connections_, trimmer_)),
-      registry_(std::make_shared<SessionRegistry>()) {}
+      registry_(std::make_shared<SessionRegistry>()) {
+  ChunkCache::setBlockSize(config_->limits.chunk_bytes);
+}
 
 void RelayServer::listenUnix(const std::string& path, int adopted_fd) {
   auto listener = std::make_shared<UnixListener>(
-      io_, path, [this](net::ByteStreamPtr stream) { serve(std::move(stream)); });
+      io_, path, [this](net::ByteStreamPtr stream) { serve(std::move(stream)); },
+      !config_->one_io_thread);
   if (adopted_fd >= 0) {
     listener->adopt(adopted_fd);
   } else {
@@ -65,7 +69,8 @@ std::uint16_t RelayServer::listenTcp(const std::string& host, std::uint16_t port
                                      net::TlsContextPtr tls) {
   auto listener = std::make_shared<TcpListener>(
       io_, host, port, std::move(tls),
-      [this](net::ByteStreamPtr stream) { serve(std::move(stream)); });
+      [this](net::ByteStreamPtr stream) { serve(std::move(stream)); },
+      TcpListener::Options{.strands = !config_->one_io_thread});
   listener->open();
   listener->start();
   tcp_listeners_.push_back(listener);

@@ -19,6 +19,7 @@
 #include <span>
 
 #include "api/FilterChain.h"
+#include "server/ChunkCache.h"
 #include "server/RelayConfig.h"
 #include "server/net/StreamAdapter.h"
 
@@ -45,7 +46,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void readRequestHead();
   void readHead();
   void releaseBuffers();
-  std::span<char> chunk(std::unique_ptr<char[]>& chunk);
+  std::span<char> chunk(ChunkPtr& chunk);
   void armHeadTimer();
   void startHeadTimer(std::chrono::steady_clock::time_point deadline);
   void maybeWatchClient();
@@ -59,7 +60,16 @@ class Session : public std::enable_shared_from_this<Session> {
       std::shared_ptr<boost::beast::http::request<boost::beast::http::string_body>> message);
   void pumpRequestBody();
   void readResponseHead();
+  template <class Parser>
+  void readHeadInPlace(net::StreamAdapter& from, RelayBuffer& buffer, Parser& parser,
+                       void (Session::*done)(net::ErrorCode, std::size_t), std::size_t parsed = 0);
+  void onResponseHeadParsed(net::ErrorCode ec, std::size_t head_bytes);
+  void onRequestHeadParsed(net::ErrorCode ec, std::size_t head_bytes);
+  void consumeResponseHead();
+  bool bodyIsBounded();
   void onResponseHead(net::ErrorCode ec);
+  void relayResponseAsIs();
+  void relayBodyAsIs();
   void readFilteredResponseBody();
   void pumpResponseBody();
   void hijack();
@@ -79,14 +89,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<void> connection_token_;  // counts this connection while it (or its pipe) lives
   boost::asio::steady_timer head_timer_;
 
-  boost::beast::flat_buffer client_buffer_;
-  boost::beast::flat_buffer engine_buffer_;
+  RelayBuffer client_buffer_;
+  RelayBuffer engine_buffer_;
   // An idle connection's pending read lands here, not in client_buffer_ (which it frees): the
   // first bytes of its next request, most often all of a small one's head.
   std::array<char, 1024> first_bytes_{};
   // Body chunks, allocated when a body first streams and freed while the connection idles.
-  std::unique_ptr<char[]> request_chunk_;
-  std::unique_ptr<char[]> response_chunk_;
+  ChunkPtr request_chunk_;
+  ChunkPtr response_chunk_;
 
   // Where the connection is. The request and the response of one exchange overlap (the
   // engine may answer, or switch protocols, before the request body ends), so the states in
@@ -118,6 +128,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<api::FilterChain> filters_;
   std::unique_ptr<RequestGate::Pass> gate_pass_;  // hears the engine's status (RequestGate)
   std::optional<api::Route> route_;
+  std::size_t request_head_bytes_ = 0;   // the parsed head, still at client_buffer_'s front
+  std::size_t response_head_bytes_ = 0;  // the parsed head, still at engine_buffer_'s front
+  bool request_as_is_ = false;           // the request went as the client wrote it (no body)
+  std::uint64_t body_left_ = 0;          // of a reply relayed as is
   bool keep_alive_ = true;
   bool request_is_head_ = false;
   bool may_upgrade_ = false;      // the request may end in a 101 / raw stream

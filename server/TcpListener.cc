@@ -50,9 +50,10 @@ std::string TcpListener::describe() const {
 void TcpListener::start() { accept(); }
 
 void TcpListener::accept() {
-  acceptor_.async_accept(boost::asio::make_strand(io_), [self = shared_from_this()](
-                                                            boost::system::error_code ec,
-                                                            Tcp::socket socket) {
+  auto executor = options_.strands ? boost::asio::any_io_executor(boost::asio::make_strand(io_))
+                                   : boost::asio::any_io_executor(io_.get_executor());
+  acceptor_.async_accept(executor, [self = shared_from_this()](boost::system::error_code ec,
+                                                               Tcp::socket socket) {
     if (self->stopped_) return;
     if (ec) {
       BERTH_LOG(Warn, "listener", "accept on " << self->describe() << ": " << ec.message());

@@ -1,7 +1,8 @@
 #pragma once
-// TcpListener: accepts TCP connections on HOST:PORT and hands each, on a strand of its own, to
-// `on_accept` — after a TLS handshake that verified the client's certificate when a server
-// TlsContext is given (the normal case), or as plain TCP when it is null (only for an explicit
+// TcpListener: accepts TCP connections on HOST:PORT and hands each, on a strand of its own
+// (Options::strands, as UnixListener), to `on_accept` — after a TLS handshake that verified the
+// client's certificate when a server TlsContext is given (the normal case), or as plain TCP when it
+// is null (only for an explicit
 // --insecure on loopback; the caller enforces that). Handshakes are bounded in time and in
 // number, so a client that connects and stalls cannot hold fds for long. A refused handshake is
 // logged and closed; nothing reaches the relay. Thread-safe: open/start/stop from one thread.
@@ -26,6 +27,7 @@ class TcpListener : public std::enable_shared_from_this<TcpListener> {
   struct Options {
     std::chrono::milliseconds handshake_timeout{10000};
     std::size_t max_pending_handshakes = 64;
+    bool strands = true;  // a strand per connection; false: the io_context's (UnixListener)
   };
 
   TcpListener(boost::asio::io_context& io, std::string host, std::uint16_t port,

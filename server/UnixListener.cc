@@ -24,8 +24,13 @@ void checkSocketPathLength(const std::string& path) {
   }
 }
 
-UnixListener::UnixListener(boost::asio::io_context& io, std::string path, AcceptHandler on_accept)
-    : io_(io), path_(std::move(path)), on_accept_(std::move(on_accept)), acceptor_(io) {}
+UnixListener::UnixListener(boost::asio::io_context& io, std::string path, AcceptHandler on_accept,
+                           bool strands)
+    : io_(io),
+      path_(std::move(path)),
+      on_accept_(std::move(on_accept)),
+      strands_(strands),
+      acceptor_(io) {}
 
 void UnixListener::open() {
   checkSocketPathLength(path_);
@@ -70,9 +75,10 @@ void UnixListener::adopt(int fd) {
 void UnixListener::start() { accept(); }
 
 void UnixListener::accept() {
-  acceptor_.async_accept(boost::asio::make_strand(io_), [self = shared_from_this()](
-                                                            boost::system::error_code ec,
-                                                            Protocol::socket socket) {
+  auto executor = strands_ ? boost::asio::any_io_executor(boost::asio::make_strand(io_))
+                           : boost::asio::any_io_executor(io_.get_executor());
+  acceptor_.async_accept(executor, [self = shared_from_this()](boost::system::error_code ec,
+                                                               Protocol::socket socket) {
     if (self->stopped_) return;
     if (ec) {
       BERTH_LOG(Warn, "listener", "accept on " << self->path_ << ": " << ec.message());

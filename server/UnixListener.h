@@ -1,7 +1,9 @@
 #pragma once
 // UnixListener: accepts connections on a unix socket path and hands each, on a strand of its
-// own, to `on_accept`. open() creates the socket mode 0600; a stale socket file left by a
-// crash is replaced, a live one (something answers on it) is never stolen. stop() closes the
+// own (or, with `strands` false, on the io_context's executor: for an io_context that one
+// thread runs, where a strand's mutex, invoker and the heap copy each any_io_executor makes of
+// it buy nothing), to `on_accept`. open() creates the socket mode 0600; a stale socket file left by
+// a crash is replaced, a live one (something answers on it) is never stolen. stop() closes the
 // acceptor and removes the socket file. Thread-safe: open/start/stop from one thread.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -17,7 +19,8 @@ class UnixListener : public std::enable_shared_from_this<UnixListener> {
  public:
   using AcceptHandler = std::function<void(net::ByteStreamPtr)>;
 
-  UnixListener(boost::asio::io_context& io, std::string path, AcceptHandler on_accept);
+  UnixListener(boost::asio::io_context& io, std::string path, AcceptHandler on_accept,
+               bool strands = true);
   // Binds and listens; throws std::runtime_error with one clear line on failure.
   void open();
   // Instead of open(): serves `fd`, a socket already listening at path() (socket activation).
@@ -33,6 +36,7 @@ class UnixListener : public std::enable_shared_from_this<UnixListener> {
   boost::asio::io_context& io_;
   std::string path_;
   AcceptHandler on_accept_;
+  bool strands_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   bool stopped_ = false;
   bool adopted_ = false;

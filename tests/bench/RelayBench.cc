@@ -12,6 +12,7 @@
 //                     [--target socat=/p/socat.sock] --container C [--seconds 2]
 //                     [--rounds 3] [--archive-mib 1024] [--subject berth] [--containers N]
 //                     [--relay-pid berth=PID ...] [--memory berth ...] [--memory-settle 10]
+//                     [--only TEXT]
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
 // --relay-pid, the CPU time that process (and its reaped children: socat forks one per
 // connection) used is shown per request (or per GiB): speed bought with CPU shows up there.
@@ -19,6 +20,8 @@
 // --memory NAME (a target with --relay-pid) adds that relay's memory rows after the speed rows:
 // VmRSS idle, per connection with 1000 open, and above idle --memory-settle seconds after they
 // closed (measureMemory). `berth_bench_relay --idle-memory SOCKET PID` prints them alone.
+// --only TEXT runs only the rows whose label contains TEXT (e.g. "_ping c=32"), for profiling
+// one row under strace or perf; the archive rows need "archive".
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -548,6 +551,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> memory_targets;  // --memory NAME: measure that relay's memory
   int memory_settle = 10;
   std::size_t containers = 0;  // 0: what the first target lists
+  std::string only;            // run only the rows whose label contains this
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -577,6 +581,8 @@ int run(int argc, char** argv) {
       memory_targets.push_back(next());
     } else if (a == "--memory-settle") {
       memory_settle = std::stoi(next());
+    } else if (a == "--only") {
+      only = next();
     } else {
       throw std::runtime_error("unknown argument " + a + " (see the header of RelayBench.cc)");
     }
@@ -607,6 +613,7 @@ int run(int argc, char** argv) {
   for (const char* path : {"/_ping", "/v1.41/containers/json"}) {
     for (int conc : {1, 32}) {
       Row row{std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}};
+      if (row.label.find(only) == std::string::npos) continue;
       std::vector<std::vector<RequestResult>> per(targets.size());
       std::vector<double> cpu(targets.size()), count(targets.size());
       const ReplyCheck reply_check(path, containers);
@@ -635,7 +642,8 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "done: %s\n", row.label.c_str());
     }
   }
-  if (!container.empty() && archive_mib > 0) {
+  if (!container.empty() && archive_mib > 0 &&
+      std::string("archive").find(only) != std::string::npos) {
     std::vector<char> block(std::size_t{1} << 20);
     std::mt19937_64 rng(42);
     for (auto& c : block) c = static_cast<char>(rng());

@@ -310,6 +310,69 @@ TEST_F(SessionTest, ChunkedResponseChunksAreFlushedOneByOne) {
   EXPECT_EQ(client->read(kPong.size()), kPong);
 }
 
+// A reply with a Content-Length body reaches the client byte for byte as the engine wrote it
+// (its head is not re-serialized: odd spacing and case stay), and each part of the body is
+// passed on as soon as it arrives, before the rest is sent.
+TEST_F(SessionTest, ALengthFramedReplyIsRelayedAsWrittenAndStreamed) {
+  auto client = connect();
+  const std::string request =
+      "GET /v1.43/containers/c1/json HTTP/1.1\r\nHost: docker\r\nuser-agent:  odd  \r\n\r\n";
+  client->send(request);
+  auto engine = engine_->accept();
+  ASSERT_TRUE(engine);
+  EXPECT_EQ(engine->read(request.size()), request);
+  const std::string head =
+      "HTTP/1.1 200 OK\r\ncontent-type:   application/json\r\nX-Odd:\tvalue \r\n"
+      "Content-Length: 12\r\n\r\n";
+  engine->send(head + "{\"a\":");
+  EXPECT_EQ(client->read(head.size() + 5), head + "{\"a\":");
+  engine->send("1234");
+  EXPECT_EQ(client->read(4), "1234");
+  engine->send("5}\n");
+  EXPECT_EQ(client->read(3), "5}\n");
+  client->send(kPing);  // kept alive: the body ended where its length said
+  EXPECT_EQ(engine->read(kPing.size()), kPing);
+  engine->send(kPong);
+  EXPECT_EQ(client->read(kPong.size()), kPong);
+}
+
+// Heads that arrive in two reads, the first with the whole start line but not all fields: the
+// parser takes the start line early, and both heads must still be relayed whole and once.
+TEST_F(SessionTest, HeadsSplitAfterTheStartLineAreRelayedWhole) {
+  pieces_ = kWhole;
+  auto client = connect();
+  client->send("GET /v1.43/_ping HTTP/1.1\r\nHost: docker\r\n");
+  std::this_thread::sleep_for(50ms);
+  client->send("X-A: 1\r\n\r\n");
+  auto engine = engine_->accept();
+  ASSERT_TRUE(engine);
+  const std::string request = "GET /v1.43/_ping HTTP/1.1\r\nHost: docker\r\nX-A: 1\r\n\r\n";
+  EXPECT_EQ(engine->read(request.size()), request);
+  engine->send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n");
+  std::this_thread::sleep_for(50ms);
+  engine->send("Content-Length: 2\r\n\r\nOK");
+  const std::string reply =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK";
+  EXPECT_EQ(client->read(reply.size()), reply);
+}
+
+// HEAD: the reply's Content-Length describes a body that never comes.
+TEST_F(SessionTest, AReplyToHeadEndsAtItsHead) {
+  auto client = connect();
+  const std::string request = "HEAD /v1.43/_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
+  client->send(request);
+  auto engine = engine_->accept();
+  ASSERT_TRUE(engine);
+  EXPECT_EQ(engine->read(request.size()), request);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+  engine->send(head);
+  EXPECT_EQ(client->read(head.size()), head);
+  client->send(kPing);
+  EXPECT_EQ(engine->read(kPing.size()), kPing);
+  engine->send(kPong);
+  EXPECT_EQ(client->read(kPong.size()), kPong);
+}
+
 // A 101 hands bytes buffered past both heads on first, then pipes both ways; the client's
 // half-close reaches the engine as EOF and the engine's answer still reaches the client.
 void upgradeAndHalfCloseFromClient(EngineConnector& engines, std::unique_ptr<Peer> client) {
