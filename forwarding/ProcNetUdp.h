@@ -12,8 +12,9 @@ namespace berth::fwd {
 
 class ProcNetUdp {
  public:
-  // True when a row of `table` (the text of /proc/net/udp or udp6) has local port `port`, on any
-  // address. The header row and malformed rows are skipped.
+  // True when a row of `table` (the text of /proc/net/udp or udp6) has local port `port` on an
+  // address the forwarded datagrams can reach: any but loopback (127/8, ::1, ::ffff:127/104),
+  // which only the container itself can reach. The header row and malformed rows are skipped.
   static bool bound(std::string_view table, std::uint16_t port);
 
   // Whether `port` is bound in the network namespace of process `pid` (both tables read); null

@@ -209,6 +209,28 @@ def test_first_udp_datagram_wakes_the_container_and_is_answered(wk):
     assert re.search(r"wk7 is awake after \d+ ms \(udp port 80 is bound\)", wk.log_text())
 
 
+def test_a_udp_port_bound_on_loopback_only_is_not_ready(wk):
+    """A server bound to the container's 127.0.0.1 is out of reach of the forwarded datagrams:
+    the wake does not count it as bound, and ends at berth.wake.timeout saying so."""
+    loopback = list(UDP_ECHO)
+    loopback[-1] = loopback[-1].replace("'0.0.0.0'", "'127.0.0.1'")
+    assert "'127.0.0.1'" in loopback[-1]
+    wk.docker("create", "--name", "wk9", "--label", "berth.test=wake", "--label",
+              "berth.wake=true", "--label", "berth.wake.timeout=3s", "-p", "19509:80/udp",
+              "-v", "/:/host:ro", "bb", *loopback)
+    wait_asleep(wk, 19509)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.sendto(b"first", ("127.0.0.1", 19509))
+        wait_until(lambda: "could not wake wk9" in wk.log_text(), 30, "the wake of wk9 to end")
+    finally:
+        s.close()
+    log = wk.log_text()
+    assert re.search(r"could not wake wk9 after \d+ ms: udp port 80 was not bound within 3000 ms",
+                     log), log[-2000:]
+    assert "wk9 is awake" not in log
+
+
 def test_engine_chosen_ports_of_a_wake_container_are_fixed_at_create(wk):
     """`-p 80` and `-P --expose 8081` leave the host ports to the engine, unknown while the
     container sleeps: berth picks them in the create, so they are held and wake it."""
