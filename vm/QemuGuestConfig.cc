@@ -56,6 +56,11 @@ boot)
   phase provisioning
   install -d -m700 /root/.ssh /etc/ssh
   install -m600 $C/authorized_keys /root/.ssh/authorized_keys
+  # sshd reads the key outside /root first: a share mounted over /root (the host's home, when
+  # berth runs as root) hides /root/.ssh, and berth ssh with it.
+  install -m600 $C/authorized_keys /etc/ssh/berth_authorized_keys
+  echo 'AuthorizedKeysFile /etc/ssh/berth_authorized_keys .ssh/authorized_keys' \
+    >/etc/ssh/sshd_config.d/berth-keys.conf
   install -m600 $C/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key
   install -m644 $C/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_key.pub
   chmod 600 $C/tls/server-key.pem

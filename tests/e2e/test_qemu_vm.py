@@ -146,6 +146,14 @@ def test_04_ssh_runs_a_command_in_the_guest(world):
     assert out.startswith(b"Linux berth "), out
     config = berth(world["home"], "ssh-config").stdout.decode()
     assert "Host berth-default" in config and "IdentityFile " + world["state"] in config
+    # Something mounted over the guest's /root (the host's home is /root when berth runs as
+    # root, and it is shared by default) must not lock berth ssh out: the key is kept outside.
+    berth(world["home"], "ssh", "--", "mount", "-t", "tmpfs", "berth-test", "/root", timeout=120)
+    try:
+        out = berth(world["home"], "ssh", "--", "ls", "-A", "/root", timeout=120).stdout
+        assert out == b"", out  # /root/.ssh is hidden, and ssh still works
+    finally:
+        berth(world["home"], "ssh", "--", "umount", "-l", "/root", timeout=120)  # the shell sits in it
 
 
 # In the guest: a local apt repository (file: URI, trusted) holding the guest's own docker.io
