@@ -221,6 +221,18 @@ class SessionTest : public ::testing::Test {
     return std::make_unique<Peer>(theirs);
   }
 
+  // A new client that sent `request`, and the engine end that received it exactly (null when
+  // no engine connection came).
+  std::pair<std::unique_ptr<Peer>, std::unique_ptr<Peer>> exchange(const std::string& request) {
+    auto client = connect();
+    client->send(request);
+    auto engine = engine_->accept();
+    if (engine) {
+      EXPECT_EQ(engine->read(request.size()), request);
+    }
+    return {std::move(client), std::move(engine)};
+  }
+
   template <class Pred>
   bool waitFor(Pred pred) {
     for (auto deadline = std::chrono::steady_clock::now() + 5s; !pred();) {
@@ -248,6 +260,14 @@ constexpr std::string_view kPong =
 constexpr std::string_view kVersionReply =
     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n"
     "{\"Version\":\"24\"}\n";
+
+// The connection still carries an exchange: a ping goes through and its answer comes back.
+void expectKeptAlive(Peer& client, Peer& engine) {
+  client.send(kPing);
+  EXPECT_EQ(engine.read(kPing.size()), kPing);
+  engine.send(kPong);
+  EXPECT_EQ(client.read(kPong.size()), kPong);
+}
 
 TEST_F(SessionTest, PipelinedRequestsAreAnsweredInOrderOverOneEngineConnection) {
   auto client = connect();
@@ -283,19 +303,12 @@ TEST_F(SessionTest, ChunkedRequestBodyIsRelayedAndTheConnectionKeptAlive) {
   const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes";
   engine->send(reply);
   EXPECT_EQ(client->read(reply.size()), reply);
-  client->send(kPing);
-  EXPECT_EQ(engine->read(kPing.size()), kPing);
-  engine->send(kPong);
-  EXPECT_EQ(client->read(kPong.size()), kPong);
+  expectKeptAlive(*client, *engine);
 }
 
 TEST_F(SessionTest, ChunkedResponseChunksAreFlushedOneByOne) {
-  auto client = connect();
-  const std::string request = "GET /v1.43/events HTTP/1.1\r\nHost: docker\r\n\r\n";
-  client->send(request);
-  auto engine = engine_->accept();
+  auto [client, engine] = exchange("GET /v1.43/events HTTP/1.1\r\nHost: docker\r\n\r\n");
   ASSERT_TRUE(engine);
-  EXPECT_EQ(engine->read(request.size()), request);
   const std::string head =
       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
   engine->send(head + "8\r\n{\"a\":1}\n\r\n");
@@ -304,23 +317,16 @@ TEST_F(SessionTest, ChunkedResponseChunksAreFlushedOneByOne) {
   engine->send("8\r\n{\"b\":2}\n\r\n0\r\n\r\n");
   EXPECT_EQ(readChunks(*client, 8), "{\"b\":2}\n");
   EXPECT_EQ(client->readUntil("\r\n\r\n"), "0\r\n\r\n");
-  client->send(kPing);  // still usable afterwards
-  EXPECT_EQ(engine->read(kPing.size()), kPing);
-  engine->send(kPong);
-  EXPECT_EQ(client->read(kPong.size()), kPong);
+  expectKeptAlive(*client, *engine);
 }
 
 // A reply with a Content-Length body reaches the client byte for byte as the engine wrote it
 // (its head is not re-serialized: odd spacing and case stay), and each part of the body is
 // passed on as soon as it arrives, before the rest is sent.
 TEST_F(SessionTest, ALengthFramedReplyIsRelayedAsWrittenAndStreamed) {
-  auto client = connect();
-  const std::string request =
-      "GET /v1.43/containers/c1/json HTTP/1.1\r\nHost: docker\r\nuser-agent:  odd  \r\n\r\n";
-  client->send(request);
-  auto engine = engine_->accept();
+  auto [client, engine] = exchange(
+      "GET /v1.43/containers/c1/json HTTP/1.1\r\nHost: docker\r\nuser-agent:  odd  \r\n\r\n");
   ASSERT_TRUE(engine);
-  EXPECT_EQ(engine->read(request.size()), request);
   const std::string head =
       "HTTP/1.1 200 OK\r\ncontent-type:   application/json\r\nX-Odd:\tvalue \r\n"
       "Content-Length: 12\r\n\r\n";
@@ -330,10 +336,7 @@ TEST_F(SessionTest, ALengthFramedReplyIsRelayedAsWrittenAndStreamed) {
   EXPECT_EQ(client->read(4), "1234");
   engine->send("5}\n");
   EXPECT_EQ(client->read(3), "5}\n");
-  client->send(kPing);  // kept alive: the body ended where its length said
-  EXPECT_EQ(engine->read(kPing.size()), kPing);
-  engine->send(kPong);
-  EXPECT_EQ(client->read(kPong.size()), kPong);
+  expectKeptAlive(*client, *engine);  // the body ended where its length said
 }
 
 // Heads that arrive in two reads, the first with the whole start line but not all fields: the
@@ -358,19 +361,12 @@ TEST_F(SessionTest, HeadsSplitAfterTheStartLineAreRelayedWhole) {
 
 // HEAD: the reply's Content-Length describes a body that never comes.
 TEST_F(SessionTest, AReplyToHeadEndsAtItsHead) {
-  auto client = connect();
-  const std::string request = "HEAD /v1.43/_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
-  client->send(request);
-  auto engine = engine_->accept();
+  auto [client, engine] = exchange("HEAD /v1.43/_ping HTTP/1.1\r\nHost: docker\r\n\r\n");
   ASSERT_TRUE(engine);
-  EXPECT_EQ(engine->read(request.size()), request);
   const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
   engine->send(head);
   EXPECT_EQ(client->read(head.size()), head);
-  client->send(kPing);
-  EXPECT_EQ(engine->read(kPing.size()), kPing);
-  engine->send(kPong);
-  EXPECT_EQ(client->read(kPong.size()), kPong);
+  expectKeptAlive(*client, *engine);
 }
 
 // A 101 hands bytes buffered past both heads on first, then pipes both ways; the client's
