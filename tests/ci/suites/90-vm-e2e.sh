@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The slow VM suite: builds the qemu guest image (or reuses the cached one: ~6-10 min cold,
 # ~0 s warm; ~180 MB from Debian's mirror), then runs tests/e2e/test_qemu_vm.py: a real VM
-# under TCG when there is no KVM (full boot, docker run, bind mount, published port, ssh,
-# stop + resume from the saved state, delete, a dockerd that never answers -> 503).
+# under TCG when there is no KVM (full boot, docker run, bind mount, published port, ssh (also
+# with the guest's /root covered by a mount), berth update of the guest's docker.io, stop +
+# resume from the saved state, delete, a boot of the image downloaded from image.url, a dockerd
+# that never answers -> 503).
 # Prints the time of each step and the boot phases. Env: BERTH_IMAGE_CACHE (image cache dir).
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
