@@ -215,20 +215,21 @@ def test_a_udp_port_bound_on_loopback_only_is_not_ready(wk):
     loopback = list(UDP_ECHO)
     loopback[-1] = loopback[-1].replace("'0.0.0.0'", "'127.0.0.1'")
     assert "'127.0.0.1'" in loopback[-1]
-    wk.docker("create", "--name", "wk9", "--label", "berth.test=wake", "--label",
+    wk.docker("create", "--name", "wk7lo", "--label", "berth.test=wake", "--label",
               "berth.wake=true", "--label", "berth.wake.timeout=3s", "-p", "19509:80/udp",
               "-v", "/:/host:ro", "bb", *loopback)
     wait_asleep(wk, 19509)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.sendto(b"first", ("127.0.0.1", 19509))
-        wait_until(lambda: "could not wake wk9" in wk.log_text(), 30, "the wake of wk9 to end")
+        wait_until(lambda: "could not wake wk7lo" in wk.log_text(), 30, "the wake of wk7lo to end")
     finally:
         s.close()
     log = wk.log_text()
-    assert re.search(r"could not wake wk9 after \d+ ms: udp port 80 was not bound within 3000 ms",
+    wk.docker("rm", "-f", "wk7lo")  # frees its name and port for the tests after it
+    assert re.search(r"could not wake wk7lo after \d+ ms: udp port 80 was not bound within 3000 ms",
                      log), log[-2000:]
-    assert "wk9 is awake" not in log
+    assert "wk7lo is awake" not in log
 
 
 def test_engine_chosen_ports_of_a_wake_container_are_fixed_at_create(wk):
