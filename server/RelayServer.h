@@ -2,7 +2,8 @@
 // RelayServer: the Docker API front of berth: its listeners, and a relay Session per accepted
 // connection. stop() stops accepting at once, lets exchanges in flight finish for up to
 // `grace`, then calls `done`. Methods are called from one control thread; sessions run on
-// their own strands.
+// their own strands, or on the io_context's executor when one thread runs it
+// (RelayConfig::one_io_thread).
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>

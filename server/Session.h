@@ -1,10 +1,12 @@
 #pragma once
 // Session: one client connection of the Docker API socket, relayed to the engine (DESIGN.md
-// "The relay"). Request heads are forwarded unchanged; bodies stream both ways through fixed
+// "The relay"). Request heads are forwarded unchanged (a bodiless request and a reply with a
+// bounded body as the bytes their sender wrote); bodies stream both ways through fixed
 // buffers; response heads and every chunk are flushed at once; a 101 or a raw-stream 200 on
 // attach/exec switches to a RawPipe. Only bodies a filter asks for are buffered, under a cap.
 // One engine connection per client connection, opened on the first request. Lives while an
-// operation is pending (shared_from_this); runs on its connection's strand; no locks.
+// operation is pending (shared_from_this); runs on its connection's executor (a strand of its
+// own when several threads run the relay, see UnixListener); no locks.
 #include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
