@@ -460,15 +460,16 @@ void Session::onResponseHead(net::ErrorCode ec) {
   }
   auto& res = response_parser_->get();
   const int status = static_cast<int>(res.result_int());
+  // A 200 without framing on an attach/exec route may be a raw stream (a hijack).
+  const bool unframed_200 =
+      status == 200 && route_->mayHijack() && !res.chunked() && !res.has_content_length();
+  const bool filtered = filters_ && filters_->wantsResponseBody(status);
   const bool as_is =
-      status >= 200 && status != 101 && !(filters_ && filters_->wantsResponseBody(status)) &&
-      bodyIsBounded() &&
-      !(status == 200 && route_->mayHijack() && !res.chunked() && !res.has_content_length());
+      status >= 200 && status != 101 && !filtered && bodyIsBounded() && !unframed_200;
   if (!as_is) consumeResponseHead();
   if ((status == 101 && !watching_client_) ||
-      (status == 200 && route_->mayHijack() && !res.chunked() && !res.has_content_length() &&
-       (sv(res[http::field::content_type]) == kRawStream ||
-        sv(res[http::field::content_type]) == kMultiplexedStream))) {
+      (unframed_200 && (sv(res[http::field::content_type]) == kRawStream ||
+                        sv(res[http::field::content_type]) == kMultiplexedStream))) {
     // The request side must have finished with the engine stream before the pipe owns it.
     if (request_sent) {
       hijack();
@@ -494,7 +495,7 @@ void Session::onResponseHead(net::ErrorCode ec) {
   }
   state_ = request_sent ? State::StreamingResponseBody : State::StreamingBoth;
   if (!response_parser_->keep_alive()) keep_alive_ = false;
-  if (filters_ && filters_->wantsResponseBody(status)) {
+  if (filtered) {
     readFilteredResponseBody();
     return;
   }
