@@ -2,9 +2,9 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <stdexcept>
 
+#include "server/net/ConnectionExecutor.h"
 #include "server/net/Log.h"
 #include "server/net/SocketStream.h"
 #include "server/net/TlsStream.h"
@@ -50,37 +50,37 @@ std::string TcpListener::describe() const {
 void TcpListener::start() { accept(); }
 
 void TcpListener::accept() {
-  auto executor = options_.strands ? boost::asio::any_io_executor(boost::asio::make_strand(io_))
-                                   : boost::asio::any_io_executor(io_.get_executor());
-  acceptor_.async_accept(executor, [self = shared_from_this()](boost::system::error_code ec,
-                                                               Tcp::socket socket) {
-    if (self->stopped_) return;
-    if (ec) {
-      BERTH_LOG(Warn, "listener", "accept on " << self->describe() << ": " << ec.message());
-      if (ec == boost::asio::error::no_descriptors || ec == boost::asio::error::no_buffer_space) {
-        // Out of fds: retry later instead of spinning.
-        auto timer = std::make_shared<boost::asio::steady_timer>(self->io_);
-        timer->expires_after(std::chrono::milliseconds(100));
-        timer->async_wait([self, timer](boost::system::error_code) { self->accept(); });
-        return;
-      }
-      self->accept();
-      return;
-    }
-    boost::system::error_code ignored;
-    socket.set_option(Tcp::no_delay(true), ignored);
-    auto remote = socket.remote_endpoint(ignored);
-    std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
-    if (!self->tls_) {
-      self->on_accept_(std::make_unique<net::TcpStream>(std::move(socket), "tcp:" + peer));
-    } else if (self->pending_handshakes_ >= self->options_.max_pending_handshakes) {
-      BERTH_LOG(Warn, "listener", "refusing " << peer << ": too many TLS handshakes pending");
-      socket.close(ignored);
-    } else {
-      self->handshake(std::move(socket), peer);
-    }
-    self->accept();
-  });
+  acceptor_.async_accept(
+      net::connectionExecutor(io_, options_.strands),
+      [self = shared_from_this()](boost::system::error_code ec, Tcp::socket socket) {
+        if (self->stopped_) return;
+        if (ec) {
+          BERTH_LOG(Warn, "listener", "accept on " << self->describe() << ": " << ec.message());
+          if (ec == boost::asio::error::no_descriptors ||
+              ec == boost::asio::error::no_buffer_space) {
+            // Out of fds: retry later instead of spinning.
+            auto timer = std::make_shared<boost::asio::steady_timer>(self->io_);
+            timer->expires_after(std::chrono::milliseconds(100));
+            timer->async_wait([self, timer](boost::system::error_code) { self->accept(); });
+            return;
+          }
+          self->accept();
+          return;
+        }
+        boost::system::error_code ignored;
+        socket.set_option(Tcp::no_delay(true), ignored);
+        auto remote = socket.remote_endpoint(ignored);
+        std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
+        if (!self->tls_) {
+          self->on_accept_(std::make_unique<net::TcpStream>(std::move(socket), "tcp:" + peer));
+        } else if (self->pending_handshakes_ >= self->options_.max_pending_handshakes) {
+          BERTH_LOG(Warn, "listener", "refusing " << peer << ": too many TLS handshakes pending");
+          socket.close(ignored);
+        } else {
+          self->handshake(std::move(socket), peer);
+        }
+        self->accept();
+      });
 }
 
 void TcpListener::handshake(Tcp::socket socket, const std::string& peer) {

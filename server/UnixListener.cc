@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <stdexcept>
 
+#include "server/net/ConnectionExecutor.h"
 #include "server/net/Log.h"
 #include "server/net/SocketStream.h"
 #include "vm/PrivateDir.h"
@@ -75,10 +75,9 @@ void UnixListener::adopt(int fd) {
 void UnixListener::start() { accept(); }
 
 void UnixListener::accept() {
-  auto executor = strands_ ? boost::asio::any_io_executor(boost::asio::make_strand(io_))
-                           : boost::asio::any_io_executor(io_.get_executor());
-  acceptor_.async_accept(executor, [self = shared_from_this()](boost::system::error_code ec,
-                                                               Protocol::socket socket) {
+  acceptor_.async_accept(net::connectionExecutor(io_, strands_), [self = shared_from_this()](
+                                                                     boost::system::error_code ec,
+                                                                     Protocol::socket socket) {
     if (self->stopped_) return;
     if (ec) {
       BERTH_LOG(Warn, "listener", "accept on " << self->path_ << ": " << ec.message());
