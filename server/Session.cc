@@ -109,11 +109,12 @@ void Session::readRequestHead() {
     closeAll();
     return;
   }
-  request_parser_.emplace();
-  request_parser_->header_limit(static_cast<std::uint32_t>(config_->limits.max_header_bytes));
-  request_parser_->body_limit(kUnlimited);  // uploads may be gigabytes; they stream
+  request_scan_.emplace();
+  request_scan_->header_limit(static_cast<std::uint32_t>(config_->limits.max_header_bytes));
+  request_parser_.reset();
   request_serializer_.reset();
   request_as_is_ = false;
+  response_scan_.reset();
   response_parser_.reset();
   response_serializer_.reset();
   filters_.reset();
@@ -152,7 +153,7 @@ void Session::readHead() {
     holds_buffers_ = true;
     if (config_->on_busy_count) config_->on_busy_count(+1);
   }
-  readHeadInPlace(*client_io_, client_buffer_, *request_parser_, &Session::onRequestHeadParsed);
+  readHeadInPlace(*client_io_, client_buffer_, *request_scan_, &Session::onRequestHeadParsed);
 }
 
 void Session::onRequestHeadParsed(net::ErrorCode ec, std::size_t head_bytes) {
@@ -216,22 +217,25 @@ void Session::onRequestHead(net::ErrorCode ec) {
     }
     return;
   }
-  auto& req = request_parser_->get();
+  const auto& scan = *request_scan_;
+  // The head is at the buffer's front.
+  const auto* head_at = static_cast<const char*>(client_buffer_.data().data());
+  const std::string_view method = scan.methodString(head_at);
+  const std::string_view target = scan.target(head_at);
   // "METHOD SP target SP HTTP/1.1"
-  const std::size_t line_bytes = req.method_string().size() + req.target().size() + 10;
-  if (auto refusal = RequestLimits::check(line_bytes, std::distance(req.begin(), req.end()),
-                                          config_->limits)) {
+  const std::size_t line_bytes = method.size() + target.size() + 10;
+  if (auto refusal = RequestLimits::check(line_bytes, scan.fieldCount(), config_->limits)) {
     replyError(refusal->status, refusal->message);
     return;
   }
-  keep_alive_ = req.keep_alive();
-  request_is_head_ = req.method() == http::verb::head;
-  route_ = api::RouteMatcher::match(sv(req.method_string()), sv(req.target()));
-  may_upgrade_ = route_->mayHijack() || req.find(http::field::upgrade) != req.end();
+  keep_alive_ = scan.keep_alive();
+  request_is_head_ = scan.method() == http::verb::head;
+  route_ = api::RouteMatcher::match(method, target);
+  may_upgrade_ = route_->mayHijack() || scan.hasUpgrade();
   BERTH_LOG(Debug, "relay",
-            "conn " << id_ << " " << req.method_string() << " " << req.target() << " ("
+            "conn " << id_ << " " << method << " " << target << " ("
                     << api::routeKindName(route_->kind) << ")");
-  api::RequestHead head{sv(req.method_string()), sv(req.target()), *route_};
+  api::RequestHead head{method, target, *route_};
   if (config_->filters) {
     filters_.emplace(config_->filters->create(head));
     if (auto reply = filters_->onRequestHead(head)) {
@@ -255,6 +259,7 @@ void Session::onRequestHead(net::ErrorCode ec) {
 
 void Session::afterRequestHead() {
   if (filters_ && filters_->wantsRequestBody()) {
+    if (!parseRequestHeadFully()) return;
     client_buffer_.consume(std::exchange(request_head_bytes_, 0));
     readFilteredRequestBody();
     return;
@@ -328,8 +333,8 @@ void Session::sendRequestHead() {
   // Read the reply while the request still streams: the engine may answer early (an error,
   // or a hijack), and must not wait on us.
   readResponseHead();
-  const std::size_t head = std::exchange(request_head_bytes_, 0);
-  if (request_parser_->is_done()) {
+  if (request_scan_->is_done()) {
+    const std::size_t head = std::exchange(request_head_bytes_, 0);
     // No body (most requests): the head goes to the engine as the client wrote it.
     request_as_is_ = true;
     boost::asio::async_write(
@@ -344,7 +349,8 @@ void Session::sendRequestHead() {
         });
     return;
   }
-  client_buffer_.consume(head);
+  if (!parseRequestHeadFully()) return;
+  client_buffer_.consume(std::exchange(request_head_bytes_, 0));
   request_serializer_.emplace(request_parser_->get());
   pumpRequestBody();
 }
@@ -368,11 +374,10 @@ void Session::sendFilteredRequest(std::shared_ptr<http::request<http::string_bod
 }
 
 void Session::pumpRequestBody() {
-  // A request without a body (most) needs no chunk: its head goes alone.
-  auto body_chunk = request_parser_->is_done() ? std::span<char>{} : chunk(request_chunk_);
+  // Only requests with a body come here (a bodiless one goes as written).
   auto pump = std::make_shared<BodyPump<true>>(
-      *client_io_, client_buffer_, *request_parser_, *engine_io_, *request_serializer_, body_chunk,
-      [self = shared_from_this()](net::ErrorCode ec) {
+      *client_io_, client_buffer_, *request_parser_, *engine_io_, *request_serializer_,
+      chunk(request_chunk_), [self = shared_from_this()](net::ErrorCode ec) {
         if (ec && !self->request_serializer_->is_header_done()) {
           self->replyError(502, "cannot send the request to the Docker engine: " + ec.message());
           return;
@@ -388,11 +393,50 @@ void Session::pumpRequestBody() {
 
 void Session::readResponseHead() {
   engine_buffer_.reserve(config_->limits.chunk_bytes);  // a whole small reply in one read
+  response_scan_.emplace();
+  response_parser_.reset();
+  if (request_is_head_) response_scan_->skip(true);
+  response_head_bytes_ = 0;
+  readHeadInPlace(*engine_io_, engine_buffer_, *response_scan_, &Session::onResponseHeadParsed);
+}
+
+namespace {
+
+// Feeds a complete head (already validated by a HeadScan) to a full parser. The same bytes
+// passed the same basic_parser a moment ago, so false means a bug here, not bad input.
+template <class Parser>
+bool putWholeHead(Parser& parser, const RelayBuffer& buffer, std::size_t head_bytes) {
+  net::ErrorCode ec;
+  std::size_t used = 0;
+  while (!parser.is_header_done() && !ec && used < head_bytes) {
+    const auto* head = static_cast<const char*>(buffer.data().data());
+    used += parser.put(boost::asio::buffer(head + used, head_bytes - used), ec);
+    if (ec == http::error::need_more && used < head_bytes) ec = {};
+  }
+  if (parser.is_header_done()) return true;
+  BERTH_LOG(Error, "relay", "a scanned head did not parse again: " << ec.message());
+  return false;
+}
+
+}  // namespace
+
+bool Session::parseRequestHeadFully() {
+  request_parser_.emplace();
+  request_parser_->header_limit(static_cast<std::uint32_t>(config_->limits.max_header_bytes));
+  request_parser_->body_limit(kUnlimited);  // uploads may be gigabytes; they stream
+  if (putWholeHead(*request_parser_, client_buffer_, request_head_bytes_)) return true;
+  replyError(500, "berth could not parse the request head a second time (a bug in berth)");
+  return false;
+}
+
+bool Session::parseResponseHeadFully() {
   response_parser_.emplace();
   response_parser_->body_limit(kUnlimited);
   if (request_is_head_) response_parser_->skip(true);
-  response_head_bytes_ = 0;
-  readHeadInPlace(*engine_io_, engine_buffer_, *response_parser_, &Session::onResponseHeadParsed);
+  if (putWholeHead(*response_parser_, engine_buffer_, response_head_bytes_)) return true;
+  replyError(502,
+             "berth could not parse the Docker engine's reply head a second time (a bug in berth)");
+  return false;
 }
 
 // http::async_read_header, except that the head's bytes stay at the front of `buffer` until the
@@ -406,6 +450,7 @@ void Session::readHeadInPlace(net::StreamAdapter& from, RelayBuffer& buffer, Par
                               std::size_t parsed) {
   if (buffer.size() > parsed) {
     net::ErrorCode ec;
+    parser.setBase(static_cast<const char*>(buffer.data().data()));
     // Beast may take the start line while fields are still missing (need_more with bytes
     // used): those bytes stay in the buffer, since the head is relayed whole, and the next
     // put starts after them, as it would after async_read_header's consume.
@@ -447,8 +492,8 @@ void Session::consumeResponseHead() {
 }
 
 bool Session::bodyIsBounded() {
-  return response_parser_->is_done() ||
-         (!response_parser_->chunked() && response_parser_->content_length().has_value());
+  return response_scan_->is_done() ||
+         (!response_scan_->chunked() && response_scan_->content_length().has_value());
 }
 
 void Session::onResponseHead(net::ErrorCode ec) {
@@ -458,52 +503,59 @@ void Session::onResponseHead(net::ErrorCode ec) {
     replyError(502, "the Docker engine closed the connection before answering: " + ec.message());
     return;
   }
-  auto& res = response_parser_->get();
-  const int status = static_cast<int>(res.result_int());
+  const auto& scan = *response_scan_;
+  const int status = scan.status();
   // A 200 without framing on an attach/exec route may be a raw stream (a hijack).
   const bool unframed_200 =
-      status == 200 && route_->mayHijack() && !res.chunked() && !res.has_content_length();
-  const bool filtered = filters_ && filters_->wantsResponseBody(status);
-  const bool as_is =
-      status >= 200 && status != 101 && !filtered && bodyIsBounded() && !unframed_200;
-  if (!as_is) consumeResponseHead();
-  if ((status == 101 && !watching_client_) ||
-      (unframed_200 && (sv(res[http::field::content_type]) == kRawStream ||
-                        sv(res[http::field::content_type]) == kMultiplexedStream))) {
-    // The request side must have finished with the engine stream before the pipe owns it.
-    if (request_sent) {
-      hijack();
-    } else {
-      state_ = State::HijackPending;
+      status == 200 && route_->mayHijack() && !scan.chunked() && !scan.content_length().has_value();
+  if (status < 200 || unframed_200) {
+    // Handed to a pipe or re-serialized: the fields are needed.
+    if (!parseResponseHeadFully()) return;
+    consumeResponseHead();
+    auto& res = response_parser_->get();
+    if ((status == 101 && !watching_client_) ||
+        (unframed_200 && (sv(res[http::field::content_type]) == kRawStream ||
+                          sv(res[http::field::content_type]) == kMultiplexedStream))) {
+      // The request side must have finished with the engine stream before the pipe owns it.
+      if (request_sent) {
+        hijack();
+      } else {
+        state_ = State::HijackPending;
+      }
+      return;
     }
-    return;
-  }
-  if (status >= 100 && status < 200) {
-    // An interim reply (100 Continue): hand it on, then wait for the real one.
-    auto interim = std::make_shared<http::response<http::empty_body>>(res.base());
-    response_parser_.reset();
-    http::async_write(*client_io_, *interim,
-                      [self = shared_from_this(), interim](net::ErrorCode wec, std::size_t) {
-                        if (wec) return self->fail("writing interim reply", wec);
-                        self->readResponseHead();
-                      });
-    return;
+    if (status < 200) {
+      // An interim reply (100 Continue): hand it on, then wait for the real one.
+      auto interim = std::make_shared<http::response<http::empty_body>>(res.base());
+      response_parser_.reset();
+      http::async_write(*client_io_, *interim,
+                        [self = shared_from_this(), interim](net::ErrorCode wec, std::size_t) {
+                          if (wec) return self->fail("writing interim reply", wec);
+                          self->readResponseHead();
+                        });
+      return;
+    }
   }
   if (gate_pass_) {
     gate_pass_->onResponse(status);
     gate_pass_.reset();
   }
   state_ = request_sent ? State::StreamingResponseBody : State::StreamingBoth;
-  if (!response_parser_->keep_alive()) keep_alive_ = false;
+  if (!scan.keep_alive()) keep_alive_ = false;
+  const bool filtered = filters_ && filters_->wantsResponseBody(status);
+  if (!filtered && !unframed_200 && bodyIsBounded()) {
+    relayResponseAsIs();
+    return;
+  }
+  if (!response_parser_) {
+    if (!parseResponseHeadFully()) return;
+    consumeResponseHead();
+  }
   if (filtered) {
     readFilteredResponseBody();
     return;
   }
-  if (as_is) {
-    relayResponseAsIs();
-    return;
-  }
-  response_serializer_.emplace(res);
+  response_serializer_.emplace(response_parser_->get());
   // The head is flushed now (`POST /wait` sends it long before its body), with whatever
   // body bytes came along.
   pumpResponseBody();
@@ -553,7 +605,7 @@ void Session::pumpResponseBody() {
 // head was parsed only to learn the framing, the status and the keep-alive.
 void Session::relayResponseAsIs() {
   const std::uint64_t body =
-      response_parser_->is_done() ? 0 : response_parser_->content_length().value_or(0);
+      response_scan_->is_done() ? 0 : response_scan_->content_length().value_or(0);
   const auto buffered = engine_buffer_.data();
   const std::size_t first = static_cast<std::size_t>(
       std::min<std::uint64_t>(buffered.size(), response_head_bytes_ + body));
@@ -672,7 +724,7 @@ void Session::responseDone() {
     case State::StreamingBoth:
       // The whole request was read and its last write is completing: requestDone() goes on.
       // (The engine often answers a GET before that write's handler has run.)
-      if ((request_serializer_ || request_as_is_) && request_parser_->is_done()) {
+      if (request_as_is_ || (request_serializer_ && request_parser_->is_done())) {
         state_ = State::FinishingRequest;
         return;
       }

@@ -22,6 +22,7 @@
 
 #include "api/FilterChain.h"
 #include "server/ChunkCache.h"
+#include "server/HeadScan.h"
 #include "server/RelayConfig.h"
 #include "server/net/StreamAdapter.h"
 
@@ -65,6 +66,11 @@ class Session : public std::enable_shared_from_this<Session> {
   template <class Parser>
   void readHeadInPlace(net::StreamAdapter& from, RelayBuffer& buffer, Parser& parser,
                        void (Session::*done)(net::ErrorCode, std::size_t), std::size_t parsed = 0);
+  // The scanned head at the front of the buffer, parsed again by the full parser (fields
+  // kept) for the paths that re-serialize it or read its body through the parser; false (and
+  // an error reply sent) if it does not parse again, which would be a bug in berth.
+  bool parseRequestHeadFully();
+  bool parseResponseHeadFully();
   void onResponseHeadParsed(net::ErrorCode ec, std::size_t head_bytes);
   void onRequestHeadParsed(net::ErrorCode ec, std::size_t head_bytes);
   void consumeResponseHead();
@@ -123,6 +129,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   State state_ = State::ReadingHead;
   // One exchange (request + response); reset for the next one on a kept-alive connection.
+  // Heads are read by the scans; the full parsers exist only when a head is re-serialized.
+  std::optional<HeadScan<true>> request_scan_;
+  std::optional<HeadScan<false>> response_scan_;
   std::optional<RequestParser> request_parser_;
   std::optional<RequestSerializer> request_serializer_;
   std::optional<ResponseParser> response_parser_;
