@@ -13,7 +13,12 @@ void SocketStream<Protocol>::readSome(boost::asio::mutable_buffer buffer, IoHand
 template <class Protocol>
 void SocketStream<Protocol>::writeSome(std::span<const boost::asio::const_buffer> buffers,
                                        IoHandler handler) {
-  // The span may die before completion; Asio copies the buffer sequence it is given.
+  // The span may die before completion; Asio copies the buffer sequence it is given. Most
+  // writes are one buffer (a head, a body chunk): given alone, it costs no allocation.
+  if (buffers.size() == 1) {
+    socket_.async_write_some(buffers.front(), std::move(handler));
+    return;
+  }
   std::vector<boost::asio::const_buffer> copy(buffers.begin(), buffers.end());
   socket_.async_write_some(copy, std::move(handler));
 }
