@@ -12,6 +12,7 @@
 
 #include "api/ErrorBody.h"
 #include "server/BodyPump.h"
+#include "server/PlainReplyHead.h"
 #include "server/RawPipe.h"
 #include "server/RequestLimits.h"
 #include "server/net/Log.h"
@@ -28,6 +29,9 @@ constexpr std::string_view kMultiplexedStream = "application/vnd.docker.multiple
 // compares `len_ > body_limit_`, which is true for an empty optional, so every
 // Content-Length body would fail with body_limit.
 constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
+// The engine's reply heads: Beast's default, set explicitly so both parsers and the plain
+// scan agree.
+constexpr std::uint32_t kReplyHeaderLimit = 8192;
 
 // Boost 1.74's Beast speaks boost::string_view.
 std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
@@ -394,7 +398,9 @@ void Session::pumpRequestBody() {
 void Session::readResponseHead() {
   engine_buffer_.reserve(config_->limits.chunk_bytes);  // a whole small reply in one read
   response_scan_.emplace();
+  response_scan_->header_limit(kReplyHeaderLimit);
   response_parser_.reset();
+  reply_ = {};
   if (request_is_head_) response_scan_->skip(true);
   response_head_bytes_ = 0;
   readHeadInPlace(*engine_io_, engine_buffer_, *response_scan_, &Session::onResponseHeadParsed);
@@ -431,6 +437,7 @@ bool Session::parseRequestHeadFully() {
 
 bool Session::parseResponseHeadFully() {
   response_parser_.emplace();
+  response_parser_->header_limit(kReplyHeaderLimit);
   response_parser_->body_limit(kUnlimited);
   if (request_is_head_) response_parser_->skip(true);
   if (putWholeHead(*response_parser_, engine_buffer_, response_head_bytes_)) return true;
@@ -449,8 +456,19 @@ void Session::readHeadInPlace(net::StreamAdapter& from, RelayBuffer& buffer, Par
                               void (Session::*done)(net::ErrorCode, std::size_t),
                               std::size_t parsed) {
   if (buffer.size() > parsed) {
+    const auto* bytes = static_cast<const char*>(buffer.data().data());
+    if constexpr (!Parser::is_request::value) {
+      // Most replies arrive whole and plain: framed by one pass, without Beast's field loop.
+      if (parsed == 0 && !request_is_head_) {
+        if (auto plain = PlainReplyHead::scan({bytes, buffer.size()}, kReplyHeaderLimit)) {
+          reply_ = {plain->status, false, plain->content_length, true, plain->content_length == 0};
+          (this->*done)({}, plain->head_bytes);
+          return;
+        }
+      }
+    }
     net::ErrorCode ec;
-    parser.setBase(static_cast<const char*>(buffer.data().data()));
+    parser.setBase(bytes);
     // Beast may take the start line while fields are still missing (need_more with bytes
     // used): those bytes stay in the buffer, since the head is relayed whole, and the next
     // put starts after them, as it would after async_read_header's consume.
@@ -483,6 +501,14 @@ void Session::readHeadInPlace(net::StreamAdapter& from, RelayBuffer& buffer, Par
 
 void Session::onResponseHeadParsed(net::ErrorCode ec, std::size_t head_bytes) {
   response_head_bytes_ = head_bytes;
+  if (!ec && reply_.status == 0) {  // not a plain head: the scan framed it
+    const auto& scan = *response_scan_;
+    reply_.status = scan.status();
+    reply_.chunked = scan.chunked();
+    if (auto length = scan.content_length()) reply_.content_length = *length;
+    reply_.keep_alive = scan.keep_alive();
+    reply_.done = scan.is_done();
+  }
   onResponseHead(ec);
 }
 
@@ -491,9 +517,8 @@ void Session::consumeResponseHead() {
   response_head_bytes_ = 0;
 }
 
-bool Session::bodyIsBounded() {
-  return response_scan_->is_done() ||
-         (!response_scan_->chunked() && response_scan_->content_length().has_value());
+bool Session::bodyIsBounded() const {
+  return reply_.done || (!reply_.chunked && reply_.content_length.has_value());
 }
 
 void Session::onResponseHead(net::ErrorCode ec) {
@@ -503,11 +528,10 @@ void Session::onResponseHead(net::ErrorCode ec) {
     replyError(502, "the Docker engine closed the connection before answering: " + ec.message());
     return;
   }
-  const auto& scan = *response_scan_;
-  const int status = scan.status();
+  const int status = reply_.status;
   // A 200 without framing on an attach/exec route may be a raw stream (a hijack).
   const bool unframed_200 =
-      status == 200 && route_->mayHijack() && !scan.chunked() && !scan.content_length().has_value();
+      status == 200 && route_->mayHijack() && !reply_.chunked && !reply_.content_length.has_value();
   if (status < 200 || unframed_200) {
     // Handed to a pipe or re-serialized: the fields are needed.
     if (!parseResponseHeadFully()) return;
@@ -541,7 +565,7 @@ void Session::onResponseHead(net::ErrorCode ec) {
     gate_pass_.reset();
   }
   state_ = request_sent ? State::StreamingResponseBody : State::StreamingBoth;
-  if (!scan.keep_alive()) keep_alive_ = false;
+  if (!reply_.keep_alive) keep_alive_ = false;
   const bool filtered = filters_ && filters_->wantsResponseBody(status);
   if (!filtered && !unframed_200 && bodyIsBounded()) {
     relayResponseAsIs();
@@ -604,8 +628,7 @@ void Session::pumpResponseBody() {
 // of the body chunk by chunk, each written as soon as it is read. Nothing is re-serialized: the
 // head was parsed only to learn the framing, the status and the keep-alive.
 void Session::relayResponseAsIs() {
-  const std::uint64_t body =
-      response_scan_->is_done() ? 0 : response_scan_->content_length().value_or(0);
+  const std::uint64_t body = reply_.done ? 0 : reply_.content_length.value_or(0);
   const auto buffered = engine_buffer_.data();
   const std::size_t first = static_cast<std::size_t>(
       std::min<std::uint64_t>(buffered.size(), response_head_bytes_ + body));

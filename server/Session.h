@@ -74,7 +74,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void onResponseHeadParsed(net::ErrorCode ec, std::size_t head_bytes);
   void onRequestHeadParsed(net::ErrorCode ec, std::size_t head_bytes);
   void consumeResponseHead();
-  bool bodyIsBounded();
+  bool bodyIsBounded() const;
   void onResponseHead(net::ErrorCode ec);
   void relayResponseAsIs();
   void relayBodyAsIs();
@@ -132,6 +132,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // Heads are read by the scans; the full parsers exist only when a head is re-serialized.
   std::optional<HeadScan<true>> request_scan_;
   std::optional<HeadScan<false>> response_scan_;
+  // The reply's framing, from PlainReplyHead or, for other heads, from response_scan_.
+  struct ReplyFraming {
+    int status = 0;  // 0: no head yet
+    bool chunked = false;
+    std::optional<std::uint64_t> content_length;
+    bool keep_alive = true;
+    bool done = false;  // no body follows the head
+  };
+  ReplyFraming reply_;
   std::optional<RequestParser> request_parser_;
   std::optional<RequestSerializer> request_serializer_;
   std::optional<ResponseParser> response_parser_;
