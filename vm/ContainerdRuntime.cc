@@ -85,6 +85,11 @@ std::vector<std::string> ContainerdRuntime::ctrArgv(const std::string& socket) {
   return {program("ctr", "containerd"), "--address", socket};
 }
 
+std::string ContainerdRuntime::vmConfig(const std::string& user_config) {
+  if (std::filesystem::exists(user_config)) return net::Files::readOr(user_config);
+  return defaultConfig(kVmSocket, "/var/lib/containerd", "/run/containerd");
+}
+
 std::string ContainerdRuntime::guestNerdctl(const ProfilePaths& paths) {
   return paths.state_dir + "/bin/nerdctl";
 }

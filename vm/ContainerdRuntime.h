@@ -7,7 +7,8 @@
 // state, which containerd's runc shim keeps at the fixed /run/containerd/runc unless each client
 // says otherwise (its `Root` option is per container, and a config default exists only for the
 // CRI plugin), is the profile's `runc` directory mounted there in the guest. nerdctl.binary
-// is copied into the profile at every boot (guestNerdctl).
+// is copied into the profile at every boot (guestNerdctl). In a VM guest (qemu) containerd is
+// the image's own, run by its systemd unit with vmConfig() as /etc/containerd/config.toml.
 // Readiness is a real `ctr version` answer. Stateless; thread-safe.
 #include "vm/Runtime.h"
 
@@ -22,6 +23,11 @@ class ContainerdRuntime final : public Runtime {
                                    const std::string& state);
   // The ctr argv that talks to the containerd at `socket` (ctr from PATH).
   static std::vector<std::string> ctrArgv(const std::string& socket);
+  // A VM guest's containerd: its API socket (its unit's default), and its config: the
+  // profile's `user_config` file when it exists (it keeps this socket: berth forwards it),
+  // else berth's default with the guest's usual root and state.
+  static constexpr const char* kVmSocket = "/run/containerd/containerd.sock";
+  static std::string vmConfig(const std::string& user_config);
   // Where the guest has the profile's copy of nerdctl.binary (copied at every boot; the ns
   // guest sees the path as the host does).
   static std::string guestNerdctl(const ProfilePaths& paths);

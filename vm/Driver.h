@@ -81,6 +81,14 @@ class Driver {
   // never started. Throws DriverError when the guest is not running or has no shell access.
   virtual std::vector<std::string> shellArgv(const std::vector<std::string>& command,
                                              bool tty) const = 0;
+  // Like shellArgv, for one program and its arguments: each word reaches it as given (no shell
+  // in between re-splits or expands it).
+  virtual std::vector<std::string> execArgv(const std::vector<std::string>& words, bool tty) const {
+    return shellArgv(words, tty);
+  }
+  // True when the guest runs the host's own programs (ns: the host's mount namespace, plus
+  // shares): a program's host path is its guest path. A VM guest runs its image's.
+  virtual bool runsHostPrograms() const { return false; }
   // An ssh_config block for the guest; throws DriverError for drivers without ssh.
   virtual std::string sshConfig() const;
   // A guest left running by a daemon that was killed (found from files and processes only).

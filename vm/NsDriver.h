@@ -38,6 +38,7 @@ class NsDriver final : public Driver {
   std::vector<Share> shares() const override { return shares_; }
   std::string guestEngineSocket() const override { return engine_socket_; }
   const Runtime& runtime() const override { return *runtime_; }
+  bool runsHostPrograms() const override { return true; }
   // nsenter into the guest's network and mount namespaces.
   std::vector<std::string> shellArgv(const std::vector<std::string>& command,
                                      bool tty) const override;

@@ -560,15 +560,15 @@ void ProfileConfig::validate() const {
     if (std::string why = key.check(*this); !why.empty()) throw ConfigError(why);
   }
   // Settings whose machinery does not exist yet are refused rather than saved and shown as if
-  // they were in force (a qemu guest would still run dockerd, and no k3s).
-  if (runtime == "containerd" && vm_type == "qemu") {
-    throw ConfigError(
-        "the containerd runtime is built for --vm-type ns only so far; use --vm-type ns or "
-        "--runtime docker");
-  }
+  // they were in force (a qemu guest would run without the nerdctl asked for, and no k3s).
   if (!nerdctl.binary.empty() && runtime != "containerd") {
     throw ConfigError("nerdctl.binary is for the containerd runtime; this profile runs " + runtime +
                       " (use docker with it)");
+  }
+  if (!nerdctl.binary.empty() && vm_type == "qemu") {
+    throw ConfigError(
+        "nerdctl.binary is copied into --vm-type ns guests only so far; in a qemu guest use "
+        "berth ctr -- ARGS");
   }
   // What is downloaded is checked: a URL without its checksum is not taken on trust.
   if (!image.url.empty() && image.sha256.empty()) {

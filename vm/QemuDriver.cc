@@ -26,7 +26,7 @@
 #include "server/net/Digest.h"
 #include "server/net/Files.h"
 #include "server/net/Log.h"
-#include "vm/EngineProbe.h"
+#include "vm/ContainerdRuntime.h"
 #include "vm/GuestImage.h"
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
@@ -78,8 +78,13 @@ std::uint16_t freeLoopbackPort(std::uint16_t preferred) {
 
 }  // namespace
 
-QemuDriver::QemuDriver(QemuOptions options) : options_(std::move(options)) {
+QemuDriver::QemuDriver(QemuOptions options)
+    : options_(std::move(options)), runtime_(Runtime::make(options_.runtime)) {
   if (options_.state_dir.empty()) throw DriverError("qemu driver: no state directory");
+  if (runtime_->servesContainerdApi()) {
+    containerd_forward_ = std::make_unique<SshSocketForward>(
+        path("containerd.sock"), ContainerdRuntime::kVmSocket, path("containerd-forward.log"));
+  }
 }
 
 QemuDriver::~QemuDriver() {
@@ -134,6 +139,8 @@ QemuOptions QemuDriver::optionsFor(const ProfileConfig& config, const ProfilePat
   options.dns = config.network.dns;
   options.docker = config.docker;
   options.env = config.env;
+  options.runtime = config.runtime.empty() ? "docker" : config.runtime;
+  options.containerd_user_config = ContainerdRuntime::userConfigFile(paths);
   options.disk_image = GuestImage::folderFor(config);
   if (const char* timeout = std::getenv("BERTH_QEMU_BOOT_TIMEOUT"); timeout && *timeout) {
     const auto seconds = api::parseWhole<unsigned>(timeout);
@@ -143,8 +150,16 @@ QemuOptions QemuDriver::optionsFor(const ProfileConfig& config, const ProfilePat
   return options;
 }
 
+std::string QemuDriver::guestEngineSocket() const {
+  return runtime_->servesDockerApi() ? "/var/run/docker.sock" : ContainerdRuntime::kVmSocket;
+}
+
 EngineEndpoint QemuDriver::engine() const {
   EngineEndpoint endpoint;
+  if (containerd_forward_) {
+    endpoint.unix_path = containerd_forward_->local();
+    return endpoint;
+  }
   endpoint.kind = EngineEndpoint::Kind::TlsTcp;
   endpoint.host = "127.0.0.1";
   endpoint.port = ports_.engine;
@@ -296,6 +311,8 @@ void QemuDriver::prepare(const ProgressSink& progress) {
   input.env = options_.env;
   input.shares = options_.shares;
   input.mount_type = mount_type;
+  if (runtime_->servesContainerdApi())
+    input.containerd_config = ContainerdRuntime::vmConfig(options_.containerd_user_config);
   for (const auto& share : options_.shares) {
     if (!fs::is_directory(share.location))
       throw DriverError("mount " + share.location + ": not a folder on this host");
@@ -334,7 +351,7 @@ void QemuDriver::start(const ProgressSink& progress) {
   };
   if (qemuAlive()) {
     std::string error;
-    if (EngineProbe(engine()).ping(5s, error)) return;
+    if (engineAnswers(5s, error)) return;
     say("qemu: a guest from an earlier run is still up but its engine does not answer: restarting "
         "it");
     killQemu();
@@ -395,6 +412,7 @@ void QemuDriver::start(const ProgressSink& progress) {
     boot(say, false);
   } catch (const std::exception& e) {
     if (qemuAlive()) killQemu();
+    if (containerd_forward_) containerd_forward_->stop();
     stopVirtiofsd();
     cleanupRuntimeFiles();
     std::lock_guard lock(mutex_);
@@ -471,7 +489,29 @@ std::vector<std::pair<std::string, std::string>> guestPhases(const std::string& 
 
 }  // namespace
 
-// Waits for a real answer from dockerd, reporting each guest phase as the host sees it (the
+bool QemuDriver::engineAnswers(std::chrono::milliseconds timeout, std::string& error) {
+  if (containerd_forward_ && !containerd_forward_->ensure(sshArgv({}, false))) {
+    error = "the ssh forward of containerd's socket is not up yet (see " +
+            path("containerd-forward.log") + ")";
+    return false;
+  }
+  return runtime_->answers(engine(), timeout, error);
+}
+
+bool QemuDriver::waitAnswering(Clock::time_point deadline,
+                               const std::function<bool()>& keep_waiting, std::string& error) {
+  error = "not asked yet";
+  while (Clock::now() < deadline) {
+    if (!keep_waiting()) return false;
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (engineAnswers(std::clamp<std::chrono::milliseconds>(left, 1ms, 3s), error)) return true;
+    std::this_thread::sleep_for(500ms);
+  }
+  return false;
+}
+
+// Waits for a real answer from the engine, reporting each guest phase as the host sees it (the
 // host clock: the guest's uptime starts only once its kernel is unpacked, seconds after QEMU).
 void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
                             const ProgressSink& say) {
@@ -497,23 +537,26 @@ void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
           "s)");
     }
     if (Clock::now() >= next_note) {
-      say("qemu: still waiting for dockerd (" + fixed1(secondsSince(t0)) + ")");
+      say("qemu: still waiting for " + runtime_->engineProgram() + " (" + fixed1(secondsSince(t0)) +
+          ")");
       next_note += 30s;
     }
     return true;
   };
   std::string error;
-  if (EngineProbe(engine()).waitUntilAnswering(t0 + timeout, 500ms, keep_waiting, error)) return;
+  if (waitAnswering(t0 + timeout, keep_waiting, error)) return;
   killQemu();
-  throw DriverError("dockerd in the qemu guest did not answer within " +
+  if (containerd_forward_) containerd_forward_->stop();
+  throw DriverError(runtime_->engineProgram() + " in the qemu guest did not answer within " +
                     std::to_string(timeout.count()) + "s (last: " + error +
                     "); QEMU was stopped; guest console log: " + path("serial.log"));
 }
 
 void QemuDriver::reportPhases(Clock::time_point t0, double engine_s,
                               const ProgressSink& say) const {
-  say("qemu: boot phases (host clock, from QEMU's start):" + phase_summary_ +
-      " engine-answers-tls=" + fixed1(engine_s) + "; ready at " + fixed1(secondsSince(t0)));
+  say("qemu: boot phases (host clock, from QEMU's start):" + phase_summary_ + " engine-answers-" +
+      (containerd_forward_ ? "ssh" : "tls") + "=" + fixed1(engine_s) + "; ready at " +
+      fixed1(secondsSince(t0)));
 }
 
 std::string QemuDriver::hmp(const std::string& command_line, std::chrono::seconds timeout) {
@@ -583,6 +626,8 @@ void QemuDriver::stop(bool force) {
                     << pid << ", " << state << (recorded ? "" : ", no boot record") << ")");
     }
   }
+  // Its clients go first: a forward's ssh session must not be saved with the VM state.
+  if (containerd_forward_) containerd_forward_->stop();
   if (!qemuAlive()) {
     stopVirtiofsd();
     cleanupRuntimeFiles();
@@ -731,7 +776,7 @@ std::string QemuDriver::adopt(const std::optional<QemuBootRecord>& record,
   std::string error;
   // A guest killed mid-boot may still come up; one whose engine is gone is booted again.
   const auto keep_waiting = [this] { return qemuAlive(); };
-  if (!EngineProbe(engine()).waitUntilAnswering(Clock::now() + 30s, 500ms, keep_waiting, error))
+  if (!waitAnswering(Clock::now() + 30s, keep_waiting, error))
     return "its engine does not answer at 127.0.0.1:" + std::to_string(ports_.engine) + " (" +
            error + ")";
   // A daemon killed while it saved the state had unmounted them.
@@ -879,6 +924,17 @@ std::vector<std::string> QemuDriver::shellArgv(const std::vector<std::string>& c
                                                bool tty) const {
   return sshArgvWith(options_.state_dir, options_.profile, recordedSshPort(options_.state_dir),
                      command, tty);
+}
+
+std::vector<std::string> QemuDriver::execArgv(const std::vector<std::string>& words,
+                                              bool tty) const {
+  std::vector<std::string> quoted;
+  for (const auto& word : words) {
+    std::string q = "'";  // single quotes, a quote in the word as '\''
+    for (char c : word) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    quoted.push_back(q + "'");
+  }
+  return shellArgv(quoted, tty);
 }
 
 std::string QemuDriver::sshConfig() const {

@@ -1,7 +1,10 @@
 #pragma once
 // QemuDriver: runs a profile's guest as a QEMU VM (KVM/HVF when usable, TCG otherwise) with a
 // qcow2 overlay on the cached guest image, 9p (or virtiofs) shares, user networking that
-// forwards ssh and dockerd's TLS port to host loopback, and QMP for control. Fast start: a
+// forwards ssh and dockerd's TLS port to host loopback, and QMP for control. The runtime
+// decides the engine: dockerd, reached over mutual TLS; or containerd, whose API socket in the
+// guest is forwarded to a host socket over the profile's ssh (containerd's own TCP listener
+// serves only the CRI plugin, none of the services ctr and nerdctl use). Fast start: a
 // graceful stop saves the VM state into the overlay (savevm) and the next start resumes it
 // (-loadvm) when nothing that shapes the machine changed; otherwise, or when resuming fails,
 // it boots. A QEMU left running by a daemon that was killed is adopted by start() (its pid
@@ -12,7 +15,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -24,6 +29,8 @@
 #include "vm/Driver.h"
 #include "vm/QemuBootRecord.h"
 #include "vm/QemuCommandLine.h"
+#include "vm/Runtime.h"
+#include "vm/SshSocketForward.h"
 
 namespace berth::vm {
 
@@ -41,7 +48,9 @@ struct QemuOptions {
   std::vector<std::string> dns;
   nlohmann::json docker = nlohmann::json::object();
   std::map<std::string, std::string> env;
-  bool resume = true;  // save the VM state on stop and resume it on the next start
+  std::string runtime = "docker";      // docker | containerd
+  std::string containerd_user_config;  // the profile's containerd/config.toml (when it exists)
+  bool resume = true;                  // save the VM state on stop and resume it on the next start
   std::chrono::seconds boot_timeout{0};  // 0: 600 s under TCG, 180 s with a hypervisor
   std::chrono::seconds stop_timeout{60};
 };
@@ -64,11 +73,14 @@ class QemuDriver : public Driver, public PortOpener {
   EngineEndpoint engine() const override;
   std::string guestAddress() const override { return ""; }  // ports forwarded by QEMU
   std::vector<Share> shares() const override { return options_.shares; }
-  std::string guestEngineSocket() const override { return "/var/run/docker.sock"; }
+  std::string guestEngineSocket() const override;
+  const Runtime& runtime() const override { return *runtime_; }
   PortOpener* portOpener() override { return this; }
   // `ssh` into the guest; the port comes from the state dir (a guest run by another process).
   std::vector<std::string> shellArgv(const std::vector<std::string>& command,
                                      bool tty) const override;
+  // ssh runs its command through the guest's shell: each word is quoted for it.
+  std::vector<std::string> execArgv(const std::vector<std::string>& words, bool tty) const override;
   std::string sshConfig() const override;
   // A QEMU of this profile runs with no daemon (its pid file and command line say so).
   bool orphanRunning() const override;
@@ -116,6 +128,13 @@ class QemuDriver : public Driver, public PortOpener {
   void launch(const std::vector<std::string>& argv);
   void waitEngine(std::chrono::steady_clock::time_point t0, std::chrono::seconds timeout,
                   const ProgressSink& progress);
+  // One real answer from the engine within `timeout` (containerd: through its ssh forward,
+  // started first when it does not run); on false, `error` says why.
+  bool engineAnswers(std::chrono::milliseconds timeout, std::string& error);
+  // Asks engineAnswers() until it holds (true), the deadline, or keep_waiting() says false
+  // (asked before every attempt; it may report progress or throw).
+  bool waitAnswering(std::chrono::steady_clock::time_point deadline,
+                     const std::function<bool()>& keep_waiting, std::string& error);
   void reportPhases(std::chrono::steady_clock::time_point t0, double engine_s,
                     const ProgressSink& progress) const;
   bool saveState();
@@ -136,6 +155,8 @@ class QemuDriver : public Driver, public PortOpener {
   std::string path(const std::string& name) const;
 
   QemuOptions options_;
+  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<SshSocketForward> containerd_forward_;  // the containerd runtime's API
   std::string accel_;
   std::string image_dir_, kernel_, initrd_, recipe_;
   std::vector<std::string> argv_;

@@ -12,7 +12,8 @@ namespace berth::vm {
 namespace {
 
 // Runs in the guest as root (dash). Subcommands: boot (from berth-provision at every full
-// boot), dockerd (dockerd's ExecStart), phase NAME (boot markers on the serial console, which
+// boot), dockerd (dockerd's ExecStart; refused where containerd.toml says the profile runs
+// containerd), phase NAME (boot markers on the serial console, which
 // the host reads for its per-phase timings), suspend / resume EPOCH (over ssh around savevm:
 // mounted 9p shares block savevm, and a resumed guest's clock is as old as its snapshot).
 const char* const kProvisionScript = R"SH(#!/bin/sh
@@ -71,12 +72,22 @@ boot)
   fi
   if [ -s $C/dns ]; then sed 's/^/nameserver /' $C/dns >/etc/resolv.conf; else echo 'nameserver 10.0.2.3' >/etc/resolv.conf; fi
   if [ -f $C/env ]; then cp $C/env /etc/environment; else : >/etc/environment; fi
+  if [ -f $C/containerd.toml ]; then
+    # The containerd runtime: containerd's own unit (Restart=always) runs the engine, after
+    # this unit; dockerd's start, queued for this boot, is replaced by a stop.
+    install -D -m644 $C/containerd.toml /etc/containerd/config.toml
+    systemctl --no-block stop docker.service docker.socket
+  fi
   # The root file system grows to the overlay's size (berth start --disk).
   resize2fs /dev/vda >/dev/null 2>&1 &
   mount_shares || echo "berth: a share could not be mounted" >&2
   phase provisioned
   ;;
 dockerd)
+  if [ -f $C/containerd.toml ]; then
+    echo "berth: this profile runs containerd, not dockerd" >&2
+    exit 1
+  fi
   if [ -f $C/env ]; then
     while IFS= read -r line; do
       case "$line" in *=*) export "$line" ;; esac
@@ -152,6 +163,8 @@ void QemuGuestConfig::write(const std::string& dir, const GuestConfigInput& inpu
               (share.writable ? "rw" : "ro") + " " + share.mount_point + "\n";
   }
   writeFile(d / "mounts", mounts, 0644);
+  if (!input.containerd_config.empty())
+    writeFile(d / "containerd.toml", input.containerd_config, 0644);
 }
 
 }  // namespace berth::vm

@@ -3,8 +3,10 @@
 // a folder that QEMU shares read-only with the guest (9p tag "berth-config"). At boot the
 // image's berth-provision unit copies it to /etc/berth, unmounts it and runs its provision.sh,
 // which installs the ssh keys and TLS material, writes daemon.json, DNS and env, mounts the
-// shares and starts dockerd with --tlsverify. Layout: see contrib/guest/README.md.
-// Thread-safe: write() touches only the given folder; callers serialise boots.
+// shares and starts dockerd with --tlsverify (the containerd runtime: installs containerd's
+// config and keeps dockerd from starting; containerd's own unit runs it). Layout: see
+// contrib/guest/README.md. Thread-safe: write() touches only the given folder; callers serialise
+// boots.
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,6 +26,8 @@ struct GuestConfigInput {
   std::map<std::string, std::string> env;
   std::vector<Share> shares;
   std::string mount_type = "9p";  // 9p | virtiofs
+  // The containerd runtime: containerd's config.toml; "" for the docker runtime.
+  std::string containerd_config;
 };
 
 class QemuGuestConfig {

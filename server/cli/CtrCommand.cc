@@ -1,7 +1,8 @@
 // `berth ctr [PROFILE | -p P] -- ARGS` and `berth nerdctl [PROFILE | -p P] -- ARGS` (the profile
 // named as `berth ssh` takes it): containerd's tools run inside
-// the guest of a containerd profile (ns: in its namespaces), pointed at the guest's containerd;
-// stdin, stdout, stderr and the exit code are the tool's own (berth execs it). A lazy profile
+// the guest of a containerd profile (ns: in its namespaces; qemu: over its ssh, with a terminal
+// when the caller has one), pointed at the guest's containerd; stdin, stdout, stderr and the
+// exit code are the tool's own (berth execs it, or the ssh that runs it). A lazy profile
 // whose daemon runs is booted first. `berth nerdctl install` puts a `nerdctl` command on PATH.
 #include <unistd.h>
 
@@ -54,22 +55,38 @@ vm::ProfileConfig containerdConfig(const ProfileClient& client) {
   if (config.runtime != "containerd") {
     throw std::runtime_error("profile '" + client.paths().name + "' runs " + config.runtime +
                              ", not containerd: use docker with it, or make a containerd profile "
-                             "(berth start -p NAME --runtime containerd --vm-type ns)");
+                             "(berth start -p NAME --runtime containerd)");
   }
   return config;
 }
 
-// Runs `tool_argv` (the tool and its address), then the words after `--`, in the guest of the
-// profile; never returns.
-[[noreturn]] void runInGuest(const ProfileArgs& profile, const std::string& tool,
-                             std::vector<std::string> tool_argv) {
+// The one line that says nerdctl is missing, and how to provide it on this driver.
+std::string nerdctlMissing(const vm::Driver& driver) {
+  return driver.runsHostPrograms()
+             ? "nerdctl is not installed: it is not a Debian package; set nerdctl.binary in the "
+               "profile's berth.yaml to a nerdctl release binary (copied into the guest at boot) "
+               "or put one on this host's PATH, or use berth ctr -- ARGS"
+             : "nerdctl is not installed in the guest: it is not a Debian package; use berth ctr "
+               "-- ARGS";
+}
+
+// Runs `program` with `args` (its address first), then the words after `--`, in the guest of
+// the client's profile (booted first when it is idle); never returns. A VM guest's nerdctl is
+// looked for first: its absence is said in one line.
+[[noreturn]] void runInGuest(const ProfileClient& client, const vm::Driver& driver,
+                             const std::string& program, std::vector<std::string> args) {
   const auto& tail = commandTail();
-  tool_argv.insert(tool_argv.end(), tail.begin(), tail.end());
-  ProfileClient client(profile);
-  const vm::ProfileConfig config = containerdConfig(client);
+  args.insert(args.end(), tail.begin(), tail.end());
   bootIfIdle(client);
-  execProgram(vm::DriverFactory::makeDriver(config, client.paths())
-                  ->shellArgv(tool_argv, tool == "nerdctl" && ::isatty(0) && ::isatty(1)));
+  if (program == "nerdctl" && !driver.runsHostPrograms()) {
+    const auto found = net::ChildProcess::run(
+        driver.execArgv({"sh", "-c", "command -v nerdctl"}, false), std::chrono::seconds(30));
+    // Not found: 1 (bash) or 127 (dash); ssh's own failures (255) are left to the run itself.
+    if (found.exit_code > 0 && found.exit_code != 255)
+      throw std::runtime_error(nerdctlMissing(driver));
+  }
+  args.insert(args.begin(), program);
+  execProgram(driver.execArgv(args, ::isatty(0) && ::isatty(1)));
 }
 
 // `berth nerdctl install [-p P] [--path DIR]`: a `nerdctl` command on PATH that runs
@@ -124,7 +141,13 @@ void registerCtrCommands(CLI::App& app) {
   ctr_profile->addTo(ctr);
   ctr->callback([ctr_profile] {
     ProfileClient client(*ctr_profile);
-    runInGuest(*ctr_profile, "ctr", vm::ContainerdRuntime::ctrArgv(client.paths().engine_socket));
+    const auto driver = vm::DriverFactory::makeDriver(containerdConfig(client), client.paths());
+    // The guest's own ctr; on ns the host's (found here, so that its absence is said clearly).
+    const std::string socket = driver->guestEngineSocket();
+    const auto ctr_argv = driver->runsHostPrograms()
+                              ? vm::ContainerdRuntime::ctrArgv(socket)
+                              : std::vector<std::string>{"ctr", "--address", socket};
+    runInGuest(client, *driver, ctr_argv.front(), {ctr_argv.begin() + 1, ctr_argv.end()});
   });
 
   auto nerdctl_profile = std::make_shared<ProfileArgs>();
@@ -135,24 +158,23 @@ void registerCtrCommands(CLI::App& app) {
   nerdctl->callback([nerdctl, nerdctl_profile] {
     if (nerdctl->got_subcommand("install")) return;
     ProfileClient client(*nerdctl_profile);
-    containerdConfig(client);  // a docker profile is told so before nerdctl is looked for
-    // The profile's copy of nerdctl.binary, else the host's (the ns guest runs the host's
-    // programs: its mount namespace is the host's, plus shares).
-    std::string nerdctl_path = vm::ContainerdRuntime::guestNerdctl(client.paths());
-    if (::access(nerdctl_path.c_str(), X_OK) != 0)
-      nerdctl_path = net::ChildProcess::which("nerdctl");
-    if (nerdctl_path.empty()) {
-      throw std::runtime_error(
-          "nerdctl is not installed: it is not a Debian package; set nerdctl.binary in the "
-          "profile's berth.yaml to a nerdctl release binary (copied into the guest at boot) or "
-          "put one on this host's PATH, or use berth ctr -- ARGS");
+    // A docker profile is told so before nerdctl is looked for.
+    const auto driver = vm::DriverFactory::makeDriver(containerdConfig(client), client.paths());
+    const std::string socket = driver->guestEngineSocket();
+    std::string nerdctl_path = "nerdctl";  // a VM guest's own (runInGuest looks for it)
+    if (driver->runsHostPrograms()) {
+      // The profile's copy of nerdctl.binary, else the host's (the ns guest runs the host's
+      // programs: its mount namespace is the host's, plus shares).
+      nerdctl_path = vm::ContainerdRuntime::guestNerdctl(client.paths());
+      if (::access(nerdctl_path.c_str(), X_OK) != 0)
+        nerdctl_path = net::ChildProcess::which("nerdctl");
+      if (nerdctl_path.empty()) throw std::runtime_error(nerdctlMissing(*driver));
+      // nerdctl reads its address and namespace from the environment too (as ctr does): the
+      // caller's CONTAINERD_NAMESPACE goes through, nerdctl's own default otherwise.
+      ::setenv("CONTAINERD_ADDRESS", socket.c_str(), 1);
+      ::setenv("CONTAINERD_NAMESPACE", "default", 0);
     }
-    // nerdctl reads its address and namespace from the environment too (as ctr does): the
-    // caller's CONTAINERD_NAMESPACE goes through, nerdctl's own default otherwise.
-    ::setenv("CONTAINERD_ADDRESS", client.paths().engine_socket.c_str(), 1);
-    ::setenv("CONTAINERD_NAMESPACE", "default", 0);
-    runInGuest(*nerdctl_profile, "nerdctl",
-               {nerdctl_path, "--address", client.paths().engine_socket});
+    runInGuest(client, *driver, nerdctl_path, {"--address", socket});
   });
 }
 

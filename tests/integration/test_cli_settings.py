@@ -40,8 +40,6 @@ def test_bad_values_are_refused_before_anything_is_saved(profiles):
                          (["--mount", "/nonexistent/share:/x:w", "--cpus", "3"], "/nonexistent"),
                          (["--listen", "http://x"], "http://x"),
                          # Not built yet: refused, never saved and shown as if in force.
-                         (["--runtime", "containerd", "--vm-type", "qemu"],
-                          "the containerd runtime is built for --vm-type ns only so far"),
                          (["--kubernetes"], "kubernetes is not available"),
                          (["-k", "--kubernetes-version", "v1.29.1+k3s1"], "kubernetes"),
                          (["--kubernetes-version", "v1.29.1+k3s1"], "kubernetes")):

@@ -181,25 +181,30 @@ TEST(ProfileConfigTest, NerdctlBinaryIsAnAbsolutePathOnContainerdProfiles) {
   EXPECT_EQ(config.toJson()["nerdctl"]["binary"], "/opt/nerdctl");
 }
 
-// containerd runs on the ns driver only so far: with qemu it is refused in one line, changing
-// nothing; a vmType chosen later (empty) is checked when berth start picks it.
-TEST(ProfileConfigTest, ContainerdIsRefusedOnQemuOnly) {
+// containerd runs on both drivers; nerdctl.binary is copied into ns guests only so far: with
+// qemu it is refused in one line, changing nothing; a vmType chosen later (empty) is checked
+// when berth start picks it.
+TEST(ProfileConfigTest, NerdctlBinaryIsRefusedOnQemuOnly) {
   ProfileConfig config = ProfileConfig::defaults();
+  EXPECT_NO_THROW(config.mergeText("vmType: qemu\nruntime: containerd\n", "berth.yaml"));
+  EXPECT_EQ(config.runtime, "containerd");
   const std::string before = config.toYaml();
   try {
-    config.mergeText("vmType: qemu\nruntime: containerd\n", "berth.yaml");
-    FAIL() << "accepted containerd on qemu";
+    config.mergeText("nerdctl:\n  binary: /opt/nerdctl\n", "berth.yaml");
+    FAIL() << "accepted nerdctl.binary on qemu";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("built for --vm-type ns only so far"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("copied into --vm-type ns guests only so far"),
+              std::string::npos)
         << e.what();
   }
   EXPECT_EQ(config.toYaml(), before);
-  EXPECT_NO_THROW(config.mergeText("vmType: ns\nruntime: containerd\n", "berth.yaml"));
-  EXPECT_EQ(config.runtime, "containerd");
   ProfileConfig later = ProfileConfig::defaults();
-  EXPECT_NO_THROW(later.mergeText("runtime: containerd\n", "template"));
+  EXPECT_NO_THROW(
+      later.mergeText("runtime: containerd\nnerdctl:\n  binary: /opt/nerdctl\n", "template"));
   later.vm_type = "qemu";
   EXPECT_THROW(later.validate(), ConfigError);
+  later.vm_type = "ns";
+  EXPECT_NO_THROW(later.validate());
   ProfileConfig other = ProfileConfig::defaults();
   EXPECT_THROW(other.mergeText("runtime: podman\n", "berth.yaml"), ConfigError);
   EXPECT_EQ(other.runtime, "docker");

@@ -4,7 +4,8 @@
 # under TCG when there is no KVM (full boot, docker run, bind mount, published port, ssh (also
 # with the guest's /root covered by a mount), berth update of the guest's docker.io, stop +
 # resume from the saved state, delete, a boot of the image downloaded from image.url, a dockerd
-# that never answers -> 503).
+# that never answers -> 503), then tests/e2e/test_qemu_containerd.py: a lazy --runtime containerd
+# profile booted by its first ctr call (import, berth ctr run, exit codes, docker.sock refusal).
 # Prints the time of each step and the boot phases. Env: BERTH_IMAGE_CACHE (image cache dir).
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
@@ -19,6 +20,11 @@ echo "vm-e2e: image $image ready after $((SECONDS - t0))s"
 t1=$SECONDS
 BERTH_E2E_IMAGE=$image /usr/bin/python3 -m pytest -x -v -s -p no:cacheprovider tests/e2e/test_qemu_vm.py
 rc=$?
+if [ $rc -eq 0 ]; then
+  BERTH_E2E_IMAGE=$image /usr/bin/python3 -m pytest -x -v -s -p no:cacheprovider \
+    tests/e2e/test_qemu_containerd.py
+  rc=$?
+fi
 echo "vm-e2e: tests took $((SECONDS - t1))s; suite wall time $((SECONDS - t0))s (image step $((t1 - t0))s)"
 # Nothing may be left running: a QEMU of this suite's temp homes would be a leak.
 if pgrep -af 'qemu-system.*/tmp/b-qemu-' >/dev/null; then
