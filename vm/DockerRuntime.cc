@@ -62,6 +62,20 @@ std::vector<std::string> DockerRuntime::nsArgv(const NsEngineLayout& layout) con
   // shutdown() turns it off with a reload (SIGHUP), which refuses keys also given as flags.
   if (!daemon.contains("live-restore")) daemon["live-restore"] = true;
   daemon["cgroup-parent"] = layout.cgroup_parent;  // containers count against the guest's limits
+  // That parent is a plain group berth made, not a systemd slice: dockerd's systemd cgroup
+  // driver (its default on a cgroup v2 host run by systemd) refuses it, so berth owns the driver.
+  nlohmann::json exec_opts = nlohmann::json::array();
+  for (const auto& opt : daemon.value("exec-opts", nlohmann::json::array())) {
+    if (opt.is_string() && opt.get<std::string>().rfind("native.cgroupdriver", 0) == 0) {
+      BERTH_LOG(Warn, "ns",
+                "docker.exec-opts " << opt.get<std::string>()
+                                    << " in berth.yaml is ignored: berth sets it");
+    } else {
+      exec_opts.push_back(opt);
+    }
+  }
+  exec_opts.push_back("native.cgroupdriver=cgroupfs");
+  daemon["exec-opts"] = exec_opts;
   net::Files::writeAtomic(state_dir + "/daemon.json", daemon.dump(2) + "\n");
 
   // dockerd refuses to start while its pid file names a process that exists, and a killed
@@ -74,6 +88,10 @@ std::vector<std::string> DockerRuntime::nsArgv(const NsEngineLayout& layout) con
     ::unlink(containerd_pid_file.c_str());
   }
   return argv;
+}
+
+std::vector<NsGuestBind> DockerRuntime::nsBinds(const NsEngineLayout& layout) const {
+  return {{layout.paths.state_dir + "/run-containerd", "/run/containerd"}};
 }
 
 bool DockerRuntime::answers(const EngineEndpoint& endpoint, milliseconds timeout,

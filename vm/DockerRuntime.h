@@ -16,6 +16,10 @@ class DockerRuntime final : public Runtime {
   std::string name() const override { return "docker"; }
   std::string engineProgram() const override { return "dockerd"; }
   std::vector<std::string> nsArgv(const NsEngineLayout& layout) const override;
+  // An empty /run/containerd: dockerd uses the host's containerd when its socket is there, and
+  // the guest's containerd and shims (in the guest's cgroup, in its own namespace "moby") must
+  // be its own.
+  std::vector<NsGuestBind> nsBinds(const NsEngineLayout& layout) const override;
   bool writesOwnPidFile() const override { return true; }
   bool answers(const EngineEndpoint& endpoint, std::chrono::milliseconds timeout,
                std::string& error) const override;

@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "vm/ContainerdRuntime.h"
 #include "vm/ProfileConfig.h"
@@ -43,7 +48,7 @@ TEST(RuntimeTest, ContainerdDefaultConfigPlacesEverythingUnderTheProfile) {
 
 // runc's state: containerd's runc shim keeps it at a fixed root unless the client says
 // otherwise; each containerd guest gets its profile's directory there, docker none.
-TEST(RuntimeTest, ContainerdGuestsMountTheirProfilesRuncRootAndDockerNothing) {
+TEST(RuntimeTest, GuestsMountTheirRuncRootOrAnEmptyContainerdRun) {
   const ProfileConfig config = ProfileConfig::defaults();
   const ProfilePaths paths = ProfilePaths::forProfile("c", "/h");
   const NsEngineLayout layout{config, paths, paths.engine_socket, "/run/berth/x", "", "/p"};
@@ -51,8 +56,32 @@ TEST(RuntimeTest, ContainerdGuestsMountTheirProfilesRuncRootAndDockerNothing) {
   ASSERT_EQ(binds.size(), 1u);
   EXPECT_EQ(binds[0].profile_dir, paths.state_dir + "/runc");
   EXPECT_EQ(binds[0].guest_path, "/run/containerd/runc");
-  EXPECT_TRUE(Runtime::make("docker")->nsBinds(layout).empty());
+  // docker: an empty /run/containerd, so that dockerd starts its own containerd.
+  const auto docker_binds = Runtime::make("docker")->nsBinds(layout);
+  ASSERT_EQ(docker_binds.size(), 1u);
+  EXPECT_EQ(docker_binds[0].profile_dir, paths.state_dir + "/run-containerd");
+  EXPECT_EQ(docker_binds[0].guest_path, "/run/containerd");
   EXPECT_EQ(ContainerdRuntime::guestNerdctl(paths), paths.state_dir + "/bin/nerdctl");
+}
+
+// The guest's cgroup is no systemd slice: dockerd gets the cgroupfs driver whatever the
+// profile's docker.exec-opts say, and keeps the other options.
+TEST(RuntimeTest, DockerGuestsUseTheCgroupfsDriverForTheirCgroupParent) {
+  char tmpl[] = "/tmp/b-runtime-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  ProfileConfig config = ProfileConfig::defaults();
+  config.docker = {{"exec-opts", {"native.cgroupdriver=systemd", "native.umask=normal"}}};
+  const ProfilePaths paths = ProfilePaths::forProfile("d", tmpl);
+  std::filesystem::create_directories(paths.state_dir);
+  const NsEngineLayout layout{config,         paths,      paths.engine_socket,
+                              "/run/berth/x", "/berth-1", paths.state_dir + "/dockerd.pid"};
+  Runtime::make("docker")->nsArgv(layout);
+  std::ifstream in(paths.state_dir + "/daemon.json");
+  const auto daemon = nlohmann::json::parse(in);
+  EXPECT_EQ(daemon.at("cgroup-parent"), "/berth-1");
+  EXPECT_EQ(daemon.at("exec-opts"),
+            nlohmann::json({"native.umask=normal", "native.cgroupdriver=cgroupfs"}));
+  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace
