@@ -4,9 +4,11 @@ CLI. Not part of the quick suite (pytest tests/integration). Needs a built guest
 (contrib/guest/build-image.sh; the suite script builds or reuses it) and root.
 
 One profile goes through the whole life: full boot, run, bind mount, published port, ssh,
-`berth update` of the guest's docker.io (from a local apt repository made in the guest), stop (saves the VM state), start (resumes it), kill -9 of its daemon and the next start adopting
-the running guest (same containers, ports reconciled), `berth stop` of a guest whose daemon was
-killed, delete. A fresh profile then boots the same image downloaded from image.url (local
+`berth update` of the guest's docker.io (from a local apt repository made in the guest),
+berth's ns driver run inside the guest (its cgroup v2 limits, which the CI host's cgroup v1
+cannot show), stop (saves the VM state), start (resumes it), kill -9 of its daemon and the next
+start adopting the running guest (same containers, ports reconciled), `berth stop` of a guest
+whose daemon was killed, delete. A fresh profile then boots the same image downloaded from image.url (local
 HTTPS, checked against image.sha256). A second profile whose dockerd cannot
 start shows the 503 a client gets and that nothing is left running.
 """
@@ -241,6 +243,84 @@ def test_04a_update_moves_docker_io_to_the_guests_newer_package(world):
         docker(home, "rm", "-f", "keeper", "once", check=False)
         docker(home, "volume", "rm", "upd-data", check=False)
     print("test_04a (berth update) took %.1fs" % (time.monotonic() - t_test))
+
+
+NS_HOME = "/tmp/berth-ns"  # in the guest: the ns driver's binary and BERTH_HOME
+
+
+def _copy_berth_for_the_guest(world):
+    """berth, the libraries the guest lacks (the guest is the same Debian release: all but the
+    C/C++ runtime), and the busybox image, into the host folder shared into the guest."""
+    kit = os.path.join(world["share"], "ns-kit")
+    os.makedirs(os.path.join(kit, "lib"), exist_ok=True)
+    shutil.copy2(BERTH_BIN, os.path.join(kit, "berth"))
+    runtime = ("libc.so", "libm.so", "libstdc++.so", "libgcc_s.so", "ld-linux", "linux-vdso")
+    for line in run(["ldd", BERTH_BIN]).stdout.decode().splitlines():
+        parts = line.split()
+        if "=>" in parts and not parts[0].startswith(runtime):
+            shutil.copy2(parts[parts.index("=>") + 1], os.path.join(kit, "lib", parts[0]))
+    docker(world["home"], "save", "-o", os.path.join(kit, "bb.tar"), "bb")
+    return kit
+
+
+def test_04b_ns_driver_limits_its_guest_with_a_cgroup_v2_group(world):
+    """Issue 13 item 7 on cgroup v2 (the guest's systemd runs the unified hierarchy, the CI host
+    has v1): berth's ns driver inside the qemu guest puts dockerd, containerd and every
+    container in one group with cpu.max and memory.max; a container past the memory is
+    OOM-killed, one below survives; delete removes the group."""
+    t_test = time.monotonic()
+    kit = _copy_berth_for_the_guest(world)
+    env = "export BERTH_HOME=%s/home LD_LIBRARY_PATH=%s/lib DOCKER_HOST=unix://%s/home/default/" \
+          "docker.sock; " % (NS_HOME, kit, NS_HOME)
+    # A local copy: a binary running from the share breaks when the host rewrites it.
+    ns_berth = lambda args: _guest(world, env + NS_HOME + "/berth " + args + " 2>&1", timeout=300)
+    _guest(world, "mkdir -p %s && cp %s/berth %s/" % (NS_HOME, kit, NS_HOME), timeout=120)
+    try:
+        t0 = time.monotonic()
+        out = ns_berth("start --no-activate --vm-type ns --cpus 1 --memory 0.25")
+        print("\nberth start --vm-type ns in the guest took %.1fs" % (time.monotonic() - t0))
+        assert "is running" in out, out
+        groups = _guest(world, "cd /sys/fs/cgroup && ls -d berth-*", timeout=120).split()
+        assert len(groups) == 1, groups
+        group = "/sys/fs/cgroup/" + groups[0]
+        read = lambda f: _guest(world, "cat %s/%s" % (group, f), timeout=120)
+        shown = {f: read(f) for f in ("cpu.max", "memory.max", "cgroup.subtree_control")}
+        print("guest's %s: %s" % (group, shown))
+        assert shown["cpu.max"] == "100000 100000"
+        assert shown["memory.max"] == str(256 * 1024 * 1024)
+        assert set(shown["cgroup.subtree_control"].split()) >= {"cpu", "memory"}
+        # The guest's own processes (not the guest system's dockerd and containerd) are in it.
+        procs = _guest(world, "ps -eo comm=,cgroup=", timeout=120).splitlines()
+        inside = {line.split()[0] for line in procs if ("0::/%s/" % groups[0]) in line}
+        assert {"dockerd", "containerd", "berth-guest"} <= inside, procs
+
+        _guest(world, env + "docker load -i %s/bb.tar" % kit, timeout=300)
+        t0 = time.monotonic()
+        hog = berth(world["home"], "ssh", "--", env + "docker run --name hog bb dd if=/dev/zero "
+                    "of=/dev/null bs=300M count=1", timeout=300, check=False)
+        print("a 300 MiB container in the 256 MiB guest: exit %d after %.1fs"
+              % (hog.returncode, time.monotonic() - t0))
+        assert hog.returncode == 137, (hog.returncode, hog.stdout, hog.stderr)
+        events = dict(line.split() for line in read("memory.events").splitlines())
+        print("memory.events: %s; docker's OOMKilled: %s" % (events, _guest(
+            world, env + "docker inspect -f '{{.State.OOMKilled}}' hog", timeout=120)))
+        assert int(events["oom_kill"]) >= 1, events
+        # 20 MiB fit, and the container's cgroup is below the guest's group.
+        out = _guest(world, env + "docker run --rm --cgroupns host bb sh -c 'cat /proc/self/cgroup "
+                     "&& dd if=/dev/zero of=/dev/null bs=20M count=1 2>/dev/null && echo survived'",
+                     timeout=300)
+        assert out.startswith("0::/%s/" % groups[0]) and out.endswith("survived"), out
+
+        t0 = time.monotonic()
+        out = ns_berth("delete -f --data")
+        print("berth delete -f --data in the guest took %.1fs" % (time.monotonic() - t0))
+        assert "deleted profile" in out, out
+        assert _guest(world, "ls /sys/fs/cgroup", timeout=120).split().count(groups[0]) == 0
+    finally:
+        _guest(world, env + NS_HOME + "/berth delete -f --data >/dev/null 2>&1; rm -rf " + NS_HOME,
+               timeout=300)
+        shutil.rmtree(kit, ignore_errors=True)
+    print("test_04b (ns driver in the guest) took %.1fs" % (time.monotonic() - t_test))
 
 
 def test_05_stop_then_start_resumes_the_saved_state(world):
