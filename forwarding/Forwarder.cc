@@ -19,8 +19,10 @@
 #include "forwarding/EventWatcher.h"
 #include "forwarding/GuestListeners.h"
 #include "forwarding/GuestNetns.h"
+#include "forwarding/GuestShellListeners.h"
 #include "forwarding/KernelPath.h"
 #include "forwarding/PortTable.h"
+#include "forwarding/ProcNetTcp.h"
 #include "forwarding/StartClaims.h"
 #include "forwarding/TcpForward.h"
 #include "forwarding/UdpForward.h"
@@ -662,36 +664,64 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     return out;
   }
 
-  // Ports listening in the guest's namespace that no container publishes (GuestListeners).
+  // Ports listening in the guest that no container publishes: read in its namespace
+  // (GuestListeners), or, for a guest with none to enter, by a script run in it
+  // (GuestShellListeners).
   void watchGuestListeners() {
     if (guest_listeners_) guest_listeners_->stop();
     guest_listeners_.reset();
     guest_specs_.clear();
     guest_seen_.clear();
+    std::weak_ptr<Impl> weak = shared_from_this();
+    auto on_poll = [weak](const std::vector<ListeningSocket>& sockets) {
+      if (auto self = weak.lock()) self->onGuestListeners(sockets);
+    };
+    std::shared_ptr<ListenerSource> source;
+    std::string on = "on";
     if (options_.listeners) {
-      guest_listeners_state_ = "off: this driver's guest listeners are not read yet (ns only)";
-      return;
-    }
-    if (!guest_netns_) {
+      if (!options_.guest_shell) {
+        guest_listeners_state_ = "off: the driver gives no way to read the guest's sockets";
+        return;
+      }
+      GuestShellListeners::Options shell;
+      try {
+        shell.argv = options_.guest_shell(ProcNetTcp::watchScript());
+      } catch (const std::exception& e) {
+        guest_listeners_state_ = std::string("off: ") + e.what();
+        return;
+      }
+      shell.own_ports = options_.guest_own_ports;
+      // The driver's forwards reach the guest's own address, where a loopback-only listener
+      // refuses them: such ports are left out, and the status says so.
+      shell.loopback = false;
+      on = "on (not ports listening on the guest's loopback only: the driver's forwards reach "
+           "the guest's address)";
+      source = std::make_shared<GuestShellListeners>(
+          strand_, std::move(shell), on_poll, [weak, on](bool up, const std::string& why) {
+            auto self = weak.lock();
+            if (!self) return;
+            const std::string state = up ? on : "off: " + why;
+            if (state == self->guest_listeners_state_) return;
+            self->guest_listeners_state_ = state;
+            self->publish();
+          });
+    } else if (guest_netns_) {
+      source = std::make_shared<GuestListeners>(
+          strand_, guest_netns_, on_poll,
+          options_.docker_api ? std::chrono::milliseconds(GuestListeners::kPollEvery)
+                              : kListenersOnlyPollEvery);
+    } else {
       guest_listeners_state_ = "off: no guest network namespace to read";
       return;
     }
-    std::weak_ptr<Impl> weak = shared_from_this();
-    auto watcher = std::make_shared<GuestListeners>(
-        strand_, guest_netns_,
-        [weak](const std::vector<ListeningSocket>& sockets) {
-          if (auto self = weak.lock()) self->onGuestListeners(sockets);
-        },
-        options_.docker_api ? std::chrono::milliseconds(GuestListeners::kPollEvery)
-                            : kListenersOnlyPollEvery);
     std::string error;
-    if (!watcher->start(error)) {
+    if (!source->start(error)) {
       BERTH_LOG(Warn, "forwarding", "guest listeners are not forwarded: " << error);
       guest_listeners_state_ = "off: " + error;
       return;
     }
-    guest_listeners_ = std::move(watcher);
-    guest_listeners_state_ = "on";
+    guest_listeners_ = std::move(source);
+    guest_listeners_state_ = on;
   }
 
   void onGuestListeners(const std::vector<ListeningSocket>& sockets) {
@@ -820,7 +850,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   bool listed_ = false;                       // container_specs_ came from the engine
   std::set<std::uint16_t> guest_seen_;        // ports the last poll saw listening
   std::map<std::uint16_t, std::chrono::steady_clock::time_point> unpublished_at_;
-  std::shared_ptr<GuestListeners> guest_listeners_;
+  std::shared_ptr<ListenerSource> guest_listeners_;
   std::string guest_listeners_state_ = "off";
   std::optional<EngineClient> client_;  // inspects for claimForStart; set while started
   std::shared_ptr<EventWatcher> watcher_;

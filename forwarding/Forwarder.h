@@ -2,21 +2,23 @@
 // Forwarder: automatic port forwarding for one engine (DESIGN.md "Port forwarding"). start()
 // watches the engine's events and keeps a host listener open for every port its running
 // containers publish, and for every TCP port listening in the guest's network namespace that
-// no container publishes (GuestListeners: host-network containers, services), relaying to that port
-// at the guest address (or, for TCP on 127.0.0.1, having the kernel DNAT it there: KernelPath.h);
-// stop() closes them all. A host port it cannot open is a conflict, retried every second until it
-// opens. Containers labelled berth.wake=true keep their fixed host ports while stopped and are
-// started by the first connection (WakeGate, WakeController; README "Wake on first connection").
-// status() is a JSON snapshot: engine state, active forwards, conflicts. An engine without the
-// Docker API (containerd) has only the guest's listeners (ForwarderOptions::docker_api).
-// Thread-safe: every method but the destructor may be called from any thread; the work runs on one
-// strand of the given executor.
+// no container publishes (a ListenerSource: host-network containers, services), relaying to that
+// port at the guest address (or, for TCP on 127.0.0.1, having the kernel DNAT it there:
+// KernelPath.h); stop() closes them all. A host port it cannot open is a conflict, retried every
+// second until it opens. Containers labelled berth.wake=true keep their fixed host ports while
+// stopped and are started by the first connection (WakeGate, WakeController; README "Wake on first
+// connection"). status() is a JSON snapshot: engine state, active forwards, conflicts. An engine
+// without the Docker API (containerd) has only the guest's listeners
+// (ForwarderOptions::docker_api). Thread-safe: every method but the destructor may be called from
+// any thread; the work runs on one strand of the given executor.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "forwarding/ForwardSpec.h"
 #include "forwarding/WakeController.h"
@@ -42,6 +44,13 @@ struct ForwarderOptions {
   // The guest's network namespace file (ns driver), entered to reach ports the engine
   // published on the guest's loopback only; "" refuses those with a clear error.
   std::string guest_netns;
+  // For a guest with no namespace to enter (qemu): the argv that runs a shell script in the
+  // guest (over ssh), which reads the guest's listening sockets (GuestShellListeners). May throw
+  // std::exception (e.g. the guest is not running): guest listeners are then off, saying why.
+  std::function<std::vector<std::string>(const std::string& script)> guest_shell;
+  // Guest ports of the guest's own services (sshd, the engine's TCP port): never forwarded as
+  // guest listeners (read with guest_shell).
+  std::set<std::uint16_t> guest_own_ports;
   // Names the nftables table that carries TCP forwards on 127.0.0.1 in the kernel
   // (LoopbackNat.h); "" relays every connection through berth. Unused with `listeners`.
   std::string nat;
@@ -113,7 +122,7 @@ class Forwarder {
   // {"engine": "connected"|"connecting"|"unreachable"|"stopped"|"no Docker API", "guest": ...,
   //  "bind": ...,
   //  "nat": "kernel DNAT (table T via DEV)" | "off" | "off: <why>",
-  //  "guestListeners": "on" | "off" | "off: <why>",
+  //  "guestListeners": "on" | "on (...)" | "off" | "off: <why>",
   //  "forwards": [{proto, host, container, containerId, guestPort, containerPort,
   //                guestLoopback, origin: "container"|"guest listener",
   //                path: "kernel"|"relay"}],

@@ -51,10 +51,7 @@ void GuestListeners::poll() {
   if (dump(AF_INET, found) && dump(AF_INET6, found)) {
     std::erase_if(
         found, [](const ListeningSocket& s) { return !SockDiag::wildcardOrLoopback(s.address); });
-    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.port, a.address) < std::tie(b.port, b.address);
-    });
-    found.erase(std::unique(found.begin(), found.end()), found.end());
+    sortListeners(found);
     on_poll_(found);
   }
   timer_.expires_after(every_);

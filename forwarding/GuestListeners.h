@@ -5,8 +5,8 @@
 // by default); the set is reported after every poll (a time-based exclusion may end without a
 // change). The netlink socket is made inside the namespace once (GuestNetns), so a poll is a few
 // non-blocking syscalls on the strand and never waits. A source for any runtime whose guest is a
-// network namespace (docker and containerd alike). start()/stop() and the callback run on the given
-// strand; not thread-safe.
+// network namespace (docker and containerd alike). A ListenerSource. start()/stop() and the
+// callback run on the given strand; not thread-safe.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -15,29 +15,27 @@
 #include <string>
 #include <vector>
 
+#include "forwarding/ListenerSource.h"
 #include "forwarding/SockDiag.h"
 
 namespace berth::fwd {
 
 class GuestNetns;
 
-class GuestListeners : public std::enable_shared_from_this<GuestListeners> {
+class GuestListeners : public ListenerSource, public std::enable_shared_from_this<GuestListeners> {
  public:
   static constexpr std::chrono::seconds kPollEvery{1};
-  // The wildcard or loopback listeners, sorted, without duplicates.
-  using OnPoll = std::function<void(const std::vector<ListeningSocket>&)>;
-
   GuestListeners(boost::asio::any_io_executor strand, std::shared_ptr<const GuestNetns> netns,
                  OnPoll on_poll,
                  std::chrono::milliseconds every = std::chrono::milliseconds(kPollEvery));
-  ~GuestListeners();
+  ~GuestListeners() override;
   GuestListeners(const GuestListeners&) = delete;
   GuestListeners& operator=(const GuestListeners&) = delete;
 
   // Opens the netlink socket in the guest's namespace and polls; false (and why in `error`)
   // when the socket cannot be made.
-  bool start(std::string& error);
-  void stop();
+  bool start(std::string& error) override;
+  void stop() override;
 
  private:
   void poll();

@@ -363,6 +363,14 @@ void ProfileDaemon::onGuestUp() {
   fwd::ForwarderOptions options = settings_.forwarding;
   options.guest_netns = driver_->guestNetworkNamespace();
   options.listeners = port_opener_;
+  if (port_opener_) {
+    // A VM: its listening sockets are read by a script run over the driver's shell (ssh).
+    options.guest_shell = [driver = driver_.get()](const std::string& script) {
+      return driver->shellArgv({script}, false);
+    };
+    const auto own = driver_->guestServicePorts();
+    options.guest_own_ports = {own.begin(), own.end()};
+  }
   // containerd: the guest's listening sockets are the ports (host-network tasks); no
   // container publishes one, and none wakes.
   options.docker_api = driver_->runtime().servesDockerApi();

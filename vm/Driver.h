@@ -75,6 +75,9 @@ class Driver {
   // "" when the guest is a VM.
   virtual std::string guestNetworkNamespace() const { return {}; }
   virtual std::vector<Share> shares() const = 0;
+  // Guest TCP ports that the guest's own services listen on (sshd, the engine's TCP port):
+  // never forwarded as ports a user's process listens on.
+  virtual std::vector<std::uint16_t> guestServicePorts() const { return {}; }
 
   // The argv that runs `command` (a login shell when empty) inside the guest, `tty` when the
   // caller has a terminal. Reads only files: works while the daemon runs, on a driver that was

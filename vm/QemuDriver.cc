@@ -954,6 +954,10 @@ std::string QemuDriver::sshConfig() const {
   return out.str();
 }
 
+std::vector<std::uint16_t> QemuDriver::guestServicePorts() const {
+  return {22, QemuCommandLine::kGuestEnginePort};
+}
+
 std::string QemuDriver::openForward(const std::string& protocol, const std::string& host_ip,
                                     std::uint16_t host_port, std::uint16_t guest_port) {
   if (protocol != "tcp" && protocol != "udp") return "unsupported protocol " + protocol;

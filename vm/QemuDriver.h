@@ -75,6 +75,8 @@ class QemuDriver : public Driver, public PortOpener {
   std::vector<Share> shares() const override { return options_.shares; }
   std::string guestEngineSocket() const override;
   const Runtime& runtime() const override { return *runtime_; }
+  // sshd (22) and dockerd's TLS port (QemuCommandLine::kGuestEnginePort).
+  std::vector<std::uint16_t> guestServicePorts() const override;
   PortOpener* portOpener() override { return this; }
   // `ssh` into the guest; the port comes from the state dir (a guest run by another process).
   std::vector<std::string> shellArgv(const std::vector<std::string>& command,

@@ -3,7 +3,8 @@ KVM) booted by `berth start --vm-type qemu`, driven through berth's socket with 
 CLI. Not part of the quick suite (pytest tests/integration). Needs a built guest image
 (contrib/guest/build-image.sh; the suite script builds or reuses it) and root.
 
-One profile goes through the whole life: full boot, run, bind mount, published port, ssh,
+One profile goes through the whole life: full boot, run, bind mount, published port, ports no
+container publishes (a `--network host` container, a service started with `berth ssh`), ssh,
 `berth update` of the guest's docker.io (from a local apt repository made in the guest),
 berth's ns driver run inside the guest (its cgroup v2 limits, which the CI host's cgroup v1
 cannot show), stop (saves the VM state), start (resumes it), kill -9 of its daemon and the next
@@ -141,6 +142,86 @@ def test_03_published_port_reachable_on_host_loopback(world):
         time.sleep(0.2)
     else:
         pytest.fail("host port %d still open after the container was removed" % WEB_PORT)
+
+
+HOST_NET_PORT = 22001  # ports of the guest-listener test: 22000-22099
+SSH_SERVICE_PORT = 22002
+GUEST_LOOPBACK_PORT = 22003
+PUBLISHED_PORT = 22004
+# In the guest, over `berth ssh`: busybox taken from the bb image (the guest has none), and
+# two services started by hand, one on every address and one on the guest's loopback only.
+SSH_SERVICES = r"""set -e
+c=$(docker create bb true)
+docker cp "$c:/bin/busybox" /usr/local/bin/busybox
+docker rm "$c" >/dev/null
+mkdir -p /srv/www && echo from-a-berth-ssh-service > /srv/www/index.html
+/usr/local/bin/busybox httpd -p %d -h /srv/www
+/usr/local/bin/busybox httpd -p 127.0.0.1:%d -h /srv/www
+""" % (SSH_SERVICE_PORT, GUEST_LOOPBACK_PORT)
+
+
+def _forward(world, port):
+    """The status's forward to guest port `port` on 127.0.0.1, or None."""
+    status = json.loads(berth(world["home"], "status", "--json").stdout)
+    for f in status.get("forwards", []):
+        if f.get("guestPort") == port and f.get("host") == "127.0.0.1:%d" % port:
+            return f, status
+    return None, status
+
+
+def test_03a_guest_listeners_are_forwarded(world):
+    """Ports no container publishes (a --network host container, a service started with berth
+    ssh) are read from the guest's socket table over ssh and forwarded to host loopback; a
+    port on the guest's loopback only, sshd's and dockerd's are not; a published port stays the
+    container's forward (docker-proxy listens in the guest too)."""
+    home = world["home"]
+    t_test = time.monotonic()
+    docker(home, "run", "-d", "--name", "pub", "-p", "%d:80" % PUBLISHED_PORT, "bb", "sh", "-c",
+           "mkdir -p /www && echo published > /www/index.html && httpd -f -p 80 -h /www")
+    t0 = time.monotonic()
+    docker(home, "run", "-d", "--name", "hostnet", "--network", "host", "bb", "sh", "-c",
+           "mkdir -p /www && echo from-the-host-network > /www/index.html && "
+           "httpd -f -p %d -h /www" % HOST_NET_PORT)
+    try:
+        assert _answers(HOST_NET_PORT, timeout=30) == b"from-the-host-network\n"
+        print("\n--network host port answered on the host %.2fs after docker run returned"
+              % (time.monotonic() - t0))
+        t0 = time.monotonic()
+        _guest(world, SSH_SERVICES, timeout=120)
+        assert _answers(SSH_SERVICE_PORT, timeout=30) == b"from-a-berth-ssh-service\n"
+        print("berth ssh service answered on the host %.2fs after berth ssh returned"
+              % (time.monotonic() - t0))
+        assert _answers(PUBLISHED_PORT, timeout=30) == b"published\n"
+        time.sleep(3)  # three more polls of the guest's table
+        for port in (HOST_NET_PORT, SSH_SERVICE_PORT):
+            forward, status = _forward(world, port)
+            assert forward and forward["origin"] == "guest listener", status["forwards"]
+        forward, status = _forward(world, PUBLISHED_PORT)
+        assert forward and forward["origin"] == "container", status["forwards"]
+        assert forward["container"] == "pub", forward
+        origins = [(f["guestPort"], f["origin"]) for f in status["forwards"]]
+        assert (PUBLISHED_PORT, "guest listener") not in origins, origins
+        for port in (22, 2376, GUEST_LOOPBACK_PORT):  # sshd, dockerd, the guest's loopback
+            assert port not in [p for p, _ in origins], origins
+        assert _refused(GUEST_LOOPBACK_PORT, timeout=1)
+        state = status["forwardGuestListeners"]
+        assert state.startswith("on") and "loopback only" in state, state
+        human = berth(home, "status").stdout.decode()
+        assert ("forward: tcp 127.0.0.1:%d -> guest listener :%d" % (HOST_NET_PORT, HOST_NET_PORT)
+                in human), human
+        assert ("forward: tcp 127.0.0.1:%d -> guest listener :%d"
+                % (SSH_SERVICE_PORT, SSH_SERVICE_PORT) in human), human
+        assert "forwarding guest listeners: on" in human, human
+    finally:
+        docker(home, "rm", "-f", "hostnet", "pub", check=False)
+        berth(home, "ssh", "--", "/usr/local/bin/busybox pkill -f 'busybox http[d]'; rm -rf /srv/www",
+              check=False, timeout=120)
+    t0 = time.monotonic()
+    assert _refused(HOST_NET_PORT), "the --network host port stayed open after docker rm -f"
+    assert _refused(SSH_SERVICE_PORT), "the berth ssh service's port stayed open after it ended"
+    print("both host ports closed %.2fs after their listeners ended" % (time.monotonic() - t0))
+    assert _forward(world, HOST_NET_PORT)[0] is None
+    print("test_03a (guest listeners) took %.1fs" % (time.monotonic() - t_test))
 
 
 def test_04_ssh_runs_a_command_in_the_guest(world):

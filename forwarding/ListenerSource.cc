@@ -1,0 +1,15 @@
+#include "forwarding/ListenerSource.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace berth::fwd {
+
+void sortListeners(std::vector<ListeningSocket>& sockets) {
+  std::sort(sockets.begin(), sockets.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.port, a.address) < std::tie(b.port, b.address);
+  });
+  sockets.erase(std::unique(sockets.begin(), sockets.end()), sockets.end());
+}
+
+}  // namespace berth::fwd
