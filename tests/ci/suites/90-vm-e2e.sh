@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The slow VM suite: builds the qemu guest image (or reuses the cached one: ~6-10 min cold,
 # ~0 s warm; ~180 MB from Debian's mirror), then runs tests/e2e/test_qemu_vm.py: a real VM
-# under TCG when there is no KVM (full boot, docker run, bind mount, published port, ssh (also
+# under TCG when there is no KVM (full boot, docker run, bind mount, published port, ports of a
+# --network host container and a service started over ssh, ssh (also
 # with the guest's /root covered by a mount), berth update of the guest's docker.io, stop +
 # resume from the saved state, delete, a boot of the image downloaded from image.url, a dockerd
 # that never answers -> 503), then tests/e2e/test_qemu_containerd.py: a lazy --runtime containerd
