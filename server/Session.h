@@ -77,11 +77,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool bodyIsBounded() const;
   void onResponseHead(net::ErrorCode ec);
   void relayResponseAsIs();
-  // Writes all of `data` to `to`; `done(ec)` runs once, before this returns when the stream
-  // took it all at once (ByteStream::tryWrite).
+  // Writes all of `data` to `to`'s stream; `done(ec)` runs once, before this returns when the
+  // stream took it all at once (ByteStream::tryWrite).
   template <class Done>
-  void writeWhole(net::ByteStream& to, net::StreamAdapter& io, boost::asio::const_buffer data,
-                  Done&& done);
+  void writeWhole(net::StreamAdapter& to, boost::asio::const_buffer data, Done&& done);
   void relayBodyAsIs();
   void readFilteredResponseBody();
   void pumpResponseBody();
