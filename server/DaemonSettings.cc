@@ -6,6 +6,7 @@
 #include "api/Numbers.h"
 #include "server/FdLimit.h"
 #include "server/ProfileStatus.h"
+#include "server/net/IoPool.h"
 
 namespace berth::server {
 
@@ -27,6 +28,7 @@ DaemonSettings DaemonSettings::forProfile(const vm::ProfilePaths& paths,
   s.limits.max_connections =
       FdLimit::capConnections(static_cast<std::size_t>(config.relay.max_connections));
   s.spin = std::chrono::microseconds(config.relay.spin_micros);
+  s.io_threads = net::IoPool::defaultThreads();
   // `listen:` in berth.yaml: clients use <dir>/tls/client as DOCKER_CERT_PATH.
   s.listen = config.listen;
   s.tls_dir = paths.dir + "/tls";

@@ -32,8 +32,8 @@ struct DaemonSettings {
   bool link_docker_sock = false;  // /var/run/docker.sock links to docker_socket (DockerSockLink)
 
   RelayLimits limits;
-  std::chrono::microseconds spin{0};  // see net::runIoLoop; only with one I/O thread
-  int io_threads = 1;
+  std::chrono::microseconds spin{0};  // see net::runIoLoop; each I/O thread's
+  int io_threads = 1;                 // threads serving relay connections (net::IoPool)
   std::chrono::seconds grace{2};    // in-flight requests on SIGTERM / stop
   std::vector<std::string> listen;  // tcp://HOST:PORT with mutual TLS (TcpApiAccess)
   std::string tls_dir;

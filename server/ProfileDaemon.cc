@@ -222,7 +222,8 @@ int ProfileDaemon::run() {
         forwarder_->claimForStart(container, std::move(done));
       });
   relay_config->limits = settings_.limits;
-  relay_config->one_io_thread = settings_.io_threads == 1;
+  pool_ = std::make_unique<net::IoPool>(io_, settings_.io_threads, settings_.spin);
+  relay_config->place = [pool = pool_.get()] { return pool->place(); };
   relay_config->on_connection_count = [this](int delta) {
     connections_ += delta;
     noteActivity();
@@ -278,14 +279,12 @@ int ProfileDaemon::run() {
     scheduleIdleCheck();
   }
 
-  // One I/O thread by default: a second one on the same io_context costs more in cross-thread
-  // wake-ups than it gains (README, Performance); blocking work runs on worker_. The spin only
-  // pays with one thread: with more, a thread asleep in epoll_wait takes the events the
-  // spinning one polls for.
-  std::vector<std::thread> threads;
-  for (int i = 1; i < settings_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
-  net::runIoLoop(io_, settings_.io_threads == 1 ? settings_.spin : std::chrono::microseconds(0));
-  for (auto& t : threads) t.join();
+  // This thread runs io_ (and the relay connections placed on it); the pool's other threads run
+  // an io_context each (net::IoPool). Blocking work runs on worker_.
+  pool_->start();
+  net::runIoLoop(io_, settings_.spin);
+  pool_->stop();
+  pool_.reset();  // the connections left on its threads end here, while the daemon is whole
   worker_.reset();
   domains_.reset();
   forwarder_.reset();    // its listeners may refer to the driver

@@ -24,6 +24,7 @@
 #include "server/DaemonSettings.h"
 #include "server/GuestEventLog.h"
 #include "server/net/Connector.h"
+#include "server/net/IoPool.h"
 #include "vm/Driver.h"
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
@@ -95,9 +96,11 @@ class ProfileDaemon {
   std::unique_ptr<vm::Driver> driver_;
   std::shared_ptr<GuestForwardListeners> port_opener_;  // when the driver opens ports itself
   std::unique_ptr<fwd::Forwarder> forwarder_;           // made at the first boot, kept across boots
-  // Its concurrency hint is the I/O thread count: with one thread, a handler posted from that
-  // thread is queued privately instead of waking the reactor (an epoll_ctl per post).
-  boost::asio::io_context io_{settings_.io_threads};
+  // One thread runs it (concurrency hint 1): a handler posted from that thread is queued
+  // privately instead of waking the reactor (an epoll_ctl per post). Relay connections are
+  // spread over it and the pool's other threads.
+  boost::asio::io_context io_{1};
+  std::unique_ptr<net::IoPool> pool_;  // the relay's I/O threads (settings_.io_threads)
   std::unique_ptr<DriverThread> worker_;
   std::shared_ptr<BootGate> gate_;
   std::unique_ptr<RelayServer> relay_;

@@ -9,6 +9,7 @@
 
 #include "api/FilterChain.h"
 #include "server/RequestGate.h"
+#include "server/net/ConnectionExecutor.h"
 #include "server/net/Connector.h"
 #include "vm/RelayTuning.h"
 
@@ -34,9 +35,9 @@ struct RelayConfig {
   RelayLimits limits;
   // Called with +1 when a client connection opens and -1 when it closes (may be empty).
   std::function<void(int delta)> on_connection_count;
-  // One thread runs the io_context: connections then run on its executor, not on a strand each
-  // (a strand buys nothing on one thread and costs on every handler; see UnixListener).
-  bool one_io_thread = false;
+  // Where each accepted connection runs (net::IoPool::place); empty: a strand of its own on the
+  // server's io_context.
+  net::Placement place;
   // Called with +1 when a connection takes its exchange buffers (a request is arriving) and
   // -1 when it gives them back, idle again or closed (may be empty).
   std::function<void(int delta)> on_busy_count;

@@ -52,8 +52,7 @@ RelayServer::RelayServer(boost::asio::io_context& io,
 
 void RelayServer::listenUnix(const std::string& path, int adopted_fd) {
   auto listener = std::make_shared<UnixListener>(
-      io_, path, [this](net::ByteStreamPtr stream) { serve(std::move(stream)); },
-      !config_->one_io_thread);
+      io_, path, [this](net::ByteStreamPtr stream) { serve(std::move(stream)); }, config_->place);
   if (adopted_fd >= 0) {
     listener->adopt(adopted_fd);
   } else {
@@ -70,7 +69,7 @@ std::uint16_t RelayServer::listenTcp(const std::string& host, std::uint16_t port
   auto listener = std::make_shared<TcpListener>(
       io_, host, port, std::move(tls),
       [this](net::ByteStreamPtr stream) { serve(std::move(stream)); },
-      TcpListener::Options{.strands = !config_->one_io_thread});
+      TcpListener::Options{.place = config_->place});
   listener->open();
   listener->start();
   tcp_listeners_.push_back(listener);

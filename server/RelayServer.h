@@ -1,9 +1,8 @@
 #pragma once
 // RelayServer: the Docker API front of berth: its listeners, and a relay Session per accepted
 // connection. stop() stops accepting at once, lets exchanges in flight finish for up to
-// `grace`, then calls `done`. Methods are called from one control thread; sessions run on
-// their own strands, or on the io_context's executor when one thread runs it
-// (RelayConfig::one_io_thread).
+// `grace`, then calls `done`. Methods are called from one control thread; sessions run where
+// RelayConfig::place puts them (the daemon: net::IoPool), else on a strand each.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>

@@ -19,7 +19,7 @@ TcpListener::TcpListener(boost::asio::io_context& io, std::string host, std::uin
       port_(port),
       tls_(std::move(tls)),
       on_accept_(std::move(on_accept)),
-      options_(options),
+      options_(std::move(options)),
       acceptor_(io) {}
 
 void TcpListener::open() {
@@ -51,7 +51,7 @@ void TcpListener::start() { accept(); }
 
 void TcpListener::accept() {
   acceptor_.async_accept(
-      net::connectionExecutor(io_, options_.strands),
+      net::connectionExecutor(io_, options_.place),
       [self = shared_from_this()](boost::system::error_code ec, Tcp::socket socket) {
         if (self->stopped_) return;
         if (ec) {

@@ -1,6 +1,6 @@
 #pragma once
-// TcpListener: accepts TCP connections on HOST:PORT and hands each, on a strand of its own
-// (Options::strands, as UnixListener), to `on_accept` — after a TLS handshake that verified the
+// TcpListener: accepts TCP connections on HOST:PORT and hands each, on the executor
+// Options::place gives (as UnixListener), to `on_accept` — after a TLS handshake that verified the
 // client's certificate when a server TlsContext is given (the normal case), or as plain TCP when it
 // is null (only for an explicit
 // --insecure on loopback; the caller enforces that). Handshakes are bounded in time and in
@@ -16,6 +16,7 @@
 #include <string>
 
 #include "server/net/ByteStream.h"
+#include "server/net/ConnectionExecutor.h"
 #include "server/net/TlsContext.h"
 
 namespace berth::server {
@@ -27,7 +28,7 @@ class TcpListener : public std::enable_shared_from_this<TcpListener> {
   struct Options {
     std::chrono::milliseconds handshake_timeout{10000};
     std::size_t max_pending_handshakes = 64;
-    bool strands = true;  // a strand per connection; false: the io_context's (UnixListener)
+    net::Placement place = {};  // where connections run (net::Placement); empty: a strand each
   };
 
   TcpListener(boost::asio::io_context& io, std::string host, std::uint16_t port,

@@ -25,11 +25,11 @@ void checkSocketPathLength(const std::string& path) {
 }
 
 UnixListener::UnixListener(boost::asio::io_context& io, std::string path, AcceptHandler on_accept,
-                           bool strands)
+                           net::Placement place)
     : io_(io),
       path_(std::move(path)),
       on_accept_(std::move(on_accept)),
-      strands_(strands),
+      place_(std::move(place)),
       acceptor_(io) {}
 
 void UnixListener::open() {
@@ -75,9 +75,9 @@ void UnixListener::adopt(int fd) {
 void UnixListener::start() { accept(); }
 
 void UnixListener::accept() {
-  acceptor_.async_accept(net::connectionExecutor(io_, strands_), [self = shared_from_this()](
-                                                                     boost::system::error_code ec,
-                                                                     Protocol::socket socket) {
+  acceptor_.async_accept(net::connectionExecutor(io_, place_), [self = shared_from_this()](
+                                                                   boost::system::error_code ec,
+                                                                   Protocol::socket socket) {
     if (self->stopped_) return;
     if (ec) {
       BERTH_LOG(Warn, "listener", "accept on " << self->path_ << ": " << ec.message());

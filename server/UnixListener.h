@@ -1,10 +1,9 @@
 #pragma once
-// UnixListener: accepts connections on a unix socket path and hands each, on a strand of its
-// own (or, with `strands` false, on the io_context's executor: for an io_context that one
-// thread runs, where a strand's mutex, invoker and the heap copy each any_io_executor makes of
-// it buy nothing), to `on_accept`. open() creates the socket mode 0600; a stale socket file left by
-// a crash is replaced, a live one (something answers on it) is never stolen. stop() closes the
-// acceptor and removes the socket file. Thread-safe: open/start/stop from one thread.
+// UnixListener: accepts connections on a unix socket path and hands each, on the executor
+// `place` gives (default: a strand of its own; see net::Placement), to `on_accept`. open() creates
+// the socket mode 0600; a stale socket file left by a crash is replaced, a live one (something
+// answers on it) is never stolen. stop() closes the acceptor and removes the socket file.
+// Thread-safe: open/start/stop from one thread.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <functional>
@@ -12,6 +11,7 @@
 #include <string>
 
 #include "server/net/ByteStream.h"
+#include "server/net/ConnectionExecutor.h"
 
 namespace berth::server {
 
@@ -20,7 +20,7 @@ class UnixListener : public std::enable_shared_from_this<UnixListener> {
   using AcceptHandler = std::function<void(net::ByteStreamPtr)>;
 
   UnixListener(boost::asio::io_context& io, std::string path, AcceptHandler on_accept,
-               bool strands = true);
+               net::Placement place = {});
   // Binds and listens; throws std::runtime_error with one clear line on failure.
   void open();
   // Instead of open(): serves `fd`, a socket already listening at path() (socket activation).
@@ -36,7 +36,7 @@ class UnixListener : public std::enable_shared_from_this<UnixListener> {
   boost::asio::io_context& io_;
   std::string path_;
   AcceptHandler on_accept_;
-  bool strands_;
+  net::Placement place_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   bool stopped_ = false;
   bool adopted_ = false;

@@ -21,6 +21,7 @@
 #include "server/cli/Cli.h"
 #include "server/cli/FlagChoices.h"
 #include "server/net/IoLoop.h"
+#include "server/net/IoPool.h"
 #include "server/net/Log.h"
 #include "vm/DriverFactory.h"
 #include "vm/MountFlag.h"
@@ -41,7 +42,7 @@ struct DaemonOptions {
   int head_timeout_seconds = static_cast<int>(server::RelayLimits{}.head_timeout.count());
   bool debug = false;
   int grace_seconds = 5;
-  int io_threads = 1;
+  int io_threads = net::IoPool::defaultThreads();
   int spin_us = static_cast<int>(net::kDefaultSpin.count());
   std::string forward_to;
   std::string forward_bind = "loopback";
@@ -132,13 +133,14 @@ void registerDaemonCommand(CLI::App& app) {
   profile->excludes(socket)->excludes(upstream);
   cmd->add_option("--grace", options->grace_seconds, "Seconds in-flight requests get on SIGTERM")
       ->capture_default_str();
-  cmd->add_option("--io-threads", options->io_threads, "Threads serving connections")
+  cmd->add_option("--io-threads", options->io_threads,
+                  "Threads serving relay connections (default: one per core, at most 2)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_option(
          "--spin-us", options->spin_us,
          "Microseconds an I/O thread keeps polling after work before it sleeps "
-         "(lower latency per request for a little CPU; 0: never spin; only with one I/O thread)")
+         "(lower latency per request for a little CPU; 0: never spin)")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   cmd->add_option("--listen", options->listen,
