@@ -19,6 +19,7 @@
 #include "server/ControlServer.h"
 #include "server/DockerSockLink.h"
 #include "server/DriverThread.h"
+#include "server/EngineVersion.h"
 #include "server/GuestForwardListeners.h"
 #include "server/InProcessConnector.h"
 #include "server/MountSetup.h"
@@ -93,6 +94,7 @@ std::unique_ptr<ProfileDaemon> ProfileDaemon::forProfile(const vm::ProfilePaths&
 
 ProfileDaemon::~ProfileDaemon() {
   worker_.reset();  // joins: no driver call outlives the driver
+  engine_version_.reset();
   domains_.reset();
   forwarder_.reset();
   port_opener_.reset();  // drains: every queued open/close reaches the driver first
@@ -181,6 +183,19 @@ int ProfileDaemon::run() {
     wake_off_ = "the " + driver_->name() +
                 " driver opens host ports itself (QEMU's hostfwd), so berth never sees the "
                 "connection that would wake a berth.wake=true container";
+  }
+  if (!driver_->runtime().servesDockerApi()) {
+    wake_off_ = "the " + driver_->runtime().name() +
+                " runtime has no Docker containers to label berth.wake=true";
+  }
+  if (driver_->runtime().servesContainerdApi()) {
+    // Asked of containerd itself (never of the host's packages), at most 3 s old when shown.
+    engine_version_ = std::make_unique<EngineVersion>(
+        [this] {
+          return driver_->runtime().engineVersion(driver_->engine(),
+                                                  std::chrono::milliseconds(2500));
+        },
+        std::chrono::seconds(3));
   }
 
   auto relay_config = std::make_shared<RelayConfig>();
@@ -286,6 +301,7 @@ int ProfileDaemon::run() {
   pool_->stop();
   pool_.reset();  // the connections left on its threads end here, while the daemon is whole
   worker_.reset();
+  engine_version_.reset();
   domains_.reset();
   forwarder_.reset();    // its listeners may refer to the driver
   port_opener_.reset();  // drains the driver's queued port calls
@@ -537,7 +553,12 @@ void ProfileDaemon::handleControl(const std::string& method, const std::string& 
                                   const std::function<void(int, nlohmann::json)>& respond) {
   const std::string path = target.substr(0, target.find('?'));
   if (method == "GET" && path == "/status") {
-    respond(200, statusJson());
+    if (engine_version_ && gate_->state() == BootGate::State::Up) {
+      // The engine's version as it is now: read again first when the last reading is old.
+      engine_version_->refresh(gate_->boots(), [this, respond] { respond(200, statusJson()); });
+    } else {
+      respond(200, statusJson());
+    }
   } else if (method == "POST" && path == "/boot") {
     gate_->requestBoot();
     respond(202, statusJson());
@@ -597,6 +618,11 @@ nlohmann::json ProfileDaemon::statusJson() const {
       idle_in = std::max(0.0, settings_.idle_stop_ms / 1000.0 - idle_for);
     }
     status["boot"]["idleStopInSeconds"] = idle_in;
+    // containerd's own answer while its guest is up; null when not known.
+    const std::string version = engine_version_ && gate_->state() == BootGate::State::Up
+                                    ? engine_version_->of(gate_->boots())
+                                    : "";
+    status["containerdVersion"] = version.empty() ? nlohmann::json() : nlohmann::json(version);
     status["dashboard"] =
         dashboard_ ? nlohmann::json{{"url", dashboard_->url(false)}} : nlohmann::json();
     status["domains"] = domains_ ? domains_->status() : domainsOff();

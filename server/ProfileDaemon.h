@@ -36,6 +36,7 @@ class ControlServer;
 class DashboardServer;
 class DomainsFront;
 class DriverThread;
+class EngineVersion;
 class GuestForwardListeners;
 class RelayServer;
 
@@ -102,6 +103,7 @@ class ProfileDaemon {
   boost::asio::io_context io_{1};
   std::unique_ptr<net::IoPool> pool_;  // the relay's I/O threads (settings_.io_threads)
   std::unique_ptr<DriverThread> worker_;
+  std::unique_ptr<EngineVersion> engine_version_;  // runtime containerd: for the status
   std::shared_ptr<BootGate> gate_;
   std::unique_ptr<RelayServer> relay_;
   net::ConnectorPtr booting_;  // the guest's engine, booting it first when it is down

@@ -6,6 +6,12 @@ namespace berth::server {
 
 nlohmann::json ProfileStatus::base(const vm::ProfilePaths& paths, const vm::ProfileConfig& config,
                                    const std::string& status) {
+  // A containerd profile's docker.sock only refuses (and no docker context is made for it):
+  // its Docker keys are null, its containerd keys say how to reach it.
+  const bool containerd = config.runtime == "containerd";
+  const auto docker = [containerd](const std::string& value) {
+    return containerd ? nlohmann::json() : nlohmann::json(value);
+  };
   return {
       {"profile", paths.name},
       {"status", status},
@@ -16,12 +22,13 @@ nlohmann::json ProfileStatus::base(const vm::ProfilePaths& paths, const vm::Prof
       {"memory", config.memory},
       // The ns guest's data lives on the host's file system: no size is in force there.
       {"disk", config.vm_type == "ns" ? nlohmann::json() : nlohmann::json(config.disk)},
-      {"socket", paths.docker_socket},
-      {"dockerHost", "unix://" + paths.docker_socket},
+      {"socket", docker(paths.docker_socket)},
+      {"dockerHost", docker("unix://" + paths.docker_socket)},
       // containerd's API on the host (runtime containerd), else null.
-      {"containerdSocket",
-       config.runtime == "containerd" ? nlohmann::json(paths.containerd_socket) : nlohmann::json()},
-      {"context", paths.contextName()},
+      {"containerdSocket", containerd ? nlohmann::json(paths.containerd_socket) : nlohmann::json()},
+      // What containerd says its version is; only a running daemon asks it (else null).
+      {"containerdVersion", nlohmann::json()},
+      {"context", docker(paths.contextName())},
       {"address", ""},
       {"mounts", vm::ProfileConfig::sharesJson(config.effectiveMounts())},
       {"boot", {{"lazy", config.boot.lazy}, {"idleStop", config.boot.idle_stop}}},

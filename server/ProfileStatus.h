@@ -14,10 +14,11 @@ namespace berth::server {
 class ProfileStatus {
  public:
   // Keys: profile, status, driver, arch, runtime, cpus, memory, disk (null for ns: not
-  // enforced), socket, dockerHost,
-  // context, address (""), mounts, boot {lazy, idleStop}, kubernetes {enabled}, image ({url,
-  // sha256, folder} when image.url gives a qemu guest its image, else null), daemon {running:
-  // false, log}.
+  // enforced), socket, dockerHost, context (null for runtime containerd: no Docker API),
+  // containerdSocket (null unless runtime containerd), containerdVersion (null: the daemon
+  // sets it while containerd answers), address (""), mounts, boot {lazy, idleStop}, kubernetes
+  // {enabled}, image ({url, sha256, folder} when image.url gives a qemu guest its image, else
+  // null), daemon {running: false, log}.
   static nlohmann::json base(const vm::ProfilePaths& paths, const vm::ProfileConfig& config,
                              const std::string& status);
 };

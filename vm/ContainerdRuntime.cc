@@ -124,14 +124,43 @@ std::vector<NsGuestBind> ContainerdRuntime::nsBinds(const NsEngineLayout& layout
   return {{layout.paths.state_dir + "/runc", kRuncRoot}};
 }
 
+namespace {
+
+// `ctr version` against the containerd at `endpoint`: its output, or "" when it failed.
+net::RunResult ctrVersion(const EngineEndpoint& endpoint, milliseconds timeout) {
+  auto argv = ContainerdRuntime::ctrArgv(endpoint.unix_path);
+  argv.insert(argv.end(), {"--connect-timeout", "1s", "version"});
+  return net::ChildProcess::run(argv, timeout);
+}
+
+}  // namespace
+
+std::string ContainerdRuntime::serverVersion(const std::string& output) {
+  const auto server = output.find("\nServer:");
+  if (server == std::string::npos) return "";
+  const auto field = output.find("\n  Version:", server);
+  if (field == std::string::npos) return "";
+  const auto begin = output.find_first_not_of(" \t", field + 11);
+  if (begin == std::string::npos) return "";
+  return output.substr(begin, output.find_first_of(" \t\r\n", begin) - begin);
+}
+
 bool ContainerdRuntime::answers(const EngineEndpoint& endpoint, milliseconds timeout,
                                 std::string& error) const {
-  auto argv = ctrArgv(endpoint.unix_path);
-  argv.insert(argv.end(), {"--connect-timeout", "1s", "version"});
-  const auto result = net::ChildProcess::run(argv, timeout);
-  if (result.exit_code == 0 && result.output.find("Server:") != std::string::npos) return true;
+  const auto result = ctrVersion(endpoint, timeout);
+  if (result.exit_code == 0 && !serverVersion(result.output).empty()) return true;
   error = result.output.empty() ? "ctr version failed" : result.output.substr(0, 300);
   return false;
+}
+
+std::string ContainerdRuntime::engineVersion(const EngineEndpoint& endpoint,
+                                             milliseconds timeout) const {
+  try {
+    const auto result = ctrVersion(endpoint, timeout);
+    return result.exit_code == 0 ? serverVersion(result.output) : "";
+  } catch (const std::exception&) {
+    return "";  // no ctr on this host: not known
+  }
 }
 
 int ContainerdRuntime::runningContainers(const EngineEndpoint& endpoint) const {

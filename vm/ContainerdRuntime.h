@@ -8,7 +8,8 @@
 // says otherwise (its `Root` option is per container, and a config default exists only for the
 // CRI plugin), is the profile's `runc` directory mounted there in the guest. nerdctl.binary
 // is copied into the profile at every boot (guestNerdctl). In a VM guest (qemu) containerd is
-// the image's own, run by its systemd unit with vmConfig() as /etc/containerd/config.toml.
+// the image's own, run by its systemd unit with vmConfig() as /etc/containerd/config.toml, and
+// the qemu driver copies nerdctl.binary to kVmNerdctl.
 // Readiness is a real `ctr version` answer. Stateless; thread-safe.
 #include "vm/Runtime.h"
 
@@ -23,11 +24,15 @@ class ContainerdRuntime final : public Runtime {
                                    const std::string& state);
   // The ctr argv that talks to the containerd at `socket` (ctr from PATH).
   static std::vector<std::string> ctrArgv(const std::string& socket);
+  // The server's version in `ctr version`'s output (its Server part), "" when it has none.
+  static std::string serverVersion(const std::string& ctr_version_output);
   // A VM guest's containerd: its API socket (its unit's default), and its config: the
   // profile's `user_config` file when it exists (it keeps this socket: berth forwards it),
   // else berth's default with the guest's usual root and state.
   static constexpr const char* kVmSocket = "/run/containerd/containerd.sock";
   static std::string vmConfig(const std::string& user_config);
+  // Where a VM guest has nerdctl.binary (copied over ssh at every boot when it differs).
+  static constexpr const char* kVmNerdctl = "/usr/local/bin/nerdctl";
   // Where the guest has the profile's copy of nerdctl.binary (copied at every boot; the ns
   // guest sees the path as the host does).
   static std::string guestNerdctl(const ProfilePaths& paths);
@@ -41,6 +46,9 @@ class ContainerdRuntime final : public Runtime {
   bool writesOwnPidFile() const override { return false; }
   bool answers(const EngineEndpoint& endpoint, std::chrono::milliseconds timeout,
                std::string& error) const override;
+  // containerd's own answer (its Version service, through `ctr version`).
+  std::string engineVersion(const EngineEndpoint& endpoint,
+                            std::chrono::milliseconds timeout) const override;
   void shutdown(net::ChildProcess& engine, const EngineEndpoint& endpoint,
                 const NsEngineLayout& layout) const override;
   int runningContainers(const EngineEndpoint& endpoint) const override;

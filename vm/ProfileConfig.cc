@@ -559,16 +559,10 @@ void ProfileConfig::validate() const {
     if (!key.check) continue;
     if (std::string why = key.check(*this); !why.empty()) throw ConfigError(why);
   }
-  // Settings whose machinery does not exist yet are refused rather than saved and shown as if
-  // they were in force (a qemu guest would run without the nerdctl asked for, and no k3s).
+  // Settings that would not be in force are refused rather than saved and shown as if they were.
   if (!nerdctl.binary.empty() && runtime != "containerd") {
     throw ConfigError("nerdctl.binary is for the containerd runtime; this profile runs " + runtime +
                       " (use docker with it)");
-  }
-  if (!nerdctl.binary.empty() && vm_type == "qemu") {
-    throw ConfigError(
-        "nerdctl.binary is copied into --vm-type ns guests only so far; in a qemu guest use "
-        "berth ctr -- ARGS");
   }
   // What is downloaded is checked: a URL without its checksum is not taken on trust.
   if (!image.url.empty() && image.sha256.empty()) {

@@ -27,6 +27,7 @@
 #include "server/net/Files.h"
 #include "server/net/Log.h"
 #include "vm/ContainerdRuntime.h"
+#include "vm/GuestFileCopy.h"
 #include "vm/GuestImage.h"
 #include "vm/ProfileConfig.h"
 #include "vm/ProfilePaths.h"
@@ -44,6 +45,18 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kSnapshotTag = "berth-resume";
+
+// Each word in single quotes (a quote in it as '\''): the guest's shell, which ssh hands the
+// command line to, passes every word on as given.
+std::vector<std::string> shellWords(const std::vector<std::string>& words) {
+  std::vector<std::string> quoted;
+  for (const auto& word : words) {
+    std::string q = "'";
+    for (char c : word) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    quoted.push_back(q + "'");
+  }
+  return quoted;
+}
 
 double secondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -141,6 +154,7 @@ QemuOptions QemuDriver::optionsFor(const ProfileConfig& config, const ProfilePat
   options.env = config.env;
   options.runtime = config.runtime.empty() ? "docker" : config.runtime;
   options.containerd_user_config = ContainerdRuntime::userConfigFile(paths);
+  options.nerdctl_binary = config.nerdctl.binary;
   options.disk_image = GuestImage::folderFor(config);
   if (const char* timeout = std::getenv("BERTH_QEMU_BOOT_TIMEOUT"); timeout && *timeout) {
     const auto seconds = api::parseWhole<unsigned>(timeout);
@@ -462,11 +476,42 @@ void QemuDriver::boot(const ProgressSink& say, bool resume) {
   } else {
     reportPhases(t0, engine_s, say);
   }
+  syncNerdctl(say);
   std::lock_guard lock(mutex_);
   state_ = GuestState::Running;
-  detail_ = std::string(resume ? "resumed" : "booted") + " with " + accel_ +
-            "; ssh 127.0.0.1:" + std::to_string(ports_.ssh) +
-            ", engine 127.0.0.1:" + std::to_string(ports_.engine);
+  detail_ = std::string(resume ? "resumed" : "booted") + " with " + accel_ + "; " + endpointText();
+}
+
+std::string QemuDriver::endpointText() const {
+  const std::string ssh = "ssh 127.0.0.1:" + std::to_string(ports_.ssh);
+  if (containerd_forward_) return ssh + " (containerd's socket forwarded over it)";
+  return ssh + ", engine 127.0.0.1:" + std::to_string(ports_.engine);
+}
+
+void QemuDriver::syncNerdctl(const ProgressSink& say) {
+  if (!runtime_->servesContainerdApi()) return;
+  const std::string marker = path("nerdctl.copied");  // berth put one there
+  const GuestFileCopy::Exec exec = [this](const std::vector<std::string>& words) {
+    return sshArgv(shellWords(words), false);
+  };
+  if (options_.nerdctl_binary.empty()) {
+    if (!fs::exists(marker)) return;
+    GuestFileCopy::remove(exec, ContainerdRuntime::kVmNerdctl, 60s);
+    fs::remove(marker);
+    say(std::string("qemu: removed ") + ContainerdRuntime::kVmNerdctl +
+        " from the guest (nerdctl.binary is no longer set)");
+    return;
+  }
+  const auto t0 = Clock::now();
+  const auto outcome =
+      GuestFileCopy::install(exec, options_.nerdctl_binary, ContainerdRuntime::kVmNerdctl, 300s);
+  net::Files::writeAtomic(marker, options_.nerdctl_binary + "\n", 0644);
+  say(outcome == GuestFileCopy::Outcome::Copied
+          ? "qemu: nerdctl.binary copied to the guest's " +
+                std::string(ContainerdRuntime::kVmNerdctl) + " in " + fixed1(secondsSince(t0)) + "s"
+          : "qemu: the guest's " + std::string(ContainerdRuntime::kVmNerdctl) +
+                " is nerdctl.binary already (checked in " + fixed1(secondsSince(t0)) +
+                "s, not copied)");
 }
 
 namespace {
@@ -745,9 +790,8 @@ bool QemuDriver::adoptOrphan(const ProgressSink& say) {
         ": no boot, its containers kept running");
     std::lock_guard lock(mutex_);
     state_ = GuestState::Running;
-    detail_ = "adopted (qemu pid " + std::to_string(pid) + ") with " + accel_ +
-              "; ssh 127.0.0.1:" + std::to_string(ports_.ssh) +
-              ", engine 127.0.0.1:" + std::to_string(ports_.engine);
+    detail_ =
+        "adopted (qemu pid " + std::to_string(pid) + ") with " + accel_ + "; " + endpointText();
     return true;
   }
   say("qemu: cannot adopt " + which + ": " + problem + "; stopping it, then booting");
@@ -777,11 +821,11 @@ std::string QemuDriver::adopt(const std::optional<QemuBootRecord>& record,
   // A guest killed mid-boot may still come up; one whose engine is gone is booted again.
   const auto keep_waiting = [this] { return qemuAlive(); };
   if (!waitAnswering(Clock::now() + 30s, keep_waiting, error))
-    return "its engine does not answer at 127.0.0.1:" + std::to_string(ports_.engine) + " (" +
-           error + ")";
+    return "its engine does not answer (" + endpointText() + "; " + error + ")";
   // A daemon killed while it saved the state had unmounted them.
   auto remount = remountShares();
   if (remount.exit_code != 0) return "its shares could not be mounted: " + remount.output;
+  syncNerdctl(say);  // the setting may have changed while no daemon ran
   const int removed = removeStaleForwards();
   say("qemu: engine answers, shares mounted; " + std::to_string(removed) +
       " host port forward(s) of the earlier daemon removed (the engine's published ports open "
@@ -928,13 +972,7 @@ std::vector<std::string> QemuDriver::shellArgv(const std::vector<std::string>& c
 
 std::vector<std::string> QemuDriver::execArgv(const std::vector<std::string>& words,
                                               bool tty) const {
-  std::vector<std::string> quoted;
-  for (const auto& word : words) {
-    std::string q = "'";  // single quotes, a quote in the word as '\''
-    for (char c : word) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    quoted.push_back(q + "'");
-  }
-  return shellArgv(quoted, tty);
+  return shellArgv(shellWords(words), tty);
 }
 
 std::string QemuDriver::sshConfig() const {

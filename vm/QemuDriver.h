@@ -50,7 +50,8 @@ struct QemuOptions {
   std::map<std::string, std::string> env;
   std::string runtime = "docker";      // docker | containerd
   std::string containerd_user_config;  // the profile's containerd/config.toml (when it exists)
-  bool resume = true;                  // save the VM state on stop and resume it on the next start
+  std::string nerdctl_binary;  // nerdctl.binary: copied to ContainerdRuntime::kVmNerdctl at boot
+  bool resume = true;          // save the VM state on stop and resume it on the next start
   std::chrono::seconds boot_timeout{0};  // 0: 600 s under TCG, 180 s with a hypervisor
   std::chrono::seconds stop_timeout{60};
 };
@@ -143,6 +144,11 @@ class QemuDriver : public Driver, public PortOpener {
   // Over ssh: mounts the shares that are not mounted and sets the guest's clock to the host's
   // (after a resume, a failed save, an adoption).
   net::RunResult remountShares() const;
+  // nerdctl.binary at ContainerdRuntime::kVmNerdctl, copied over ssh when the guest's differs;
+  // berth's earlier copy is removed once the setting is gone. Throws DriverError.
+  void syncNerdctl(const ProgressSink& progress);
+  // What the guest's engine is reached by, for the status detail (only the runtime's own).
+  std::string endpointText() const;
   bool waitExit(std::chrono::milliseconds timeout);
   void killQemu();
   void cleanupRuntimeFiles();

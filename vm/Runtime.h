@@ -64,6 +64,12 @@ class Runtime {
   // the engine knows them); the caller kills whatever is left afterwards.
   virtual void shutdown(net::ChildProcess& engine, const EngineEndpoint& endpoint,
                         const NsEngineLayout& layout) const = 0;
+  // The version the engine at `endpoint` reports of itself within `timeout`, for the status;
+  // "" when it does not answer, or for a runtime whose status shows none (docker: `berth
+  // version` asks the relay).
+  virtual std::string engineVersion(const EngineEndpoint&, std::chrono::milliseconds) const {
+    return {};
+  }
   // Running containers (tasks), or -1 when unknown (idle stop then waits).
   virtual int runningContainers(const EngineEndpoint& endpoint) const = 0;
   // The host sockets of the profile: docker.sock relays the Docker API (else it refuses every

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
@@ -66,13 +67,14 @@ std::string nerdctlMissing(const vm::Driver& driver) {
              ? "nerdctl is not installed: it is not a Debian package; set nerdctl.binary in the "
                "profile's berth.yaml to a nerdctl release binary (copied into the guest at boot) "
                "or put one on this host's PATH, or use berth ctr -- ARGS"
-             : "nerdctl is not installed in the guest: it is not a Debian package; use berth ctr "
-               "-- ARGS";
+             : "nerdctl is not installed in the guest: it is not a Debian package; set "
+               "nerdctl.binary in the profile's berth.yaml to a nerdctl release binary (copied "
+               "into the guest at boot), or use berth ctr -- ARGS";
 }
 
 // Runs `program` with `args` (its address first), then the words after `--`, in the guest of
-// the client's profile (booted first when it is idle); never returns. A VM guest's nerdctl is
-// looked for first: its absence is said in one line.
+// the client's profile (booted first when it is idle); never returns. A VM guest's nerdctl
+// from its PATH is looked for first: its absence is said in one line.
 [[noreturn]] void runInGuest(const ProfileClient& client, const vm::Driver& driver,
                              const std::string& program, std::vector<std::string> args) {
   const auto& tail = commandTail();
@@ -159,9 +161,20 @@ void registerCtrCommands(CLI::App& app) {
     if (nerdctl->got_subcommand("install")) return;
     ProfileClient client(*nerdctl_profile);
     // A docker profile is told so before nerdctl is looked for.
-    const auto driver = vm::DriverFactory::makeDriver(containerdConfig(client), client.paths());
+    const vm::ProfileConfig config = containerdConfig(client);
+    const auto driver = vm::DriverFactory::makeDriver(config, client.paths());
     const std::string socket = driver->guestEngineSocket();
     std::string nerdctl_path = "nerdctl";  // a VM guest's own (runInGuest looks for it)
+    std::vector<std::string> args = {"--address", socket};
+    if (!driver->runsHostPrograms() && !config.nerdctl.binary.empty()) {
+      // The copy the driver put in the VM guest at boot. ssh passes no environment: nerdctl
+      // gets the address and namespace as it does on ns, through env.
+      const char* ns = std::getenv("CONTAINERD_NAMESPACE");
+      nerdctl_path = "env";
+      args = {"CONTAINERD_ADDRESS=" + socket,
+              std::string("CONTAINERD_NAMESPACE=") + (ns != nullptr && *ns ? ns : "default"),
+              vm::ContainerdRuntime::kVmNerdctl, "--address", socket};
+    }
     if (driver->runsHostPrograms()) {
       // The profile's copy of nerdctl.binary, else the host's (the ns guest runs the host's
       // programs: its mount namespace is the host's, plus shares).
@@ -174,7 +187,7 @@ void registerCtrCommands(CLI::App& app) {
       ::setenv("CONTAINERD_ADDRESS", socket.c_str(), 1);
       ::setenv("CONTAINERD_NAMESPACE", "default", 0);
     }
-    runInGuest(client, *driver, nerdctl_path, {"--address", socket});
+    runInGuest(client, *driver, nerdctl_path, std::move(args));
   });
 }
 

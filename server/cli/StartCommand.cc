@@ -267,10 +267,11 @@ int startProfile(StartOptions& o) {
     std::cerr << "berth: " << cleaned << "\n";
 
   ensureGuestImage(wanted);
-  DockerContext::write(paths.contextName(), describeFor(paths), "unix://" + paths.docker_socket);
-  // The docker CLI is not made to point at a profile whose docker.sock only refuses.
-  const bool activate = o.activate && !runsContainerd(wanted);
-  if (activate) DockerContext::activate(paths.contextName());
+  // The docker CLI gets no context for a profile whose docker.sock only refuses.
+  if (!runsContainerd(wanted)) {
+    DockerContext::write(paths.contextName(), describeFor(paths), "unix://" + paths.docker_socket);
+    if (o.activate) DockerContext::activate(paths.contextName());
+  }
 
   if (o.foreground) {
     std::cerr << "berth: running profile '" << paths.name
@@ -284,7 +285,8 @@ int startProfile(StartOptions& o) {
             << ")\n";
   client.launchDaemon();
   if (wanted.boot.lazy) {
-    std::cerr << "berth: profile '" << paths.name << "' is listening on " << paths.docker_socket
+    std::cerr << "berth: profile '" << paths.name << "' is listening on "
+              << (runsContainerd(wanted) ? paths.containerd_socket : paths.docker_socket)
               << "; the guest boots on the first request\n";
   } else {
     try {
@@ -298,7 +300,7 @@ int startProfile(StartOptions& o) {
               << (status ? " (guest address " + (*status)["address"].get<std::string>() + ")" : "")
               << "\n";
   }
-  printUsage(client, wanted, activate);
+  printUsage(client, wanted, o.activate);
   return 0;
 }
 

@@ -34,6 +34,13 @@ std::string diskText(const nlohmann::json& disk) {
   return disk.is_number() ? gib(disk.get<double>()) : "-";
 }
 
+// The runtime, with containerd's version when containerd told it (e.g. "containerd 1.6.20").
+std::string runtimeText(const nlohmann::json& row) {
+  const auto& version = row.value("containerdVersion", nlohmann::json());
+  return row["runtime"].get<std::string>() +
+         (version.is_string() ? " " + version.get<std::string>() : "");
+}
+
 constexpr const char* kOrphaned = "daemon not running: `berth start` adopts it";
 
 // What `status --json` says about a profile whose daemon does not run. Its guest may still
@@ -73,13 +80,19 @@ void printHuman(const nlohmann::json& s, bool extended) {
               << " using the " << s["driver"].get<std::string>() << " driver\n";
   }
   std::cout << "arch: " << s["arch"].get<std::string>() << "\n"
-            << "runtime: " << s["runtime"].get<std::string>() << "\n"
-            << "socket: " << s["dockerHost"].get<std::string>() << "\n"
-            << "context: " << s["context"].get<std::string>() << "\n";
+            << "runtime: " << s["runtime"].get<std::string>() << "\n";
+  // Only the API in force: a containerd profile's docker.sock answers every request with how
+  // to use the profile, and it has no docker context.
+  if (s["dockerHost"].is_string()) {
+    std::cout << "socket: " << s["dockerHost"].get<std::string>() << "\n"
+              << "context: " << s["context"].get<std::string>() << "\n";
+  }
   if (s.value("containerdSocket", nlohmann::json()).is_string()) {
-    // docker.sock answers every request with how to use the profile: containerd is the API.
     std::cout << "containerd socket: " << s["containerdSocket"].get<std::string>()
               << "  (ctr --address ..., or berth ctr -- ARGS)\n";
+  }
+  if (s.value("containerdVersion", nlohmann::json()).is_string()) {  // containerd's own answer
+    std::cout << "containerd version: " << s["containerdVersion"].get<std::string>() << "\n";
   }
   if (!s["address"].get<std::string>().empty()) {
     std::cout << "address: " << s["address"].get<std::string>() << "\n";
@@ -223,6 +236,7 @@ void runList(bool json, bool all) {
                     {"disk", s["disk"]},
                     {"runtime", s["runtime"]},
                     {"containerdSocket", s.value("containerdSocket", nlohmann::json())},
+                    {"containerdVersion", s.value("containerdVersion", nlohmann::json())},
                     {"address", s["address"]},
                     {"socket", s["socket"]}});
   }
@@ -246,8 +260,8 @@ void runList(bool json, bool all) {
     }
     table.add({row["name"].get<std::string>(), row["status"].get<std::string>(),
                row["arch"].get<std::string>(), std::to_string(row["cpus"].get<int>()),
-               gib(row["memory"].get<double>()), diskText(row["disk"]),
-               row["runtime"].get<std::string>(), row["address"].get<std::string>()});
+               gib(row["memory"].get<double>()), diskText(row["disk"]), runtimeText(row),
+               row["address"].get<std::string>()});
   }
   table.print(std::cout);
   if (all && std::any_of(rows.begin(), rows.end(),
@@ -285,6 +299,12 @@ void registerStatusCommands(CLI::App& app) {
     ProfileClient client(*version_args);
     auto s = client.status(std::chrono::seconds(2));
     if (!s || (*s)["status"] != "Running") return;
+    if (s->value("containerdVersion", nlohmann::json()).is_string()) {  // no Docker API there
+      std::cout << "\nprofile: " << client.paths().name
+                << "\nruntime: containerd\nengine: containerd "
+                << (*s)["containerdVersion"].get<std::string>() << "\n";
+      return;
+    }
     auto reply = net::HttpClient::unixSocket(client.paths().docker_socket)
                      .get("/version", std::chrono::seconds(5));
     // An engine that answers with something other than a version object adds no lines.

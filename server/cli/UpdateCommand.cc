@@ -14,6 +14,7 @@
 #include "server/cli/ProfileClient.h"
 #include "server/net/ChildProcess.h"
 #include "server/net/HttpClient.h"
+#include "vm/ContainerdRuntime.h"
 #include "vm/DriverFactory.h"
 #include "vm/GuestPackageUpdate.h"
 #include "vm/Runtime.h"
@@ -44,12 +45,7 @@ std::string runningEngineVersion(const ProfileClient& client) {
 // when it does not answer.
 std::string runningContainerdVersion(const vm::Driver& driver) {
   const auto result = net::ChildProcess::run(driver.shellArgv({"ctr version"}, false), 30s);
-  const auto server = result.output.find("Server:");
-  if (result.exit_code != 0 || server == std::string::npos) return "";
-  const auto at = result.output.find("Version:", server);
-  if (at == std::string::npos) return "";
-  const auto begin = result.output.find_first_not_of(' ', at + 8);
-  return result.output.substr(begin, result.output.find_first_of(" \r\n", begin) - begin);
+  return result.exit_code == 0 ? vm::ContainerdRuntime::serverVersion(result.output) : "";
 }
 
 // The engine's version once it answers again after a restart (docker: through the profile's

@@ -198,8 +198,8 @@ std::string ChildProcess::selfExecutable() {
   return path;
 }
 
-RunResult ChildProcess::run(const std::vector<std::string>& argv,
-                            std::chrono::milliseconds timeout) {
+RunResult ChildProcess::run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                            const std::string& input) {
   RunResult result;
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -209,7 +209,7 @@ RunResult ChildProcess::run(const std::vector<std::string>& argv,
   std::optional<ChildProcess> child;
   {
     SpawnSetup setup;
-    posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&setup.actions, 0, input.c_str(), O_RDONLY, 0);
     SpawnOptions options;
     options.argv = argv;
     options.fds = {{pipe_fds[1], 1}, {pipe_fds[1], 2}};

@@ -61,10 +61,11 @@ class ChildProcess {
   static std::optional<ChildProcess> adopt(const std::string& pid_file, const std::string& program);
   static std::optional<ChildProcess> adoptPid(int pid, const std::string& program);
 
-  // Runs argv to completion, stdin from /dev/null; after `timeout` it is stopped (TERM, 1 s,
-  // KILL). Never throws: a program that cannot start gives exit_code -1 and the reason.
+  // Runs argv to completion, stdin from the file `input`; after `timeout` it is stopped (TERM,
+  // 1 s, KILL). Never throws: a program that cannot start gives exit_code -1 and the reason.
   static RunResult run(const std::vector<std::string>& argv,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                       const std::string& input = "/dev/null");
   // As run(), but throws ProcessError("<what>: `<command>` failed: <output>") unless it exits 0.
   static std::string check(const std::vector<std::string>& argv, const std::string& what,
                            std::chrono::milliseconds timeout = std::chrono::seconds(10));

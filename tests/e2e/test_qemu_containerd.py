@@ -1,9 +1,15 @@
 """The containerd runtime in a qemu guest (run by tests/ci/suites/90-vm-e2e.sh after
 test_qemu_vm.py; TCG when there is no KVM). One lazy profile, one boot: the first `ctr` call
-through the host's containerd.sock boots the guest; images are imported and listed through the
-relay; `berth ctr` runs ctr in the guest over ssh with output and exit codes passed through;
-docker.sock answers one clear line; delete leaves nothing running. Needs the guest image and root.
+through the host's containerd.sock boots the guest, and the status then shows containerd's own
+version and nothing of dockerd; images are imported and listed through the relay; `berth ctr`
+runs ctr in the guest over ssh with output and exit codes passed through; nerdctl.binary (a
+stand-in script: nerdctl is not obtainable here) is copied into the guest at boot and `berth
+nerdctl` runs it; docker.sock answers one clear line; a killed containerd comes back with its
+task still running; an idle stop, then the next ctr call boots (resumes) the guest without
+copying nerdctl again; delete leaves nothing running. Needs the guest image and root.
 """
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -44,18 +50,52 @@ def world():
     shutil.rmtree(home, ignore_errors=True)
 
 
-def ctr(world, *args, timeout=600):
+def ctr(world, *args, timeout=600, check=True):
     return run([CTR, "--address", world["sock"], "--connect-timeout", "600s", *args],
-               timeout=timeout)
+               timeout=timeout, check=check)
+
+
+def status_json(world):
+    return json.loads(berth(world["home"], "status", "--json", check=False).stdout.decode())
+
+
+def server_version(ctr_version_output):
+    """The Server part's Version of `ctr version` (what containerd says of itself)."""
+    server = ctr_version_output.split("Server:")[1]
+    return next(line.split()[1] for line in server.splitlines() if line.strip().startswith("Version:"))
+
+
+# nerdctl.binary's stand-in: reports the words and environment it got, where it runs, its own
+# mode and SHA-256 there, and exits 3.
+STAND_IN = """#!/bin/sh
+echo "argv: $*"
+echo "exe: $0 $(stat -c %a "$0") $(sha256sum < "$0" | cut -d' ' -f1)"
+echo "address: $CONTAINERD_ADDRESS"
+echo "namespace: $CONTAINERD_NAMESPACE"
+echo "host: $(cat /etc/hostname)"
+exit 3
+"""
+
+
+def daemon_log(world):
+    return open(os.path.join(world["home"], "default", "daemon.log")).read()
 
 
 def test_01_the_first_ctr_call_boots_the_lazy_guest(world):
     image = ["--disk-image", os.environ["BERTH_E2E_IMAGE"]] if os.environ.get("BERTH_E2E_IMAGE") else []
+    stand_in = os.path.join(world["home"], "nerdctl-stand-in")
+    with open(stand_in, "w") as f:
+        f.write(STAND_IN)
+    os.chmod(stand_in, 0o755)
+    os.makedirs(os.path.join(world["home"], "default"))
+    with open(os.path.join(world["home"], "default", "berth.yaml"), "w") as f:
+        f.write("vmType: qemu\nruntime: containerd\nnerdctl:\n  binary: %s\n" % stand_in)
     berth(world["home"], "start", "--no-activate", "--vm-type", "qemu", "--runtime", "containerd",
           "--cpus", "2", "--memory", "2", "--lazy", *image)
     status = berth(world["home"], "status").stdout.decode()
     assert "runtime: containerd" in status and "containerd socket: " + world["sock"] in status, status
     assert "idle" in status, status
+    assert status_json(world)["containerdVersion"] is None
     t0 = time.monotonic()
     out = ctr(world, "version").stdout.decode()
     print("\nfirst ctr version (boots the guest): %.1fs" % (time.monotonic() - t0))
@@ -63,6 +103,20 @@ def test_01_the_first_ctr_call_boots_the_lazy_guest(world):
     t0 = time.monotonic()
     ctr(world, "version")
     print("ctr version through the relay, guest up: %.2fs" % (time.monotonic() - t0))
+    # The status shows what containerd says its version is, and nothing of dockerd: no docker
+    # socket or context, no engine TCP port in the guest's detail.
+    version = server_version(out)
+    s = status_json(world)
+    assert s["containerdVersion"] == version, (s["containerdVersion"], out)
+    assert (s["socket"], s["dockerHost"], s["context"]) == (None, None, None), s
+    assert "engine 127.0.0.1" not in s["guest"]["detail"], s["guest"]
+    assert "containerd's socket forwarded over it" in s["guest"]["detail"], s["guest"]
+    text = berth(world["home"], "status").stdout.decode()
+    assert "containerd version: %s\n" % version in text, text
+    assert not any(line.startswith(("socket:", "context:")) for line in text.splitlines()), text
+    listed = berth(world["home"], "list").stdout.decode().splitlines()
+    assert "containerd " + version in listed[1], listed
+    assert "nerdctl.binary copied to the guest's /usr/local/bin/nerdctl" in daemon_log(world)
     # containerd (its own unit) is the engine; dockerd never started.
     out = berth(world["home"], "ssh", "--", "systemctl is-active containerd docker; "
                 "pgrep -x dockerd || echo no-dockerd", check=False).stdout.decode().split()
@@ -88,6 +142,24 @@ def test_03_berth_ctr_passes_output_and_exit_codes(world):
     assert (p.returncode, p.stdout) == (7, b"it's sh\n"), p
 
 
+def test_03b_berth_nerdctl_runs_the_copy_of_nerdctl_binary(world):
+    """The stand-in (nerdctl.binary) was copied to /usr/local/bin/nerdctl in the guest at boot,
+    mode 0755 and the same bytes; `berth nerdctl` runs that copy there with the words as given,
+    containerd's address and the caller's namespace, and its exit code comes back."""
+    stand_in = os.path.join(world["home"], "nerdctl-stand-in")
+    digest = hashlib.sha256(open(stand_in, "rb").read()).hexdigest()
+    env = dict(os.environ, BERTH_HOME=world["home"], CONTAINERD_NAMESPACE="k8s.io")
+    p = run([BERTH_BIN, "nerdctl", "--", "ps", "-a", "it's x"], env=env, check=False, timeout=900)
+    sock = "/run/containerd/containerd.sock"
+    assert p.returncode == 3, p
+    lines = p.stdout.decode().splitlines()
+    assert lines[:4] == ["argv: --address %s ps -a it's x" % sock,
+                         "exe: /usr/local/bin/nerdctl 755 " + digest,
+                         "address: " + sock, "namespace: k8s.io"], lines
+    # It ran in the guest, not on this host.
+    assert lines[4] != "host: " + open("/etc/hostname").read().strip(), lines
+
+
 def test_04_docker_sock_answers_one_clear_line(world):
     env = dict(os.environ, DOCKER_HOST="unix://%s/default/docker.sock" % world["home"])
     env.pop("DOCKER_CONTEXT", None)
@@ -95,6 +167,68 @@ def test_04_docker_sock_answers_one_clear_line(world):
     err = p.stderr.decode().strip()
     assert p.returncode == 1 and len(err.splitlines()) == 1, err
     assert "runs containerd, not the Docker engine" in err and "berth ctr" in err, err
+
+
+def test_04b_a_killed_containerd_comes_back_and_its_task_survives(world):
+    """containerd killed in the guest (SIGKILL): the guest's supervision berth set up
+    (containerd's unit, Restart=always, its shims left alone) starts it again; the task it ran
+    still runs, and `ctr tasks ls` through berth's relay shows it again."""
+    task = "t4-%d" % os.getpid()
+    berth(world["home"], "ctr", "--", "run", "-d", IMAGE, task, "sleep", "600")
+    t0 = time.monotonic()
+    # In one ssh session: kill it, then wait in the guest until a new containerd runs.
+    out = berth(world["home"], "ssh", "--",
+                "old=$(pgrep -x containerd); kill -9 $old; "
+                "for i in $(seq 600); do new=$(pgrep -x containerd) && [ \"$new\" != \"$old\" ] "
+                "&& break; sleep 0.2; done; echo $old $new").stdout.decode().split()
+    old, new = out
+    assert old != new, out
+
+    def listed_running():
+        p = ctr(world, "tasks", "ls", check=False, timeout=60)
+        return p.returncode == 0 and any(line.split()[0] == task and "RUNNING" in line
+                                         for line in p.stdout.decode().splitlines()[1:])
+
+    deadline = time.monotonic() + 120
+    while not listed_running():
+        assert time.monotonic() < deadline, "the task is not listed as running again"
+        time.sleep(0.5)
+    print("\ncontainerd killed; task listed running again through the relay %.1fs later"
+          % (time.monotonic() - t0))
+    ctr(world, "tasks", "kill", "-s", "SIGKILL", task)
+    deadline = time.monotonic() + 60
+    while "RUNNING" in ctr(world, "tasks", "ls").stdout.decode():
+        assert time.monotonic() < deadline, "the task did not end"
+        time.sleep(0.5)
+    ctr(world, "tasks", "delete", task)
+    ctr(world, "containers", "delete", task)
+
+
+def test_04c_idle_stop_then_the_next_ctr_call_boots_without_copying_nerdctl_again(world):
+    """With an idle stop: the guest stops once no client is connected, shows no containerd
+    version while down, and the next ctr call through the relay boots it again (a resume of the
+    saved state); nerdctl.binary is checked at that boot and not copied again."""
+    home = world["home"]
+    berth(home, "stop", timeout=300)
+    berth(home, "start", "--no-activate", "--lazy", "--idle-stop", "15s")
+    t0 = time.monotonic()
+    ctr(world, "version")
+    print("\nctr version after a stop (boots the guest): %.1fs" % (time.monotonic() - t0))
+    log = daemon_log(world)
+    assert "is nerdctl.binary already" in log.split("nerdctl.binary copied")[-1], log[-3000:]
+    deadline = time.monotonic() + 300
+    while status_json(world)["boot"]["idleStops"] < 1:
+        assert time.monotonic() < deadline, "no idle stop"
+        time.sleep(1)
+    s = status_json(world)
+    assert s["boot"]["state"] != "up" and s["containerdVersion"] is None, s
+    t0 = time.monotonic()
+    out = ctr(world, "version").stdout.decode()
+    print("ctr version after the idle stop (boots the guest): %.1fs" % (time.monotonic() - t0))
+    assert "Server:" in out, out
+    s = status_json(world)
+    # This daemon's second boot (the first was the ctr call after the restart).
+    assert s["boot"]["boots"] == 2 and s["containerdVersion"] == server_version(out), s
 
 
 def test_05_delete_leaves_nothing_running(world):

@@ -5,8 +5,8 @@ code passed through (64 MiB of stdin round-trips), docker.sock answers one clear
 containerd is restarted with its tasks still running, a host-network task's port answers on host
 loopback, an open containerd.sock connection holds off idle stop, each profile has its own runc
 state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl install` puts a command on
-PATH, and what is not built (qemu, a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in
-one line with nothing saved."""
+PATH, status/list show containerd's own version and nothing of Docker, and what is not built
+(a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one line with nothing saved."""
 import hashlib
 import json
 import os
@@ -42,12 +42,19 @@ def host_ctr(p, *args, check=True, timeout=60, **kw):
                           timeout=timeout, check=check, **kw)
 
 
+def server_version(ctr_version_output):
+    """The Server part's Version of `ctr version` (what containerd says of itself)."""
+    server = ctr_version_output.split("Server:")[1]
+    return next(line.split()[1] for line in server.splitlines() if line.strip().startswith("Version:"))
+
+
 def test_lazy_profile_boots_on_the_first_ctr_call_through_the_host_socket(cd):
     s = cd.status()
     assert s["runtime"] == "containerd"
     sock = os.path.join(cd.dir(), "containerd.sock")
     assert s["containerdSocket"] == sock
     assert s["boot"]["state"] != "up" and s["boot"]["boots"] == 0, s["boot"]
+    assert s["containerdVersion"] is None, s  # nothing answered yet: not known, not guessed
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
 
     v = host_ctr(cd, "version")
@@ -55,6 +62,7 @@ def test_lazy_profile_boots_on_the_first_ctr_call_through_the_host_socket(cd):
     assert "Server:" in out and "1.6" in out.split("Server:")[1], out
     s = cd.status()
     assert s["boot"]["state"] == "up" and s["boot"]["boots"] == 1, s["boot"]
+    assert s["containerdVersion"] == server_version(out), (s["containerdVersion"], out)
     assert s["guest"]["detail"].startswith("containerd pid"), s["guest"]
     # Strictly under the profile: berth's config, root and state, and the guest's socket.
     guest = os.path.join(cd.dir(), "guest")
@@ -165,12 +173,32 @@ def test_killed_containerd_is_restarted_and_its_tasks_survive(cd):
     host_ctr(cd, "containers", "delete", task)
 
 
-def test_status_and_list_show_the_runtime_and_its_socket(cd):
+def test_status_and_list_show_the_runtime_its_socket_and_version_and_nothing_of_docker(cd):
+    """What is in force for a containerd profile, and only that: its socket and containerd's
+    own version (its Version service's answer through the relay); no docker socket, DOCKER_HOST
+    or docker context (docker.sock only refuses), and no berth.wake (no Docker containers)."""
     sock = os.path.join(cd.dir(), "containerd.sock")
+    version = server_version(host_ctr(cd, "version").stdout.decode())
     out = cd.berth("status").stdout.decode()
     assert "runtime: containerd" in out and "containerd socket: " + sock in out, out
+    assert "containerd version: %s\n" % version in out, out
+    lines = out.splitlines()
+    assert not any(line.startswith(("socket:", "context:")) for line in lines), out
+    assert "docker.sock" not in out and "DOCKER_HOST" not in out, out
+    s = cd.status()
+    assert (s["socket"], s["dockerHost"], s["context"]) == (None, None, None), s
+    assert s["wake"] == {"enabled": False,
+                         "off": "the containerd runtime has no Docker containers to label "
+                                "berth.wake=true"}, s["wake"]
     row = json.loads(cd.berth("list", "--json").stdout.decode().splitlines()[0])
     assert (row["runtime"], row["containerdSocket"]) == ("containerd", sock), row
+    assert row["containerdVersion"] == version, row
+    table = cd.berth("list").stdout.decode().splitlines()
+    assert table[0].split() == ["PROFILE", "STATUS", "ARCH", "CPUS", "MEMORY", "DISK", "RUNTIME",
+                                "ADDRESS"], table
+    assert "containerd " + version in table[1], table
+    out = cd.berth("version").stdout.decode()
+    assert "runtime: containerd\nengine: containerd %s\n" % version in out, out
 
 
 def test_nerdctl_says_it_is_missing(cd):
@@ -185,11 +213,16 @@ def test_nerdctl_says_it_is_missing(cd):
 def test_refusals_change_nothing():
     p = Profiles()
     try:
-        # containerd on qemu is taken (lazy: no VM boots here; tests/e2e boots one).
+        # containerd on qemu is taken, with nerdctl.binary (lazy: no VM boots here; tests/e2e
+        # boots one and checks the copy).
+        os.makedirs(p.dir("qc"))
+        with open(os.path.join(p.dir("qc"), "berth.yaml"), "w") as f:
+            f.write("vmType: qemu\nruntime: containerd\nnerdctl:\n  binary: /bin/true\n")
         p.berth("start", "-p", "qc", "--vm-type", "qemu", "--runtime", "containerd", "--lazy")
         s = p.status("qc")
         assert (s["driver"], s["runtime"]) == ("qemu", "containerd"), s
         assert s["containerdSocket"] == os.path.join(p.dir("qc"), "containerd.sock"), s
+        assert s["containerdVersion"] is None, s
         p.berth("delete", "-p", "qc", "-f", "--data")
 
         env = dict(p.env, BERTH_DEFAULT_RUNTIME="podman")
@@ -237,7 +270,9 @@ def test_an_open_containerd_sock_connection_holds_off_idle_stop(cd):
     print("\nidle stop %.1fs after the last containerd.sock client left (idle-stop 2s)"
           % stopped_after)
     assert stopped_after >= 1.5, stopped_after
-    assert cd.status("idle")["boot"]["state"] != "up"
+    s = cd.status("idle")
+    assert s["boot"]["state"] != "up", s["boot"]
+    assert s["containerdVersion"] is None, s  # no containerd runs: none is shown
     cd.berth("stop", "idle")
 
 
@@ -363,9 +398,13 @@ def test_start_tells_how_to_reach_containerd_and_leaves_the_docker_context_alone
         assert "berth ctr -p u -- " in out
         assert "DOCKER_HOST" not in out
         assert "containerd runtime" in err
+        assert "is listening on %s;" % os.path.join(p.dir("u"), "containerd.sock") in err, err
         config = os.path.join(p.docker_config, "config.json")
         current = json.load(open(config)).get("currentContext") if os.path.exists(config) else None
         assert current != "berth-u"
+        # No docker context at all: it would name a socket that only refuses.
+        contexts = p.docker("context", "ls", "--format", "{{.Name}}").stdout.decode().split()
+        assert "berth-u" not in contexts, contexts
         # A docker profile beside it still becomes the current context, as before.
         p.start("--lazy", profile="d")
         assert json.load(open(config)).get("currentContext") == "berth-d"

@@ -48,6 +48,15 @@ TEST_F(ChildProcessTest, RunGivesExitCodeAndOutput) {
   }
 }
 
+// stdin is /dev/null unless a file is given (what a copy over ssh sends).
+TEST_F(ChildProcessTest, RunReadsStdinFromTheFileItIsGiven) {
+  EXPECT_EQ(ChildProcess::run({"wc", "-c"}).output, "0");
+  Files::writeAtomic(dir_ + "/in", "hello\n");
+  EXPECT_EQ(ChildProcess::run({"sha256sum"}, 10s, dir_ + "/in").output.substr(0, 16),
+            "5891b5b522d5df08");
+  EXPECT_EQ(ChildProcess::run({"cat"}, 10s, dir_ + "/missing").exit_code, -1);
+}
+
 TEST_F(ChildProcessTest, RunStopsAProgramPastItsTimeout) {
   const auto t0 = Clock::now();
   auto r = ChildProcess::run({"sleep", "30"}, 300ms);

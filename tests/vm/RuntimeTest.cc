@@ -46,6 +46,23 @@ TEST(RuntimeTest, ContainerdDefaultConfigPlacesEverythingUnderTheProfile) {
   EXPECT_NE(odd.find("root = \"/r\\\\x\""), std::string::npos) << odd;
 }
 
+// The status shows the server's own version: the Server part of `ctr version`, never the
+// client's (the host's ctr may differ from the guest's containerd).
+TEST(RuntimeTest, ContainerdServerVersionIsReadFromTheServerPart) {
+  const std::string both =
+      "Client:\n  Version:  1.6.20~ds1\n  Revision: 1.6.20~ds1-1+b1\n  Go version: go1.19.8\n\n"
+      "Server:\n  Version:  1.7.24\n  Revision: 1.7.24-1\n  UUID: 0b6c1f6e";
+  EXPECT_EQ(ContainerdRuntime::serverVersion(both), "1.7.24");
+  // No server answered: ctr prints the client part and its error.
+  EXPECT_EQ(ContainerdRuntime::serverVersion("Client:\n  Version:  1.6.20~ds1\n"
+                                             "ctr: failed to dial \"/x\": context deadline"),
+            "");
+  EXPECT_EQ(ContainerdRuntime::serverVersion("Client:\n  Version:  1.6.20~ds1\n\nServer:"), "");
+  EXPECT_EQ(ContainerdRuntime::serverVersion(""), "");
+  // Runtimes that show no version in the status ask nothing.
+  EXPECT_EQ(Runtime::make("docker")->engineVersion({}, std::chrono::milliseconds(1)), "");
+}
+
 // runc's state: containerd's runc shim keeps it at a fixed root unless the client says
 // otherwise; each containerd guest gets its profile's directory there, docker none.
 TEST(RuntimeTest, GuestsMountTheirRuncRootOrAnEmptyContainerdRun) {
