@@ -508,10 +508,10 @@ void QemuDriver::syncNerdctl(const ProgressSink& say) {
   net::Files::writeAtomic(marker, options_.nerdctl_binary + "\n", 0644);
   say(outcome == GuestFileCopy::Outcome::Copied
           ? "qemu: nerdctl.binary copied to the guest's " +
-                std::string(ContainerdRuntime::kVmNerdctl) + " in " + fixed1(secondsSince(t0)) + "s"
+                std::string(ContainerdRuntime::kVmNerdctl) + " in " + fixed1(secondsSince(t0))
           : "qemu: the guest's " + std::string(ContainerdRuntime::kVmNerdctl) +
                 " is nerdctl.binary already (checked in " + fixed1(secondsSince(t0)) +
-                "s, not copied)");
+                ", not copied)");
 }
 
 namespace {

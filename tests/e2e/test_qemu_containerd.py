@@ -5,7 +5,7 @@ version and nothing of dockerd; images are imported and listed through the relay
 runs ctr in the guest over ssh with output and exit codes passed through; nerdctl.binary (a
 stand-in script: nerdctl is not obtainable here) is copied into the guest at boot and `berth
 nerdctl` runs it; docker.sock answers one clear line; a killed containerd comes back with its
-task still running; an idle stop, then the next ctr call boots (resumes) the guest without
+task still running; an idle stop, then the next ctr call boots the guest again without
 copying nerdctl again; delete leaves nothing running. Needs the guest image and root.
 """
 import hashlib
@@ -206,8 +206,8 @@ def test_04b_a_killed_containerd_comes_back_and_its_task_survives(world):
 
 def test_04c_idle_stop_then_the_next_ctr_call_boots_without_copying_nerdctl_again(world):
     """With an idle stop: the guest stops once no client is connected, shows no containerd
-    version while down, and the next ctr call through the relay boots it again (a resume of the
-    saved state); nerdctl.binary is checked at that boot and not copied again."""
+    version while down, and the next ctr call through the relay boots it again; nerdctl.binary
+    is checked at each boot and not copied again."""
     home = world["home"]
     berth(home, "stop", timeout=300)
     berth(home, "start", "--no-activate", "--lazy", "--idle-stop", "15s")
