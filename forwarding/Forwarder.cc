@@ -1,5 +1,6 @@
 #include "forwarding/Forwarder.h"
 
+#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -151,7 +152,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         idle_timer_(strand_) {
     snapshot_ = {{"engine", "stopped"},
                  {"forwards", nlohmann::json::array()},
-                 {"conflicts", nlohmann::json::array()}};
+                 {"conflicts", nlohmann::json::array()},
+                 {"refused", nlohmann::json::array()}};
   }
 
   void start(net::ConnectorPtr engine, boost::asio::ip::address guest, ForwarderOptions options) {
@@ -160,7 +162,9 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     options_ = std::move(options);
     plan_.bind = options_.bind;
     plan_.udp = options_.udp;
-    plan_.ipv6 = hostHasIpv6Loopback(io_);
+    // A driver that opens IPv4 host addresses only (QEMU's hostfwd) gets no IPv6 forward to fail.
+    plan_.ipv6 =
+        hostHasIpv6Loopback(io_) && (!options_.listeners || options_.listeners->opensIpv6());
     engine_state_ = "connecting";
     listed_ = false;
     if (options_.docker_api)
@@ -235,6 +239,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         self->listed_ = false;
         self->sleepers_.clear();
         self->table_.closeAll();
+        self->refused_.clear();
         self->draining_.clear();
         self->publish();
       }
@@ -262,6 +267,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     waker_.reset();
     sleepers_.clear();
     table_.closeAll();
+    refused_.clear();
     if (kernel_) kernel_->close();
     publish();
   }
@@ -272,7 +278,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     // The guest's stop stopped every container: what holds ports now are the wake containers'.
     std::erase_if(sleepers_, [](const auto& entry) { return !entry.second.gate; });
     for (auto& [id, sleeper] : sleepers_) sleeper.gate->setRunning(false);
-    table_.reconcile(wanted());
+    table_.reconcile(forwardable());
     if (kernel_) kernel_->close();
     BERTH_LOG(
         Info, "wake",
@@ -337,12 +343,18 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     });
   }
 
+  // "" when `spec` may open, else why it never can (listed once in the status, not retried).
+  std::string refusal(const ForwardSpec& spec) const {
+    if (options_.listeners) return options_.listeners->refusal(spec);
+    if (!spec.guest_loopback.empty() && !guest_netns_)
+      return "published on the guest's loopback only (" + spec.guest_loopback +
+             "), which this driver cannot reach from the host; publish it on 0.0.0.0";
+    return "";
+  }
+
   std::unique_ptr<Listener> openListener(const ForwardSpec& spec, std::string& error) {
-    if (!spec.guest_loopback.empty() && !guest_netns_) {
-      error = "published on the guest's loopback only (" + spec.guest_loopback +
-              "), which this driver cannot reach from the host; publish it on 0.0.0.0";
-      return nullptr;
-    }
+    error = refusal(spec);
+    if (!error.empty()) return nullptr;
     if (options_.listeners) return options_.listeners->open(spec, error);
     net::ErrorCode ec;
     auto bind_ip = boost::asio::ip::make_address(spec.bind_ip, ec);
@@ -572,8 +584,9 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   }
 
   void applyWanted() {
-    auto change = table_.reconcile(wanted());
-    if (change.opened || change.closed || change.conflicts || !published_once_) publish();
+    auto change = table_.reconcile(forwardable());
+    if (change.opened || change.closed || change.conflicts || refused_changed_ || !published_once_)
+      publish();
     retryConflicts();
   }
 
@@ -598,7 +611,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       // A port forwarded already, or claimed by another start: the engine decides (in the
       // guest the same port fails there too).
       if (table_.isOpen(spec.key()) || claims_.holds(spec.key())) continue;
-      if (!spec.guest_loopback.empty() && !guest_netns_ && !options_.listeners) continue;
+      if (!refusal(spec).empty()) continue;
       std::string error;
       if (options_.listeners) {
         if (!probeBind(spec, io_, error)) return {startRefusal(spec, error), nullptr};
@@ -626,6 +639,30 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       });
     };
     return {"", std::make_shared<ClaimHandle>(std::move(settle))};
+  }
+
+  // wanted() without the specs that can never open (refusal()): those are kept in refused_ for
+  // the status, and each is logged once when it first appears.
+  std::vector<ForwardSpec> forwardable() {
+    auto specs = wanted();
+    std::vector<PortTable::Conflict> refused;
+    std::erase_if(specs, [&](const ForwardSpec& spec) {
+      auto why = refusal(spec);
+      if (why.empty()) return false;
+      if (std::find_if(refused_.begin(), refused_.end(), [&](const PortTable::Conflict& c) {
+            return c.spec == spec && c.error == why;
+          }) == refused_.end())
+        BERTH_LOG(Warn, "forwarding",
+                  "not forwarding " << spec.proto << " " << spec.hostAddress() << " for "
+                                    << spec.owner() << ": " << why);
+      refused.push_back({spec, std::move(why)});
+      return true;
+    });
+    if (refused != refused_) {
+      refused_ = std::move(refused);
+      refused_changed_ = true;
+    }
+    return specs;
   }
 
   // Containers' forwards, then the guest's own listeners on ports no container publishes
@@ -691,11 +728,9 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         return;
       }
       shell.own_ports = options_.guest_own_ports;
-      // The driver's forwards reach the guest's own address, where a loopback-only listener
-      // refuses them: such ports are left out, and the status says so.
-      shell.loopback = false;
-      on = "on (not ports listening on the guest's loopback only: the driver's forwards reach "
-           "the guest's address)";
+      // A loopback-only listener is reached through the driver's redirect in the guest, when it
+      // has one (refusal() says which it cannot reach, once per port).
+      shell.loopback = true;
       source = std::make_shared<GuestShellListeners>(
           strand_, std::move(shell), on_poll, [weak, on](bool up, const std::string& why) {
             auto self = weak.lock();
@@ -778,6 +813,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
 
   void publish() {
     published_once_ = true;
+    refused_changed_ = false;
     const auto active = table_.active();
     // The kernel carries the listeners it can; a conflict's port belongs to whoever holds it.
     LoopbackNat::PortMap wanted;
@@ -809,6 +845,12 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       entry["error"] = conflict.error;
       conflicts.push_back(std::move(entry));
     }
+    nlohmann::json refused = nlohmann::json::array();
+    for (const auto& entry : refused_) {
+      auto json = specJson(entry.spec);
+      json["error"] = entry.error;
+      refused.push_back(std::move(json));
+    }
     nlohmann::json status = {
         {"engine", engine_state_},
         {"guest", guest_.is_unspecified() ? std::string() : guest_.to_string()},
@@ -817,7 +859,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         {"nat", kernel_ ? kernel_->state() : std::string("off")},
         {"guestListeners", guest_listeners_state_},
         {"forwards", std::move(forwards)},
-        {"conflicts", std::move(conflicts)}};
+        {"conflicts", std::move(conflicts)},
+        {"refused", std::move(refused)}};
     {
       std::lock_guard lock(mutex_);
       snapshot_ = status;
@@ -858,8 +901,10 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   ForwarderOptions options_;
   PlanOptions plan_;
   std::shared_ptr<const GuestNetns> guest_netns_;
-  std::shared_ptr<KernelPath> kernel_;  // made by the first start(): it owns a thread
-  std::set<std::string> draining_;      // containers sent TERM/KILL: no kernel path
+  std::shared_ptr<KernelPath> kernel_;        // made by the first start(): it owns a thread
+  std::set<std::string> draining_;            // containers sent TERM/KILL: no kernel path
+  std::vector<PortTable::Conflict> refused_;  // wanted, but never openable (refusal())
+  bool refused_changed_ = false;              // since the last publish()
   std::string engine_state_ = "stopped";
   bool published_once_ = false;
   std::function<void(const nlohmann::json&)> on_change_;

@@ -5,7 +5,8 @@
 // no container publishes (a ListenerSource: host-network containers, services), relaying to that
 // port at the guest address (or, for TCP on 127.0.0.1, having the kernel DNAT it there:
 // KernelPath.h); stop() closes them all. A host port it cannot open is a conflict, retried every
-// second until it opens. Containers labelled berth.wake=true keep their fixed host ports while
+// second until it opens; a forward that can never open (a guest address the driver cannot reach,
+// ListenerFactory::refusal) is listed once as refused instead. Containers labelled berth.wake=true keep their fixed host ports while
 // stopped and are started by the first connection (WakeGate, WakeController; README "Wake on first
 // connection"). status() is a JSON snapshot: engine state, active forwards, conflicts. An engine
 // without the Docker API (containerd) has only the guest's listeners
@@ -126,7 +127,8 @@ class Forwarder {
   //  "forwards": [{proto, host, container, containerId, guestPort, containerPort,
   //                guestLoopback, origin: "container"|"guest listener",
   //                path: "kernel"|"relay"}],
-  //  "conflicts": [{proto, host, container, containerId, guestPort, containerPort, error}]}
+  //  "conflicts": [{proto, host, container, containerId, guestPort, containerPort, error}],
+  //  "refused": [same as conflicts: never opened nor retried]}
   nlohmann::json status() const;
   // True while a berth.wake container is being woken (a forward's "wake" is "waking").
   bool waking() const;

@@ -4,7 +4,8 @@
 // connections. ListenerFactory opens one without blocking: berth's own listeners bind at once,
 // so a port already taken is known from open(); a factory that must wait (a driver's port
 // opener, on a worker thread) returns at once and reports a failure later through the handler
-// the forwarder sets. Both are used from the forwarder's control strand only.
+// the forwarder sets. A spec it can never open is known beforehand (refusal()). Both are used
+// from the forwarder's control strand only.
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,13 @@ class ListenerFactory {
   // By value: implementations keep it (std::move); this default has no failures to report.
   // NOLINTNEXTLINE(performance-unnecessary-value-param)
   virtual void setFailureHandler(Failed /*failed*/) {}
+
+  // False when it can open IPv4 host addresses only: the forwarder then plans no IPv6 one.
+  virtual bool opensIpv6() const { return true; }
+  // "" when open() may succeed for `spec`, else why it never can (e.g. a guest port on a
+  // loopback address the factory cannot reach): the forwarder lists it once, not as a conflict
+  // retried every second. Answered at once.
+  virtual std::string refusal(const ForwardSpec& /*spec*/) const { return {}; }
 };
 
 }  // namespace berth::fwd

@@ -31,6 +31,7 @@ PortTable::Change PortTable::reconcile(const std::vector<ForwardSpec>& wanted) {
     ++change.closed;
   }
 
+  std::erase_if(failed_, [&](const auto& entry) { return !wanted_by_key.count(entry.first); });
   const std::vector<Conflict> previous = std::move(conflicts_);
   conflicts_.clear();
   for (const auto& [key, spec] : wanted_by_key) {
@@ -77,17 +78,24 @@ std::size_t PortTable::closeAll() {
   std::size_t closed = open_.size();
   open_.clear();
   conflicts_.clear();
+  failed_.clear();
   return closed;
 }
 
 bool PortTable::fail(const ForwardSpec& spec, const std::string& error) {
   auto it = open_.find(spec.key());
   if (it == open_.end() || !(it->second.spec == spec)) return false;
-  BERTH_LOG(Warn, "forwarding",
-            "cannot open " << spec.proto << " " << spec.hostAddress() << " for " << spec.owner()
-                           << ": " << error);
+  Conflict conflict{spec, error};
+  // A late failure comes back at every retry (the open itself returns at once): logged once.
+  auto& last = failed_[spec.key()];
+  if (!(last == conflict)) {
+    BERTH_LOG(Warn, "forwarding",
+              "cannot open " << spec.proto << " " << spec.hostAddress() << " for " << spec.owner()
+                             << ": " << error);
+    last = conflict;
+  }
   open_.erase(it);
-  conflicts_.push_back({spec, error});
+  conflicts_.push_back(std::move(conflict));
   return true;
 }
 

@@ -3,8 +3,8 @@
 // closes every listener no longer wanted (or now wanted for another container) before opening
 // the missing ones, so a port handed from one container to the next is free to bind. A listener
 // that cannot open (port taken on the host) is recorded as a conflict with the container that
-// wanted it and retried on every later reconcile (logged once, not at every retry). Control
-// strand only; not thread-safe.
+// wanted it and retried on every later reconcile (logged once, not at every retry, also when the
+// factory reports it late through fail()). Control strand only; not thread-safe.
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -55,6 +55,8 @@ class PortTable {
   ListenerFactory& factory_;
   std::map<Key, Entry> open_;
   std::vector<Conflict> conflicts_;
+  // The last late failure (fail()) of each wanted key: logged once, not at every retry.
+  std::map<Key, Conflict> failed_;
 };
 
 }  // namespace berth::fwd

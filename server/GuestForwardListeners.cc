@@ -37,8 +37,15 @@ class GuestForward : public fwd::Listener {
       : shared_(std::move(shared)), spec_(std::move(spec)), opened_(std::make_shared<bool>()) {
     auto* shared_raw = shared_.get();
     shared_->worker.post([shared_raw, spec = spec_, opened = opened_] {
-      const std::string error =
-          shared_raw->opener.openForward(spec.proto, spec.bind_ip, spec.host_port, spec.guest_port);
+      auto& opener = shared_raw->opener;
+      std::string error;
+      if (!spec.guest_loopback.empty())
+        error = opener.redirectToLoopback(spec.guest_port, spec.guest_loopback);
+      if (error.empty()) {
+        error = opener.openForward(spec.proto, spec.bind_ip, spec.host_port, spec.guest_port);
+        if (!error.empty() && !spec.guest_loopback.empty())
+          opener.unredirectFromLoopback(spec.guest_port, spec.guest_loopback);
+      }
       *opened = error.empty();  // read only by later tasks on the same worker
       if (!error.empty()) shared_raw->failed(spec, error);
     });
@@ -48,8 +55,13 @@ class GuestForward : public fwd::Listener {
     auto* shared_raw = shared_.get();
     shared_->worker.post([shared_raw, spec = spec_, opened = opened_] {
       if (!*opened) return;
-      const std::string error =
-          shared_raw->opener.closeForward(spec.proto, spec.bind_ip, spec.host_port);
+      auto& opener = shared_raw->opener;
+      std::string error = opener.closeForward(spec.proto, spec.bind_ip, spec.host_port);
+      if (!error.empty())
+        BERTH_LOG(Warn, "forwarding",
+                  "closing " << spec.proto << " " << spec.hostAddress() << ": " << error);
+      if (spec.guest_loopback.empty()) return;
+      error = opener.unredirectFromLoopback(spec.guest_port, spec.guest_loopback);
       if (!error.empty())
         BERTH_LOG(Warn, "forwarding",
                   "closing " << spec.proto << " " << spec.hostAddress() << ": " << error);
@@ -77,6 +89,14 @@ std::unique_ptr<fwd::Listener> GuestForwardListeners::open(const fwd::ForwardSpe
 void GuestForwardListeners::setFailureHandler(Failed failed) {
   std::lock_guard lock(shared_->mutex);
   shared_->on_failed = std::move(failed);
+}
+
+bool GuestForwardListeners::opensIpv6() const { return shared_->opener.opensIpv6(); }
+
+std::string GuestForwardListeners::refusal(const fwd::ForwardSpec& spec) const {
+  if (spec.guest_loopback.empty()) return "";
+  if (spec.proto != "tcp") return "a UDP port on the guest's loopback only cannot be reached";
+  return shared_->opener.loopbackRefusal(spec.guest_loopback);
 }
 
 void GuestForwardListeners::drain() {

@@ -5,7 +5,9 @@
 // on the forwarder's strand, which is the daemon's I/O thread: open() returns at once, and the
 // opens and closes run in order on a worker thread of this factory; an open that fails is
 // reported through the forwarder's failure handler and becomes a conflict. Pass it as
-// fwd::ForwarderOptions::listeners. Thread-safe. The opener must outlive drain() (or the
+// fwd::ForwarderOptions::listeners. A spec on the guest's loopback (guest_loopback) is first
+// redirected there in the guest (PortOpener::redirectToLoopback), then opened like any other;
+// closing undoes both. Thread-safe. The opener must outlive drain() (or the
 // destructor), which waits until every queued call has reached it.
 #include <memory>
 
@@ -21,6 +23,8 @@ class GuestForwardListeners : public fwd::ListenerFactory {
 
   std::unique_ptr<fwd::Listener> open(const fwd::ForwardSpec& spec, std::string& error) override;
   void setFailureHandler(Failed failed) override;
+  bool opensIpv6() const override;
+  std::string refusal(const fwd::ForwardSpec& spec) const override;
   // Blocks until every open and close queued so far has reached the opener.
   void drain();
 

@@ -632,6 +632,7 @@ nlohmann::json ProfileDaemon::statusJson() const {
       auto forwarding = forwarder_->status();
       status["forwards"] = forwarding["forwards"];
       status["forwardConflicts"] = forwarding["conflicts"];
+      status["forwardRefused"] = forwarding["refused"];
       status["forwardNat"] = forwarding["nat"];
       status["forwardGuestListeners"] = forwarding["guestListeners"];
     }

@@ -29,6 +29,8 @@ class QemuCommandLine {
  public:
   static constexpr std::uint16_t kGuestEnginePort = 2376;
   static constexpr const char* kConfigTag = "berth-config";
+  // The guest's address on QEMU's user network (its first DHCP lease): where hostfwd delivers.
+  static constexpr const char* kGuestAddress = "10.0.2.15";
 
   static std::vector<std::string> build(const QemuLaunchSpec& spec);
   // Tag under which share number `index` is exported ("share0", ...).

@@ -228,7 +228,7 @@ void QemuDriver::ensureKeys() {
   }
   // The engine's mutual TLS: dockerd in the guest gets the CA and the server pair (via the
   // config share); the client pair stays on the host, for the daemon only.
-  TlsMaterial::ensure(path("tls"), {"127.0.0.1", "localhost", "10.0.2.15"});
+  TlsMaterial::ensure(path("tls"), {"127.0.0.1", "localhost", QemuCommandLine::kGuestAddress});
 }
 
 void QemuDriver::ensureOverlay(const ProgressSink& progress) {
@@ -369,6 +369,11 @@ void QemuDriver::start(const ProgressSink& progress) {
     say("qemu: a guest from an earlier run is still up but its engine does not answer: restarting "
         "it");
     killQemu();
+  }
+  {
+    // A guest booted or adopted now holds no redirect berth knows of.
+    std::lock_guard lock(loopback_mutex_);
+    loopback_dnat_.forget();
   }
   if (!process() && adoptOrphan(say)) return;
   {
@@ -1027,6 +1032,61 @@ std::string QemuDriver::closeForward(const std::string& protocol, const std::str
   } catch (const DriverError& e) {
     return e.what();
   }
+}
+
+std::string QemuDriver::loopbackRefusal(const std::string& guest_loopback) const {
+  const auto why = GuestLoopbackDnat::redirectable(guest_loopback);
+  if (why.empty()) return "";
+  if (guest_loopback.find(':') == std::string::npos) return why;
+  return "listening on the guest's " + guest_loopback +
+         " only: QEMU's user network reaches the guest over IPv4 (" +
+         QemuCommandLine::kGuestAddress +
+         "), which cannot be redirected to IPv6; listen on 127.0.0.1 or a wildcard address too";
+}
+
+std::string QemuDriver::redirectToLoopback(std::uint16_t guest_port,
+                                           const std::string& guest_loopback) {
+  auto why = loopbackRefusal(guest_loopback);
+  if (!why.empty()) return why;
+  std::lock_guard lock(loopback_mutex_);
+  loopback_dnat_.add(guest_port, guest_loopback);
+  why = applyLoopbackRedirects();
+  if (!why.empty()) loopback_dnat_.remove(guest_port, guest_loopback);
+  return why;
+}
+
+std::string QemuDriver::unredirectFromLoopback(std::uint16_t guest_port,
+                                               const std::string& guest_loopback) {
+  std::lock_guard lock(loopback_mutex_);
+  loopback_dnat_.remove(guest_port, guest_loopback);
+  // A guest that stops takes its table along (or saves it: the boot that resumes it forgets it):
+  // no ssh into a guest being saved or shut down.
+  if (qemuAlive() && status().state == GuestState::Running) return applyLoopbackRedirects();
+  loopback_dnat_.forget();
+  return "";
+}
+
+std::string QemuDriver::applyLoopbackRedirects() {
+  auto change = loopback_dnat_.pending();
+  if (!change) return "";
+  net::RunResult result;
+  try {
+    // One ssh per change of the table (a new or gone loopback listener): rare, and no process
+    // stays in the guest or on the host.
+    result = net::ChildProcess::run(shellArgv({change->script}, false), 30s);
+  } catch (const DriverError& e) {
+    loopback_dnat_.forget();
+    return std::string("cannot reach the guest to redirect to its loopback: ") + e.what();
+  }
+  if (result.exit_code == 0) {
+    loopback_dnat_.applied(std::move(change->table));
+    return "";
+  }
+  loopback_dnat_.forget();  // it may have stopped half-way
+  std::string why = result.timed_out ? "timed out after 30 s" : result.output;
+  if (why.size() > 300) why.resize(300);
+  return "redirecting to the guest's loopback (nat chain " +
+         std::string(GuestLoopbackDnat::kChain) + ") failed: " + why;
 }
 
 }  // namespace berth::vm

@@ -27,6 +27,7 @@
 
 #include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
+#include "vm/GuestLoopbackDnat.h"
 #include "vm/QemuBootRecord.h"
 #include "vm/QemuCommandLine.h"
 #include "vm/Runtime.h"
@@ -92,6 +93,13 @@ class QemuDriver : public Driver, public PortOpener {
                           std::uint16_t host_port, std::uint16_t guest_port) override;
   std::string closeForward(const std::string& protocol, const std::string& host_ip,
                            std::uint16_t host_port) override;
+  // A port on the guest's 127.0.0.1 only: a DNAT in the guest from kGuestAddress, where
+  // hostfwd delivers (GuestLoopbackDnat, applied over ssh); [::1] cannot be reached from IPv4.
+  std::string loopbackRefusal(const std::string& guest_loopback) const override;
+  std::string redirectToLoopback(std::uint16_t guest_port,
+                                 const std::string& guest_loopback) override;
+  std::string unredirectFromLoopback(std::uint16_t guest_port,
+                                     const std::string& guest_loopback) override;
 
   // `ssh` argv that runs `command` in this running guest as root (a shell when empty).
   std::vector<std::string> sshArgv(const std::vector<std::string>& command, bool tty) const;
@@ -179,6 +187,11 @@ class QemuDriver : public Driver, public PortOpener {
   std::string detail_;
   std::shared_ptr<net::ChildProcess> qemu_;  // the running QEMU (its pidfd tells when it ends)
   std::mutex qmp_mutex_;                     // QEMU serves one QMP client at a time
+
+  // Runs loopback_dnat_'s pending script in the guest; "" when it ran or none was needed.
+  std::string applyLoopbackRedirects();
+  std::mutex loopback_mutex_;  // guards loopback_dnat_ (and orders its runs)
+  GuestLoopbackDnat loopback_dnat_{QemuCommandLine::kGuestAddress};
 };
 
 }  // namespace berth::vm

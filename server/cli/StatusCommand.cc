@@ -119,13 +119,15 @@ void printHuman(const nlohmann::json& s, bool extended) {
               << (m["writable"].get<bool>() ? " (rw)" : " (ro)") << "\n";
   }
   // Sections the daemon adds while it runs (port forwarding).
-  for (const auto& f : s.value("forwards", nlohmann::json::array())) {
-    std::cout << "forward: " << f.value("proto", "") << " " << f.value("host", "") << " -> ";
+  // What a forward reaches: "web:80", or "guest listener :8080" for a port no container publishes.
+  const auto target = [](const nlohmann::json& f) {
     if (f.value("origin", "") == "guest listener")
-      std::cout << "guest listener :" << f.value("guestPort", 0);
-    else
-      std::cout << f.value("container", "") << ":" << f.value("containerPort", 0);
-    std::cout << " (" << f.value("path", "relay");
+      return "guest listener :" + std::to_string(f.value("guestPort", 0));
+    return f.value("container", "") + ":" + std::to_string(f.value("containerPort", 0));
+  };
+  for (const auto& f : s.value("forwards", nlohmann::json::array())) {
+    std::cout << "forward: " << f.value("proto", "") << " " << f.value("host", "") << " -> "
+              << target(f) << " (" << f.value("path", "relay");
     if (f.contains("wake")) std::cout << ", " << f.value("wake", "");  // asleep, waking, awake
     std::cout << ")\n";
   }
@@ -137,6 +139,11 @@ void printHuman(const nlohmann::json& s, bool extended) {
   for (const auto& c : s.value("forwardConflicts", nlohmann::json::array())) {
     std::cout << "port conflict: " << c.value("proto", "") << " " << c.value("host", "")
               << " wanted by " << c.value("container", "") << ": " << c.value("error", "") << "\n";
+  }
+  // Forwards the driver can never open (e.g. a port on the guest's IPv6 loopback under qemu).
+  for (const auto& r : s.value("forwardRefused", nlohmann::json::array())) {
+    std::cout << "not forwarded: " << r.value("proto", "") << " " << r.value("host", "") << " for "
+              << target(r) << ": " << r.value("error", "") << "\n";
   }
   if (s.contains("domains") && s["domains"].is_object()) {
     // Containers by name (server/domains): the front's address, and what a resolver needs.

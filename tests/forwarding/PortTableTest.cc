@@ -129,6 +129,35 @@ TEST(PortTableTest, TakenPortIsAConflictRetriedOnTheNextReconcile) {
   EXPECT_EQ(factory.open_keys.size(), 2u);
 }
 
+// A factory that fails late (a driver's opener, on its worker thread) fails again at every
+// retry, since its open() succeeds at once: the failure is logged once, not every second.
+TEST(PortTableTest, ALateFailureRetriedIsLoggedOnce) {
+  FakeFactory factory;
+  PortTable table(factory);
+  PlanOptions v4_only;
+  v4_only.ipv6 = false;
+  auto wanted = planForwards({port("tcp", "0.0.0.0", 18080)}, v4_only);
+  ::testing::internal::CaptureStderr();
+  for (int retry = 0; retry < 3; ++retry) {
+    table.reconcile(wanted);
+    ASSERT_TRUE(table.fail(wanted[0], "QMP: port taken"));
+    EXPECT_EQ(table.conflicts().size(), 1u);
+  }
+  table.reconcile(wanted);
+  EXPECT_TRUE(table.fail(wanted[0], "another reason"));  // news: logged
+  table.reconcile({});                                   // no longer wanted: forgotten
+  table.reconcile(wanted);
+  EXPECT_TRUE(table.fail(wanted[0], "another reason"));  // wanted again: logged again
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  auto count = [&log](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("cannot open tcp 127.0.0.1:18080 for name-c1: QMP: port taken"), 1u) << log;
+  EXPECT_EQ(count("cannot open tcp 127.0.0.1:18080 for name-c1: another reason"), 2u) << log;
+}
+
 TEST(PortTableTest, CloseContainerClosesOnlyItsListeners) {
   FakeFactory factory;
   PortTable table(factory);

@@ -193,14 +193,16 @@ def test_a_map_berth_cannot_update_falls_back_to_the_relay(engine, daemons):
     assert route_localnet(device) == "0"  # restored when the kernel path was given up
 
 
-def test_a_port_on_the_guests_loopback_without_its_namespace_is_a_clear_conflict(engine,
-                                                                                 daemons):
+def test_a_port_on_the_guests_loopback_without_its_namespace_is_refused_once(engine, daemons):
     b = daemons()  # no --forward-netns: berth cannot reach inside the guest
     engine.docker("run", "-d", "--name", "lo4", "-p", "127.0.0.1:18606:80", "bb", *HTTPD)
-    wait_until(lambda: read_status(b).get("conflicts"), 5, "a conflict in the status")
-    [conflict] = [c for c in read_status(b)["conflicts"] if c["host"] == "127.0.0.1:18606"]
-    assert conflict["error"] == ("published on the guest's loopback only (127.0.0.1), which this "
-                                 "driver cannot reach from the host; publish it on 0.0.0.0")
+    wait_until(lambda: read_status(b).get("refused"), 5, "a refused forward in the status")
+    [refused] = [c for c in read_status(b)["refused"] if c["host"] == "127.0.0.1:18606"]
+    assert refused["error"] == ("published on the guest's loopback only (127.0.0.1), which this "
+                                "driver cannot reach from the host; publish it on 0.0.0.0")
+    assert refused["container"] == "lo4", refused
+    # It can never open: no conflict retried every second.
+    assert [c for c in read_status(b)["conflicts"] if c["host"].endswith(":18606")] == []
     assert not accepts("127.0.0.1", 18606)
 
 
