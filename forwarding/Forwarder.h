@@ -6,12 +6,12 @@
 // port at the guest address (or, for TCP on 127.0.0.1, having the kernel DNAT it there:
 // KernelPath.h); stop() closes them all. A host port it cannot open is a conflict, retried every
 // second until it opens; a forward that can never open (a guest address the driver cannot reach,
-// ListenerFactory::refusal) is listed once as refused instead. Containers labelled berth.wake=true keep their fixed host ports while
-// stopped and are started by the first connection (WakeGate, WakeController; README "Wake on first
-// connection"). status() is a JSON snapshot: engine state, active forwards, conflicts. An engine
-// without the Docker API (containerd) has only the guest's listeners
-// (ForwarderOptions::docker_api). Thread-safe: every method but the destructor may be called from
-// any thread; the work runs on one strand of the given executor.
+// ListenerFactory::refusal) is listed once as refused instead. Containers labelled berth.wake=true
+// keep their fixed host ports while stopped and are started by the first connection (WakeGate,
+// WakeController; README "Wake on first connection"). status() is a JSON snapshot: engine state,
+// active forwards, conflicts. An engine without the Docker API (containerd) has only the guest's
+// listeners (ForwarderOptions::docker_api). Thread-safe: every method but the destructor may be
+// called from any thread; the work runs on one strand of the given executor.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <functional>
