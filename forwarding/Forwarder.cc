@@ -343,8 +343,9 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     });
   }
 
-  // "" when `spec` may open, else why it never can (listed once in the status, not retried).
-  std::string refusal(const ForwardSpec& spec) const {
+  // "" when `spec` may open, else why it never can (listed once in the status, not retried); the
+  // table's factory (this) and the forwarder itself ask the same question.
+  std::string refusal(const ForwardSpec& spec) const override {
     if (options_.listeners) return options_.listeners->refusal(spec);
     if (!spec.guest_loopback.empty() && !guest_netns_)
       return "published on the guest's loopback only (" + spec.guest_loopback +

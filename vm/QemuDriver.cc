@@ -1035,7 +1035,7 @@ std::string QemuDriver::closeForward(const std::string& protocol, const std::str
 }
 
 std::string QemuDriver::loopbackRefusal(const std::string& guest_loopback) const {
-  const auto why = GuestLoopbackDnat::redirectable(guest_loopback);
+  auto why = GuestLoopbackDnat::redirectable(guest_loopback);
   if (why.empty()) return "";
   if (guest_loopback.find(':') == std::string::npos) return why;
   return "listening on the guest's " + guest_loopback +
