@@ -34,8 +34,8 @@ struct DaemonSettings {
   RelayLimits limits;
   std::chrono::microseconds spin{0};  // see net::runIoLoop; each I/O thread's
   int io_threads = 1;                 // threads serving relay connections (net::IoPool)
-  std::chrono::seconds grace{2};    // in-flight requests on SIGTERM / stop
-  std::vector<std::string> listen;  // tcp://HOST:PORT with mutual TLS (TcpApiAccess)
+  std::chrono::seconds grace{2};      // in-flight requests on SIGTERM / stop
+  std::vector<std::string> listen;    // tcp://HOST:PORT with mutual TLS (TcpApiAccess)
   std::string tls_dir;
   bool insecure_listen = false;
 

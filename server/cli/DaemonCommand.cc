@@ -137,10 +137,9 @@ void registerDaemonCommand(CLI::App& app) {
                   "Threads serving relay connections (default: one per core, at most 2)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  cmd->add_option(
-         "--spin-us", options->spin_us,
-         "Microseconds an I/O thread keeps polling after work before it sleeps "
-         "(lower latency per request for a little CPU; 0: never spin)")
+  cmd->add_option("--spin-us", options->spin_us,
+                  "Microseconds an I/O thread keeps polling after work before it sleeps "
+                  "(lower latency per request for a little CPU; 0: never spin)")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   cmd->add_option("--listen", options->listen,
