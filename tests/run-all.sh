@@ -54,10 +54,11 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_WERROR
 
 suite unit ctest --test-dir "$BUILD" --output-on-failure -j 2
 
-# CPU-only work runs at the lowest priority beside the integration suite, which mostly waits on
-# dockerd, its clients and its timers: the lint suite and the clang build the fuzz and sanitize
-# suites share. Run after it, they cost ~20 min of CI's 2 cores; beside it, nice 19 gives the
-# tests the CPU whenever they want it. Their output is printed when they are collected.
+# Work that needs no quiet machine runs at the lowest priority beside the integration suite,
+# which mostly waits on dockerd, its clients and its timers: the lint suite, the clang build the
+# fuzz and sanitize suites share, and the VM suite's guest image (mostly a download). Run after
+# it, they cost ~30 min of CI's wall time; beside it, nice 19 gives the tests the CPU whenever
+# they want it. Their output is printed when they are collected.
 selected() { [ -z "${BERTH_SUITES:-}" ] || [[ " $BERTH_SUITES " == *" $1 "* ]]; }
 declare -A bg_pid=() bg_out=() bg_rc=() bg_secs=()
 background() {  # background NAME CMD...: start one
@@ -82,6 +83,10 @@ replay() {  # replay NAME: its output and exit code, as if it ran now (`suite` r
 }
 selected lint && background lint bash tests/ci/suites/15-lint.sh
 if selected fuzz || selected sanitize; then background sanitize-build bash tests/ci/sanitize-build.sh; fi
+# The VM suite's guest image (berth image build: debootstrap, ~6-10 min cold) mostly waits on
+# Debian's mirror, so it is built beside the integration suite too; the VM suite then finds it
+# in the cache (a failure here is only printed: the VM suite builds it again and reports).
+selected vm-e2e && background guest-image "$BERTH_BIN" image build
 
 # No -x: the suite runs to the end and pytest's summary lists every failure (-rfE), not only the
 # first; --durations names the slowest tests, where a suite that grows too slow is shortened.
@@ -101,6 +106,11 @@ if [ -n "${bg_pid[sanitize-build]:-}" ]; then
   finish sanitize-build
   log "sanitize-build"
   replay sanitize-build | tail -5 || true
+fi
+if [ -n "${bg_pid[guest-image]:-}" ]; then
+  finish guest-image
+  log "guest-image"
+  replay guest-image | tail -3 || true
 fi
 for s in tests/ci/suites/*.sh; do
   [ -e "$s" ] || continue
