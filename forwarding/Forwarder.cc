@@ -21,6 +21,7 @@
 #include "forwarding/GuestListeners.h"
 #include "forwarding/GuestNetns.h"
 #include "forwarding/GuestShellListeners.h"
+#include "forwarding/IndirectTcpForward.h"
 #include "forwarding/KernelPath.h"
 #include "forwarding/PortTable.h"
 #include "forwarding/ProcNetTcp.h"
@@ -30,6 +31,7 @@
 #include "forwarding/WakeController.h"
 #include "forwarding/WakeGate.h"
 #include "forwarding/WakeLabels.h"
+#include "forwarding/WakePortsFilter.h"
 #include "server/net/Log.h"
 
 namespace berth::fwd {
@@ -142,6 +144,26 @@ BindMode parseBindMode(const std::string& text) {
 }
 
 class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_this<Impl> {
+  // An IndirectTcpForward listed in indirect_ while it lives (the table owns it).
+  class TrackedIndirect final : public Listener {
+   public:
+    TrackedIndirect(std::weak_ptr<Impl> impl, ForwardSpec outer,
+                    std::unique_ptr<IndirectTcpForward> forward)
+        : impl_(std::move(impl)),
+          via_(forward->driverSpec().host_port),
+          forward_(std::move(forward)) {
+      if (auto self = impl_.lock()) self->indirect_[via_] = {std::move(outer), forward_.get()};
+    }
+    ~TrackedIndirect() override {
+      if (auto self = impl_.lock()) self->indirect_.erase(via_);
+    }
+
+   private:
+    std::weak_ptr<Impl> impl_;
+    std::uint16_t via_;
+    std::unique_ptr<IndirectTcpForward> forward_;
+  };
+
  public:
   explicit Impl(boost::asio::any_io_executor io)
       : io_(io),
@@ -179,6 +201,14 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     openGuestNetns();
     watchGuestListeners();
     openNat();
+    // Wake ports kept through a guest's sleep(): their driver forwards went with the guest.
+    if (options_.listeners) {
+      for (auto& [via, entry] : indirect_) {
+        const auto error = entry.forward->reopenDriverForward(*options_.listeners);
+        if (!error.empty())
+          BERTH_LOG(Warn, "wake", "forward of " << entry.outer.hostAddress() << ": " << error);
+      }
+    }
     if (!options_.docker_api) {
       // Nothing to list or watch: no container publishes a port.
       engine_state_ = "no Docker API";
@@ -191,7 +221,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
           [weak, strand = strand_](const ForwardSpec& spec, const std::string& error) {
             boost::asio::post(strand, [weak, spec, error] {
               if (auto self = weak.lock()) {
-                if (self->table_.fail(spec, error)) {
+                if (self->table_.fail(self->outerSpec(spec), error)) {
                   self->publish();
                   self->retryConflicts();
                 }
@@ -273,12 +303,14 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   }
 
   void sleep() {
-    if (!options_.boot || options_.listeners) return stop();
+    if (!options_.boot) return stop();
     forgetEngine();
     // The guest's stop stopped every container: what holds ports now are the wake containers'.
     std::erase_if(sleepers_, [](const auto& entry) { return !entry.second.gate; });
     for (auto& [id, sleeper] : sleepers_) sleeper.gate->setRunning(false);
     table_.reconcile(forwardable());
+    // The driver's forwards end with the guest (qemu): the wake ports' own listeners stay.
+    for (auto& [via, entry] : indirect_) entry.forward->dropDriverForward();
     if (kernel_) kernel_->close();
     BERTH_LOG(
         Info, "wake",
@@ -356,6 +388,11 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   std::unique_ptr<Listener> openListener(const ForwardSpec& spec, std::string& error) {
     error = refusal(spec);
     if (!error.empty()) return nullptr;
+    auto gate = gateFor(spec.container_id);
+    // A wake port published on the guest's loopback keeps the plain path: the indirect hostfwd
+    // reaches the guest address only, not the loopback redirect.
+    if (options_.listeners && gate && spec.proto == "tcp" && spec.guest_loopback.empty())
+      return openIndirect(spec, gate, error);
     if (options_.listeners) return options_.listeners->open(spec, error);
     net::ErrorCode ec;
     auto bind_ip = boost::asio::ip::make_address(spec.bind_ip, ec);
@@ -374,13 +411,34 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       }
       netns = guest_netns_;
     }
-    auto gate = gateFor(spec.container_id);
     if (spec.proto == "udp") {
       return UdpForward::open(strand_, {bind_ip, spec.host_port}, {target, spec.guest_port},
                               std::move(netns), std::move(gate), spec.container_port, error);
     }
     return TcpForward::open(strand_, io_, {bind_ip, spec.host_port}, {target, spec.guest_port},
                             std::move(netns), std::move(gate), error);
+  }
+
+  // A wake container's TCP port where the driver opens ports itself (qemu): berth holds the
+  // host port and relays through a driver forward on a free loopback port (IndirectTcpForward).
+  std::unique_ptr<Listener> openIndirect(const ForwardSpec& spec, std::shared_ptr<WakeGate> gate,
+                                         std::string& error) {
+    const std::uint16_t via = WakePortsFilter::pickLoopbackPort("tcp");
+    if (via == 0) {
+      error = "no free loopback port for the driver's forward";
+      return nullptr;
+    }
+    auto forward = IndirectTcpForward::open(strand_, io_, spec, via, *options_.listeners,
+                                            std::move(gate), error);
+    if (!forward) return nullptr;
+    return std::make_unique<TrackedIndirect>(weak_from_this(), spec, std::move(forward));
+  }
+
+  // The forward a driver's failure names: an indirect forward's own spec for its driver forward.
+  ForwardSpec outerSpec(const ForwardSpec& spec) const {
+    auto it = indirect_.find(spec.host_port);
+    if (it != indirect_.end() && it->second.forward->driverSpec() == spec) return it->second.outer;
+    return spec;
   }
 
   boost::asio::any_io_executor strand() const { return strand_; }
@@ -430,7 +488,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   // ones: a new one's labels are read (problems logged once), and its fixed host ports come
   // from an inspect (HostConfig.PortBindings), to be held while it sleeps.
   void listSleepers() {
-    if (!client_ || options_.listeners) return;  // the driver opens ports itself: no wake
+    if (!client_) return;
     if (listing_sleepers_) {
       sleepers_dirty_ = true;
       return;
@@ -457,6 +515,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   void onSleepers(const nlohmann::json& list) {
     std::set<std::string> listed;
     bool changed = false;
+    bool problem_gone = false;
     for (const auto& entry : list) {
       if (!entry.is_object()) continue;
       const std::string id = entry.value("Id", std::string());
@@ -503,9 +562,11 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         continue;
       }
       changed = changed || !it->second.specs.empty();
+      problem_gone = problem_gone || !it->second.problem.empty();
       it = sleepers_.erase(it);  // removed (or relabelled): its held ports close
     }
     if (changed) applyWanted();
+    if (problem_gone) publish();
   }
 
   void inspectSleeper(const std::string& id) {
@@ -525,12 +586,18 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       }
       it->second.specs = planForwards(api::requestedPortsFromInspect(inspect), self->plan_);
       const auto& gate = *it->second.gate;
-      if (it->second.specs.empty()) {
+      // The driver's forwards carry UDP (qemu): berth sees no datagram to wake for.
+      if (self->options_.listeners &&
+          std::erase_if(it->second.specs, [](const ForwardSpec& s) { return s.proto == "udp"; }))
         BERTH_LOG(Warn, "wake",
                   "container " << gate.name()
-                               << ": berth.wake=true, but it publishes no fixed host "
-                                  "port (-p HOST:CONTAINER): nothing to hold while "
-                                  "it is stopped");
+                               << ": its UDP ports do not wake it (the driver forwards them "
+                                  "itself); they are forwarded while it runs");
+      it->second.problem.clear();
+      if (it->second.specs.empty()) {
+        it->second.problem = noFixedPort(inspect);
+        BERTH_LOG(Warn, "wake", "container " << gate.name() << ": " << it->second.problem);
+        self->publish();
       } else {
         BERTH_LOG(Info, "wake",
                   "container " << gate.name() << " wakes on connect (timeout "
@@ -852,6 +919,13 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       json["error"] = entry.error;
       refused.push_back(std::move(json));
     }
+    nlohmann::json wake_problems = nlohmann::json::array();
+    for (const auto& [id, sleeper] : sleepers_) {
+      if (sleeper.gate && !sleeper.problem.empty())
+        wake_problems.push_back({{"container", sleeper.gate->name()},
+                                 {"containerId", id},
+                                 {"problem", sleeper.problem}});
+    }
     nlohmann::json status = {
         {"engine", engine_state_},
         {"guest", guest_.is_unspecified() ? std::string() : guest_.to_string()},
@@ -861,7 +935,8 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
         {"guestListeners", guest_listeners_state_},
         {"forwards", std::move(forwards)},
         {"conflicts", std::move(conflicts)},
-        {"refused", std::move(refused)}};
+        {"refused", std::move(refused)},
+        {"wakeProblems", std::move(wake_problems)}};
     {
       std::lock_guard lock(mutex_);
       snapshot_ = status;
@@ -881,8 +956,29 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     std::shared_ptr<WakeGate> gate;
     std::vector<ForwardSpec> specs;  // its fixed host ports, held while it sleeps
     bool state_known = false;        // running or not, as events or a list said
+    std::string problem;             // why it cannot wake ("" = it can), for the status
   };
+
+  // Why a wake container with no fixed host port cannot wake: its ports are the engine's choice
+  // at each start (-P with ports only the image exposes, which the create filter cannot see).
+  static std::string noFixedPort(const nlohmann::json& inspect) {
+    const auto host_config = inspect.find("HostConfig");
+    const bool publish_all = host_config != inspect.end() && host_config->is_object() &&
+                             host_config->value("PublishAllPorts", false);
+    return std::string("berth.wake=true, but it publishes no fixed host port") +
+           (publish_all ? " (-P publishes the ports its image exposes on host ports the engine "
+                          "picks anew at each start)"
+                        : "") +
+           ": nothing is held while it is stopped, so it does not wake; publish with "
+           "-p HOST:CONTAINER";
+  }
   std::map<std::string, Sleeper> sleepers_;
+  // Open IndirectTcpForwards by their driver forward's loopback port (TrackedIndirect keeps it).
+  struct Indirect {
+    ForwardSpec outer;
+    IndirectTcpForward* forward;
+  };
+  std::map<std::uint16_t, Indirect> indirect_;
   std::shared_ptr<WakeController> waker_;
   net::ConnectorPtr engine_;  // while the guest is up
   bool guest_up_ = false;

@@ -128,7 +128,9 @@ class Forwarder {
   //                guestLoopback, origin: "container"|"guest listener",
   //                path: "kernel"|"relay"}],
   //  "conflicts": [{proto, host, container, containerId, guestPort, containerPort, error}],
-  //  "refused": [same as conflicts: never opened nor retried]}
+  //  "refused": [same as conflicts: never opened nor retried],
+  //  "wakeProblems": [{container, containerId, problem}]}: berth.wake=true containers that
+  //  cannot wake (no fixed host port), with the fix.
   nlohmann::json status() const;
   // True while a berth.wake container is being woken (a forward's "wake" is "waking").
   bool waking() const;

@@ -20,6 +20,7 @@ struct TcpForward::State {
   boost::asio::ip::tcp::endpoint target;
   std::shared_ptr<const GuestNetns> netns;
   std::shared_ptr<WakeGate> gate;
+  std::chrono::milliseconds settle{0};
   std::mutex mutex;  // guards relays: they end on their own strands
   std::unordered_map<std::uint64_t, std::weak_ptr<SpliceRelay>> relays;
   std::uint64_t next_id = 0;
@@ -30,8 +31,10 @@ std::unique_ptr<TcpForward> TcpForward::open(boost::asio::any_io_executor contro
                                              const boost::asio::ip::tcp::endpoint& bind,
                                              const boost::asio::ip::tcp::endpoint& target,
                                              std::shared_ptr<const GuestNetns> netns,
-                                             std::shared_ptr<WakeGate> gate, std::string& error) {
+                                             std::shared_ptr<WakeGate> gate, std::string& error,
+                                             std::chrono::milliseconds settle) {
   auto state = std::make_shared<State>(std::move(control), std::move(io));
+  state->settle = settle;
   state->target = target;
   state->netns = std::move(netns);
   state->gate = std::move(gate);
@@ -87,7 +90,8 @@ void TcpForward::admit(const std::shared_ptr<State>& state, boost::asio::ip::tcp
     held->set_option(boost::asio::socket_base::linger(true, 0), ignored);
     held->close(ignored);
   };
-  if (state->gate->admit(state->target, state->netns, ready)) relay(state, std::move(*held));
+  if (state->gate->admit(state->target, state->netns, ready, state->settle))
+    relay(state, std::move(*held));
 }
 
 void TcpForward::relay(const std::shared_ptr<State>& state, boost::asio::ip::tcp::socket socket) {

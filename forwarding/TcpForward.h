@@ -6,6 +6,7 @@
 // connection to a container that sleeps waits until the gate woke it, and is reset if the wake
 // fails. Created and destroyed on the control strand.
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -23,13 +24,13 @@ class TcpForward final : public Listener {
  public:
   // Binds and listens now; on failure returns null with the reason in `error`. Connections to
   // `target` are made from `netns` when that is set (a port on the guest's loopback); `gate`
-  // (may be null) admits each one first.
-  static std::unique_ptr<TcpForward> open(boost::asio::any_io_executor control,
-                                          boost::asio::any_io_executor io,
-                                          const boost::asio::ip::tcp::endpoint& bind,
-                                          const boost::asio::ip::tcp::endpoint& target,
-                                          std::shared_ptr<const GuestNetns> netns,
-                                          std::shared_ptr<WakeGate> gate, std::string& error);
+  // (may be null) admits each one first, its wake probing `target` with `settle`
+  // (WakeController::Target::settle).
+  static std::unique_ptr<TcpForward> open(
+      boost::asio::any_io_executor control, boost::asio::any_io_executor io,
+      const boost::asio::ip::tcp::endpoint& bind, const boost::asio::ip::tcp::endpoint& target,
+      std::shared_ptr<const GuestNetns> netns, std::shared_ptr<WakeGate> gate, std::string& error,
+      std::chrono::milliseconds settle = std::chrono::milliseconds(0));
   ~TcpForward() override;
 
  private:

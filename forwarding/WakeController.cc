@@ -22,6 +22,9 @@ using boost::asio::ip::tcp;
 constexpr std::chrono::milliseconds kProbeFast{10};
 constexpr std::chrono::milliseconds kProbeSlow{50};
 constexpr std::chrono::seconds kProbeFastFor{1};
+// Target::settle: connects in a row that must stay open (QEMU's late closes are rare, two in a
+// row rarer still).
+constexpr int kSettledInARow = 2;
 
 long long millisSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
@@ -74,12 +77,15 @@ class Controller final : public WakeController, public std::enable_shared_from_t
  private:
   struct Wake {
     explicit Wake(boost::asio::any_io_executor strand)
-        : deadline(strand), retry(strand), socket(strand) {}
+        : deadline(strand), retry(strand), settle(strand), socket(strand) {}
     std::string key;
     Target target;
     std::vector<Done> waiters;
     boost::asio::steady_timer deadline;
     boost::asio::steady_timer retry;
+    boost::asio::steady_timer settle;  // Target::settle after a connect
+    char peek = 0;                     // a byte the far end sent first
+    int settled = 0;                   // connects in a row that stayed open for settle
     tcp::socket socket;
     Clock::time_point began = Clock::now();
     bool started = false;  // the engine accepted the start
@@ -197,9 +203,37 @@ class Controller final : public WakeController, public std::enable_shared_from_t
                                [self = shared_from_this(), weak](net::ErrorCode connect_ec) {
                                  auto w = weak.lock();
                                  if (!w || w->finished) return;
-                                 if (!connect_ec) return self->finish(w, "");
-                                 self->retryLater(w, &Controller::probe);
+                                 if (connect_ec) return self->retryLater(w, &Controller::probe);
+                                 if (w->target.settle.count() == 0) return self->finish(w, "");
+                                 self->settle(w);
                                });
+  }
+
+  // Target::settle: the connect counts if the far end neither closed it nor failed within the
+  // settle time, for kSettledInARow connects in a row; a byte it sends first (a banner) counts at
+  // once. The probe sends nothing, so a service that waits for its client sees connections that
+  // close unused.
+  void settle(const std::shared_ptr<Wake>& wake) {
+    std::weak_ptr<Wake> weak = wake;
+    wake->settle.expires_after(wake->target.settle);
+    wake->settle.async_wait([self = shared_from_this(), weak](net::ErrorCode ec) {
+      auto w = weak.lock();
+      if (ec || !w || w->finished) return;
+      // Still open: the far end accepted (unless its close was late: ask once more).
+      if (++w->settled >= kSettledInARow) return self->finish(w, "");
+      self->probe(w);
+    });
+    wake->socket.async_read_some(
+        boost::asio::buffer(&wake->peek, 1),
+        [self = shared_from_this(), weak](net::ErrorCode read_ec, std::size_t n) {
+          auto w = weak.lock();
+          if (!w || w->finished || read_ec == boost::asio::error::operation_aborted) return;
+          w->settle.cancel();
+          if (!read_ec && n > 0) return self->finish(w, "");
+          // Closed (or reset) before the settle time: the far end refused; try again.
+          w->settled = 0;
+          self->retryLater(w, &Controller::probe);
+        });
   }
 
   void finish(const std::shared_ptr<Wake>& wake, const std::string& error) {
@@ -207,6 +241,7 @@ class Controller final : public WakeController, public std::enable_shared_from_t
     wake->finished = true;
     wake->deadline.cancel();
     wake->retry.cancel();
+    wake->settle.cancel();
     net::ErrorCode ignored;
     wake->socket.close(ignored);
     wakes_.erase(wake->key);

@@ -3,13 +3,12 @@
 // connection for it (the forwards of `berth.wake=true` containers, a Host-routed HTTP front).
 // wake() asks the engine to start the container (POST /containers/{id}/start; one already
 // running is fine), then connects to `probe` (its port, as the host reaches it) until a
-// connect succeeds, or, for a UDP port, waits until the container has bound it in its own
-// network namespace (ProcNetUdp of the engine's State.Pid), and calls `done` once: with "" when
-// the port is ready, else with one line saying why not (the engine refused the start, the port
-// was not ready within the timeout, stop()).
-// Wakes of one container and probe that overlap share one start and one probe.
-// Thread-safe: wake() and stop() may be called from any thread; `done` runs on the strand given
-// to create(), never inline.
+// connect succeeds (and, with Target::settle, is not closed within it), or, for a UDP port, waits
+// until the container has bound it in its own network namespace (ProcNetUdp of the engine's
+// State.Pid), and calls `done` once: with "" when the port is ready, else with one line saying why
+// not (the engine refused the start, the port was not ready within the timeout, stop()). Wakes of
+// one container and probe that overlap share one start and one probe. Thread-safe: wake() and
+// stop() may be called from any thread; `done` runs on the strand given to create(), never inline.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
@@ -38,6 +37,12 @@ class WakeController {
     // (another PID namespace), the start alone is waited for, and the log says so.
     std::uint16_t udp_port = 0;
     std::shared_ptr<const GuestNetns> netns;  // probe from inside the guest (its loopback)
+    // For a probe through a forward that accepts before the far end does (QEMU's user network
+    // accepts the host side at once, then connects to the guest, and closes the host side when
+    // the guest refuses, within ms mostly but up to ~180 ms seen under load): a connect counts
+    // once it saw no end within `settle`, twice in a row (one late close alone does not fool
+    // it); bytes the far end sends first count at once. 0: a connect counts at once.
+    std::chrono::milliseconds settle{0};
     std::chrono::milliseconds timeout{30'000};
   };
   using Done = std::function<void(const std::string& error)>;

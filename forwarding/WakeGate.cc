@@ -11,12 +11,14 @@ WakeGate::WakeGate(std::string container_id, std::string name, WakeLabels labels
       on_change_(std::move(on_change)) {}
 
 bool WakeGate::admit(const boost::asio::ip::tcp::endpoint& probe,
-                     std::shared_ptr<const GuestNetns> netns, Ready ready) {
-  return wakeFor({id_, name_, probe, 0, std::move(netns), labels_.timeout}, std::move(ready));
+                     std::shared_ptr<const GuestNetns> netns, Ready ready,
+                     std::chrono::milliseconds settle) {
+  return wakeFor({id_, name_, probe, 0, std::move(netns), settle, labels_.timeout},
+                 std::move(ready));
 }
 
 bool WakeGate::admitDatagrams(std::uint16_t container_port, Ready ready) {
-  return wakeFor({id_, name_, {}, container_port, nullptr, labels_.timeout}, std::move(ready));
+  return wakeFor({id_, name_, {}, container_port, nullptr, {}, labels_.timeout}, std::move(ready));
 }
 
 bool WakeGate::wakeFor(WakeController::Target target, Ready ready) {

@@ -30,9 +30,10 @@ class WakeGate : public std::enable_shared_from_this<WakeGate> {
            std::shared_ptr<WakeController> controller, std::function<void()> on_change);
 
   // True: relay now. False: `ready` runs later with "" (relay) or why the wake failed (reset
-  // the client). `probe` is the guest port the listener relays to (port 0: UDP, start only).
+  // the client). `probe` is the guest port the listener relays to (port 0: UDP, start only);
+  // `settle` as WakeController::Target::settle (a probe through QEMU's user network).
   bool admit(const boost::asio::ip::tcp::endpoint& probe, std::shared_ptr<const GuestNetns> netns,
-             Ready ready);
+             Ready ready, std::chrono::milliseconds settle = std::chrono::milliseconds(0));
   // admit() for datagrams, which no connect can test: a wake is ready once the container bound
   // `container_port` in its own network namespace (0: once it started).
   bool admitDatagrams(std::uint16_t container_port, Ready ready);

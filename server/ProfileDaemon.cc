@@ -178,12 +178,10 @@ int ProfileDaemon::run() {
   acquireLock();
   worker_ = std::make_unique<DriverThread>();
   gate_ = std::make_shared<BootGate>([this] { bootOnWorker(); });
-  if (auto* opener = driver_->portOpener()) {
+  // Its wake ports berth holds itself and relays through the driver's forwards
+  // (fwd::IndirectTcpForward), so wake works there too.
+  if (auto* opener = driver_->portOpener())
     port_opener_ = std::make_shared<GuestForwardListeners>(*opener);
-    wake_off_ = "the " + driver_->name() +
-                " driver opens host ports itself (QEMU's hostfwd), so berth never sees the "
-                "connection that would wake a berth.wake=true container";
-  }
   if (!driver_->runtime().servesDockerApi()) {
     wake_off_ = "the " + driver_->runtime().name() +
                 " runtime has no Docker containers to label berth.wake=true";
@@ -221,7 +219,7 @@ int ProfileDaemon::run() {
                         settings_.profile);
   }
   // Ports the engine would choose at each start cannot be held while a berth.wake=true
-  // container sleeps: its create gets fixed ones (wake is off where the driver opens ports).
+  // container sleeps: its create gets fixed ones (not where wake is off: containerd).
   if (wake_off_.empty()) {
     filters->add(
         std::string(fwd::WakePortsFilterFactory::kName),
@@ -630,6 +628,8 @@ nlohmann::json ProfileDaemon::statusJson() const {
                                        : nlohmann::json{{"enabled", false}, {"off", wake_off_}};
     if (forwarder_) {
       auto forwarding = forwarder_->status();
+      if (!forwarding.value("wakeProblems", nlohmann::json::array()).empty())
+        status["wake"]["problems"] = forwarding["wakeProblems"];
       status["forwards"] = forwarding["forwards"];
       status["forwardConflicts"] = forwarding["conflicts"];
       status["forwardRefused"] = forwarding["refused"];

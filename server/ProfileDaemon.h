@@ -114,7 +114,7 @@ class ProfileDaemon {
   std::unique_ptr<DashboardServer> dashboard_;  // set once (under mutex_), when asked for
   std::unique_ptr<DomainsFront> domains_;       // set before run() serves, or never
   std::string domains_off_;                     // why there is no front (set with domains_)
-  std::string wake_off_;  // why berth.wake cannot work with this driver ("" = it can); set once
+  std::string wake_off_;  // why berth.wake cannot work with this runtime ("" = it can); set once
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
   int lock_fd_ = -1;
   std::atomic<bool> shutting_down_{false};

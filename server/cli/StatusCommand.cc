@@ -164,6 +164,10 @@ void printHuman(const nlohmann::json& s, bool extended) {
   }
   if (s.contains("wake") && s["wake"].is_object() && !s["wake"].value("enabled", true))
     std::cout << "wake: off (" << s["wake"].value("off", "") << ")\n";
+  if (s.contains("wake") && s["wake"].is_object() && s["wake"].contains("problems")) {
+    for (const auto& p : s["wake"]["problems"])
+      std::cout << "wake: " << p.value("container", "") << ": " << p.value("problem", "") << "\n";
+  }
   if (extended) {
     std::cout << "cpus: " << s["cpus"] << "\n"
               << "memory: " << gib(s["memory"].get<double>()) << "\n"

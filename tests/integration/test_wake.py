@@ -253,6 +253,44 @@ def test_engine_chosen_ports_of_a_wake_container_are_fixed_at_create(wk):
     assert plain == {"80/tcp": [{"HostIp": "", "HostPort": ""}]}, plain
 
 
+def test_ports_only_its_image_exposes_do_not_wake_and_the_status_names_the_fix(wk):
+    """`-P` with ports only the image EXPOSEs: the create body names none (the docker CLI leaves
+    them to the engine), so the create filter cannot fix them, and the engine picks new host
+    ports at each start. Nothing is held while it sleeps, and the status says so, naming
+    `-p HOST:CONTAINER`."""
+    wk.engine.docker("create", "--name", "wk10base", "bb", "true")
+    wk.engine.docker("commit", "--change", "EXPOSE 80", "wk10base", "bb-expose80")
+    wk.engine.docker("rm", "wk10base")
+    try:
+        wk.docker("create", "--name", "wk10", "--label", "berth.test=wake", "--label",
+                  "berth.wake=true", "-P", "bb-expose80", *HTTPD)
+        assert port_bindings(wk, "wk10") in ({}, None)
+
+        def problem():
+            for p in read_status(wk).get("wakeProblems", []):
+                if p["container"] == "wk10":
+                    return p["problem"]
+            return None
+
+        wait_until(lambda: problem() is not None, 10, "a wake problem for wk10")
+        assert "-P publishes the ports its image exposes" in problem(), problem()
+        assert problem().endswith("publish with -p HOST:CONTAINER"), problem()
+        assert "wk10: berth.wake=true, but it publishes no fixed host port" in wk.log_text()
+        assert [f for f in read_status(wk)["forwards"] if f["container"] == "wk10"] == []
+        # Started by hand, it is forwarded on the port the engine picked, as any container.
+        wk.docker("start", "wk10")
+        wait_until(lambda: [f for f in read_status(wk)["forwards"] if f["container"] == "wk10"],
+                   10, "wk10 forwarded while it runs")
+        forwards = [f for f in read_status(wk)["forwards"] if f["container"] == "wk10"]
+        port = int(forwards[0]["host"].rsplit(":", 1)[1])
+        assert http_get("127.0.0.1", port, timeout=30).startswith("hello-")
+        wk.docker("rm", "-f", "wk10")
+        wait_until(lambda: problem() is None, 10, "the problem gone with the container")
+    finally:
+        wk.engine.docker("rm", "-f", "wk10", check=False)
+        wk.engine.docker("rmi", "bb-expose80", check=False)
+
+
 def test_a_wake_port_boots_an_idle_stopped_guest(profiles):
     """An `ns` profile with --idle-stop: the guest stops with the wake container asleep, its
     port stays open, and a connection boots the guest, then wakes the container."""

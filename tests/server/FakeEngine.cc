@@ -114,6 +114,10 @@ void FakeEngine::serve(int fd) {
     } else if (path == "/containers/json") {
       std::lock_guard lock(mutex_);
       body = containers_;
+    } else if (line.rfind("POST ", 0) == 0 && path.size() > 6 &&
+               path.compare(path.size() - 6, 6, "/start") == 0) {
+      starts_ += 1;  // a container start: done (nothing runs)
+      body = "{}";
     } else if (path == "/events") {
       writeAll(fd,
                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -2,8 +2,8 @@
 // FakeEngine: a tiny Docker engine stand-in for unit tests of the daemon's lifecycle: serves
 // HTTP/1.1 on a unix socket from a thread of its own (one thread per connection), answering
 // GET /_ping ("OK"), GET /containers/json (a list the test sets), GET /events (a stream the
-// test pushes lines into) and 404 otherwise. start()/stop() may be repeated (an engine that
-// dies and comes back). Thread-safe.
+// test pushes lines into), POST /containers/{id}/start (200, counted) and 404 otherwise.
+// start()/stop() may be repeated (an engine that dies and comes back). Thread-safe.
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -29,6 +29,7 @@ class FakeEngine {
   void pushEvent(const std::string& json_line);
   // Waits up to 5 s until an /events stream is open.
   bool waitForEventStream();
+  int starts() const { return starts_; }
 
  private:
   void acceptLoop(int listen_fd);
@@ -43,6 +44,7 @@ class FakeEngine {
   std::set<int> open_fds_;
   int listen_fd_ = -1;
   std::atomic<bool> running_{false};
+  std::atomic<int> starts_{0};
   std::thread acceptor_;
   std::vector<std::thread> connections_;
 };
