@@ -272,7 +272,8 @@ def test_ports_only_its_image_exposes_do_not_wake_and_the_status_names_the_fix(w
                     return p["problem"]
             return None
 
-        wait_until(lambda: problem() is not None, 10, "a wake problem for wk10")
+        wait_until(lambda: problem() is not None, 10, "a wake problem for wk10 (log: %s)"
+                   % [l for l in wk.log_text().splitlines() if "wk10" in l or "wake" in l][-12:])
         assert "-P publishes the ports its image exposes" in problem(), problem()
         assert problem().endswith("publish with -p HOST:CONTAINER"), problem()
         assert "wk10: berth.wake=true, but it publishes no fixed host port" in wk.log_text()
