@@ -4,6 +4,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <ctime>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 
 #include "server/net/IoLoop.h"
@@ -74,6 +77,20 @@ TEST(IoLoopTest, AnIdleLoopSleepsInsteadOfSpinning) {
   // 300 ms with nothing to do: a 1 ms spin and a sleep. A loop that never stopped spinning
   // would burn most of the 300 ms (well over 40 ms even on a loaded 2-core machine).
   EXPECT_LT(cpu_ms, 40.0);
+}
+
+TEST(IoLoopTest, ReadsTheRunnableThreadsOfLoadavg) {
+  EXPECT_EQ(runnableThreads("0.50 0.40 0.30 3/441 1234\n"), 3);
+  EXPECT_EQ(runnableThreads("11.27 9.34 6.00 17/441 8385\n"), 17);
+  EXPECT_EQ(runnableThreads(""), 0);
+  EXPECT_EQ(runnableThreads("garbage"), 0);
+  EXPECT_EQ(runnableThreads("0.50 0.40 0.30 /441 1"), 0);
+}
+
+TEST(IoLoopTest, TheRunningSystemReportsAtLeastTheCaller) {
+  std::ifstream in("/proc/loadavg");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_GE(runnableThreads(text), 1) << text;
 }
 
 }  // namespace
