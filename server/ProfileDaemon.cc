@@ -547,11 +547,15 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
   });
 }
 
+bool ProfileDaemon::engineVersionReadable() const {
+  return engine_version_ && gate_->state() == BootGate::State::Up;
+}
+
 void ProfileDaemon::handleControl(const std::string& method, const std::string& target,
                                   const std::function<void(int, nlohmann::json)>& respond) {
   const std::string path = target.substr(0, target.find('?'));
   if (method == "GET" && path == "/status") {
-    if (engine_version_ && gate_->state() == BootGate::State::Up) {
+    if (engineVersionReadable()) {
       // The engine's version as it is now: read again first when the last reading is old.
       engine_version_->refresh(gate_->boots(), [this, respond] { respond(200, statusJson()); });
     } else {
@@ -617,9 +621,7 @@ nlohmann::json ProfileDaemon::statusJson() const {
     }
     status["boot"]["idleStopInSeconds"] = idle_in;
     // containerd's own answer while its guest is up; null when not known.
-    const std::string version = engine_version_ && gate_->state() == BootGate::State::Up
-                                    ? engine_version_->of(gate_->boots())
-                                    : "";
+    const std::string version = engineVersionReadable() ? engine_version_->of(gate_->boots()) : "";
     status["containerdVersion"] = version.empty() ? nlohmann::json() : nlohmann::json(version);
     status["dashboard"] =
         dashboard_ ? nlohmann::json{{"url", dashboard_->url(false)}} : nlohmann::json();

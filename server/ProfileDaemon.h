@@ -73,6 +73,8 @@ class ProfileDaemon {
   void handleControl(const std::string& method, const std::string& target,
                      const std::function<void(int, nlohmann::json)>& respond);
   nlohmann::json statusJson() const;
+  // Whether the engine's version can be read now: a containerd guest that is up.
+  bool engineVersionReadable() const;
   void scheduleIdleCheck();
   void idleCheck();
   int runningContainers() const;
