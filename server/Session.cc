@@ -571,6 +571,10 @@ void Session::onResponseHead(net::ErrorCode ec) {
     relayResponseAsIs();
     return;
   }
+  if (!filtered && !unframed_200 && reply_.chunked && !response_parser_) {
+    relayChunkedAsIs();
+    return;
+  }
   if (!response_parser_) {
     if (!parseResponseHeadFully()) return;
     consumeResponseHead();
@@ -681,6 +685,62 @@ void Session::relayBodyAsIs() {
                                       self->relayBodyAsIs();
                                     });
                               });
+}
+
+// A chunked reply that no filter reads goes to the client as the engine wrote it too (most of
+// the engine's lists and streams are chunked: GET /containers/json, archives, logs, events):
+// ChunkedFraming follows only the chunk-size lines to learn where it ends, and each read is
+// written on at once, so stream chunks are not held back (DESIGN.md "The relay", rule 3).
+// Before, Beast's parser and serializer took every chunk apart and framed it again.
+void Session::relayChunkedAsIs() {
+  chunked_.emplace();
+  const auto buffered = engine_buffer_.data();
+  const auto* bytes = static_cast<const char*>(buffered.data());
+  const std::size_t body =
+      chunked_->take({bytes + response_head_bytes_, buffered.size() - response_head_bytes_});
+  if (chunked_->failed() != nullptr) {
+    replyError(
+        502, std::string("the Docker engine's chunked reply is malformed: ") + chunked_->failed());
+    return;
+  }
+  const std::size_t first = response_head_bytes_ + body;
+  response_head_bytes_ = 0;
+  writeWhole(*client_io_, boost::asio::buffer(bytes, first),
+             [self = shared_from_this(), first](net::ErrorCode ec) {
+               if (ec) return self->fail("writing response", ec);
+               self->engine_buffer_.consume(first);
+               self->relayChunksAsIs();
+             });
+}
+
+void Session::relayChunksAsIs() {
+  if (chunked_->done()) {
+    chunked_.reset();
+    responseDone();
+    return;
+  }
+  maybeWatchClient();
+  const auto span = chunk(response_chunk_);
+  engine_io_->async_read_some(
+      boost::asio::buffer(span.data(), span.size()),
+      [self = shared_from_this(), span](net::ErrorCode ec, std::size_t n) {
+        if (ec) return self->fail("relaying response body", ec);
+        const std::size_t used = self->chunked_->take({span.data(), n});
+        if (const char* why = self->chunked_->failed()) {
+          BERTH_LOG(Warn, "relay", "conn " << self->id_ << ": the engine's chunked reply: " << why);
+          return self->fail("relaying response body", http::error::bad_chunk);
+        }
+        if (used < n) {  // bytes past the reply's end stay for the next exchange, as in Beast
+          boost::asio::buffer_copy(self->engine_buffer_.prepare(n - used),
+                                   boost::asio::buffer(span.data() + used, n - used));
+          self->engine_buffer_.commit(n - used);
+        }
+        self->writeWhole(*self->client_io_, boost::asio::buffer(span.data(), used),
+                         [self](net::ErrorCode wec) {
+                           if (wec) return self->fail("relaying response body", wec);
+                           self->relayChunksAsIs();
+                         });
+      });
 }
 
 void Session::hijack() {

@@ -22,6 +22,7 @@
 
 #include "api/FilterChain.h"
 #include "server/ChunkCache.h"
+#include "server/ChunkedFraming.h"
 #include "server/HeadScan.h"
 #include "server/RelayConfig.h"
 #include "server/net/StreamAdapter.h"
@@ -82,6 +83,8 @@ class Session : public std::enable_shared_from_this<Session> {
   template <class Done>
   void writeWhole(net::StreamAdapter& to, boost::asio::const_buffer data, Done&& done);
   void relayBodyAsIs();
+  void relayChunkedAsIs();
+  void relayChunksAsIs();
   void readFilteredResponseBody();
   void pumpResponseBody();
   void hijack();
@@ -152,10 +155,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<api::FilterChain> filters_;
   std::unique_ptr<RequestGate::Pass> gate_pass_;  // hears the engine's status (RequestGate)
   std::optional<api::Route> route_;
-  std::size_t request_head_bytes_ = 0;   // the parsed head, still at client_buffer_'s front
-  std::size_t response_head_bytes_ = 0;  // the parsed head, still at engine_buffer_'s front
-  bool request_as_is_ = false;           // the request went as the client wrote it (no body)
-  std::uint64_t body_left_ = 0;          // of a reply relayed as is
+  std::size_t request_head_bytes_ = 0;     // the parsed head, still at client_buffer_'s front
+  std::size_t response_head_bytes_ = 0;    // the parsed head, still at engine_buffer_'s front
+  bool request_as_is_ = false;             // the request went as the client wrote it (no body)
+  std::uint64_t body_left_ = 0;            // of a reply relayed as is
+  std::optional<ChunkedFraming> chunked_;  // of a chunked reply relayed as is
   bool keep_alive_ = true;
   bool request_is_head_ = false;
   bool may_upgrade_ = false;      // the request may end in a 101 / raw stream

@@ -320,6 +320,45 @@ TEST_F(SessionTest, ChunkedResponseChunksAreFlushedOneByOne) {
   expectKeptAlive(*client, *engine);
 }
 
+// A chunked reply goes on byte for byte too (chunk extensions, hex case, the trailer: nothing is
+// framed again), and the exchange ends where its last chunk and trailer end.
+TEST_F(SessionTest, AChunkedReplyIsRelayedAsWrittenAndEndsAtItsTrailer) {
+  auto [client, engine] = exchange("GET /v1.43/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n");
+  ASSERT_TRUE(engine);
+  const std::string reply =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0A;note=\"x y\"\r\n[{\"Id\":1},\r\n00004\r\n{}]\n\r\n0\r\nX-Check: 1\r\n\r\n";
+  engine->send(reply.substr(0, 60));
+  engine->send(reply.substr(60));
+  EXPECT_EQ(client->read(reply.size()), reply);
+  expectKeptAlive(*client, *engine);
+}
+
+// A chunked reply whose framing is broken: a 502 while nothing was sent, else the client's
+// connection closes (it cannot be told more in the middle of a body).
+TEST_F(SessionTest, ABrokenChunkedReplyIsRefusedOrCut) {
+  {
+    auto [client, engine] = exchange(std::string(kPing));
+    ASSERT_TRUE(engine);
+    engine->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    const std::string got = client->readToEnd();
+    EXPECT_NE(got.find("502 Bad Gateway"), std::string::npos) << got;
+    EXPECT_NE(got.find("chunked reply is malformed"), std::string::npos) << got;
+  }
+  {
+    auto [client, engine] = exchange(std::string(kPing));
+    ASSERT_TRUE(engine);
+    const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    engine->send(head + "2\r\nok\r\n");
+    EXPECT_EQ(client->read(head.size() + 7), head + "2\r\nok\r\n");
+    engine->send("3\r\ntoolong\r\n");
+    // What was framed right before the error may have gone on; nothing past it does.
+    const std::string rest = client->readToEnd();
+    EXPECT_EQ(std::string("3\r\ntoo").substr(0, rest.size()), rest);
+    EXPECT_TRUE(client->atEof());
+  }
+}
+
 // A reply with a Content-Length body reaches the client byte for byte as the engine wrote it
 // (its head is not re-serialized: odd spacing and case stay), and each part of the body is
 // passed on as soon as it arrives, before the rest is sent.
