@@ -29,51 +29,57 @@ bool isQuotedText(char c) {
 }  // namespace
 
 bool ChunkedFraming::extension(char c) {
+  const bool blank = isBlank(c);
   switch (ext_) {
-    case Ext::BeforeSemi:
+    case Ext::BeforeSemi:  // after the size or a value, blanks: only ';' may follow
       if (c == ';') ext_ = Ext::AfterSemi;
-      return c == ';' || isBlank(c);
+      return c == ';' || blank;
     case Ext::AfterSemi:
       if (isTokenChar(c)) ext_ = Ext::Name;
-      return isTokenChar(c) || isBlank(c);
+      return isTokenChar(c) || blank;
     case Ext::Name:
     case Ext::AfterName:
       if (ext_ == Ext::Name && isTokenChar(c)) return true;
-      if (isBlank(c))
-        ext_ = Ext::AfterName;
-      else if (c == '=')
+      if (c == '=') {
         ext_ = Ext::AfterEq;
-      else if (c == ';')
+      } else if (c == ';') {
         ext_ = Ext::AfterSemi;
-      else
+      } else if (blank) {
+        ext_ = Ext::AfterName;
+      } else {
         return false;
+      }
       return true;
     case Ext::AfterEq:
-      if (c == '"')
+      if (c == '"') {
         ext_ = Ext::Quoted;
-      else if (isTokenChar(c))
+      } else if (isTokenChar(c)) {
         ext_ = Ext::Value;
-      else
-        return isBlank(c);
+      } else {
+        return blank;
+      }
       return true;
     case Ext::Value:
-      if (isTokenChar(c)) return true;
-      if (isBlank(c))
-        ext_ = Ext::BeforeSemi;
-      else if (c == ';')
+    case Ext::Closed:  // after a quoted value
+      if (ext_ == Ext::Value && isTokenChar(c)) return true;
+      if (c == ';') {
         ext_ = Ext::AfterSemi;
-      else
-        return false;
-      return true;
-    case Ext::Quoted:
-      if (c == '"')
+      } else if (blank) {
         ext_ = Ext::BeforeSemi;
-      else if (c == '\\')
+      } else {
+        return false;
+      }
+      return true;
+    case Ext::Quoted:  // any byte but CR (the line ends at the first CRLF), as in Beast
+      if (c == '"') {
+        ext_ = Ext::Closed;
+      } else if (c == '\\') {
         ext_ = Ext::QuotedPair;
-      return isQuotedText(c);
+      }
+      return c != '\r';
     case Ext::QuotedPair:
       ext_ = Ext::Quoted;
-      return isQuotedText(c);
+      return c != '\r';
   }
   return false;
 }
@@ -100,8 +106,9 @@ std::size_t ChunkedFraming::take(std::string_view bytes) {
       case State::Size:
         if (++line_ > kMaxLine) return fail("a chunk-size line is too long", i);
         if (const int v = hexValue(c); v >= 0) {
-          if (++digits_ > 15) return fail("a chunk size is too large", i);
+          if (left_ > (~std::uint64_t{0} >> 4)) return fail("a chunk size is too large", i);
           left_ = left_ * 16 + static_cast<std::uint64_t>(v);
+          ++digits_;
         } else if (digits_ == 0) {
           return fail("a chunk-size line does not start with a hex digit", i);
         } else if (c == '\r') {
@@ -114,9 +121,8 @@ std::size_t ChunkedFraming::take(std::string_view bytes) {
         break;
       case State::Extension:
         if (++line_ > kMaxLine) return fail("a chunk-size line is too long", i);
-        // A line may end after a name or a value (not after ';', '=' or inside quotes).
-        if (c == '\r' && (ext_ == Ext::Name || ext_ == Ext::AfterName || ext_ == Ext::Value ||
-                          ext_ == Ext::BeforeSemi)) {
+        // A line ends right after a name or a value (not after blanks, ';', '=', in quotes).
+        if (c == '\r' && (ext_ == Ext::Name || ext_ == Ext::Value || ext_ == Ext::Closed)) {
           state_ = State::SizeLf;
         } else if (!extension(c)) {
           return fail("a chunk extension is malformed", i);
@@ -140,6 +146,12 @@ std::size_t ChunkedFraming::take(std::string_view bytes) {
       case State::TrailerStart:
         if (c == '\r') {
           state_ = State::EndLf;
+          break;
+        }
+        if ((c == ' ' || c == '\t') && trailer_ > 0) {
+          // obs-fold: the previous field's value goes on (Beast's parser takes it).
+          ++trailer_;
+          state_ = State::TrailerValue;
           break;
         }
         trailer_name_ = 0;

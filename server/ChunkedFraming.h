@@ -3,9 +3,10 @@
 // go by, so that the relay can pass a chunked reply on exactly as the engine wrote it and still
 // know where it ends (the next reply on a kept-alive connection starts there). It reads only
 // the chunk-size lines, the CRLF after each chunk's data and the trailer; the data itself is
-// counted, never looked at. Strict where the framing is concerned (hex sizes of at most 15
-// digits, CRLF line ends, bounded size lines and trailer), so that it never ends a message
-// somewhere else than a conforming parser would. One message per object; not thread-safe.
+// counted, never looked at. It accepts what Beast's parser accepts, no more (the unit test and
+// the fuzz target ChunkedFramingFuzz compare them): hex sizes below 2^64, CRLF line ends, the
+// extension grammar, trailer fields with obs-fold; bounded size lines and trailer. So it never
+// ends a message where the client's parser would not. One message per object; not thread-safe.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -42,7 +43,17 @@ class ChunkedFraming {
     Failed
   };
   // Where in `*(BWS ";" BWS name [BWS "=" BWS (token / quoted-string)])` a size line is.
-  enum class Ext { BeforeSemi, AfterSemi, Name, AfterName, AfterEq, Value, Quoted, QuotedPair };
+  enum class Ext {
+    BeforeSemi,
+    AfterSemi,
+    Name,
+    AfterName,
+    AfterEq,
+    Value,
+    Quoted,
+    QuotedPair,
+    Closed
+  };
   bool extension(char c);  // false: not the grammar
   std::size_t fail(const char* why, std::size_t taken);
 
