@@ -8,8 +8,10 @@
 // says otherwise (its `Root` option is per container, and a config default exists only for the
 // CRI plugin), is the profile's `runc` directory mounted there in the guest. nerdctl.binary
 // is copied into the profile at every boot (guestNerdctl). In a VM guest (qemu) containerd is
-// the image's own, run by its systemd unit with vmConfig() as /etc/containerd/config.toml, and
-// the qemu driver copies nerdctl.binary to kVmNerdctl.
+// the image's own, run by its systemd unit with vmConfig() as /etc/containerd/config.toml (for
+// the docker runtime too: its dockerd uses that containerd), and the qemu driver copies
+// nerdctl.binary to kVmNerdctl. berth's default turns the CRI plugin off: nothing of berth uses
+// it, and its stream server's port on the guest's 127.0.0.1 would be forwarded as a user's.
 // Readiness is a real `ctr version` answer. Stateless; thread-safe.
 #include "vm/Runtime.h"
 

@@ -325,8 +325,10 @@ void QemuDriver::prepare(const ProgressSink& progress) {
   input.env = options_.env;
   input.shares = options_.shares;
   input.mount_type = mount_type;
-  if (runtime_->servesContainerdApi())
-    input.containerd_config = ContainerdRuntime::vmConfig(options_.containerd_user_config);
+  input.runtime = runtime_->name();
+  // Both runtimes: the image's config (Debian's) enables the CRI plugin, whose stream server
+  // listens on the guest's 127.0.0.1 and would be forwarded as a user's listener.
+  input.containerd_config = ContainerdRuntime::vmConfig(options_.containerd_user_config);
   for (const auto& share : options_.shares) {
     if (!fs::is_directory(share.location))
       throw DriverError("mount " + share.location + ": not a folder on this host");

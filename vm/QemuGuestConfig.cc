@@ -12,7 +12,7 @@ namespace berth::vm {
 namespace {
 
 // Runs in the guest as root (dash). Subcommands: boot (from berth-provision at every full
-// boot), dockerd (dockerd's ExecStart; refused where containerd.toml says the profile runs
+// boot), dockerd (dockerd's ExecStart; refused where the runtime file says the profile runs
 // containerd), phase NAME (boot markers on the serial console, which
 // the host reads for its per-phase timings), suspend / resume EPOCH (over ssh around savevm:
 // mounted 9p shares block savevm, and a resumed guest's clock is as old as its snapshot).
@@ -72,10 +72,14 @@ boot)
   fi
   if [ -s $C/dns ]; then sed 's/^/nameserver /' $C/dns >/etc/resolv.conf; else echo 'nameserver 10.0.2.3' >/etc/resolv.conf; fi
   if [ -f $C/env ]; then cp $C/env /etc/environment; else : >/etc/environment; fi
+  # containerd's config, for both runtimes (dockerd uses this containerd): in place before
+  # containerd's unit starts, which is ordered after this one.
   if [ -f $C/containerd.toml ]; then
-    # The containerd runtime: containerd's own unit (Restart=always) runs the engine, after
-    # this unit; dockerd's start, queued for this boot, is replaced by a stop.
     install -D -m644 $C/containerd.toml /etc/containerd/config.toml
+  fi
+  if [ "$(cat $C/runtime 2>/dev/null)" = containerd ]; then
+    # containerd's own unit (Restart=always) runs the engine; dockerd's start, queued for this
+    # boot, is replaced by a stop.
     systemctl --no-block stop docker.service docker.socket
   fi
   # The root file system grows to the overlay's size (berth start --disk).
@@ -84,7 +88,7 @@ boot)
   phase provisioned
   ;;
 dockerd)
-  if [ -f $C/containerd.toml ]; then
+  if [ "$(cat $C/runtime 2>/dev/null)" = containerd ]; then
     echo "berth: this profile runs containerd, not dockerd" >&2
     exit 1
   fi
@@ -163,6 +167,7 @@ void QemuGuestConfig::write(const std::string& dir, const GuestConfigInput& inpu
               (share.writable ? "rw" : "ro") + " " + share.mount_point + "\n";
   }
   writeFile(d / "mounts", mounts, 0644);
+  writeFile(d / "runtime", input.runtime + "\n", 0644);
   if (!input.containerd_config.empty())
     writeFile(d / "containerd.toml", input.containerd_config, 0644);
 }

@@ -3,8 +3,8 @@
 // a folder that QEMU shares read-only with the guest (9p tag "berth-config"). At boot the
 // image's berth-provision unit copies it to /etc/berth, unmounts it and runs its provision.sh,
 // which installs the ssh keys and TLS material, writes daemon.json, DNS and env, mounts the
-// shares and starts dockerd with --tlsverify (the containerd runtime: installs containerd's
-// config and keeps dockerd from starting; containerd's own unit runs it). Layout: see
+// shares and starts dockerd with --tlsverify (the containerd runtime keeps dockerd from
+// starting; containerd's own unit runs it), after installing containerd's config. Layout: see
 // contrib/guest/README.md. Thread-safe: write() touches only the given folder; callers serialise
 // boots.
 #include <map>
@@ -25,8 +25,10 @@ struct GuestConfigInput {
   std::vector<std::string> dns;
   std::map<std::string, std::string> env;
   std::vector<Share> shares;
-  std::string mount_type = "9p";  // 9p | virtiofs
-  // The containerd runtime: containerd's config.toml; "" for the docker runtime.
+  std::string mount_type = "9p";   // 9p | virtiofs
+  std::string runtime = "docker";  // docker | containerd (which engine the guest runs)
+  // The guest's containerd config.toml (both runtimes: dockerd uses that containerd too); ""
+  // keeps the image's own.
   std::string containerd_config;
 };
 

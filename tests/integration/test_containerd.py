@@ -3,8 +3,9 @@ namespaces, its gRPC API is relayed byte for byte on <profile>/containerd.sock (
 boots on the first ctr call), `berth ctr` runs ctr in the guest with stdin, stdout and the exit
 code passed through (64 MiB of stdin round-trips), docker.sock answers one clear line, a killed
 containerd is restarted with its tasks still running, a host-network task's port answers on host
-loopback, an open containerd.sock connection holds off idle stop, each profile has its own runc
-state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl install` puts a command on
+loopback, containerd runs without its CRI plugin (no port of its own in the guest, none
+forwarded; a profile's containerd/config.toml wins), an open containerd.sock connection holds
+off idle stop and so do `berth ssh` and `berth ctr` while they run, each profile has its own runc state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl install` puts a command on
 PATH, status/list show containerd's own version and nothing of Docker, and what is not built
 (a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one line with nothing saved."""
 import hashlib
@@ -137,6 +138,66 @@ def test_a_host_network_task_port_reaches_host_loopback_within_a_second(cd):
                5, "the forward to leave the status", 0.1)
     host_ctr(cd, "tasks", "delete", task, check=False)
     host_ctr(cd, "containers", "delete", task)
+
+
+def containerd_tcp_listeners(p, profile="default"):
+    """The TCP ports the profile's containerd itself listens on, read from its guest's socket
+    table (/proc/PID/net/tcp*: the guest's network namespace) and its own descriptors."""
+    pid = int(open(os.path.join(p.dir(profile), "guest", "containerd.pid")).read())
+    mine = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:["):
+            mine.add(link[len("socket:["):-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with open("/proc/%d/net/%s" % (pid, table)) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in mine:  # LISTEN, a socket of containerd's
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def has_cri(plugins_ls):
+    """Whether `ctr plugins ls` (TYPE ID PLATFORMS STATUS) lists the CRI plugin as loaded."""
+    return any(line.split()[:2] == ["io.containerd.grpc.v1", "cri"] and line.split()[-1] == "ok"
+               for line in plugins_ls.splitlines()[1:] if line.strip())
+
+
+def test_containerd_runs_without_its_cri_plugin_and_no_port_of_its_is_forwarded(cd):
+    """berth's containerd config turns the CRI plugin off: its stream server would listen on a
+    random port of the guest's 127.0.0.1, which the guest-listener forwarding would open on the
+    host as if a user had started it. A profile's own containerd/config.toml wins: one that
+    leaves CRI on gets that port, listening and forwarded (which also shows that the check
+    below sees such a port)."""
+    host_ctr(cd, "version")  # the lazy guest is up
+    assert not has_cri(host_ctr(cd, "plugins", "ls").stdout.decode())
+    assert containerd_tcp_listeners(cd) == set()
+    forwards = cd.status()["forwards"]
+    assert not [f for f in forwards if f["origin"] == "guest listener"], forwards
+
+    user_config = os.path.join(cd.dir("cri"), "containerd", "config.toml")
+    os.makedirs(os.path.dirname(user_config))
+    with open(user_config, "w") as f:
+        f.write("version = 2\n")  # containerd's defaults: every plugin on
+    cd.start("--runtime", "containerd", profile="cri")
+    try:
+        plugins = cd.berth("ctr", "cri", "--", "plugins", "ls").stdout.decode()
+        assert has_cri(plugins), plugins
+        wait_until(lambda: containerd_tcp_listeners(cd, "cri"), 20, "CRI's stream server", 0.1)
+        port = min(containerd_tcp_listeners(cd, "cri"))
+
+        def forwarded():
+            return [f for f in cd.status("cri")["forwards"]
+                    if f["host"] == "127.0.0.1:%d" % port and f["origin"] == "guest listener"]
+
+        wait_until(forwarded, 10, "the CRI port's forward (the check's own proof)", 0.1)
+    finally:
+        cd.berth("delete", "-f", "--data", "cri")  # not in later tests' `berth list`
 
 
 def test_docker_sock_answers_one_clear_line(cd):

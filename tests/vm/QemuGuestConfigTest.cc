@@ -47,6 +47,8 @@ TEST_F(QemuGuestConfigTest, WritesEveryPieceTheGuestReads) {
   in.dns = {"1.1.1.1", "9.9.9.9"};
   in.env = {{"HTTP_PROXY", "http://proxy:3128"}};
   in.shares = {{"/home/u", "/home/u", true}, {"/srv/my data", "/mnt/my data", false}};
+  in.runtime = "containerd";
+  in.containerd_config = "version = 2\n";
   QemuGuestConfig::write(dir_, in);
   namespace fs = std::filesystem;
   EXPECT_EQ(slurp(fs::path(dir_) / "authorized_keys"), "ssh-ed25519 AAAA user\n");
@@ -60,6 +62,8 @@ TEST_F(QemuGuestConfigTest, WritesEveryPieceTheGuestReads) {
   EXPECT_EQ(slurp(fs::path(dir_) / "dns"), "1.1.1.1\n9.9.9.9\n");
   EXPECT_EQ(slurp(fs::path(dir_) / "env"), "HTTP_PROXY=http://proxy:3128\n");
   EXPECT_EQ(slurp(fs::path(dir_) / "mounts"), "9p share0 rw /home/u\n9p share1 ro /mnt/my data\n");
+  EXPECT_EQ(slurp(fs::path(dir_) / "runtime"), "containerd\n");
+  EXPECT_EQ(slurp(fs::path(dir_) / "containerd.toml"), "version = 2\n");
 }
 
 TEST_F(QemuGuestConfigTest, OptionalPiecesAreAbsentWhenUnset) {
@@ -67,7 +71,9 @@ TEST_F(QemuGuestConfigTest, OptionalPiecesAreAbsentWhenUnset) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/daemon.json"));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/dns"));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/env"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/containerd.toml"));  // the image's own stays
   EXPECT_EQ(slurp(dir_ + "/mounts"), "");
+  EXPECT_EQ(slurp(dir_ + "/runtime"), "docker\n");
 }
 
 TEST_F(QemuGuestConfigTest, RewritingRemovesStaleFiles) {
