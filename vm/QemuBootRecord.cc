@@ -27,8 +27,7 @@ std::optional<QemuBootRecord> QemuBootRecord::load(const std::string& path) {
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a field of the wrong type: not a record this driver wrote
   }
-  if (record.settings.empty() || record.ssh_port == 0 || record.engine_port == 0)
-    return std::nullopt;
+  if (record.settings.empty() || record.ssh_port == 0) return std::nullopt;
   return record;
 }
 

@@ -17,11 +17,11 @@ class QemuBootRecord {
   std::string accel;      // kvm | hvf | tcg
   std::string virtiofsd;  // its path when the shares are virtiofs, else ""
   std::uint16_t ssh_port = 0;
-  std::uint16_t engine_port = 0;
+  std::uint16_t engine_port = 0;  // 0: none (a runtime without dockerd's TCP port: containerd)
 
   // Writes it atomically; throws std::runtime_error naming the file.
   void save(const std::string& path) const;
-  // The record in `path`, or nullopt when it is missing or incomplete (no ports, no settings).
+  // The record in `path`, or nullopt when it is missing or incomplete (no ssh port, no settings).
   static std::optional<QemuBootRecord> load(const std::string& path);
 };
 

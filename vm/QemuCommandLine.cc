@@ -43,11 +43,12 @@ std::vector<std::string> QemuCommandLine::build(const QemuLaunchSpec& spec) {
                            "console=" + console + " root=/dev/vda rw quiet"});
   argv.insert(argv.end(),
               {"-drive", "file=" + esc(spec.disk) + ",if=virtio,format=qcow2,discard=unmap"});
-  argv.insert(argv.end(), {"-netdev",
-                           "user,id=net0,hostfwd=tcp:127.0.0.1:" + std::to_string(spec.ssh_port) +
-                               "-:22,hostfwd=tcp:127.0.0.1:" + std::to_string(spec.engine_port) +
-                               "-:" + std::to_string(kGuestEnginePort),
-                           "-device", "virtio-net-pci,netdev=net0"});
+  std::string netdev =
+      "user,id=net0,hostfwd=tcp:127.0.0.1:" + std::to_string(spec.ssh_port) + "-:22";
+  if (spec.engine_port != 0)
+    netdev += ",hostfwd=tcp:127.0.0.1:" + std::to_string(spec.engine_port) +
+              "-:" + std::to_string(kGuestEnginePort);
+  argv.insert(argv.end(), {"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"});
   argv.insert(argv.end(), {"-device", "virtio-rng-pci"});
   argv.insert(argv.end(), {"-virtfs", "local,path=" + esc(spec.config_dir) + ",mount_tag=" +
                                           kConfigTag + ",security_model=none,readonly=on"});
@@ -75,7 +76,8 @@ std::vector<std::string> QemuCommandLine::build(const QemuLaunchSpec& spec) {
 
 std::string QemuCommandLine::machineKey(const QemuLaunchSpec& spec) {
   QemuLaunchSpec stable = spec;
-  stable.ssh_port = stable.engine_port = 0;
+  stable.ssh_port = 0;
+  if (stable.engine_port != 0) stable.engine_port = 1;  // whether it is forwarded, not where
   stable.qmp_socket = stable.pid_file = stable.serial_log = stable.loadvm_tag = "";
   std::string key;
   for (const auto& arg : build(stable)) key += arg + '\n';

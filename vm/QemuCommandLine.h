@@ -18,9 +18,10 @@ struct QemuLaunchSpec {
   int memory_mib = 2048;
   std::string kernel, initrd, disk;
   std::string config_dir;  // host folder shared read-only as the guest's config (tag berth-config)
-  std::vector<Share> shares;                    // 9p shares, tags share0, share1, ... in order
-  std::vector<std::string> virtiofs_sockets;    // when set (one per share): virtiofs instead of 9p
-  std::uint16_t ssh_port = 0, engine_port = 0;  // host loopback ends of guest 22 and 2376
+  std::vector<Share> shares;                  // 9p shares, tags share0, share1, ... in order
+  std::vector<std::string> virtiofs_sockets;  // when set (one per share): virtiofs instead of 9p
+  // Host loopback ends of guest 22 and 2376; engine_port 0: no forward to 2376 (containerd).
+  std::uint16_t ssh_port = 0, engine_port = 0;
   std::string qmp_socket, pid_file, serial_log;
   std::string loadvm_tag;  // resume from this internal snapshot instead of booting
 };

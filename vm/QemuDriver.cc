@@ -276,8 +276,12 @@ void QemuDriver::pickPorts() {
     recorded.engine = saved.value("engine", std::uint16_t{0});
   }
   ports_.ssh = freeLoopbackPort(recorded.ssh);
-  ports_.engine = freeLoopbackPort(recorded.engine);
-  if (ports_.engine == ports_.ssh) ports_.engine = freeLoopbackPort(0);
+  // Only dockerd listens on the guest's engine port: a containerd guest gets no forward to it.
+  ports_.engine = 0;
+  if (runtime_->servesDockerApi()) {
+    ports_.engine = freeLoopbackPort(recorded.engine);
+    if (ports_.engine == ports_.ssh) ports_.engine = freeLoopbackPort(0);
+  }
   net::Files::writeAtomic(
       path("ports.json"),
       nlohmann::json{{"ssh", ports_.ssh}, {"engine", ports_.engine}}.dump() + "\n", 0644);
@@ -843,8 +847,8 @@ std::string QemuDriver::adopt(const std::optional<QemuBootRecord>& record,
 int QemuDriver::removeStaleForwards() {
   int removed = 0;
   for (const auto& forward : QemuOrphan::hostForwards(hmp("info usernet", 10s))) {
-    if (forward.protocol == "tcp" &&
-        (forward.host_port == ports_.ssh || forward.host_port == ports_.engine))
+    if (forward.protocol == "tcp" && (forward.host_port == ports_.ssh ||
+                                      (ports_.engine != 0 && forward.host_port == ports_.engine)))
       continue;
     const std::string out = hmp(QemuOrphan::removeCommand("net0", forward), 10s);
     if (out.find("removed") == std::string::npos)
@@ -1000,6 +1004,7 @@ std::string QemuDriver::sshConfig() const {
 }
 
 std::vector<std::uint16_t> QemuDriver::guestServicePorts() const {
+  if (!runtime_->servesDockerApi()) return {22};  // 2376 is free for a user's listener
   return {22, QemuCommandLine::kGuestEnginePort};
 }
 

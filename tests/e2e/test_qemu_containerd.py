@@ -6,7 +6,8 @@ runs ctr in the guest over ssh with output and exit codes passed through; nerdct
 stand-in script: nerdctl is not obtainable here) is copied into the guest at boot and `berth
 nerdctl` runs it; docker.sock answers one clear line; a killed containerd comes back with its
 task still running; an idle stop, then the next ctr call boots the guest again without
-copying nerdctl again; delete leaves nothing running. Needs the guest image and root.
+copying nerdctl again; `berth ssh` and `berth ctr` hold off the idle stop while they run; QEMU
+forwards no port to dockerd's 2376; delete leaves nothing running. Needs the guest image and root.
 """
 import hashlib
 import json
@@ -110,6 +111,11 @@ def test_01_the_first_ctr_call_boots_the_lazy_guest(world):
     assert s["containerdVersion"] == version, (s["containerdVersion"], out)
     assert (s["socket"], s["dockerHost"], s["context"]) == (None, None, None), s
     assert "engine 127.0.0.1" not in s["guest"]["detail"], s["guest"]
+    # QEMU forwards the guest's sshd only: nothing listens on dockerd's 2376 in this guest.
+    qemu_pid = int(open(os.path.join(world["home"], "default", "guest", "qemu.pid")).read())
+    argv = open("/proc/%d/cmdline" % qemu_pid).read().split("\0")
+    netdev = argv[argv.index("-netdev") + 1]
+    assert "-:22" in netdev and ":2376" not in netdev, netdev
     assert "containerd's socket forwarded over it" in s["guest"]["detail"], s["guest"]
     text = berth(world["home"], "status").stdout.decode()
     assert "containerd version: %s\n" % version in text, text

@@ -52,6 +52,14 @@ TEST(QemuCommandLine, ForwardsSshAndTheTlsEngineOnLoopbackOnly) {
           "user,id=net0,hostfwd=tcp:127.0.0.1:21022-:22,hostfwd=tcp:127.0.0.1:21076-:2376"));
 }
 
+TEST(QemuCommandLine, NoEnginePortMeansNoForwardToIt) {
+  auto s = spec();
+  s.engine_port = 0;  // containerd: nothing listens on the guest's 2376
+  EXPECT_TRUE(
+      has(QemuCommandLine::build(s), "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:21022-:22"));
+  EXPECT_NE(QemuCommandLine::machineKey(s), QemuCommandLine::machineKey(spec()));
+}
+
 TEST(QemuCommandLine, SharesAreTaggedInOrderAndCommasEscaped) {
   auto argv = QemuCommandLine::build(spec());
   EXPECT_TRUE(has(argv, "-virtfs",

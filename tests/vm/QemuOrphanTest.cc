@@ -214,8 +214,13 @@ TEST_F(QemuOrphanTest, BootRecordRoundTripsAndAnIncompleteOneIsNone) {
   EXPECT_FALSE(QemuBootRecord::load(dir_ + "/missing.json"));
   net::Files::writeAtomic(dir_ + "/bad.json", R"({"settings": "x", "sshPort": "22"})");
   EXPECT_FALSE(QemuBootRecord::load(dir_ + "/bad.json"));
-  net::Files::writeAtomic(dir_ + "/bad.json", R"({"settings": "x", "sshPort": 22})");
-  EXPECT_FALSE(QemuBootRecord::load(dir_ + "/bad.json"));  // no engine port
+  net::Files::writeAtomic(dir_ + "/bad.json", R"({"settings": "x", "enginePort": 23})");
+  EXPECT_FALSE(QemuBootRecord::load(dir_ + "/bad.json"));  // no ssh port
+  // A containerd guest has no engine port: its record is whole without one.
+  net::Files::writeAtomic(dir_ + "/ctrd.json", R"({"settings": "x", "sshPort": 22})");
+  const auto containerd = QemuBootRecord::load(dir_ + "/ctrd.json");
+  ASSERT_TRUE(containerd);
+  EXPECT_EQ(containerd->engine_port, 0);
 }
 
 // `berth stop` with no daemon: a QEMU whose QMP does not answer is terminated, and nothing of
