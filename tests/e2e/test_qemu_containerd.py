@@ -6,8 +6,7 @@ runs ctr in the guest over ssh with output and exit codes passed through; nerdct
 stand-in script: nerdctl is not obtainable here) is copied into the guest at boot and `berth
 nerdctl` runs it; docker.sock answers one clear line; a killed containerd comes back with its
 task still running; an idle stop, then the next ctr call boots the guest again without
-copying nerdctl again; `berth ssh` and `berth ctr` hold off the idle stop while they run; QEMU
-forwards no port to dockerd's 2376; delete leaves nothing running. Needs the guest image and root.
+copying nerdctl again; QEMU forwards no port to dockerd's 2376; delete leaves nothing running. Needs the guest image and root.
 """
 import hashlib
 import json

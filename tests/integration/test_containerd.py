@@ -5,8 +5,8 @@ code passed through (64 MiB of stdin round-trips), docker.sock answers one clear
 containerd is restarted with its tasks still running, a host-network task's port answers on host
 loopback, containerd runs without its CRI plugin (no port of its own in the guest, none
 forwarded; a profile's containerd/config.toml wins), an open containerd.sock connection holds
-off idle stop and so do `berth ssh` and `berth ctr` while they run, each profile has its own runc state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl install` puts a command on
-PATH, status/list show containerd's own version and nothing of Docker, and what is not built
+off idle stop, each profile has its own runc state, `berth nerdctl` runs nerdctl.binary's copy
+and `berth nerdctl install` puts a command on PATH, status/list show containerd's own version and nothing of Docker, and what is not built
 (a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one line with nothing saved."""
 import hashlib
 import json
