@@ -369,8 +369,24 @@ void ProfileDaemon::bootOnWorker() {
 // after every (re)boot.
 void ProfileDaemon::onGuestUp() {
   if (domains_) {
+    DomainRouter::Dial dial;
+    std::string unreachable;
+    if (auto* dialer = driver_->guestDialer()) {
+      try {
+        dialer->ready();  // blocks (an ssh login): this is the driver thread
+        dial = [dialer](const boost::asio::ip::tcp::endpoint& target, const std::string& what) {
+          return dialer->connector(target, what);
+        };
+      } catch (const std::exception& e) {
+        unreachable = e.what();
+        BERTH_LOG(Error, "domains", "names cannot reach the guest: " << unreachable);
+      }
+    }
     std::lock_guard lock(mutex_);
-    domains_->guestUp(engine_, driver_->guestNetworkNamespace());
+    if (unreachable.empty())
+      domains_->guestUp(engine_, driver_->guestNetworkNamespace(), std::move(dial));
+    else
+      domains_->guestDown("unreachable (" + unreachable + ")");
   }
   if (!port_opener_ && driver_->guestAddress().empty()) return;  // no ports to forward
   fwd::ForwarderOptions options = settings_.forwarding;
@@ -644,17 +660,17 @@ nlohmann::json ProfileDaemon::statusJson() const {
 
 void ProfileDaemon::openDomains() {
   if (settings_.domains_dir.empty() || !settings_.domains) return;
-  // Container addresses are reached from inside the guest's network namespace (ns driver); a
-  // VM's guest (qemu) has no such path from the host yet.
+  // Container addresses are reached from inside the guest's network namespace (ns driver), or
+  // through the driver's dialer into the guest (qemu: over the profile's ssh).
   if (!driver_->runtime().servesDockerApi()) {  // names come from the Docker API's containers
     domains_off_ = "the " + driver_->runtime().name() + " runtime has no Docker API to name from";
     BERTH_LOG(Info, "domains", "no names front: " << domains_off_);
     return;
   }
-  if (driver_->guestNetworkNamespace().empty()) {
+  if (driver_->guestNetworkNamespace().empty() && !driver_->guestDialer()) {
     domains_off_ = "the " + driver_->name() +
-                   " driver cannot reach container addresses from the host yet (they are behind "
-                   "its user network; ns only)";
+                   " driver cannot reach container addresses from the host (no guest network "
+                   "namespace, no dialer into the guest)";
     BERTH_LOG(Info, "domains", "no names front: " << domains_off_);
     return;
   }

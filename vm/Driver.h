@@ -9,6 +9,7 @@
 // thread-safe), except status(), which may be called at any time, and the const queries that
 // read only files (shellArgv, sshConfig), which the CLI uses on a driver it never started.
 // Failures throw DriverError with one clear line for the user (what failed, what to do).
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "api/Share.h"
+#include "server/net/Connector.h"
 #include "vm/PortOpener.h"
 
 namespace berth::vm {
@@ -47,6 +49,20 @@ struct GuestStatus {
   std::string detail;  // e.g. "dockerd restarting (attempt 3)", "qemu exited with 1"
 };
 
+// Connects the host to TCP addresses only the guest routes (its containers' own addresses, its
+// loopback), for drivers whose guest has no network namespace berth can enter (a VM).
+class GuestDialer {
+ public:
+  virtual ~GuestDialer() = default;
+  // Readies the path for the guest that just came up (blocking: from the thread that starts
+  // the guest, after start()); throws DriverError with why it cannot.
+  virtual void ready() = 0;
+  // A connector to address:port in the guest, for as long as this boot runs. Does not block;
+  // thread-safe.
+  virtual net::ConnectorPtr connector(const boost::asio::ip::tcp::endpoint& target,
+                                      const std::string& description) const = 0;
+};
+
 // Receives one line per boot phase ("kernel up 12.1s") for the CLI's progress and the log.
 using ProgressSink = std::function<void(const std::string& line)>;
 
@@ -74,6 +90,9 @@ class Driver {
   // A network namespace file berth can enter to reach the guest's own loopback (ns driver), or
   // "" when the guest is a VM.
   virtual std::string guestNetworkNamespace() const { return {}; }
+  // How the host reaches addresses inside a guest that has no such namespace (qemu: over the
+  // profile's ssh), or null. Owned by the driver; known before start().
+  virtual GuestDialer* guestDialer() { return nullptr; }
   virtual std::vector<Share> shares() const = 0;
   // Guest TCP ports that the guest's own services listen on (sshd, the engine's TCP port):
   // never forwarded as ports a user's process listens on.

@@ -98,6 +98,11 @@ QemuDriver::QemuDriver(QemuOptions options)
     containerd_forward_ = std::make_unique<SshSocketForward>(
         path("containerd.sock"), ContainerdRuntime::kVmSocket, path("containerd-forward.log"));
   }
+  if (runtime_->servesDockerApi()) {  // the names front reaches containers through it
+    dialer_ = std::make_unique<GuestSocksDialer>(
+        path("guest-socks.sock"), path("guest-socks.log"), [this] { return sshArgv({}, false); },
+        std::chrono::seconds(60));
+  }
 }
 
 QemuDriver::~QemuDriver() {
@@ -438,6 +443,7 @@ void QemuDriver::start(const ProgressSink& progress) {
   } catch (const std::exception& e) {
     if (qemuAlive()) killQemu();
     if (containerd_forward_) containerd_forward_->stop();
+    if (dialer_) dialer_->stop();
     stopVirtiofsd();
     cleanupRuntimeFiles();
     std::lock_guard lock(mutex_);
@@ -603,6 +609,7 @@ void QemuDriver::waitEngine(Clock::time_point t0, std::chrono::seconds timeout,
   if (waitAnswering(t0 + timeout, keep_waiting, error)) return;
   killQemu();
   if (containerd_forward_) containerd_forward_->stop();
+  if (dialer_) dialer_->stop();
   throw DriverError(runtime_->engineProgram() + " in the qemu guest did not answer within " +
                     std::to_string(timeout.count()) + "s (last: " + error +
                     "); QEMU was stopped; guest console log: " + path("serial.log"));
@@ -684,6 +691,7 @@ void QemuDriver::stop(bool force) {
   }
   // Its clients go first: a forward's ssh session must not be saved with the VM state.
   if (containerd_forward_) containerd_forward_->stop();
+  if (dialer_) dialer_->stop();
   if (!qemuAlive()) {
     stopVirtiofsd();
     cleanupRuntimeFiles();

@@ -28,6 +28,7 @@
 #include "server/net/ChildProcess.h"
 #include "vm/Driver.h"
 #include "vm/GuestLoopbackDnat.h"
+#include "vm/GuestSocksDialer.h"
 #include "vm/QemuBootRecord.h"
 #include "vm/QemuCommandLine.h"
 #include "vm/Runtime.h"
@@ -80,6 +81,9 @@ class QemuDriver : public Driver, public PortOpener {
   // sshd (22) and dockerd's TLS port (QemuCommandLine::kGuestEnginePort).
   std::vector<std::uint16_t> guestServicePorts() const override;
   PortOpener* portOpener() override { return this; }
+  // Container addresses over the profile's ssh (GuestSocksDialer); null for containerd, whose
+  // containers have no names front.
+  GuestDialer* guestDialer() override { return dialer_.get(); }
   // `ssh` into the guest; the port comes from the state dir (a guest run by another process).
   std::vector<std::string> shellArgv(const std::vector<std::string>& command,
                                      bool tty) const override;
@@ -173,6 +177,7 @@ class QemuDriver : public Driver, public PortOpener {
   QemuOptions options_;
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<SshSocketForward> containerd_forward_;  // the containerd runtime's API
+  std::unique_ptr<GuestSocksDialer> dialer_;              // container addresses (names front)
   std::string accel_;
   std::string image_dir_, kernel_, initrd_, recipe_;
   std::vector<std::string> argv_;

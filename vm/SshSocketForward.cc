@@ -15,9 +15,13 @@ bool SshSocketForward::ensure(const std::vector<std::string>& ssh) {
   std::vector<std::string> argv(ssh.begin(), ssh.end() - 1);
   // The socket appears once ssh is in: a stale one of an earlier guest is replaced; a forward
   // that cannot be set up ends ssh instead of leaving a session that forwards nothing.
-  argv.insert(argv.end(),
-              {"-N", "-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes", "-o",
-               "ServerAliveInterval=15", "-L", local_ + ":" + remote_, ssh.back()});
+  argv.insert(argv.end(), {"-N", "-o", "ExitOnForwardFailure=yes", "-o",
+                           "StreamLocalBindUnlink=yes", "-o", "ServerAliveInterval=15"});
+  if (remote_.empty())
+    argv.insert(argv.end(), {"-D", local_});
+  else
+    argv.insert(argv.end(), {"-L", local_ + ":" + remote_});
+  argv.push_back(ssh.back());
   ::unlink(local_.c_str());
   net::SpawnOptions spawn;
   spawn.argv = std::move(argv);

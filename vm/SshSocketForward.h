@@ -1,11 +1,13 @@
 #pragma once
 // SshSocketForward: one `ssh -N -L LOCAL:REMOTE` process that forwards a host unix socket to a
 // unix socket in a VM guest over the profile's ssh (OpenSSH's stream-local forwarding): each
-// connection to LOCAL becomes a channel to REMOTE, its bytes unchanged. ssh authenticates both
-// ends (the profile's key; the guest's host key, pinned in the profile's known_hosts). ensure()
-// starts the process when it does not run (while the guest's sshd is not up yet it exits: the
-// caller asks again); stop() ends it. Not thread-safe: the driver calls it from the thread that
-// starts and stops the guest.
+// connection to LOCAL becomes a channel to REMOTE, its bytes unchanged. With REMOTE "", it is
+// `ssh -N -D LOCAL`: LOCAL is a SOCKS proxy whose connections the guest's sshd makes (the
+// socket is the user's only, mode 0600, unlike a TCP port any local user could use). ssh
+// authenticates both ends (the profile's key; the guest's host key, pinned in the profile's
+// known_hosts). ensure() starts the process when it does not run (while the guest's sshd is not up
+// yet it exits: the caller asks again); stop() ends it. Not thread-safe: the driver calls it from
+// the thread that starts and stops the guest.
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,7 +18,7 @@ namespace berth::vm {
 
 class SshSocketForward {
  public:
-  // `log` receives ssh's own messages (appended).
+  // `log` receives ssh's own messages (appended); `remote` "": a SOCKS proxy at `local`.
   SshSocketForward(std::string local, std::string remote, std::string log);
   ~SshSocketForward() { stop(); }
   SshSocketForward(const SshSocketForward&) = delete;

@@ -134,6 +134,7 @@ void DomainConnection::connect() {
     BERTH_LOG(Debug, "domains", host_ << ": answered by berth");
     return answer(std::move(route_.reply));
   }
+  if (route_.connector) return connectThrough();
   upstream_ = std::make_unique<boost::asio::ip::tcp::socket>(client_->executor());
   net::ErrorCode ec;
   fwd::openSocket(route_.netns.get(), *upstream_, route_.target.protocol(), ec);
@@ -149,10 +150,44 @@ void DomainConnection::connect() {
   });
 }
 
+// Through the driver's dialer (a VM's guest): its connector says why a connect failed, and a
+// refused port fails it too (vm::GuestDialer).
+void DomainConnection::connectThrough() {
+  const std::uint64_t attempt = ++attempt_;
+  timer_.expires_after(kConnectTimeout);
+  timer_.async_wait([weak = weak_from_this(), attempt](net::ErrorCode ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->attempt_ != attempt) return;
+    ++self->attempt_;  // its answer, when it comes, is dropped
+    self->failConnect("no answer in " + std::to_string(kConnectTimeout.count()) + " s", false);
+  });
+  route_.connector->connect(
+      client_->executor(), [self = shared_from_this(), attempt](net::ByteStreamPtr stream,
+                                                                const net::ConnectError* error) {
+        if (self->attempt_ != attempt) return;  // timed out meanwhile
+        self->timer_.cancel();
+        if (!error) return self->relay(std::move(stream));
+        std::string why = error->message;
+        const std::string prefix = "cannot reach " + self->route_.describe + ": ";
+        if (why.starts_with(prefix)) why.erase(0, prefix.size());
+        self->failConnect(why, true);
+      });
+}
+
 void DomainConnection::onConnected(net::ErrorCode ec) {
   timer_.cancel();
-  if (ec == boost::asio::error::connection_refused && wake_deadline_ &&
-      std::chrono::steady_clock::now() < *wake_deadline_) {
+  if (ec) {
+    return failConnect(
+        ec == boost::asio::error::operation_aborted ? "no answer in 10 s" : ec.message(),
+        ec == boost::asio::error::connection_refused);
+  }
+  auto upstream = std::make_unique<net::TcpStream>(std::move(*upstream_), route_.describe);
+  upstream_.reset();
+  relay(std::move(upstream));
+}
+
+void DomainConnection::failConnect(const std::string& why, bool refused) {
+  if (refused && wake_deadline_ && std::chrono::steady_clock::now() < *wake_deadline_) {
     // Just woken: its server may not listen yet.
     upstream_.reset();
     timer_.expires_after(kWakeRetry);
@@ -161,19 +196,14 @@ void DomainConnection::onConnected(net::ErrorCode ec) {
     });
     return;
   }
-  if (ec) {
-    const std::string why =
-        ec == boost::asio::error::operation_aborted ? "no answer in 10 s" : ec.message();
-    BERTH_LOG(Info, "domains", host_ << " -> " << route_.describe << ": " << why);
-    std::string target = route_.describe;
-    return answer(route_.other_profile
-                      ? DomainPages::guestDown(host_, DomainName::parse(host_)->profile,
-                                               "not answering (" + why + ")")
-                      : DomainPages::unreachable(host_, target, why));
-  }
+  BERTH_LOG(Info, "domains", host_ << " -> " << route_.describe << ": " << why);
+  answer(route_.other_profile ? DomainPages::guestDown(host_, DomainName::parse(host_)->profile,
+                                                       "not answering (" + why + ")")
+                              : DomainPages::unreachable(host_, route_.describe, why));
+}
+
+void DomainConnection::relay(net::ByteStreamPtr upstream) {
   BERTH_LOG(Debug, "domains", host_ << " -> " << route_.describe);
-  auto upstream = std::make_unique<net::TcpStream>(std::move(*upstream_), route_.describe);
-  upstream_.reset();
   std::shared_ptr<void> container_hold;
   if (!route_.container.empty() && holds_.container)
     container_hold = holds_.container(route_.container);

@@ -6,11 +6,14 @@
 // responses, a WebSocket after its 101 -- is relayed as bytes, unbuffered, with half-close.
 // A keep-alive connection stays with the container its first request named. A guest stopped
 // for now is booted first (DomainRouter::routeWhenReady), a stopped berth.wake=true container
-// started (fwd::WakeController), each waited for. Its Holds last as long as it does. Lives while
-// an operation is pending (shared_from_this); runs on the client stream's strand.
+// started (fwd::WakeController), each waited for. The connection to the container is made in
+// the guest's network namespace, or through the route's connector (a VM: vm::GuestDialer). Its
+// Holds last as long as it does. Lives while an operation is pending (shared_from_this); runs on
+// the client stream's strand.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,7 +48,12 @@ class DomainConnection : public std::enable_shared_from_this<DomainConnection> {
   void wake();
   void routeAfterWake();
   void connect();
+  void connectThrough();
   void onConnected(net::ErrorCode ec);
+  // A connect failed: retried while a wake's server may still be starting (`refused`), else
+  // the page saying why.
+  void failConnect(const std::string& why, bool refused);
+  void relay(net::ByteStreamPtr upstream);
   // Writes `response` whole, half-closes, drains what the client still sends, then closes.
   void answer(std::string response);
   void writeReply(std::size_t offset);
@@ -65,6 +73,7 @@ class DomainConnection : public std::enable_shared_from_this<DomainConnection> {
   DomainRouter::Route route_;
   std::string host_;
   std::unique_ptr<boost::asio::ip::tcp::socket> upstream_;
+  std::uint64_t attempt_ = 0;  // connectThrough()'s current try (a timed-out one is dropped)
   // Set once a wake succeeded: connects refused before it are retried (the server starts).
   std::optional<std::chrono::steady_clock::time_point> wake_deadline_;
 };

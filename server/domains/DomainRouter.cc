@@ -14,10 +14,11 @@ DomainRouter::DomainRouter(std::string profile, ProfilePort profile_port, Boot b
       boot_(std::move(boot)) {}
 
 void DomainRouter::guestUp(std::shared_ptr<const fwd::GuestNetns> netns,
-                           std::shared_ptr<fwd::WakeController> waker) {
+                           std::shared_ptr<fwd::WakeController> waker, Dial dial) {
   std::lock_guard lock(mutex_);
   netns_ = std::move(netns);
   waker_ = std::move(waker);
+  dial_ = std::move(dial);
   up_ = true;
   listed_ = false;
   for_now_ = false;
@@ -31,6 +32,7 @@ void DomainRouter::guestDown(std::string why, bool for_now) {
     listed_ = false;
     for_now_ = for_now;
     waker_.reset();
+    dial_ = nullptr;
     down_reason_ = std::move(why);
     table_ = std::make_shared<NameTable>();
     waiters.swap(waiters_);
@@ -115,6 +117,7 @@ DomainRouter::Route DomainRouter::route(const std::string& host) const {
   }
   std::shared_ptr<const NameTable> table;
   std::shared_ptr<fwd::WakeController> waker;
+  Dial dial;
   {
     std::lock_guard lock(mutex_);
     if (!up_) {
@@ -124,6 +127,7 @@ DomainRouter::Route DomainRouter::route(const std::string& host) const {
     table = table_;
     out.netns = netns_;
     waker = waker_;
+    dial = dial_;
   }
   const NameTable::Lookup found = table->find(name->name);
   switch (found.outcome) {
@@ -138,6 +142,7 @@ DomainRouter::Route DomainRouter::route(const std::string& host) const {
       out.describe = found.container->name + " (" + found.container->address + ":" +
                      std::to_string(found.port) + ")";
       out.container = found.container->id;
+      if (!out.netns && dial) out.connector = dial(out.target, out.describe);
       return out;
     }
     case NameTable::Outcome::Unknown:

@@ -1,7 +1,8 @@
 #pragma once
 // DomainRouter: where a request for a Host goes (README, "Containers by name"). A name of this
 // profile goes to its container's address and HTTP port inside the guest (connections made in
-// the guest's network namespace: container addresses are not routed from the host); a name of
+// the guest's network namespace, or, for a VM, through the driver's dialer: container addresses
+// are not routed from the host); a name of
 // another profile goes to that profile's own front on host loopback (so whichever profile holds
 // port 80 serves every profile's names); anything else gets a page saying why. Holds the
 // current NameTable and the guest's state. A guest stopped for now (idle stop) is booted by the
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "server/domains/NameTable.h"
+#include "server/net/Connector.h"
 
 namespace berth::fwd {
 class GuestNetns;
@@ -35,11 +37,15 @@ class DomainRouter : public std::enable_shared_from_this<DomainRouter> {
   // Boots this profile's guest (the daemon's boot gate) and calls back once: "" when it is up
   // (guestUp() has run), else why not. May call back on any thread.
   using Boot = std::function<void(std::function<void(const std::string& error)>)>;
+  // A connector to a guest address (vm::GuestDialer::connector); thread-safe, non-blocking.
+  using Dial = std::function<net::ConnectorPtr(const boost::asio::ip::tcp::endpoint& target,
+                                               const std::string& description)>;
 
   struct Route {
     std::string reply;  // a whole HTTP response (an error page) to answer with; "" = relay
     boost::asio::ip::tcp::endpoint target;
     std::shared_ptr<const fwd::GuestNetns> netns;  // connect from here when set
+    net::ConnectorPtr connector;                   // else connect through this when set
     std::string describe;   // for logs and the 502 page: "web (172.17.0.2:80)"
     std::string container;  // the ID of this profile's container it reaches, else ""
     bool other_profile = false;
@@ -53,11 +59,11 @@ class DomainRouter : public std::enable_shared_from_this<DomainRouter> {
   // `boot` (may be null) boots a guest that is down for now (see guestDown).
   DomainRouter(std::string profile, ProfilePort profile_port, Boot boot = nullptr);
 
-  // The guest is up: containers are reached from `netns` (null: from the host's namespace);
-  // `waker` (may be null) starts stopped berth.wake=true containers. Until the first complete
-  // setContainers(), routeWhenReady() waits.
+  // The guest is up: containers are reached from `netns`, else through `dial` (both null: from
+  // the host's namespace); `waker` (may be null) starts stopped berth.wake=true containers.
+  // Until the first complete setContainers(), routeWhenReady() waits.
   void guestUp(std::shared_ptr<const fwd::GuestNetns> netns,
-               std::shared_ptr<fwd::WakeController> waker = nullptr);
+               std::shared_ptr<fwd::WakeController> waker = nullptr, Dial dial = nullptr);
   // The guest stopped (or is not up yet): this profile's names get a 503 page saying `why`,
   // unless `for_now` (idle stop: the next request for a name boots it through `boot`).
   void guestDown(std::string why, bool for_now = false);
@@ -96,6 +102,7 @@ class DomainRouter : public std::enable_shared_from_this<DomainRouter> {
   std::shared_ptr<const NameTable> table_ = std::make_shared<NameTable>();
   std::shared_ptr<const fwd::GuestNetns> netns_;
   std::shared_ptr<fwd::WakeController> waker_;
+  Dial dial_;
   bool up_ = false;
   bool listed_ = false;          // a complete list arrived since guestUp()
   bool for_now_ = false;         // down for now: a request boots it

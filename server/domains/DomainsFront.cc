@@ -101,7 +101,8 @@ void DomainsFront::stop() {
 
 std::uint16_t DomainsFront::port() const { return own_ ? own_->port() : 0; }
 
-void DomainsFront::guestUp(net::ConnectorPtr engine, const std::string& guest_netns) {
+void DomainsFront::guestUp(net::ConnectorPtr engine, const std::string& guest_netns,
+                           DomainRouter::Dial dial) {
   std::shared_ptr<const fwd::GuestNetns> netns;
   if (!guest_netns.empty()) {
     std::string error;
@@ -154,7 +155,7 @@ void DomainsFront::guestUp(net::ConnectorPtr engine, const std::string& guest_ne
     waker_ = waker;
     watcher_strand_ = strand;
   }
-  router_->guestUp(std::move(netns), waker);
+  router_->guestUp(std::move(netns), waker, std::move(dial));
   boost::asio::post(strand, [watcher] { watcher->start(); });
 }
 

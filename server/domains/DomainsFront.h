@@ -57,10 +57,12 @@ class DomainsFront {
   void stop();
   std::uint16_t port() const;
 
-  // The guest is up: watch `engine`'s containers; reach them from `guest_netns` (a netns file;
-  // "" = from the host's namespace). The guest stopped: names answer 503 saying `why`, or,
-  // stopped `for_now` (idle stop), boot it through options.boot.
-  void guestUp(net::ConnectorPtr engine, const std::string& guest_netns);
+  // The guest is up: watch `engine`'s containers; reach them from `guest_netns` (a netns file),
+  // else through `dial` (a VM's driver dialer); neither: from the host's namespace. The guest
+  // stopped: names answer 503 saying `why`, or, stopped `for_now` (idle stop), boot it through
+  // options.boot.
+  void guestUp(net::ConnectorPtr engine, const std::string& guest_netns,
+               DomainRouter::Dial dial = nullptr);
   void guestDown(const std::string& why, bool for_now = false);
 
   // `berth status --json`'s "domains".

@@ -40,7 +40,8 @@ GONE_PORT = 21082
 
 
 def berth(home, *args, timeout=900, check=True, env_extra=None):
-    env = dict(os.environ, BERTH_HOME=home)
+    # The names front never takes the host's port 80 (its own port only).
+    env = dict(os.environ, BERTH_HOME=home, BERTH_DOMAINS_SHARED_PORT="0")
     env.update(env_extra or {})
     return run([BERTH_BIN, *args], env=env, check=check, timeout=timeout)
 
@@ -361,6 +362,59 @@ def test_03b_a_wake_container_starts_on_its_first_connection(world):
         _wait("its port held asleep again", lambda: _wake_state(world, WAKE_PORT) == "asleep", 30)
     finally:
         docker(home, "rm", "-f", "sleeper", check=False)
+
+
+def _by_name(port, name, timeout=120):
+    """(status, body, seconds) of GET / with Host <name>.default.berth.localhost on the front."""
+    p = run(["curl", "-s", "-o", "-", "-w", "\n%{http_code} %{time_total}", "--max-time", str(timeout),
+             "-H", "Host: %s.default.berth.localhost" % name, "http://127.0.0.1:%d/" % port],
+            check=False, timeout=timeout + 10)
+    body, _, tail = p.stdout.decode(errors="replace").rpartition("\n")
+    code, seconds = tail.split()
+    return int(code), body, float(seconds)
+
+
+def test_03c_containers_by_name_reach_addresses_in_the_vm(world):
+    """Containers by name on qemu (issue 18 part 2): the names front reaches container addresses
+    inside the VM through the driver's dialer (an `ssh -D` SOCKS proxy on a unix socket; the
+    guest's sshd makes each connection). Two busybox httpd on the same internal port and no
+    published port answer by Host; an unknown name gets the 404 page, a container that does
+    not listen the 502 one (the proxy reports the refusal)."""
+    home = world["home"]
+    t_test = time.monotonic()
+    web = "mkdir -p /www && echo page-%s > /www/index.html && httpd -f -p 80 -h /www"
+    names = ("byname1", "byname2")
+    for name in names:
+        docker(home, "run", "-d", "--name", name, "--expose", "80", "bb", "sh", "-c", web % name)
+    docker(home, "run", "-d", "--name", "bydeaf", "--expose", "80", "bb", "sleep", "600")
+    try:
+        domains = json.loads(berth(home, "status", "--json").stdout)["domains"]
+        assert domains["enabled"] is True, domains
+        port = domains["port"]
+        assert "names: http://<container>.default.berth.localhost:%d/" % port in \
+            berth(home, "status").stdout.decode()
+        deadline = time.monotonic() + 120
+        while not set(names) | {"bydeaf"} <= set(
+                json.loads(berth(home, "status", "--json").stdout)["domains"]["names"]):
+            assert time.monotonic() < deadline, "the containers were not listed by name"
+            time.sleep(0.5)
+        for name in names:
+            code, body, first = _by_name(port, name)
+            assert (code, body.strip()) == (200, "page-" + name), (code, body)
+            again = [_by_name(port, name) for _ in range(3)]
+            assert all((c, b.strip()) == (200, "page-" + name) for c, b, _ in again), again
+            print("\n%s by name: first request %.3f s, again %s s" % (
+                name, first, " ".join("%.3f" % t for _, _, t in again)))
+        assert docker(home, "inspect", "-f", "{{json .HostConfig.PortBindings}}",
+                      names[0]).stdout.strip() in (b"{}", b"null")
+        code, body, _ = _by_name(port, "nope")
+        assert code == 404, (code, body)
+        assert "&lt;container&gt;.default.berth.localhost" in body and "byname1" in body, body
+        code, body, _ = _by_name(port, "bydeaf")
+        assert code == 502 and "did not accept" in body, (code, body)
+    finally:
+        docker(home, "rm", "-f", *names, "bydeaf", check=False)
+    print("test_03c (containers by name) took %.1fs" % (time.monotonic() - t_test))
 
 
 def test_04_ssh_runs_a_command_in_the_guest(world):
