@@ -23,10 +23,12 @@
 #include "server/GuestForwardListeners.h"
 #include "server/InProcessConnector.h"
 #include "server/MountSetup.h"
+#include "server/ProcessHolds.h"
 #include "server/RefusingConnector.h"
 #include "server/RelayServer.h"
 #include "server/StartPortGate.h"
 #include "server/TcpApiAccess.h"
+#include "server/dashboard/DashboardAccess.h"
 #include "server/dashboard/DashboardServer.h"
 #include "server/domains/DomainsFront.h"
 #include "server/net/Files.h"
@@ -178,6 +180,8 @@ int ProfileDaemon::run() {
   acquireLock();
   worker_ = std::make_unique<DriverThread>();
   gate_ = std::make_shared<BootGate>([this] { bootOnWorker(); });
+  // A hold begun or ended is activity: the idle delay starts again from the last one's end.
+  holds_ = std::make_unique<ProcessHolds>(io_, [this](int) { noteActivity(); });
   // Its wake ports berth holds itself and relays through the driver's forwards
   // (fwd::IndirectTcpForward), so wake works there too.
   if (auto* opener = driver_->portOpener())
@@ -483,8 +487,10 @@ void ProfileDaemon::scheduleIdleCheck() {
   });
 }
 
+int ProfileDaemon::clients() const { return connections_ + holds_->count(); }
+
 void ProfileDaemon::idleCheck() {
-  if (gate_->state() != BootGate::State::Up || connections_ > 0) return;
+  if (gate_->state() != BootGate::State::Up || clients() > 0) return;
   {
     std::lock_guard lock(mutex_);
     if (Clock::now() - last_activity_ < std::chrono::milliseconds(settings_.idle_stop_ms)) return;
@@ -502,8 +508,7 @@ void ProfileDaemon::idleCheck() {
                 "not idle: " << running << " running container(s)" << (waking() ? ", a wake" : ""));
       return;  // running containers (or unknown), or a wake: not idle
     }
-    if (!gate_->beginStop([&] { return connections_ == 0 && !shutting_down_ && !waking(); }))
-      return;
+    if (!gate_->beginStop([&] { return clients() == 0 && !shutting_down_ && !waking(); })) return;
     BERTH_LOG(
         Info, "idle",
         "no client and no running container for " << settings_.idle_stop << ": stopping the guest");
@@ -536,6 +541,7 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
     return;
   }
   if (idle_timer_) idle_timer_->cancel();
+  holds_->stop();
   if (containerd_relay_) containerd_relay_->stop();
   page_relay_->stop(std::chrono::milliseconds(0), [] {});
   relay_->stop(settings_.grace, [this, force, after = std::move(after_guest_stopped)] {
@@ -580,6 +586,8 @@ void ProfileDaemon::handleControl(const std::string& method, const std::string& 
   } else if (method == "POST" && path == "/boot") {
     gate_->requestBoot();
     respond(202, statusJson());
+  } else if (method == "POST" && path == "/hold") {
+    holdControl(target, respond);
   } else if (method == "POST" && path == "/dashboard") {
     worker_->post([this, respond] {
       try {
@@ -597,6 +605,31 @@ void ProfileDaemon::handleControl(const std::string& method, const std::string& 
   }
 }
 
+void ProfileDaemon::holdControl(const std::string& target,
+                                const std::function<void(int, nlohmann::json)>& respond) {
+  const std::string text = queryParam(target, "pid");
+  const auto pid = ProcessHolds::parsePid(text);
+  if (!pid) {
+    respond(400, {{"message", "hold: pid must be a positive process id, not '" + text + "'"}});
+    return;
+  }
+  // On io_'s thread, which alone touches the holds (the control exchange may run elsewhere).
+  boost::asio::post(io_, [this, pid = *pid, respond] {
+    if (shutting_down_) {
+      respond(409, {{"message", "hold: the daemon is stopping"}});
+      return;
+    }
+    try {
+      holds_->add(pid);
+    } catch (const std::invalid_argument& e) {
+      respond(400, {{"message", std::string("hold: ") + e.what()}});
+      return;
+    }
+    BERTH_LOG(Info, "idle", "pid " << pid << " holds off idle stop while it runs");
+    respond(200, {{"pid", pid}, {"holds", holds_->count()}});
+  });
+}
+
 nlohmann::json ProfileDaemon::statusJson() const {
   const vm::GuestStatus guest = driver_->status();
   nlohmann::json status = settings_.status_base ? settings_.status_base(guestStateName(guest.state))
@@ -612,6 +645,7 @@ nlohmann::json ProfileDaemon::statusJson() const {
       {"socketActivated", settings_.docker_socket_fd >= 0},
       {"uptimeSeconds", std::chrono::duration<double>(Clock::now() - started_).count()}};
   status["connections"] = connections_.load();
+  status["holds"] = holds_->count();  // berth ssh/ctr/nerdctl running: clients too
   std::map<std::string, std::function<nlohmann::json()>> sections;
   {
     std::lock_guard lock(mutex_);
@@ -631,7 +665,7 @@ nlohmann::json ProfileDaemon::statusJson() const {
     // When idle stop would fire if nothing happens (null: not pending, e.g. a client is
     // connected; running containers are asked for only when it comes).
     nlohmann::json idle_in;
-    if (settings_.idle_stop_ms > 0 && gate_->state() == BootGate::State::Up && connections_ == 0) {
+    if (settings_.idle_stop_ms > 0 && gate_->state() == BootGate::State::Up && clients() == 0) {
       const double idle_for = std::chrono::duration<double>(Clock::now() - last_activity_).count();
       idle_in = std::max(0.0, settings_.idle_stop_ms / 1000.0 - idle_for);
     }

@@ -4,9 +4,10 @@
 // (RelayServer: unix socket, TCP+mTLS listeners) in front of a BootingConnector, runs the
 // driver's blocking calls on a DriverThread, boots the guest now or on the first request
 // (lazy), stops it when idle, forwards published ports, and answers the control API (status,
-// boot, stop). It receives its Driver and never names a concrete one. Nothing that can wait
-// (driver calls, QMP, HTTP to the engine) runs on its I/O thread. run() blocks; requestStop()
-// and addStatusSection() are thread-safe.
+// boot, stop, and holds: a process that keeps idle stop off while it lives). It receives its
+// Driver and never names a concrete one. Nothing that can wait (driver calls, QMP, HTTP to the
+// engine) runs on its I/O thread. run() blocks; requestStop() and addStatusSection() are
+// thread-safe.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,6 +39,7 @@ class DomainsFront;
 class DriverThread;
 class EngineVersion;
 class GuestForwardListeners;
+class ProcessHolds;
 class RelayServer;
 
 class ProfileDaemon {
@@ -77,6 +79,11 @@ class ProfileDaemon {
   bool engineVersionReadable() const;
   void scheduleIdleCheck();
   void idleCheck();
+  // Clients idle stop waits for: open relay and name connections, and live process holds.
+  int clients() const;
+  // POST /hold?pid=N: holds idle stop off until process N exits; 400 for a bad pid.
+  void holdControl(const std::string& target,
+                   const std::function<void(int, nlohmann::json)>& respond);
   int runningContainers() const;
   void shutdown(bool force, std::function<void()> after_guest_stopped);
   void noteActivity();
@@ -118,6 +125,7 @@ class ProfileDaemon {
   std::string domains_off_;                     // why there is no front (set with domains_)
   std::string wake_off_;  // why berth.wake cannot work with this runtime ("" = it can); set once
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
+  std::unique_ptr<ProcessHolds> holds_;  // `berth ssh/ctr/nerdctl` processes (io_'s thread)
   int lock_fd_ = -1;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> connections_{0};

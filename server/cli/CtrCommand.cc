@@ -3,7 +3,8 @@
 // the guest of a containerd profile (ns: in its namespaces; qemu: over its ssh, with a terminal
 // when the caller has one), pointed at the guest's containerd; stdin, stdout, stderr and the
 // exit code are the tool's own (berth execs it, or the ssh that runs it). A lazy profile
-// whose daemon runs is booted first. `berth nerdctl install` puts a `nerdctl` command on PATH.
+// whose daemon runs is booted first, and idle stop waits for the tool to exit. `berth nerdctl
+// install` puts a `nerdctl` command on PATH.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -12,7 +13,6 @@
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
-#include <thread>
 
 #include "server/cli/Cli.h"
 #include "server/cli/ProfileClient.h"
@@ -23,31 +23,6 @@
 
 namespace berth::cli {
 namespace {
-
-constexpr auto kBootLimit = std::chrono::minutes(3);
-
-// Boots the guest through its daemon when the daemon runs and the guest is down (lazy, idle
-// stopped); returns when it is up. Without a daemon, the driver's own check says what to do.
-void bootIfIdle(const ProfileClient& client) {
-  auto status = client.status();
-  if (!status || (*status)["boot"].value("state", "") == "up") return;
-  client.requestBoot();
-  const auto deadline = std::chrono::steady_clock::now() + kBootLimit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    status = client.status();
-    if (!status) break;
-    const auto& boot = (*status)["boot"];
-    const std::string state = boot.value("state", "");
-    if (state == "up") return;
-    if (state == "down" && !boot.value("lastError", std::string()).empty()) {
-      throw std::runtime_error("the guest of profile '" + client.paths().name +
-                               "' failed to boot: " + boot["lastError"].get<std::string>());
-    }
-  }
-  throw std::runtime_error("the guest of profile '" + client.paths().name +
-                           "' did not come up (see " + client.paths().log_file + ")");
-}
 
 // The profile's config, when it is a containerd profile; else throws the line that says so.
 vm::ProfileConfig containerdConfig(const ProfileClient& client) {
@@ -73,13 +48,17 @@ std::string nerdctlMissing(const vm::Driver& driver) {
 }
 
 // Runs `program` with `args` (its address first), then the words after `--`, in the guest of
-// the client's profile (booted first when it is idle); never returns. A VM guest's nerdctl
-// from its PATH is looked for first: its absence is said in one line.
+// the client's profile (booted first when it is idle, and held up while it runs); never
+// returns. A VM guest's nerdctl from its PATH is looked for first: its absence is said in one
+// line.
 [[noreturn]] void runInGuest(const ProfileClient& client, const vm::Driver& driver,
                              const std::string& program, std::vector<std::string> args) {
   const auto& tail = commandTail();
   args.insert(args.end(), tail.begin(), tail.end());
-  bootIfIdle(client);
+  // This process becomes the tool (exec): idle stop waits for it. Asked before the boot, so
+  // that no idle stop can come between the guest being up and the tool running.
+  client.holdWhileRunning(::getpid());
+  client.bootIfDown();
   if (program == "nerdctl" && !driver.runsHostPrograms()) {
     const auto found = net::ChildProcess::run(
         driver.execArgv({"sh", "-c", "command -v nerdctl"}, false), std::chrono::seconds(30));

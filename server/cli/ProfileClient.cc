@@ -132,6 +132,34 @@ void ProfileClient::requestBoot() const {
   }
 }
 
+void ProfileClient::bootIfDown() const {
+  constexpr auto kBootLimit = std::chrono::minutes(3);
+  auto current = status();
+  if (!current || (*current)["boot"].value("state", "") == "up") return;
+  requestBoot();
+  const auto deadline = Clock::now() + kBootLimit;
+  while (Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(200));
+    current = status();
+    if (!current) break;
+    const auto& boot = (*current)["boot"];
+    const std::string state = boot.value("state", "");
+    if (state == "up") return;
+    if (state == "down" && !boot.value("lastError", std::string()).empty()) {
+      throw std::runtime_error("the guest of profile '" + paths_.name +
+                               "' failed to boot: " + boot["lastError"].get<std::string>());
+    }
+  }
+  throw std::runtime_error("the guest of profile '" + paths_.name + "' did not come up (see " +
+                           paths_.log_file + ")");
+}
+
+bool ProfileClient::holdWhileRunning(int pid) const {
+  const auto reply = net::HttpClient::unixSocket(paths_.control_socket)
+                         .post("/hold?pid=" + std::to_string(pid), seconds(5));
+  return reply.status == 200;
+}
+
 int ProfileClient::daemonPid() const {
   auto daemon = liveDaemon(paths_.pid_file);
   return daemon ? daemon->pid() : 0;

@@ -51,6 +51,13 @@ class ProfileClient {
       std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
   // Asks the daemon to boot the guest (returns at once).
   void requestBoot() const;
+  // When the daemon runs and its guest is down (lazy, idle-stopped), boots it and waits
+  // (bounded) until it is up; throws with the boot's error. Without a daemon it does nothing:
+  // the driver's own check then says what to do.
+  void bootIfDown() const;
+  // Asks the daemon to keep idle stop off until process `pid` exits (POST /hold). Best effort:
+  // false, and nothing else, when no daemon answers or it refuses.
+  bool holdWhileRunning(int pid) const;
   // Asks the daemon to stop the guest and exit; waits (bounded) until it has.
   void stopDaemon(bool force) const;
   // Pid of a live daemon according to daemon.pid, or 0.

@@ -24,6 +24,10 @@ struct SshOptions {
   ProfileClient client(o.profile);
   client.requireExists();
   const vm::ProfileConfig config = client.loadConfig(true);
+  // This process becomes the shell or command (exec): idle stop waits for it, and a lazy or
+  // idle-stopped guest whose daemon runs is booted first (held before, so none stops between).
+  client.holdWhileRunning(::getpid());
+  client.bootIfDown();
   execProgram(vm::DriverFactory::makeDriver(config, client.paths())
                   ->shellArgv(command, command.empty() && ::isatty(0)));
 }

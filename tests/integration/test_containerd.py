@@ -5,9 +5,11 @@ code passed through (64 MiB of stdin round-trips), docker.sock answers one clear
 containerd is restarted with its tasks still running, a host-network task's port answers on host
 loopback, containerd runs without its CRI plugin (no port of its own in the guest, none
 forwarded; a profile's containerd/config.toml wins), an open containerd.sock connection holds
-off idle stop, each profile has its own runc state, `berth nerdctl` runs nerdctl.binary's copy
-and `berth nerdctl install` puts a command on PATH, status/list show containerd's own version and nothing of Docker, and what is not built
-(a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one line with nothing saved."""
+off idle stop and so do `berth ssh` and `berth ctr` while they run (a hold on their pid), each
+profile has its own runc state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl
+install` puts a command on PATH, status/list show containerd's own version and nothing of
+Docker, and what is not built (a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one
+line with nothing saved."""
 import hashlib
 import json
 import os
@@ -335,6 +337,64 @@ def test_an_open_containerd_sock_connection_holds_off_idle_stop(cd):
     assert s["boot"]["state"] != "up", s["boot"]
     assert s["containerdVersion"] is None, s  # no containerd runs: none is shown
     cd.berth("stop", "idle")
+
+
+def test_berth_ssh_and_ctr_hold_off_idle_stop_while_they_run(cd):
+    """`berth ssh` and `berth ctr` run their tool in the guest's namespaces, with no connection
+    to the profile's sockets: each registers a hold on its own pid (POST /hold on control.sock),
+    so the guest stays up past its idle-stop delay while the tool runs, and stops by itself the
+    delay after it exits. Each boots the idle-stopped (or lazy) guest first. A bad pid is
+    refused in one line with nothing held."""
+    cd.start("--runtime", "containerd", "--lazy", "--idle-stop", "2s", profile="hold")
+    control = os.path.join(cd.dir("hold"), "control.sock")
+    for bad in ("abc", "0", str(2 ** 22 + 1)):
+        r = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "--unix-socket", control,
+                            "-X", "POST", "http://x/hold?pid=" + bad],
+                           capture_output=True, timeout=10, check=True)
+        body, code = r.stdout.decode().rsplit("\n", 1)
+        assert code == "400" and json.loads(body)["message"].startswith("hold: "), r.stdout
+    assert cd.status("hold")["holds"] == 0
+
+    def boot():
+        return cd.status("hold")["boot"]
+
+    # ssh: boots the lazy guest, then sleeps well past the 2 s idle stop.
+    ssh = subprocess.Popen([BERTH_BIN, "ssh", "hold", "--", "sleep", "8"], env=cd.env,
+                           stderr=subprocess.PIPE)
+    wait_until(lambda: boot()["state"] == "up", 60, "berth ssh to boot the lazy guest", 0.2)
+    time.sleep(5)
+    s = cd.status("hold")
+    assert s["boot"]["state"] == "up" and s["boot"]["idleStops"] == 0, s["boot"]
+    assert s["holds"] == 1 and s["boot"]["idleStopInSeconds"] is None, s
+    assert ssh.poll() is None, ssh.stderr.read()
+    assert ssh.wait(30) == 0, ssh.stderr.read()
+    gone = time.monotonic()
+    wait_until(lambda: boot()["idleStops"] == 1, 20, "the guest to idle-stop after berth ssh", 0.2)
+    ssh_after = time.monotonic() - gone
+    assert ssh_after >= 1.5, ssh_after  # the delay starts again when the hold ends
+    assert cd.status("hold")["holds"] == 0
+
+    # ctr: boots the idle-stopped guest, and `ctr events` runs until it is ended.
+    events = subprocess.Popen([BERTH_BIN, "ctr", "hold", "--", "events"], env=cd.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: boot()["state"] == "up", 60, "berth ctr to boot the guest", 0.2)
+        time.sleep(5)
+        s = cd.status("hold")
+        assert s["boot"]["state"] == "up" and s["boot"]["idleStops"] == 1, s["boot"]
+        assert s["holds"] == 1 and s["connections"] == 0, s  # ctr reaches no berth socket
+        assert events.poll() is None, events.stderr.read()
+    finally:
+        events.terminate()
+        events.wait(10)
+    gone = time.monotonic()
+    wait_until(lambda: boot()["idleStops"] == 2, 20, "the guest to idle-stop after berth ctr", 0.2)
+    ctr_after = time.monotonic() - gone
+    print("\nidle stop %.1fs after berth ssh, %.1fs after berth ctr ended (idle-stop 2s)"
+          % (ssh_after, ctr_after))
+    assert ctr_after >= 1.5, ctr_after
+    assert boot()["state"] != "up"
+    cd.berth("stop", "hold")
 
 
 def test_each_profile_has_its_own_runc_state(cd):

@@ -1,7 +1,11 @@
 // The daemon's lifecycle against a FakeDriver: boot on demand (one boot for many first
 // requests), a failed boot's 503, idle stop and the next boot, an engine that dies and comes
-// back, and that a driver's blocking port calls never stall the I/O thread.
+// back, a process hold (POST /hold) keeping idle stop off, and that a driver's blocking port
+// calls never stall the I/O thread.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -152,6 +156,51 @@ TEST_F(ProfileDaemonTest, RunningContainersKeepTheGuestUp) {
   EXPECT_EQ(driver.stops, 0) << "a running container means not idle";
   driver.fakeEngine().setContainers("[]");
   EXPECT_TRUE(waitFor([&] { return driver.stops == 1; }));
+}
+
+TEST_F(ProfileDaemonTest, AHeldProcessKeepsTheGuestUpUntilItExitsThenTheIdleDelayRuns) {
+  settings_.idle_stop_ms = 300;
+  settings_.idle_stop = "300ms";
+  auto& driver = startDaemon();
+  const pid_t child = ::fork();  // stands for a running `berth ssh`
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  // Bad pids: one Docker-shaped 400 each, nothing held.
+  for (const char* bad : {"/hold", "/hold?pid=", "/hold?pid=0", "/hold?pid=-3", "/hold?pid=12ab",
+                          "/hold?pid=99999999999"}) {
+    auto reply = request(settings_.control_socket, "POST", bad);
+    EXPECT_EQ(reply.status, 400) << bad;
+    EXPECT_NE(nlohmann::json::parse(reply.body, nullptr, false).value("message", ""), "") << bad;
+  }
+  const pid_t reaped = ::fork();
+  if (reaped == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(reaped, nullptr, 0), reaped);
+  auto gone = request(settings_.control_socket, "POST", "/hold?pid=" + std::to_string(reaped));
+  EXPECT_EQ(gone.status, 400);
+  EXPECT_EQ(nlohmann::json::parse(gone.body)["message"],
+            "hold: no process has pid " + std::to_string(reaped));
+  EXPECT_EQ(status()["holds"], 0);
+
+  auto held = request(settings_.control_socket, "POST", "/hold?pid=" + std::to_string(child));
+  ASSERT_EQ(held.status, 200) << held.body;
+  ASSERT_EQ(request(settings_.docker_socket, "GET", "/_ping").status, 200);  // boots
+  std::this_thread::sleep_for(1500ms);                                       // five idle delays
+  EXPECT_EQ(driver.stops, 0) << "a held process means not idle";
+  auto s = status();
+  EXPECT_EQ(s["holds"], 1);
+  EXPECT_EQ(s["boot"]["state"], "up");
+  EXPECT_TRUE(s["boot"]["idleStopInSeconds"].is_null()) << s["boot"];
+
+  ::kill(child, SIGKILL);
+  const auto ended = Clock::now();
+  ASSERT_TRUE(waitFor([&] { return driver.stops == 1; })) << "no idle stop after the hold";
+  // The idle delay counts from the hold's end, not from the last request.
+  EXPECT_GE(Clock::now() - ended, 250ms);
+  EXPECT_EQ(status()["holds"], 0);
+  EXPECT_EQ(::waitpid(child, nullptr, 0), child);
 }
 
 TEST_F(ProfileDaemonTest, EngineThatDiesAnswers503ThenServesAgain) {

@@ -82,7 +82,8 @@ function renderStatus(s) {
         boot.idleStop + ' idle, with no running container)';
     } else if (boot.state === 'up') {
       idle = 'after ' + boot.idleStop + ' idle; waiting: ' + s.connections +
-        ' client connection(s) open (this page is none of them)';
+        ' client connection(s) open (this page is none of them)' +
+        (s.holds ? ', ' + s.holds + ' berth ssh/ctr/nerdctl running' : '');
     } else {
       idle = 'after ' + boot.idleStop + ' idle';
     }
