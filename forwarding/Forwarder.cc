@@ -809,10 +809,13 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
             self->publish();
           });
     } else if (guest_netns_) {
+      // Without the Docker API (containerd) a container's ports are its CNI hostPorts; Docker's
+      // own are read from its API.
       source = std::make_shared<GuestListeners>(
           strand_, guest_netns_, on_poll,
           options_.docker_api ? std::chrono::milliseconds(GuestListeners::kPollEvery)
-                              : kListenersOnlyPollEvery);
+                              : kListenersOnlyPollEvery,
+          !options_.docker_api);
     } else {
       guest_listeners_state_ = "off: no guest network namespace to read";
       return;

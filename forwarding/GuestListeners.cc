@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "forwarding/GuestCniHostports.h"
 #include "forwarding/GuestNetns.h"
 #include "server/net/ByteStream.h"
 #include "server/net/Log.h"
@@ -16,12 +17,14 @@ namespace berth::fwd {
 
 GuestListeners::GuestListeners(boost::asio::any_io_executor strand,
                                std::shared_ptr<const GuestNetns> netns, OnPoll on_poll,
-                               std::chrono::milliseconds every)
+                               std::chrono::milliseconds every, bool cni_hostports)
     : strand_(std::move(strand)),
       netns_(std::move(netns)),
       on_poll_(std::move(on_poll)),
       every_(every),
-      timer_(strand_) {}
+      timer_(strand_) {
+  if (cni_hostports) cni_ = std::make_shared<GuestCniHostports>(strand_, netns_->path());
+}
 
 GuestListeners::~GuestListeners() {
   if (fd_ >= 0) ::close(fd_);
@@ -41,6 +44,7 @@ bool GuestListeners::start(std::string& error) {
 
 void GuestListeners::stop() {
   timer_.cancel();
+  if (cni_) cni_->stop();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -49,6 +53,7 @@ void GuestListeners::poll() {
   if (fd_ < 0) return;
   std::vector<ListeningSocket> found;
   if (dump(AF_INET, found) && dump(AF_INET6, found)) {
+    addCniHostports(found);
     std::erase_if(
         found, [](const ListeningSocket& s) { return !SockDiag::wildcardOrLoopback(s.address); });
     sortListeners(found);
@@ -58,6 +63,20 @@ void GuestListeners::poll() {
   timer_.async_wait([weak = weak_from_this()](net::ErrorCode ec) {
     if (auto self = weak.lock(); self && !ec) self->poll();
   });
+}
+
+void GuestListeners::addCniHostports(std::vector<ListeningSocket>& out) {
+  if (!cni_) return;
+  // The read started now is seen at a later poll: a mapping is forwarded within kCniEvery plus
+  // a poll of its rule appearing.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - cni_read_at_ >= kCniEvery) {
+    cni_read_at_ = now;
+    cni_->refresh();
+  }
+  for (const auto& mapping : cni_->last())
+    if (mapping.protocol == "tcp")
+      out.push_back({mapping.host_ip.empty() ? "0.0.0.0" : mapping.host_ip, mapping.port});
 }
 
 bool GuestListeners::dump(int family, std::vector<ListeningSocket>& out) {

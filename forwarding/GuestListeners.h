@@ -5,8 +5,13 @@
 // by default); the set is reported after every poll (a time-based exclusion may end without a
 // change). The netlink socket is made inside the namespace once (GuestNetns), so a poll is a few
 // non-blocking syscalls on the strand and never waits. A source for any runtime whose guest is a
-// network namespace (docker and containerd alike). A ListenerSource. start()/stop() and the
-// callback run on the given strand; not thread-safe.
+// network namespace (docker and containerd alike). With `cni_hostports` the CNI hostPort
+// mappings of the namespace's nat table (GuestCniHostports, read every kCniEvery at most: a read
+// is a child process) are reported too, as listeners on their host IP (0.0.0.0 for any): portmap
+// DNATs them in PREROUTING and OUTPUT, so a forward to the guest's address (or, for a
+// 127.0.0.1 host IP, to its loopback from inside the namespace) reaches the container. TCP
+// only, like the rest of this source. A ListenerSource. start()/stop() and the callback run on
+// the given strand; not thread-safe.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -21,13 +26,16 @@
 namespace berth::fwd {
 
 class GuestNetns;
+class GuestCniHostports;
 
 class GuestListeners : public ListenerSource, public std::enable_shared_from_this<GuestListeners> {
  public:
   static constexpr std::chrono::seconds kPollEvery{1};
+  static constexpr std::chrono::seconds kCniEvery{1};
   GuestListeners(boost::asio::any_io_executor strand, std::shared_ptr<const GuestNetns> netns,
                  OnPoll on_poll,
-                 std::chrono::milliseconds every = std::chrono::milliseconds(kPollEvery));
+                 std::chrono::milliseconds every = std::chrono::milliseconds(kPollEvery),
+                 bool cni_hostports = false);
   ~GuestListeners() override;
   GuestListeners(const GuestListeners&) = delete;
   GuestListeners& operator=(const GuestListeners&) = delete;
@@ -41,6 +49,8 @@ class GuestListeners : public ListenerSource, public std::enable_shared_from_thi
   void poll();
   // One family's listeners appended to `out`; false when the dump failed.
   bool dump(int family, std::vector<ListeningSocket>& out);
+  // The last CNI hostPorts read, appended to `out` as listeners; a new read when one is due.
+  void addCniHostports(std::vector<ListeningSocket>& out);
 
   boost::asio::any_io_executor strand_;
   std::shared_ptr<const GuestNetns> netns_;
@@ -49,6 +59,8 @@ class GuestListeners : public ListenerSource, public std::enable_shared_from_thi
   boost::asio::steady_timer timer_;
   int fd_ = -1;
   std::uint32_t sequence_ = 0;
+  std::shared_ptr<GuestCniHostports> cni_;  // null unless `cni_hostports`
+  std::chrono::steady_clock::time_point cni_read_at_{};
 };
 
 }  // namespace berth::fwd

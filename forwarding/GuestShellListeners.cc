@@ -1,12 +1,8 @@
 #include "forwarding/GuestShellListeners.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
+#include "forwarding/PipedChild.h"
 #include "forwarding/ProcNetTcp.h"
 #include "server/net/Log.h"
 
@@ -66,25 +62,17 @@ void GuestShellListeners::run(std::string& error) {
     error = "no command reads the guest's socket table";
     return;
   }
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    error = std::string("cannot make a pipe: ") + std::strerror(errno);
-    return;
-  }
   net::SpawnOptions spawn;
   spawn.argv = options_.argv;
-  spawn.fds = {{fds[1], 1}, {fds[1], 2}};  // ssh's own errors tell why a session ends
-  spawn.new_session = true;                // a terminal's Ctrl-C is not for it
+  spawn.new_session = true;  // a terminal's Ctrl-C is not for it
+  int output = -1;           // its stdout and stderr: ssh's own errors tell why a session ends
   try {
-    command_.emplace(net::ChildProcess::spawn(spawn));
+    command_.emplace(spawnPiped(spawn, output));
   } catch (const net::ProcessError& e) {
-    ::close(fds[0]);
-    ::close(fds[1]);
     error = e.what();
     return;
   }
-  ::close(fds[1]);
-  output_.assign(fds[0]);
+  output_.assign(output);
   pending_.clear();
   table_.clear();
   last_message_.clear();

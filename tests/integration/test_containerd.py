@@ -3,13 +3,14 @@ namespaces, its gRPC API is relayed byte for byte on <profile>/containerd.sock (
 boots on the first ctr call), `berth ctr` runs ctr in the guest with stdin, stdout and the exit
 code passed through (64 MiB of stdin round-trips), docker.sock answers one clear line, a killed
 containerd is restarted with its tasks still running, a host-network task's port answers on host
-loopback, containerd runs without its CRI plugin (no port of its own in the guest, none
-forwarded; a profile's containerd/config.toml wins), an open containerd.sock connection holds
-off idle stop and so do `berth ssh` and `berth ctr` while they run (a hold on their pid), each
-profile has its own runc state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl
-install` puts a command on PATH, status/list show containerd's own version and nothing of
-Docker, and what is not built (a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one
-line with nothing saved."""
+loopback and so do a container's CNI hostPorts (bridge and portmap plugins called by hand),
+containerd runs without its CRI plugin (no port of its own in the guest, none forwarded; a
+profile's containerd/config.toml wins), an open containerd.sock connection holds off idle stop
+and so do `berth ssh` and `berth ctr` while they run (a hold on their pid), each profile has its
+own runc state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl install` puts a
+command on PATH, status/list show containerd's own version and nothing of Docker, and what is
+not built (a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one line with nothing
+saved."""
 import hashlib
 import json
 import os
@@ -439,6 +440,106 @@ def test_each_profile_has_its_own_runc_state(cd):
         subprocess.run([CTR, "--address", s, "containers", "delete", task], check=True,
                        capture_output=True, timeout=30)
     cd.berth("stop", "twin")
+
+
+CNI_PLUGINS = "/usr/lib/cni"  # Debian's containernetworking-plugins
+
+
+def cni(guest_netns, command, conf, container, container_netns):
+    """One CNI plugin call as a runtime (nerdctl) makes it, in the guest's network namespace:
+    the plugin named by conf["type"] with `conf` on stdin; its result (ADD) as a dict."""
+    env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=container,
+               CNI_NETNS=container_netns, CNI_IFNAME="eth0", CNI_PATH=CNI_PLUGINS)
+    plugin = os.path.join(CNI_PLUGINS, conf["type"])
+    r = subprocess.run(["nsenter", "--net=" + guest_netns, plugin],
+                       input=json.dumps(conf).encode(), env=env, capture_output=True, timeout=30)
+    assert r.returncode == 0, (command, conf["type"], r.stdout, r.stderr)
+    return json.loads(r.stdout) if command == "ADD" and r.stdout.strip() else None
+
+
+def serves(host, port, body):
+    try:
+        return http_get(host, port, timeout=1) == body
+    except OSError:
+        return False
+
+
+def test_a_cni_hostport_reaches_host_loopback_and_leaves_with_its_mapping(cd):
+    """A container in a network namespace of its own, given an address by the CNI bridge plugin
+    and two hostPorts by the portmap plugin (called by hand with a conflist's runtimeConfig
+    portMappings, as nerdctl calls them: ctr's --cni passes none), answers on host 127.0.0.1 at
+    both within 2.5 s of portmap's ADD: one on any host IP (portmap's PREROUTING DNAT, reached at
+    the guest's address) and one on host IP 127.0.0.1 (its OUTPUT DNAT, reached from the guest's
+    loopback); the status shows them as guest listeners; both forwards close within 2.5 s of
+    portmap's DEL while the task still runs."""
+    host_ctr(cd, "version")  # the lazy guest is up
+    if IMAGE not in host_ctr(cd, "images", "ls", "-q").stdout.decode().split():
+        tarball = os.path.join(cd.home, "bb-cni.tar")
+        busybox_docker_archive(tarball)
+        host_ctr(cd, "images", "import", tarball, timeout=120)
+    guest_netns = "/var/run/netns/" + cd.netns()
+    guest = cd.status()["address"]
+    any_port, local_port = free_port(), free_port()
+    name = "bcni%d" % (os.getpid() % 100000)
+    container_netns = "/var/run/netns/" + name
+    task = "cni-%d" % os.getpid()
+    network = {"cniVersion": "0.4.0", "name": name}
+    bridge = dict(network, type="bridge", bridge=name, isGateway=True, ipMasq=True,
+                  ipam={"type": "host-local", "ranges": [[{"subnet": "10.213.7.0/24"}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": os.path.join(cd.home, "cni-ipam")})
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    portmap = None
+    try:
+        result = cni(guest_netns, "ADD", bridge, task, container_netns)
+        cd.berth("ctr", "--", "run", "-d", "--with-ns", "network:" + container_netns, IMAGE, task,
+                 "sh", "-c", "echo hello-cni > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
+        wait_until(lambda: ":80 " in subprocess.run(
+            ["nsenter", "--net=" + container_netns, "ss", "-ltnH"], capture_output=True,
+            text=True).stdout, 20, "httpd to listen in the container")
+        assert refused("127.0.0.1", any_port) and refused("127.0.0.1", local_port)
+        portmap = dict(network, type="portmap", capabilities={"portMappings": True}, snat=True,
+                       prevResult=result, runtimeConfig={"portMappings": [
+                           {"hostPort": any_port, "containerPort": 80, "protocol": "tcp"},
+                           {"hostPort": local_port, "containerPort": 80, "protocol": "tcp",
+                            "hostIP": "127.0.0.1"}]})
+        cni(guest_netns, "ADD", portmap, task, container_netns)
+        mapped = time.monotonic()
+        assert serves(guest, any_port, "hello-cni\n")  # the guest's own DNAT, before berth's part
+        wait_until(lambda: serves("127.0.0.1", any_port, "hello-cni\n"), 5,
+                   "the hostPort on host loopback", 0.02)
+        wait_until(lambda: serves("127.0.0.1", local_port, "hello-cni\n"), 5,
+                   "the 127.0.0.1 hostPort on host loopback", 0.02)
+        opened = time.monotonic() - mapped
+        print("\nCNI hostPorts on 127.0.0.1 %.3fs after portmap's ADD" % opened)
+        assert opened < 2.5, opened
+        forwards = {f["host"]: f for f in cd.status()["forwards"]}
+        for port in (any_port, local_port):
+            assert forwards["127.0.0.1:%d" % port]["origin"] == "guest listener", forwards
+
+        cni(guest_netns, "DEL", portmap, task, container_netns)
+        portmap = None
+        removed = time.monotonic()
+        wait_until(lambda: not accepts("127.0.0.1", any_port) and
+                   not accepts("127.0.0.1", local_port), 5, "the forwards to close", 0.02)
+        closed = time.monotonic() - removed
+        print("CNI hostPort forwards closed %.3fs after portmap's DEL" % closed)
+        assert closed < 2.5, closed
+        assert ":80 " in subprocess.run(["nsenter", "--net=" + container_netns, "ss", "-ltnH"],
+                                        capture_output=True, text=True).stdout  # task still up
+    finally:
+        if portmap:
+            cni(guest_netns, "DEL", portmap, task, container_netns)
+        host_ctr(cd, "tasks", "kill", "-s", "SIGKILL", task, check=False)
+        for _ in range(100):  # the task is gone (deleted, or never started)
+            r = host_ctr(cd, "tasks", "delete", task, check=False)
+            if r.returncode == 0 or b"not found" in r.stderr:
+                break
+            time.sleep(0.1)
+        host_ctr(cd, "containers", "delete", task, check=False)
+        cni(guest_netns, "DEL", bridge, task, container_netns)
+        subprocess.run(["ip", "netns", "del", name], check=False)
+        subprocess.run(["nsenter", "--net=" + guest_netns, "ip", "link", "del", name], check=False)
 
 
 STAND_IN = """#!/bin/sh
