@@ -642,7 +642,7 @@ void Session::relayResponseAsIs() {
              [self = shared_from_this(), first](net::ErrorCode ec) {
                if (ec) return self->fail("writing response", ec);
                self->engine_buffer_.consume(first);
-               self->relayBodyAsIs();
+               self->relayRestAsIs();
              });
 }
 
@@ -664,27 +664,6 @@ void Session::writeWhole(net::StreamAdapter& to, boost::asio::const_buffer data,
   boost::asio::async_write(
       to, data + sent,
       [done = std::forward<Done>(done)](net::ErrorCode wec, std::size_t) mutable { done(wec); });
-}
-
-void Session::relayBodyAsIs() {
-  if (body_left_ == 0) {
-    responseDone();
-    return;
-  }
-  maybeWatchClient();
-  const auto span = chunk(response_chunk_);
-  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(span.size(), body_left_));
-  engine_io_->async_read_some(boost::asio::buffer(span.data(), want),
-                              [self = shared_from_this(), span](net::ErrorCode ec, std::size_t n) {
-                                if (ec) return self->fail("relaying response body", ec);
-                                self->body_left_ -= n;
-                                boost::asio::async_write(
-                                    *self->client_io_, boost::asio::buffer(span.data(), n),
-                                    [self](net::ErrorCode wec, std::size_t) {
-                                      if (wec) return self->fail("relaying response body", wec);
-                                      self->relayBodyAsIs();
-                                    });
-                              });
 }
 
 // A chunked reply that no filter reads goes to the client as the engine wrote it too (most of
@@ -709,38 +688,49 @@ void Session::relayChunkedAsIs() {
              [self = shared_from_this(), first](net::ErrorCode ec) {
                if (ec) return self->fail("writing response", ec);
                self->engine_buffer_.consume(first);
-               self->relayChunksAsIs();
+               self->relayRestAsIs();
              });
 }
 
-void Session::relayChunksAsIs() {
-  if (chunked_->done()) {
+// The rest of a reply that goes to the client as the engine wrote it, each read written on at
+// once. Its end is known by count (body_left_) or, for a chunked reply, from the chunk-size
+// lines ChunkedFraming follows (chunked_); bytes read past it stay for the next exchange.
+void Session::relayRestAsIs() {
+  if (chunked_ ? chunked_->done() : body_left_ == 0) {
     chunked_.reset();
     responseDone();
     return;
   }
   maybeWatchClient();
   const auto span = chunk(response_chunk_);
-  engine_io_->async_read_some(
-      boost::asio::buffer(span.data(), span.size()),
-      [self = shared_from_this(), span](net::ErrorCode ec, std::size_t n) {
-        if (ec) return self->fail("relaying response body", ec);
-        const std::size_t used = self->chunked_->take({span.data(), n});
-        if (const char* why = self->chunked_->failed()) {
-          BERTH_LOG(Warn, "relay", "conn " << self->id_ << ": the engine's chunked reply: " << why);
-          return self->fail("relaying response body", http::error::bad_chunk);
-        }
-        if (used < n) {  // bytes past the reply's end stay for the next exchange, as in Beast
-          boost::asio::buffer_copy(self->engine_buffer_.prepare(n - used),
-                                   boost::asio::buffer(span.data() + used, n - used));
-          self->engine_buffer_.commit(n - used);
-        }
-        self->writeWhole(*self->client_io_, boost::asio::buffer(span.data(), used),
-                         [self](net::ErrorCode wec) {
-                           if (wec) return self->fail("relaying response body", wec);
-                           self->relayChunksAsIs();
-                         });
-      });
+  const auto want =
+      chunked_ ? span.size()
+               : static_cast<std::size_t>(std::min<std::uint64_t>(span.size(), body_left_));
+  engine_io_->async_read_some(boost::asio::buffer(span.data(), want), [self = shared_from_this(),
+                                                                       span](net::ErrorCode ec,
+                                                                             std::size_t n) {
+    if (ec) return self->fail("relaying response body", ec);
+    std::size_t used = n;
+    if (!self->chunked_) {
+      self->body_left_ -= n;
+    } else {
+      used = self->chunked_->take({span.data(), n});
+      if (const char* why = self->chunked_->failed()) {
+        BERTH_LOG(Warn, "relay", "conn " << self->id_ << ": the engine's chunked reply: " << why);
+        return self->fail("relaying response body", http::error::bad_chunk);
+      }
+      if (used < n) {  // bytes past the reply's end stay for the next exchange, as in Beast
+        boost::asio::buffer_copy(self->engine_buffer_.prepare(n - used),
+                                 boost::asio::buffer(span.data() + used, n - used));
+        self->engine_buffer_.commit(n - used);
+      }
+    }
+    self->writeWhole(*self->client_io_, boost::asio::buffer(span.data(), used),
+                     [self](net::ErrorCode wec) {
+                       if (wec) return self->fail("relaying response body", wec);
+                       self->relayRestAsIs();
+                     });
+  });
 }
 
 void Session::hijack() {

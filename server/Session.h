@@ -82,9 +82,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // stream took it all at once (ByteStream::tryWrite).
   template <class Done>
   void writeWhole(net::StreamAdapter& to, boost::asio::const_buffer data, Done&& done);
-  void relayBodyAsIs();
   void relayChunkedAsIs();
-  void relayChunksAsIs();
+  // The rest of an as-is reply: to its end by count or by chunk framing, then responseDone().
+  void relayRestAsIs();
   void readFilteredResponseBody();
   void pumpResponseBody();
   void hijack();
