@@ -239,7 +239,8 @@ int ProfileDaemon::run() {
         forwarder_->claimForStart(container, std::move(done));
       });
   relay_config->limits = settings_.limits;
-  pool_ = std::make_unique<net::IoPool>(io_, settings_.io_threads, settings_.spin);
+  pool_ = std::make_unique<net::IoPool>(io_, settings_.io_threads, settings_.spin, &spin_gate_);
+  relay_config->on_busy_count = [gate = &spin_gate_](int delta) { gate->busy(delta); };
   relay_config->place = [pool = pool_.get()] { return pool->place(); };
   relay_config->on_connection_count = [this](int delta) {
     connections_ += delta;
@@ -299,7 +300,7 @@ int ProfileDaemon::run() {
   // This thread runs io_ (and the relay connections placed on it); the pool's other threads run
   // an io_context each (net::IoPool). Blocking work runs on worker_.
   pool_->start();
-  net::runIoLoop(io_, settings_.spin);
+  net::runIoLoop(io_, settings_.spin, &spin_gate_);
   pool_->stop();
   pool_.reset();  // the connections left on its threads end here, while the daemon is whole
   worker_.reset();

@@ -110,6 +110,8 @@ class ProfileDaemon {
   // privately instead of waking the reactor (an epoll_ctl per post). Relay connections are
   // spread over it and the pool's other threads.
   boost::asio::io_context io_{1};
+  // Before pool_: its threads read it until they are joined.
+  net::SpinGate spin_gate_;
   std::unique_ptr<net::IoPool> pool_;  // the relay's I/O threads (settings_.io_threads)
   std::unique_ptr<DriverThread> worker_;
   std::unique_ptr<EngineVersion> engine_version_;  // runtime containerd: for the status

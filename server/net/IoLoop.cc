@@ -65,7 +65,7 @@ int runnableThreads(std::string_view loadavg) {
   return count;
 }
 
-void runIoLoop(boost::asio::io_context& io, std::chrono::microseconds spin) {
+void runIoLoop(boost::asio::io_context& io, std::chrono::microseconds spin, const SpinGate* gate) {
   if (spin.count() <= 0) {
     io.run();
     return;
@@ -82,7 +82,7 @@ void runIoLoop(boost::asio::io_context& io, std::chrono::microseconds spin) {
     }
     if (io.stopped()) break;
     const auto now = Clock::now();
-    if (now - last_work < spin && room.free(now)) {
+    if (now - last_work < spin && (gate == nullptr || gate->open()) && room.free(now)) {
       // Give way to anything runnable on this core (the client, the engine): spinning must
       // only use time nobody else wants.
       sched_yield();

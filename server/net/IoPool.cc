@@ -6,8 +6,9 @@
 
 namespace berth::net {
 
-IoPool::IoPool(boost::asio::io_context& main, int threads, std::chrono::microseconds spin)
-    : main_(main), spin_(spin) {
+IoPool::IoPool(boost::asio::io_context& main, int threads, std::chrono::microseconds spin,
+               const SpinGate* gate)
+    : main_(main), spin_(spin), gate_(gate) {
   for (int i = 1; i < threads; ++i) extra_.push_back(std::make_unique<Extra>());
 }
 
@@ -17,7 +18,8 @@ void IoPool::start() {
   for (auto& e : extra_) {
     if (e->thread.joinable()) continue;
     e->guard = std::make_unique<Guard>(e->io.get_executor());
-    e->thread = std::thread([io = &e->io, spin = spin_] { runIoLoop(*io, spin); });
+    e->thread =
+        std::thread([io = &e->io, spin = spin_, gate = gate_] { runIoLoop(*io, spin, gate); });
   }
 }
 

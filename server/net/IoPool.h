@@ -18,13 +18,17 @@
 #include <thread>
 #include <vector>
 
+#include "server/net/SpinGate.h"
+
 namespace berth::net {
 
 class IoPool {
  public:
   // `threads` counts the main io_context's thread (1: every connection runs on `main`).
-  // `spin` is each extra thread's post-work poll (runIoLoop).
-  IoPool(boost::asio::io_context& main, int threads, std::chrono::microseconds spin);
+  // `spin` and `gate` (may be null; outlives the pool) are each extra thread's post-work poll
+  // (runIoLoop).
+  IoPool(boost::asio::io_context& main, int threads, std::chrono::microseconds spin,
+         const SpinGate* gate = nullptr);
   ~IoPool();
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
@@ -53,6 +57,7 @@ class IoPool {
 
   boost::asio::io_context& main_;
   std::chrono::microseconds spin_;
+  const SpinGate* gate_;
   std::vector<std::unique_ptr<Extra>> extra_;
   std::atomic<unsigned> next_{0};
 };

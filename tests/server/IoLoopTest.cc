@@ -61,7 +61,8 @@ TEST(IoLoopTest, PicksUpWorkPostedFromAnotherThreadAndStops) {
   EXPECT_EQ(ran, 2);
 }
 
-TEST(IoLoopTest, AnIdleLoopSleepsInsteadOfSpinning) {
+// CPU time of this thread while `io` runs a first handler and then waits 300 ms for a timer.
+double cpuMsOfAWait(microseconds spin, const SpinGate* gate) {
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
   timespec cpu_start{}, cpu_end{};
@@ -71,12 +72,34 @@ TEST(IoLoopTest, AnIdleLoopSleepsInsteadOfSpinning) {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_end);
     io.stop();
   });
-  runIoLoop(io, microseconds(1000));
-  const double cpu_ms =
-      (cpu_end.tv_sec - cpu_start.tv_sec) * 1e3 + (cpu_end.tv_nsec - cpu_start.tv_nsec) / 1e6;
+  runIoLoop(io, spin, gate);
+  return (cpu_end.tv_sec - cpu_start.tv_sec) * 1e3 + (cpu_end.tv_nsec - cpu_start.tv_nsec) / 1e6;
+}
+
+TEST(IoLoopTest, AnIdleLoopSleepsInsteadOfSpinning) {
   // 300 ms with nothing to do: a 1 ms spin and a sleep. A loop that never stopped spinning
   // would burn most of the 300 ms (well over 40 ms even on a loaded 2-core machine).
-  EXPECT_LT(cpu_ms, 40.0);
+  EXPECT_LT(cpuMsOfAWait(microseconds(1000), nullptr), 40.0);
+}
+
+TEST(IoLoopTest, AClosedSpinGateSleepsThroughTheSpinWindow) {
+  SpinGate gate;
+  for (int i = 0; i <= SpinGate::kMaxBusy; ++i) gate.busy(+1);
+  ASSERT_FALSE(gate.open());
+  // A 10 s spin window after the first handler: with the gate closed the loop sleeps at once.
+  EXPECT_LT(cpuMsOfAWait(microseconds(10'000'000), &gate), 40.0);
+}
+
+TEST(IoLoopTest, TheSpinGateOpensUpToItsBusyLimit) {
+  SpinGate gate(2);
+  EXPECT_TRUE(gate.open());
+  gate.busy(+1);
+  gate.busy(+1);
+  EXPECT_TRUE(gate.open());
+  gate.busy(+1);
+  EXPECT_FALSE(gate.open());
+  gate.busy(-1);
+  EXPECT_TRUE(gate.open());
 }
 
 TEST(IoLoopTest, ReadsTheRunnableThreadsOfLoadavg) {
