@@ -1,7 +1,14 @@
 #include "server/ByteRelayListener.h"
 
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+
 #include "server/RawPipe.h"
 #include "server/net/Log.h"
+#include "server/net/SocketStream.h"
 
 namespace berth::server {
 
@@ -11,7 +18,8 @@ ByteRelayListener::ByteRelayListener(boost::asio::io_context& io, std::string pa
     : path_(std::move(path)),
       upstream_(std::move(upstream)),
       chunk_bytes_(chunk_bytes),
-      on_count_(std::move(on_count)) {
+      on_count_(std::move(on_count)),
+      threaded_(std::make_shared<ThreadedPipes>(chunk_bytes)) {
   listener_ = std::make_shared<UnixListener>(
       io, path_, [this](net::ByteStreamPtr client) { relay(std::move(client)); });
 }
@@ -24,6 +32,42 @@ void ByteRelayListener::open() {
 
 void ByteRelayListener::stop() { listener_->stop(); }
 
+namespace {
+
+// A plain unix socket's descriptor, taken from its stream (closed, its descriptor duplicated); -1
+// for any other stream (TLS, TCP to a VM), which stays with asio.
+int takeUnixFd(net::ByteStream& stream) {
+  auto* unix_stream = dynamic_cast<net::UnixStream*>(&stream);
+  if (unix_stream == nullptr) return -1;
+  const int fd = ::dup(unix_stream->socket().native_handle());
+  if (fd >= 0) unix_stream->close();
+  return fd;
+}
+
+// Both ends on plain unix sockets (the ns driver's guest socket): the relay runs on a thread
+// pair (ThreadedPipes says why). false when either end is another kind of stream.
+bool relayOnThreads(ThreadedPipes& threaded, net::ByteStream& client, net::ByteStream& engine,
+                    std::function<void()> done) {
+  if (dynamic_cast<net::UnixStream*>(&client) == nullptr ||
+      dynamic_cast<net::UnixStream*>(&engine) == nullptr)
+    return false;
+  const int client_fd = takeUnixFd(client);
+  const int engine_fd = takeUnixFd(engine);
+  if (client_fd < 0 || engine_fd < 0) {  // out of descriptors: the connection cannot go on
+    BERTH_LOG(Warn, "server", "closing a containerd connection: dup: " << std::strerror(errno));
+    if (client_fd >= 0) ::close(client_fd);
+    if (engine_fd >= 0) ::close(engine_fd);
+    client.close();
+    engine.close();
+    done();
+    return true;
+  }
+  threaded.relay(client_fd, engine_fd, std::move(done));
+  return true;
+}
+
+}  // namespace
+
 void ByteRelayListener::relay(net::ByteStreamPtr client) {
   // Counted from the accept: a client waiting for the guest to boot is a client.
   auto count = on_count_;
@@ -31,20 +75,26 @@ void ByteRelayListener::relay(net::ByteStreamPtr client) {
   auto executor = client->executor();
   // The connect handler is copyable: the client waits in a shared slot until it is moved on.
   auto slot = std::make_shared<net::ByteStreamPtr>(std::move(client));
-  upstream_->connect(executor, [slot, count, chunk = chunk_bytes_, path = path_](
-                                   net::ByteStreamPtr engine, const net::ConnectError* error) {
-    if (error != nullptr) {
-      BERTH_LOG(Warn, "server", "closing a client of " << path << ": " << error->message);
-      (*slot)->close();
-      if (count) count(-1);
-      return;
-    }
-    auto pipe =
-        std::make_shared<RawPipe>(std::move(*slot), std::move(engine), "", "", chunk, [count] {
+  upstream_->connect(
+      executor, [slot, count, chunk = chunk_bytes_, path = path_, threaded = threaded_, executor](
+                    net::ByteStreamPtr engine, const net::ConnectError* error) {
+        if (error != nullptr) {
+          BERTH_LOG(Warn, "server", "closing a client of " << path << ": " << error->message);
+          (*slot)->close();
           if (count) count(-1);
-        });
-    pipe->start();
-  });
+          return;
+        }
+        // The count's -1 runs on the listener's executor, as the +1 did.
+        auto done = [count, executor] {
+          if (count) boost::asio::post(executor, [count] { count(-1); });
+        };
+        if (relayOnThreads(*threaded, **slot, *engine, done)) return;
+        auto pipe =
+            std::make_shared<RawPipe>(std::move(*slot), std::move(engine), "", "", chunk, [count] {
+              if (count) count(-1);
+            });
+        pipe->start();
+      });
 }
 
 }  // namespace berth::server

@@ -5,13 +5,15 @@
 // first (BootingConnector); a connection it cannot serve is closed and the reason logged (gRPC
 // clients report the closed stream). Each connection counts +1/-1 through `on_count` from
 // accept to the end of both directions (idle stop). Listener calls from one control thread;
-// connections run on their own strands.
+// connections between two unix sockets run on a thread pair each (ThreadedPipes), others on
+// their own strands (RawPipe).
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "server/ThreadedPipes.h"
 #include "server/UnixListener.h"
 #include "server/net/Connector.h"
 
@@ -35,6 +37,9 @@ class ByteRelayListener {
   std::size_t chunk_bytes_;
   std::function<void(int)> on_count_;
   std::shared_ptr<UnixListener> listener_;
+  // Connections whose both ends are plain unix sockets (ns); others run on RawPipe (qemu: TLS).
+  // Shared with pending connects, which may outlive a stopped listener.
+  std::shared_ptr<ThreadedPipes> threaded_;
 };
 
 }  // namespace berth::server
