@@ -131,16 +131,27 @@ nlohmann::json plainScalar(const std::string& text) {
   return text;
 }
 
-nlohmann::json yamlToJson(const YAML::Node& node, const std::string& source) {
+// Deeper than any daemon.json setting goes; a YAML alias may also name the node it is in
+// (`a: &x [*x]`), a cycle that would otherwise recurse until the stack overflows (fuzzing
+// found it).
+constexpr int kMaxDepth = 32;
+
+nlohmann::json yamlToJson(const YAML::Node& node, const std::string& source, int depth = 0) {
+  if (depth > kMaxDepth) {
+    fail(source, node,
+         "nests deeper than " + std::to_string(kMaxDepth) +
+             " levels (or an alias refers to a node that holds it)");
+  }
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       nlohmann::json out = nlohmann::json::object();
-      for (const auto& kv : node) out[keyName(kv.first, source)] = yamlToJson(kv.second, source);
+      for (const auto& kv : node)
+        out[keyName(kv.first, source)] = yamlToJson(kv.second, source, depth + 1);
       return out;
     }
     case YAML::NodeType::Sequence: {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(yamlToJson(item, source));
+      for (const auto& item : node) out.push_back(yamlToJson(item, source, depth + 1));
       return out;
     }
     case YAML::NodeType::Scalar:

@@ -311,6 +311,18 @@ TEST(ProfileConfigTest, ImageUrlIsHttpsAndNeedsItsSha256) {
   EXPECT_THROW(config.validate(), ConfigError);
 }
 
+TEST(ProfileConfigTest, ACyclicAliasOrDeepNestingIsRefusedNotAStackOverflow) {
+  // The fuzzer's reproducer: an anchor on a list that holds its own alias.
+  expectRefused("docker:\n  features:\n    buildkit: true\n  inner:\n  &a [*a]\n:\n",
+                "alias refers to a node that holds it");
+  expectRefused("docker:\n  x: &a [*a]\n", "nests deeper than 32 levels");
+  expectRefused("docker: {x: " + std::string(40, '[') + std::string(40, ']') + "}\n",
+                "nests deeper than 32 levels");
+  ProfileConfig config = ProfileConfig::defaults();
+  config.mergeText("docker: {x: " + std::string(20, '[') + std::string(20, ']') + "}\n", "in");
+  EXPECT_TRUE(config.docker["x"].is_array());
+}
+
 TEST(ProfileConfigTest, StringsThatLookLikeOtherTypesStayStrings) {
   ProfileConfig config = ProfileConfig::defaults();
   config.mergeText(R"(env: {A: "007", B: "true", C: "", D: plain}
