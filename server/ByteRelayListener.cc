@@ -34,13 +34,11 @@ void ByteRelayListener::stop() { listener_->stop(); }
 
 namespace {
 
-// A plain unix socket's descriptor, taken from its stream (closed, its descriptor duplicated); -1
-// for any other stream (TLS, TCP to a VM), which stays with asio.
-int takeUnixFd(net::ByteStream& stream) {
-  auto* unix_stream = dynamic_cast<net::UnixStream*>(&stream);
-  if (unix_stream == nullptr) return -1;
-  const int fd = ::dup(unix_stream->socket().native_handle());
-  if (fd >= 0) unix_stream->close();
+// A unix socket's descriptor, taken from its stream (duplicated, the stream closed); -1 when
+// dup fails (the stream is left open).
+int takeFd(net::UnixStream& stream) {
+  const int fd = ::dup(stream.socket().native_handle());
+  if (fd >= 0) stream.close();
   return fd;
 }
 
@@ -48,11 +46,11 @@ int takeUnixFd(net::ByteStream& stream) {
 // pair (ThreadedPipes says why). false when either end is another kind of stream.
 bool relayOnThreads(ThreadedPipes& threaded, net::ByteStream& client, net::ByteStream& engine,
                     std::function<void()> done) {
-  if (dynamic_cast<net::UnixStream*>(&client) == nullptr ||
-      dynamic_cast<net::UnixStream*>(&engine) == nullptr)
-    return false;
-  const int client_fd = takeUnixFd(client);
-  const int engine_fd = takeUnixFd(engine);
+  auto* client_unix = dynamic_cast<net::UnixStream*>(&client);
+  auto* engine_unix = dynamic_cast<net::UnixStream*>(&engine);
+  if (client_unix == nullptr || engine_unix == nullptr) return false;
+  const int client_fd = takeFd(*client_unix);
+  const int engine_fd = takeFd(*engine_unix);
   if (client_fd < 0 || engine_fd < 0) {  // out of descriptors: the connection cannot go on
     BERTH_LOG(Warn, "server", "closing a containerd connection: dup: " << std::strerror(errno));
     if (client_fd >= 0) ::close(client_fd);
