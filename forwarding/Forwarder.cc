@@ -21,10 +21,10 @@
 #include "forwarding/GuestListeners.h"
 #include "forwarding/GuestNetns.h"
 #include "forwarding/GuestShellListeners.h"
+#include "forwarding/GuestWatchScript.h"
 #include "forwarding/IndirectTcpForward.h"
 #include "forwarding/KernelPath.h"
 #include "forwarding/PortTable.h"
-#include "forwarding/ProcNetTcp.h"
 #include "forwarding/StartClaims.h"
 #include "forwarding/TcpForward.h"
 #include "forwarding/UdpForward.h"
@@ -790,15 +790,17 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       }
       GuestShellListeners::Options shell;
       try {
-        shell.argv = options_.guest_shell(ProcNetTcp::watchScript());
+        // Without the Docker API (containerd) a container's ports are its CNI hostPorts, read
+        // from the guest's nat table in the same loop; Docker's own are read from its API.
+        shell.argv = options_.guest_shell(GuestWatchScript::script(!options_.docker_api));
       } catch (const std::exception& e) {
         guest_listeners_state_ = std::string("off: ") + e.what();
         return;
       }
-      shell.own_ports = options_.guest_own_ports;
+      shell.filter.own_ports = options_.guest_own_ports;
       // A loopback-only listener is reached through the driver's redirect in the guest, when it
       // has one (refusal() says which it cannot reach, once per port).
-      shell.loopback = true;
+      shell.filter.loopback = true;
       source = std::make_shared<GuestShellListeners>(
           strand_, std::move(shell), on_poll, [weak, on](bool up, const std::string& why) {
             auto self = weak.lock();

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "forwarding/PipedChild.h"
-#include "forwarding/ProcNetTcp.h"
 #include "server/net/Log.h"
 
 namespace berth::fwd {
@@ -11,12 +10,6 @@ namespace {
 
 // A line longer than this is no table row: the command is not the watch loop.
 constexpr std::size_t kMaxLine = std::size_t{64} * 1024;
-constexpr std::size_t kMaxMessage = 200;
-
-bool isLoopback(const std::string& address) {
-  return address == "::1" || address.rfind("127.", 0) == 0 || address.rfind("::ffff:127.", 0) == 0;
-}
-
 }  // namespace
 
 GuestShellListeners::GuestShellListeners(boost::asio::any_io_executor strand, Options options,
@@ -29,7 +22,8 @@ GuestShellListeners::GuestShellListeners(boost::asio::any_io_executor strand, Op
       output_(strand_),
       every_(every),
       retry_(strand_),
-      repeat_(strand_) {}
+      repeat_(strand_),
+      watch_(options_.filter) {}
 
 GuestShellListeners::~GuestShellListeners() { endCommand(); }
 
@@ -48,7 +42,7 @@ void GuestShellListeners::stop() {
 }
 
 void GuestShellListeners::report() {
-  on_poll_(last_);
+  on_poll_(watch_.listeners());
   if (stopped_) return;  // the callback stopped us
   repeat_.expires_after(every_);
   repeat_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
@@ -74,8 +68,7 @@ void GuestShellListeners::run(std::string& error) {
   }
   output_.assign(output);
   pending_.clear();
-  table_.clear();
-  last_message_.clear();
+  watch_.reset();
   read();
 }
 
@@ -86,7 +79,7 @@ void GuestShellListeners::read() {
         auto self = weak.lock();
         if (!self || self->stopped_ || ec == boost::asio::error::operation_aborted) return;
         if (ec) {
-          const std::string why = !self->last_message_.empty()    ? self->last_message_
+          const std::string why = !self->watch_.message().empty() ? self->watch_.message()
                                   : ec == boost::asio::error::eof ? std::string()
                                                                   : ec.message();
           return self->ended(why);
@@ -95,8 +88,13 @@ void GuestShellListeners::read() {
         std::size_t start = 0;
         for (auto end = self->pending_.find('\n'); end != std::string::npos;
              end = self->pending_.find('\n', start)) {
-          self->onLine(std::string_view(self->pending_).substr(start, end - start));
-          if (self->stopped_) return;  // a callback stopped us
+          if (self->watch_.line(std::string_view(self->pending_).substr(start, end - start))) {
+            self->backoff_ = kFirstRetry;
+            self->on_state_(true, "");
+            if (self->stopped_) return;  // the callback stopped us
+            self->report();
+            if (self->stopped_) return;
+          }
           start = end + 1;
         }
         self->pending_.erase(0, start);
@@ -104,30 +102,6 @@ void GuestShellListeners::read() {
           return self->ended("the guest's command printed something that is not a socket table");
         self->read();
       });
-}
-
-void GuestShellListeners::onLine(std::string_view line) {
-  if (line != ProcNetTcp::kEndOfTable) {
-    if (ProcNetTcp::listening(line).empty() && !line.empty())
-      last_message_ = std::string(line.substr(0, kMaxMessage));
-    else if (table_.size() < kMaxLine * 16)
-      table_.append(line).push_back('\n');
-    return;
-  }
-  auto sockets = ProcNetTcp::listening(table_);
-  table_.clear();
-  std::erase_if(sockets, [this](const ListeningSocket& s) {
-    return options_.own_ports.count(s.port) || !SockDiag::wildcardOrLoopback(s.address) ||
-           (!options_.loopback && isLoopback(s.address));
-  });
-  sortListeners(sockets);
-  if (backoff_ != kFirstRetry || !last_message_.empty()) {
-    backoff_ = kFirstRetry;
-    last_message_.clear();
-  }
-  on_state_(true, "");
-  last_ = std::move(sockets);
-  if (!stopped_) report();
 }
 
 void GuestShellListeners::ended(const std::string& message) {

@@ -1,15 +1,14 @@
 #pragma once
 // GuestShellListeners: the TCP ports listening in a guest that berth cannot enter (a VM), read
-// from one long-lived command that runs ProcNetTcp::watchScript() in the guest (qemu: `ssh` to
-// the guest; the argv is the driver's), which reads /proc/net/tcp and tcp6 there once a second
-// and prints their LISTEN rows when they change. Its output is read asynchronously on the strand
-// (never a blocking read); each table (ended by ProcNetTcp::kEndOfTable) is reported at once and
-// then again every `every` until the next one, as a poll would, without the guest's own services
-// (Options::own_ports) and, unless Options::loopback, without listeners on the guest's loopback
-// only (a forward that reaches the guest's address cannot reach them). A command that ends or
-// cannot start is run again after a back-off (1 s doubling to 30 s, back to 1 s once a table
-// came), and OnState says so; nothing is reported meanwhile. start()/stop() and the callbacks run
-// on the given strand; not thread-safe.
+// from one long-lived command that runs GuestWatchScript's loop in the guest (qemu: `ssh` to the
+// guest; the argv is the driver's), which prints the guest's LISTEN rows when they change (and,
+// for a containerd guest, its CNI hostPort rules: see GuestWatchScript). Its output is read
+// asynchronously on the strand (never a blocking read) by a GuestWatchOutput, which says which
+// listeners to report and how Options filters them; each table is reported at once and then
+// again every `every` until the next one, as a poll would. A command that ends or cannot start
+// is run again after a back-off (1 s doubling to 30 s, back to 1 s once a table came), and
+// OnState says so; nothing is reported meanwhile. start()/stop() and the callbacks run on the
+// given strand; not thread-safe.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "forwarding/GuestWatchOutput.h"
 #include "forwarding/ListenerSource.h"
 #include "server/net/ChildProcess.h"
 
@@ -33,9 +33,8 @@ class GuestShellListeners : public ListenerSource,
   static constexpr std::chrono::seconds kLastRetry{30};
 
   struct Options {
-    std::vector<std::string> argv;      // runs ProcNetTcp::watchScript() in the guest
-    std::set<std::uint16_t> own_ports;  // the guest's own services (sshd, the engine): skipped
-    bool loopback = false;              // report listeners on the guest's loopback only too
+    std::vector<std::string> argv;  // runs GuestWatchScript::script() in the guest
+    GuestWatchOutput::Filter filter;
   };
   // `why` is "" when a table came (on), else why none comes now and when it is tried again.
   using OnState = std::function<void(bool on, const std::string& why)>;
@@ -54,7 +53,6 @@ class GuestShellListeners : public ListenerSource,
  private:
   void run(std::string& error);
   void read();
-  void onLine(std::string_view line);
   void ended(const std::string& why);
   void endCommand();
   // Reports last_ now and every every_ until the next table or the end of the command.
@@ -68,12 +66,10 @@ class GuestShellListeners : public ListenerSource,
   std::chrono::milliseconds every_;
   boost::asio::steady_timer retry_;
   boost::asio::steady_timer repeat_;
-  std::vector<ListeningSocket> last_;  // the last table, as reported
+  GuestWatchOutput watch_;  // the command's output so far
   std::optional<net::ChildProcess> command_;
   std::array<char, 4096> chunk_{};
-  std::string pending_;       // output after the last newline
-  std::string table_;         // rows since the last end-of-table line
-  std::string last_message_;  // the last line that was no row (ssh's error, if any)
+  std::string pending_;  // output after the last newline
   std::chrono::seconds backoff_ = kFirstRetry;
   bool stopped_ = true;
 };

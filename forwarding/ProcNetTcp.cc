@@ -66,27 +66,4 @@ std::vector<ListeningSocket> ProcNetTcp::listening(std::string_view table) {
   return out;
 }
 
-const std::string& ProcNetTcp::watchScript() {
-  // Under TCG every fork and exec costs a guest dearly: the loop runs none. `read` splits a row
-  // into its first fields (the slot number is not kept: it changes whenever any socket comes or
-  // goes); `read -t 1` on a pipe nobody writes to is the one-second sleep (`sleep 1` only if
-  // that fails). A write to a closed ssh channel ends the loop, so it dies with its session.
-  static const std::string kScript =
-      "exec 3<> <(:); p=; "
-      "while :; do "
-      "t=; "
-      "for f in /proc/net/tcp /proc/net/tcp6; do "
-      "[ -r $f ] || continue; "
-      "while read -r sl local remote st rest; do "
-      "[ \"$st\" = 0A ] && t=\"${t}0: $local $remote $st\"$'\\n'; "
-      "done <$f; "
-      "done; "
-      "if [ \"$t\" != \"$p\" ]; then printf '%s" +
-      std::string(kEndOfTable) +
-      "\\n' \"$t\" || exit 0; p=$t; fi; "
-      "read -t 1 -u 3; [ $? -gt 128 ] || sleep 1; "
-      "done";
-  return kScript;
-}
-
 }  // namespace berth::fwd

@@ -1,7 +1,7 @@
 #pragma once
 // ProcNetTcp: the listening TCP sockets of a Linux socket table as /proc/net/tcp and tcp6 print
-// it, for a guest whose netlink socket berth cannot open (a VM: the table comes over ssh), and
-// the guest-side shell loop that prints those tables' LISTEN rows (GuestShellListeners runs it).
+// it, for a guest whose netlink socket berth cannot open (a VM: the table comes over ssh, printed
+// by GuestWatchScript's loop).
 // Pure code, no I/O; thread-safe.
 #include <string>
 #include <string_view>
@@ -19,13 +19,6 @@ class ProcNetTcp {
   // prints an address as 32-bit words in the guest's byte order: read as little-endian (x86-64
   // and aarch64 guests).
   static std::vector<ListeningSocket> listening(std::string_view table);
-
-  // A bash script (the guest's root shell) that reads the guest's /proc/net/tcp and tcp6 once
-  // a second until its output is closed and, when their LISTEN rows changed, prints them (cut
-  // after the state column) followed by a line holding kEndOfTable; the first table at once.
-  // Shell builtins only: cheap on a TCG guest.
-  static const std::string& watchScript();
-  static constexpr std::string_view kEndOfTable = ".";
 };
 
 }  // namespace berth::fwd

@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 done
 
 SUITE=bookworm
-PACKAGES=linux-image-amd64,systemd-sysv,udev,dbus,kmod,apparmor,docker.io,containerd,runc,tini,iptables,openssh-server,iproute2,ca-certificates,e2fsprogs,procps
+PACKAGES=linux-image-amd64,systemd-sysv,udev,dbus,kmod,apparmor,docker.io,containerd,runc,tini,iptables,containernetworking-plugins,openssh-server,iproute2,ca-certificates,e2fsprogs,procps
 DISK_GB=8
 
 # The recipe is this script plus the guest files it installs: hash them all.

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,9 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from berth_harness import BERTH_BIN, DOCKER, run, short_tmpdir  # noqa: E402
-from containerd_helpers import IMAGE, busybox_docker_archive  # noqa: E402
+from berth_harness import BERTH_BIN, DOCKER, run, short_tmpdir, wait_until  # noqa: E402
+from containerd_helpers import IMAGE, busybox_docker_archive, cni_bridge  # noqa: E402
+from forwarding_helpers import accepts, free_port, refused, serves  # noqa: E402
 
 CTR = shutil.which("ctr") or "/usr/bin/ctr"
 
@@ -209,6 +211,78 @@ def test_04b_a_killed_containerd_comes_back_and_its_task_survives(world):
     ctr(world, "containers", "delete", task)
 
 
+def guest_cni(world, command, conf, container, netns, before="", check=True):
+    """One CNI plugin call in the guest, as a runtime (nerdctl) makes it: the plugin named by
+    conf["type"] (Debian's containernetworking-plugins) with `conf` on stdin, over one `berth ssh`
+    session, after the shell words `before`; its result (ADD) as a dict."""
+    plugin = "/usr/lib/cni/" + conf["type"]
+    line = ("%s printf %%s %s | CNI_COMMAND=%s CNI_CONTAINERID=%s CNI_NETNS=%s CNI_IFNAME=eth0 "
+            "CNI_PATH=/usr/lib/cni %s" % (before, shlex.quote(json.dumps(conf)), command,
+                                          container, netns, plugin))
+    p = berth(world["home"], "ssh", "--", line, check=False, timeout=120)
+    assert p.returncode == 0 or not check, (command, conf["type"], p.stdout, p.stderr)
+    return json.loads(p.stdout) if command == "ADD" and p.stdout.strip() else None
+
+
+def test_04b2_a_cni_hostport_in_the_guest_reaches_host_loopback_and_leaves_with_it(world):
+    """A task in a network namespace of the guest's own, given an address by the real CNI bridge
+    plugin and a hostPort on any host IP by the real portmap plugin (called by hand with
+    runtimeConfig portMappings, as nerdctl calls them), answers on host 127.0.0.1 a few seconds
+    after portmap's ADD: the guest's watch loop read the nat table, berth asked QEMU for a
+    hostfwd to the guest's address, where portmap's PREROUTING DNAT takes it to the task. The
+    status lists it as a guest listener; the forward closes within a few seconds of portmap's
+    DEL while the task still runs."""
+    port = free_port()
+    name = "bcni%d" % (os.getpid() % 100000)
+    netns = "/var/run/netns/" + name
+    task = "cni-%d" % os.getpid()
+    network = {"cniVersion": "0.4.0", "name": name}
+    bridge = cni_bridge(name, "/run/berth-test-ipam")
+    portmap = None
+    t0 = time.monotonic()
+    try:
+        result = guest_cni(world, "ADD", bridge, task, netns, before="ip netns add %s &&" % name)
+        berth(world["home"], "ctr", "--", "run", "-d", "--with-ns", "network:" + netns, IMAGE,
+              task, "sh", "-c", "echo hello-cni > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
+        assert refused("127.0.0.1", port)
+        portmap = dict(network, type="portmap", capabilities={"portMappings": True}, snat=True,
+                       prevResult=result, runtimeConfig={"portMappings": [
+                           {"hostPort": port, "containerPort": 80, "protocol": "tcp"}]})
+        # httpd listens in the task's namespace first (the guest's own wait, in the same session).
+        guest_cni(world, "ADD", portmap, task, netns,
+                  before="for i in $(seq 100); do ip netns exec %s ss -ltnH | grep -q ':80 ' "
+                  "&& break; sleep 0.2; done;" % name)
+        mapped = time.monotonic()
+        wait_until(lambda: serves("127.0.0.1", port, "hello-cni\n"), 20,
+                   "the CNI hostPort on host loopback", 0.05)
+        opened = time.monotonic() - mapped
+        forwards = {f["host"]: f for f in status_json(world)["forwards"]}
+        assert forwards["127.0.0.1:%d" % port]["origin"] == "guest listener", forwards
+        guest_cni(world, "DEL", portmap, task, netns)
+        portmap = None
+        removed = time.monotonic()
+        wait_until(lambda: not accepts("127.0.0.1", port), 20, "the forward to close", 0.05)
+        closed = time.monotonic() - removed
+        print("\nCNI hostPort on host 127.0.0.1 %.1fs after portmap's ADD, closed %.1fs after "
+              "its DEL (test %.1fs)" % (opened, closed, time.monotonic() - t0))
+        assert opened < 8 and closed < 8, (opened, closed)
+        running = ctr(world, "tasks", "ls").stdout.decode()
+        assert any(line.split()[:1] == [task] and "RUNNING" in line
+                   for line in running.splitlines()), running
+    finally:
+        if portmap:
+            guest_cni(world, "DEL", portmap, task, netns, check=False)
+        ctr(world, "tasks", "kill", "-s", "SIGKILL", task, check=False)
+        deadline = time.monotonic() + 30
+        while ctr(world, "tasks", "delete", task, check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        ctr(world, "containers", "delete", task, check=False)
+        guest_cni(world, "DEL", bridge, task, netns, check=False,
+                  before="ip netns del %s; ip link del %s;" % (name, name))
+
+
 def test_04c_idle_stop_then_the_next_ctr_call_boots_without_copying_nerdctl_again(world):
     """With an idle stop: the guest stops once no client is connected, shows no containerd
     version while down, and the next ctr call through the relay boots it again; nerdctl.binary
@@ -234,6 +308,35 @@ def test_04c_idle_stop_then_the_next_ctr_call_boots_without_copying_nerdctl_agai
     s = status_json(world)
     # This daemon's second boot (the first was the ctr call after the restart).
     assert s["boot"]["boots"] == 2 and s["containerdVersion"] == server_version(out), s
+
+
+def test_04d_berth_ssh_holds_off_the_idle_stop_while_it_runs(world):
+    """`berth ssh` registers a hold on its own pid (POST /hold on control.sock) before it runs
+    ssh to the qemu guest: while it runs the status counts it (and the daemon's log names its
+    pid) and no idle stop is pending, so the guest stays up past the 15 s idle-stop delay test_04c
+    set; once it exits the hold is gone and the delay runs again."""
+    home = world["home"]
+    s = status_json(world)
+    assert s["boot"]["state"] == "up" and s["holds"] == 0, s
+    stops = s["boot"]["idleStops"]
+    ssh = subprocess.Popen([BERTH_BIN, "ssh", "--", "echo in; sleep 18"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=dict(os.environ, BERTH_HOME=home))
+    try:
+        held = time.monotonic()
+        assert ssh.stdout.readline() == b"in\n", ssh.stderr.read()  # it runs in the guest
+        s = status_json(world)
+        assert s["holds"] == 1 and s["boot"]["idleStopInSeconds"] is None, s
+        assert "pid %d holds off idle stop while it runs" % ssh.pid in daemon_log(world)
+        assert ssh.wait(60) == 0, ssh.stderr.read()
+    finally:
+        if ssh.poll() is None:
+            ssh.kill()
+            ssh.wait()
+    assert time.monotonic() - held > 16, "berth ssh ran for less than the idle-stop delay"
+    wait_until(lambda: status_json(world)["holds"] == 0, 5, "the hold to end with berth ssh", 0.1)
+    s = status_json(world)
+    assert s["boot"]["state"] == "up" and s["boot"]["idleStops"] == stops, s["boot"]
+    assert s["holds"] == 0 and s["boot"]["idleStopInSeconds"] is not None, s
 
 
 def test_05_delete_leaves_nothing_running(world):

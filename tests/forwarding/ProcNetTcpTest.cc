@@ -1,11 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include "forwarding/ProcNetTcp.h"
-#include "server/net/ChildProcess.h"
 
 namespace berth::fwd {
 namespace {
@@ -61,24 +56,6 @@ TEST(ProcNetTcpTest, SkipsHeadersMalformedRowsAndTheEndMarker) {
       "\n"
       "   6: 00000000:0050 00000000:0000 0A";  // the last row may lack its newline
   EXPECT_EQ(ProcNetTcp::listening(rows), sockets({{"0.0.0.0", 80}}));
-}
-
-// The guest's loop, run here by bash on this host's own table: its first table comes at once,
-// ends with the marker, and holds a socket this test listens on. (Whether it prints only
-// changes is not checked: other programs on this host open and close sockets meanwhile.)
-TEST(ProcNetTcpTest, WatchScriptPrintsTheListenRowsThenTheEndMarker) {
-  const auto& script = ProcNetTcp::watchScript();
-  EXPECT_EQ(script.find('\n'), std::string::npos);  // one line: ssh hands it to a login shell
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor listening(io, {boost::asio::ip::address_v4::loopback(), 0});
-  const auto port = listening.local_endpoint().port();
-  const auto result = net::ChildProcess::run({"bash", "-c", script}, std::chrono::seconds(3));
-  ASSERT_TRUE(result.timed_out) << result.output;  // it loops until stopped
-  const auto end = result.output.find("\n" + std::string(ProcNetTcp::kEndOfTable));
-  ASSERT_NE(end, std::string::npos) << result.output;
-  const auto table = ProcNetTcp::listening(std::string_view(result.output).substr(0, end));
-  EXPECT_NE(std::find(table.begin(), table.end(), ListeningSocket{"127.0.0.1", port}), table.end())
-      << result.output;
 }
 
 }  // namespace

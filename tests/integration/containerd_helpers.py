@@ -11,6 +11,15 @@ IMAGE = "docker.io/library/bb:latest"
 APPLETS = ("sh", "echo", "cat", "sha256sum", "sleep", "wc", "httpd")
 
 
+def cni_bridge(name, ipam_dir):
+    """The CNI bridge plugin's config of network `name`: a bridge of that name, the gateway of
+    10.213.7.0/24 (host-local addresses, leases kept in `ipam_dir`), masquerading out."""
+    return {"cniVersion": "0.4.0", "name": name, "type": "bridge", "bridge": name,
+            "isGateway": True, "ipMasq": True,
+            "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.213.7.0/24"}]],
+                     "routes": [{"dst": "0.0.0.0/0"}], "dataDir": ipam_dir}}
+
+
 def _random_file(path, size):
     with open(path, "wb") as f:
         left = size

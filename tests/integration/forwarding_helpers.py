@@ -64,6 +64,21 @@ def http_get(host, port, timeout=5):
         return r.read().decode()
 
 
+def serves(host, port, body):
+    """True when GET /index.html at host:port answers `body` within 1 s."""
+    try:
+        return http_get(host, port, timeout=1) == body
+    except OSError:
+        return False
+
+
+def free_port():
+    """A TCP port nothing on host 127.0.0.1 listens on right now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def http_get_retry(host, port, timeout=10):
     """The forward accepts as soon as the container starts; httpd may need a moment more."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -24,8 +23,8 @@ import time
 import pytest
 
 from berth_harness import BERTH_BIN, wait_until
-from containerd_helpers import IMAGE, busybox_docker_archive
-from forwarding_helpers import accepts, http_get, refused
+from containerd_helpers import IMAGE, busybox_docker_archive, cni_bridge
+from forwarding_helpers import accepts, free_port, http_get, refused, serves
 from profiles_helpers import Profiles
 
 CTR = shutil.which("ctr") or "/usr/bin/ctr"
@@ -99,12 +98,6 @@ def test_berth_ctr_passes_output_exit_codes_and_stdin(cd):
                        env=cd.env, input=data, capture_output=True, timeout=180, check=True)
     print("\n64 MiB through berth ctr -- run: %.1fs" % (time.monotonic() - t0))
     assert p.stdout.decode().split()[0] == hashlib.sha256(data).hexdigest(), p.stderr
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_host_network_task_port_reaches_host_loopback_within_a_second(cd):
@@ -467,13 +460,6 @@ def cni(guest_netns, command, conf, container, container_netns):
     return json.loads(r.stdout) if command == "ADD" and r.stdout.strip() else None
 
 
-def serves(host, port, body):
-    try:
-        return http_get(host, port, timeout=1) == body
-    except OSError:
-        return False
-
-
 def test_a_cni_hostport_reaches_host_loopback_and_leaves_with_its_mapping(cd):
     """A container in a network namespace of its own, given an address by the CNI bridge plugin
     and two hostPorts by the portmap plugin (called by hand with a conflist's runtimeConfig
@@ -494,10 +480,7 @@ def test_a_cni_hostport_reaches_host_loopback_and_leaves_with_its_mapping(cd):
     container_netns = "/var/run/netns/" + name
     task = "cni-%d" % os.getpid()
     network = {"cniVersion": "0.4.0", "name": name}
-    bridge = dict(network, type="bridge", bridge=name, isGateway=True, ipMasq=True,
-                  ipam={"type": "host-local", "ranges": [[{"subnet": "10.213.7.0/24"}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                        "dataDir": os.path.join(cd.home, "cni-ipam")})
+    bridge = cni_bridge(name, os.path.join(cd.home, "cni-ipam"))
     subprocess.run(["ip", "netns", "add", name], check=True)
     portmap = None
     try:
