@@ -83,16 +83,13 @@ replay() {  # replay NAME: its output and exit code, as if it ran now (`suite` r
 }
 selected lint && background lint bash tests/ci/suites/15-lint.sh
 if selected fuzz || selected sanitize; then background sanitize-build bash tests/ci/sanitize-build.sh; fi
-# The VM suite's guest image (berth image build: debootstrap, ~6-10 min cold) mostly waits on
-# Debian's mirror, so it is built beside the integration suite too; the VM suite then finds it
-# in the cache (a failure here is only printed: the VM suite builds it again and reports).
+# The VM suite's guest image (berth image build: debootstrap, ~6-10 min cold) and the systemd
+# suite's root (debootstrap, ~4 min cold) mostly wait on Debian's mirror, so they are built
+# beside the integration suite too; their suites then find them in the cache (a failure here is
+# only printed: the suite builds it again and reports).
 selected vm-e2e && background guest-image "$BERTH_BIN" image build
+selected systemd-service && background systemd-root bash tests/harness/systemd-root.sh ensure
 
-# No -x: the suite runs to the end and pytest's summary lists every failure (-rfE), not only the
-# first; --durations names the slowest tests, where a suite that grows too slow is shortened.
-# A green run took 10-26 min on 2 cores in 2026-12 (209 tests; 26 min with a browser run beside
-# it); the 40-min bound keeps a hang from eating CI's budget, and its SIGINT still makes pytest
-# print the failures seen so far.
 suite integration timeout -s INT -k 60 2400 /usr/bin/python3 -m pytest -q -rfE -p no:cacheprovider \
   --durations=20 tests/integration
 
@@ -102,23 +99,44 @@ if [ -n "${bg_pid[lint]:-}" ]; then
   finish lint
   suite lint replay lint
 fi
+for name in guest-image systemd-root; do
+  [ -n "${bg_pid[$name]:-}" ] || continue
+  finish "$name"
+  log "$name"
+  replay "$name" | tail -3 || true
+done
+
+# The other suites run in three phases, each in name order. A suite says what it needs in a
+# line `# ci-needs: sanitize-build` (it runs on the clang build) or `# ci-needs: quiet` (a
+# benchmark: nothing else may run beside it). First the suites that need neither (the package,
+# the systemd units, the VM suite: ~17 min), while the clang build, if still running, takes the
+# CPU they leave at nice 19; before, every suite waited for it (~13 min of CI). Then those on the
+# clang build, then the benchmarks on a quiet machine.
+suite_names() {  # suite_names NEED: the suites whose ci-needs line is NEED ("" for none)
+  local s need
+  for s in tests/ci/suites/*.sh; do
+    [ -e "$s" ] || continue
+    need=$(sed -n 's/^# ci-needs: *//p' "$s" | head -1)
+    [ "$need" = "$1" ] && echo "$s"
+  done
+}
+run_suites() {  # run_suites NEED
+  local s name
+  for s in $(suite_names "$1"); do
+    name=$(basename "$s" .sh)
+    name=${name#[0-9][0-9]-}
+    [ "$name" = lint ] && continue  # ran beside the integration suite
+    suite "$name" bash "$s"
+  done
+}
+run_suites ""
 if [ -n "${bg_pid[sanitize-build]:-}" ]; then
   finish sanitize-build
   log "sanitize-build"
   replay sanitize-build | tail -5 || true
 fi
-if [ -n "${bg_pid[guest-image]:-}" ]; then
-  finish guest-image
-  log "guest-image"
-  replay guest-image | tail -3 || true
-fi
-for s in tests/ci/suites/*.sh; do
-  [ -e "$s" ] || continue
-  name=$(basename "$s" .sh)
-  name=${name#[0-9][0-9]-}
-  [ "$name" = lint ] && continue  # ran beside the integration suite
-  suite "$name" bash "$s"
-done
+run_suites sanitize-build
+run_suites quiet
 
 log "summary"
 [ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"

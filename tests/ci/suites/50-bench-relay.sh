@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ci-needs: quiet
 # Relay benchmark (about 2 minutes): berth vs the engine socket vs socat and HAProxy relays,
 # printed as a table (tests/bench/run-relay-bench.sh). 3 rounds of 1 s and 256 MiB archives, so
 # that the table shows real medians, plus berth's and HAProxy's memory with 1000 connections

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ci-needs: quiet
 # containerd relay benchmark (about 50 s): ctr images import/export of a 128 MiB image through
 # berth's containerd.sock versus the guest's containerd socket, socat and HAProxy, ratios printed
 # (tests/bench/containerd_bench.py; 128 MiB since the two comparison relays doubled its time). Fails only if a ctr call fails; the ratio is printed, not

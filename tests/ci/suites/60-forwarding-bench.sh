@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ci-needs: quiet
 # Port-forwarding benchmark, short form (about a minute): berth's forward vs docker-proxy vs
 # socat vs direct, TCP both ways, short connections/s, UDP at fixed offered rates (1 s each), the
 # forward's open/close latency. Prints the tables; fails

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ci-needs: sanitize-build
 # Fuzz suite (issue 6): builds the libFuzzer targets of tests/fuzz/ with clang-14 (ASan+UBSan,
 # coverage) in the clang build it shares with the sanitizer suite (tests/ci/sanitize-build.sh),
 # then runs each for FUZZ_SECONDS (default 25) from its

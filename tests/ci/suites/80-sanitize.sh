@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ci-needs: sanitize-build
 # Sanitizer suite (issue 6): berth and the unit tests with ASan + UBSan, from the clang build it
 # shares with the fuzz suite (tests/ci/sanitize-build.sh; built there unless already built).
 # Runs every unit test, then a representative subset of the integration tests against the
