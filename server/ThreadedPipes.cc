@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <thread>
+#include <utility>
 
 namespace berth::server {
 
@@ -16,8 +17,7 @@ struct ThreadedPipes::Pipe {
   std::function<void()> done;
   std::atomic<int> running{2};  // directions not yet ended
   std::atomic<bool> broken{false};
-  std::thread up;    // client -> engine
-  std::thread down;  // engine -> client
+  std::list<std::shared_ptr<Pipe>>::iterator listed;  // its place in pipes_
 };
 
 namespace {
@@ -30,25 +30,17 @@ void blocking(int fd) {
 }  // namespace
 
 ThreadedPipes::~ThreadedPipes() {
-  std::list<std::shared_ptr<Pipe>> pipes;
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& pipe : pipes_) {
-      // Wakes both threads from their read or write. Closed descriptors are -1 (closed under
-      // the lock): a number the kernel gave to another file since is never shut down.
-      if (pipe->client >= 0) ::shutdown(pipe->client, SHUT_RDWR);
-      if (pipe->engine >= 0) ::shutdown(pipe->engine, SHUT_RDWR);
-    }
-    pipes.swap(pipes_);
+  std::unique_lock lock(mutex_);
+  for (auto& pipe : pipes_) {
+    // Wakes both threads from their read or write. Closed descriptors are -1 (closed under
+    // the lock): a number the kernel gave to another file since is never shut down.
+    if (pipe->client >= 0) ::shutdown(pipe->client, SHUT_RDWR);
+    if (pipe->engine >= 0) ::shutdown(pipe->engine, SHUT_RDWR);
   }
-  for (auto& pipe : pipes) {
-    pipe->up.join();
-    pipe->down.join();
-  }
+  all_returned_.wait(lock, [this] { return threads_ == 0; });
 }
 
 void ThreadedPipes::relay(int client_fd, int engine_fd, std::function<void()> done) {
-  reapFinished();
   blocking(client_fd);
   blocking(engine_fd);
   auto pipe = std::make_shared<Pipe>();
@@ -56,35 +48,35 @@ void ThreadedPipes::relay(int client_fd, int engine_fd, std::function<void()> do
   pipe->engine = engine_fd;
   pipe->done = std::move(done);
   std::lock_guard lock(mutex_);
-  pipe->up = std::thread([this, pipe, client_fd, engine_fd] { pump(*pipe, client_fd, engine_fd); });
-  pipe->down =
-      std::thread([this, pipe, client_fd, engine_fd] { pump(*pipe, engine_fd, client_fd); });
-  pipes_.push_back(std::move(pipe));
+  pipe->listed = pipes_.insert(pipes_.end(), pipe);
+  for (const auto& [from, to] :
+       {std::pair{client_fd, engine_fd}, std::pair{engine_fd, client_fd}}) {
+    std::thread([this, pipe, from, to]() mutable {
+      pump(*pipe, from, to);
+      if (pipe->running.fetch_sub(1) == 1) finish(*pipe);
+      pipe.reset();  // the pipe (and its `done`) is gone before the owner may be
+      std::lock_guard returned(mutex_);
+      if (--threads_ == 0) all_returned_.notify_all();  // the thread's last use of `this`
+    }).detach();
+    ++threads_;
+  }
 }
 
 std::size_t ThreadedPipes::active() {
-  reapFinished();
   std::lock_guard lock(mutex_);
   return pipes_.size();
 }
 
-void ThreadedPipes::reapFinished() {
-  std::list<std::shared_ptr<Pipe>> ended;
+void ThreadedPipes::finish(Pipe& pipe) {
   {
     std::lock_guard lock(mutex_);
-    for (auto it = pipes_.begin(); it != pipes_.end();) {
-      if ((*it)->running.load() == 0) {
-        ended.push_back(std::move(*it));
-        it = pipes_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    ::close(pipe.client);
+    ::close(pipe.engine);
+    pipe.client = pipe.engine = -1;
+    pipes_.erase(pipe.listed);
   }
-  for (auto& pipe : ended) {  // their threads have returned or are returning: a short join
-    pipe->up.join();
-    pipe->down.join();
-  }
+  if (pipe.done) pipe.done();
+  pipe.done = nullptr;
 }
 
 void ThreadedPipes::pump(Pipe& pipe, int from, int to) {
@@ -119,14 +111,6 @@ void ThreadedPipes::pump(Pipe& pipe, int from, int to) {
     ::shutdown(from, SHUT_RDWR);
     ::shutdown(to, SHUT_RDWR);
   }
-  if (pipe.running.fetch_sub(1) != 1) return;
-  {
-    std::lock_guard lock(mutex_);
-    ::close(pipe.client);
-    ::close(pipe.engine);
-    pipe.client = pipe.engine = -1;
-  }
-  if (pipe.done) pipe.done();
 }
 
 }  // namespace berth::server
