@@ -15,8 +15,11 @@
 
 namespace berth::net {
 
-// Long enough to catch a local engine's reply (~20-40 us here), short enough to cost little.
-inline constexpr std::chrono::microseconds kDefaultSpin{50};
+// Off by default: in the relay benchmark a 50 us spin (long enough to catch a local engine's
+// reply, ~20-40 us here) lost to no spin on 4 to 6 of its 6 rows in each of the last two
+// quiet runs, since its core is the one the clients and the engine wait for (README,
+// Performance). `--spin-us` / `relay.spinMicros` still turn it on.
+inline constexpr std::chrono::microseconds kDefaultSpin{0};
 
 void runIoLoop(boost::asio::io_context& io, std::chrono::microseconds spin,
                const SpinGate* gate = nullptr);

@@ -24,14 +24,14 @@ command -v haproxy >/dev/null || { echo "haproxy is missing (apt-get install hap
 NAME=relay-bench-$$
 DIR=$(mktemp -d /tmp/b-rbench-XXXX)
 berth_pid=""
-nospin_pid=""
+spin_pid=""
 socat_pid=""
 haproxy_pid=""
 cleanup() {
   local rc=$?
   set +e
   # socat dies of the SIGTERM (status 143): that is not the benchmark's result.
-  for pid in $berth_pid $nospin_pid $socat_pid $haproxy_pid; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  for pid in $berth_pid $spin_pid $socat_pid $haproxy_pid; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   bash tests/harness/dockerd-ns.sh stop "$NAME" "$DIR"
   rm -rf "$DIR"
   exit "$rc"
@@ -42,9 +42,10 @@ bash tests/harness/dockerd-ns.sh start "$NAME" "$DIR/engine" >/dev/null
 ENGINE=$DIR/engine/docker.sock
 "$BERTH" daemon --socket "$DIR/berth.sock" --upstream "unix://$ENGINE" >"$DIR/berth.log" 2>&1 &
 berth_pid=$!
-# The same relay without its post-work spin (IoLoop.h): what the spin buys and costs.
-"$BERTH" daemon --spin-us 0 --socket "$DIR/nospin.sock" --upstream "unix://$ENGINE" >"$DIR/nospin.log" 2>&1 &
-nospin_pid=$!
+# The same relay with the post-work spin it can be given (IoLoop.h; off by default): what the
+# spin buys and costs.
+"$BERTH" daemon --spin-us 50 --socket "$DIR/spin.sock" --upstream "unix://$ENGINE" >"$DIR/spin.log" 2>&1 &
+spin_pid=$!
 socat UNIX-LISTEN:"$DIR/socat.sock",fork UNIX-CONNECT:"$ENGINE" 2>"$DIR/socat.log" &
 socat_pid=$!
 # HAProxy as a user would set it up in front of a unix socket: layer 4, its default thread count
@@ -64,7 +65,7 @@ CFG
 haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 haproxy_pid=$!
 for _ in $(seq 1 100); do
-  [ -S "$DIR/berth.sock" ] && [ -S "$DIR/nospin.sock" ] && [ -S "$DIR/socat.sock" ] && [ -S "$DIR/haproxy.sock" ] && break
+  [ -S "$DIR/berth.sock" ] && [ -S "$DIR/spin.sock" ] && [ -S "$DIR/socat.sock" ] && [ -S "$DIR/haproxy.sock" ] && break
   sleep 0.05
 done
 [ -S "$DIR/haproxy.sock" ] || { cat "$DIR/haproxy.log" >&2; exit 1; }
@@ -79,9 +80,9 @@ list_bytes=$(curl -s --unix-socket "$ENGINE" http://docker/v1.41/containers/json
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
 echo "haproxy: $(haproxy -v | head -1 | cut -d' ' -f1-3), $containers running containers (containers/json: $list_bytes bytes)"
 echo "engine: dockerd $(docker version --format '{{.Server.Version}}'), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(basename "$BUILD"))"
-"$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-nospin="$DIR/nospin.sock" \
+"$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-spin="$DIR/spin.sock" \
   --target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" \
-  --relay-pid berth=$berth_pid --relay-pid berth-nospin=$nospin_pid --relay-pid socat=$socat_pid \
+  --relay-pid berth=$berth_pid --relay-pid berth-spin=$spin_pid --relay-pid socat=$socat_pid \
   --relay-pid haproxy=$haproxy_pid --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
   --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" --memory berth --memory haproxy \
   --memory-settle "${BENCH_MEMORY_SETTLE:-10}" "$@"

@@ -65,11 +65,11 @@ def test_relay_settings_in_berth_yaml_reach_the_profile_daemon(profiles):
     profiles.berth("stop")
     config = os.path.join(profiles.dir(), "berth.yaml")
     with open(config, "a") as f:
-        f.write("relay: {maxConnections: 2, spinMicros: 0, headTimeout: 60s}\n")
+        f.write("relay: {maxConnections: 2, spinMicros: 30, headTimeout: 60s}\n")
     profiles.start("--lazy")
     with open(config) as f:
         saved = f.read()  # berth start rewrites the file: the section must survive
-    assert "maxConnections: 2" in saved and "spinMicros: 0" in saved, saved
+    assert "maxConnections: 2" in saved and "spinMicros: 30" in saved, saved
     held = []
     try:
         for _ in range(2):

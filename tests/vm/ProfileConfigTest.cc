@@ -55,7 +55,7 @@ docker:
   label: "007"
 env: {HTTP_PROXY: "http://proxy:3128"}
 boot: {lazy: true, idleStop: 10m}
-relay: {spinMicros: 0, maxConnections: 64, headTimeout: 2m}
+relay: {spinMicros: 30, maxConnections: 64, headTimeout: 2m}
 listen: [tcp://127.0.0.1:2376]
 )",
                    "in");
@@ -69,7 +69,7 @@ listen: [tcp://127.0.0.1:2376]
   EXPECT_EQ((*config.mounts)[1].mount_point, "/opt");  // omitted mountPoint: same path
   EXPECT_FALSE((*config.mounts)[1].writable);
   EXPECT_EQ(config.idleStopMillis(), 600000);
-  EXPECT_EQ(again.relay.spin_micros, 0);
+  EXPECT_EQ(again.relay.spin_micros, 30);  // not the default (0)
   EXPECT_EQ(again.relay.max_connections, 64);
   EXPECT_EQ(again.relayHeadTimeoutMillis(), 120000);
   EXPECT_EQ(again.disk_image, "/var/cache/berth/images/abc");
