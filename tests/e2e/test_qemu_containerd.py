@@ -288,7 +288,8 @@ def test_04b2_a_cni_hostport_in_the_guest_reaches_host_loopback_and_leaves_with_
               "its DEL; the one on host IP 127.0.0.1 %.1fs, closed %.1fs, its redirect gone %.1fs "
               "(test %.1fs)" % (opened, closed, lo_opened, lo_closed,
                                 time.monotonic() - removed, time.monotonic() - t0))
-        assert opened < 8 and closed < 8 and lo_closed < 8, (opened, closed, lo_closed)
+        # The forwards' calls run in order on one worker: the 127.0.0.1 one's ssh may come first.
+        assert max(opened, closed, lo_closed) < 15, (opened, closed, lo_closed)
         running = ctr(world, "tasks", "ls").stdout.decode()
         assert any(line.split()[:1] == [task] and "RUNNING" in line
                    for line in running.splitlines()), running
