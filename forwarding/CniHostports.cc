@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <optional>
-#include <set>
+#include <tuple>
 
 namespace berth::fwd {
 namespace {
@@ -65,7 +66,7 @@ std::optional<CniHostport> mapping(const std::vector<std::string_view>& rule) {
   if (*protocol != "tcp" && *protocol != "udp" && *protocol != "sctp") return std::nullopt;
   const auto number = port(*dport);
   if (!number) return std::nullopt;
-  CniHostport out{std::string(*protocol), *number, ""};
+  CniHostport out{std::string(*protocol), *number, "", std::string(*to)};
   if (destination) {
     auto ip = *destination;
     if (const auto slash = ip.find('/'); slash != std::string_view::npos) {
@@ -82,7 +83,7 @@ std::optional<CniHostport> mapping(const std::vector<std::string_view>& rule) {
 }  // namespace
 
 std::vector<CniHostport> CniHostports::parse(std::string_view iptables_save) {
-  std::set<std::string_view> entered;  // the chains CNI-HOSTPORT-DNAT jumps to
+  std::map<std::string_view, std::size_t> entered;  // chain CNI-HOSTPORT-DNAT jumps to -> order
   std::vector<std::pair<std::string_view, CniHostport>> found;
   while (!iptables_save.empty()) {
     const auto newline = iptables_save.find('\n');
@@ -94,16 +95,27 @@ std::vector<CniHostport> CniHostports::parse(std::string_view iptables_save) {
     bool negated = false;
     if (rule[1] == kHostportChain) {
       const auto target = option(rule, "-j", negated);
-      if (target && target->starts_with(kContainerChainPrefix)) entered.insert(*target);
+      if (target && target->starts_with(kContainerChainPrefix))
+        entered.emplace(*target, entered.size());
     } else if (rule[1].starts_with(kContainerChainPrefix)) {
       if (auto m = mapping(rule)) found.emplace_back(rule[1], std::move(*m));
     }
   }
+  // One host port maps to one place: the kernel takes the first chain CNI-HOSTPORT-DNAT jumps to
+  // (and its first rule), so that rule's destination is the one reported.
+  // (the chain's jump order, the rule's line order) -> the mapping
+  std::vector<std::pair<std::pair<std::size_t, std::size_t>, CniHostport>> ranked;
+  for (std::size_t line = 0; line < found.size(); ++line)
+    if (const auto it = entered.find(found[line].first); it != entered.end())
+      ranked.emplace_back(std::pair{it->second, line}, std::move(found[line].second));
+  auto key = [](const CniHostport& m) { return std::tie(m.protocol, m.port, m.host_ip); };
+  std::sort(ranked.begin(), ranked.end(), [&key](const auto& a, const auto& b) {
+    return std::tuple_cat(key(a.second), std::tie(a.first)) <
+           std::tuple_cat(key(b.second), std::tie(b.first));
+  });
   std::vector<CniHostport> out;
-  for (auto& [chain, m] : found)
-    if (entered.count(chain)) out.push_back(std::move(m));
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  for (auto& [rank, m] : ranked)
+    if (out.empty() || key(out.back()) != key(m)) out.push_back(std::move(m));
   return out;
 }
 

@@ -17,13 +17,17 @@ struct CniHostport {
   std::string protocol;  // "tcp", "udp" or "sctp", as the rule's -p says
   std::uint16_t port = 0;
   std::string host_ip;  // the rule's -d without its /32 prefix length; "" for any address
+  // The rule's --to-destination as written ("10.88.0.5:80"): where portmap sends it. Not checked
+  // here: whoever puts it in a command checks it first.
+  std::string destination{};
   friend auto operator<=>(const CniHostport&, const CniHostport&) = default;
 };
 
 class CniHostports {
  public:
-  // The mappings found in `iptables_save`, sorted and without duplicates. Lines that are not
-  // such rules (other chains, comments, garbage, a negated or malformed match) are skipped.
+  // The mappings found in `iptables_save`, sorted, one per (protocol, port, host_ip): the one the
+  // kernel uses (of the chain CNI-HOSTPORT-DNAT jumps to first). Lines that are not such rules
+  // (other chains, comments, garbage, a negated or malformed match) are skipped.
   static std::vector<CniHostport> parse(std::string_view iptables_save);
 };
 

@@ -24,6 +24,9 @@ struct ForwardSpec {
   // "" normally; "127.0.0.1" / "::1" when the engine published the port on the guest's loopback
   // only (-p 127.0.0.1:P:80), which is reachable from inside the guest alone.
   std::string guest_loopback;
+  // "" normally; with guest_loopback, for a CNI hostPort on that loopback host IP: the container's
+  // IP:PORT portmap DNATs it to (ListeningSocket::destination), where the redirect goes instead.
+  std::string guest_destination;
   std::uint16_t container_port = 0;
   std::string container_id;
   std::string container_name;
@@ -33,6 +36,11 @@ struct ForwardSpec {
     return {proto, bind_ip, host_port};
   }
   std::string hostAddress() const;  // "127.0.0.1:18080", "[::1]:18080"
+  // Where a connection reaching guest_port at the guest address is redirected in the guest (the
+  // `to` of PortOpener::redirectToLoopback); "" when it is not.
+  std::string guestRedirect() const {
+    return guest_destination.empty() ? guest_loopback : guest_destination;
+  }
   // Who wants it, for logs: the container's name, or "guest listener" (no container).
   std::string owner() const { return container_id.empty() ? "guest listener" : container_name; }
   friend bool operator==(const ForwardSpec&, const ForwardSpec&) = default;

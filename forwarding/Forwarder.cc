@@ -840,23 +840,27 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     // Without the Docker API there is no such proxy: a port counts at once.
     std::set<std::uint16_t> now_seen;
     for (const auto& socket : sockets) now_seen.insert(socket.port);
-    std::map<std::uint16_t, std::string> best;
+    std::map<std::uint16_t, const ListeningSocket*> best;
     auto rank = [](const std::string& address) {
       return address == "0.0.0.0" ? 0 : address == "::" ? 1 : address == "::1" ? 3 : 2;
     };
     for (const auto& socket : sockets) {
       if (options_.docker_api && !guest_seen_.count(socket.port)) continue;
-      auto [it, added] = best.emplace(socket.port, socket.address);
-      if (!added && rank(socket.address) < rank(it->second)) it->second = socket.address;
+      auto [it, added] = best.emplace(socket.port, &socket);
+      if (!added && rank(socket.address) < rank(it->second->address)) it->second = &socket;
     }
     std::vector<api::PublishedPort> ports;
     ports.reserve(best.size());
-    for (const auto& [port, address] : best) {
+    for (const auto& [port, socket] : best) {
       // "::" is dual-stack unless the socket says otherwise: reached at the IPv4 guest address.
+      const auto& address = socket->address;
       ports.push_back({"tcp", address == "::" ? "0.0.0.0" : address, port, port, "", ""});
     }
     guest_seen_ = std::move(now_seen);
     guest_specs_ = planForwards(ports, plan_);
+    for (auto& spec : guest_specs_)
+      if (!spec.guest_loopback.empty())
+        spec.guest_destination = best.at(spec.guest_port)->destination;
     applyWanted();
   }
 

@@ -57,9 +57,13 @@ void GuestWatchOutput::reset() {
 
 void GuestWatchOutput::merge() {
   listeners_ = sockets_;
-  for (const auto& mapping : hostports_)
-    if (mapping.protocol == "tcp" && mapping.host_ip.empty())
-      listeners_.push_back({"0.0.0.0", mapping.port});
+  for (const auto& mapping : hostports_) {
+    if (mapping.protocol != "tcp") continue;
+    if (mapping.host_ip.empty())
+      listeners_.push_back({"0.0.0.0", mapping.port, ""});
+    else if (isLoopback(mapping.host_ip))
+      listeners_.push_back({mapping.host_ip, mapping.port, mapping.destination});
+  }
   std::erase_if(listeners_, [this](const ListeningSocket& s) {
     return filter_.own_ports.count(s.port) || !SockDiag::wildcardOrLoopback(s.address) ||
            (!filter_.loopback && isLoopback(s.address));

@@ -1,11 +1,13 @@
 #pragma once
 // GuestWatchOutput: what GuestWatchScript's loop prints, read line by line into the guest's
 // listeners as GuestShellListeners reports them: the LISTEN rows of its last socket table
-// (ProcNetTcp) and the TCP hostPorts of its last nat table (CniHostports) that map any host IP,
-// reported as 0.0.0.0 listeners: QEMU's hostfwd delivers to the guest's address, where portmap's
-// PREROUTING DNAT takes them to the container. A hostPort on one host IP (127.0.0.1: portmap
-// DNATs it only for the guest's own connections, in OUTPUT) is not reported: a connection from
-// outside the guest cannot reach it. Then, as Filter says: without the guest's own services'
+// (ProcNetTcp) and the TCP hostPorts of its last nat table (CniHostports). One on any host IP is
+// reported as a 0.0.0.0 listener: QEMU's hostfwd delivers to the guest's address, where
+// portmap's PREROUTING DNAT takes it to the container. One on a loopback host IP (127.0.0.1),
+// which portmap DNATs only for the guest's own connections (OUTPUT), is reported as a listener
+// on that address with the container's IP:PORT as its destination: the redirect that reaches a
+// loopback listener from outside must go there (ListeningSocket::destination). Other host IPs
+// are not reported. Then, as Filter says: without the guest's own services'
 // ports, and without listeners that are neither a wildcard nor a loopback address (and loopback
 // ones too unless Filter::loopback). Nothing is reported before the first socket table after
 // reset(): a nat table alone is not the guest's listeners. A line that is neither a row, a rule

@@ -7,7 +7,7 @@ namespace berth::fwd {
 
 void sortListeners(std::vector<ListeningSocket>& sockets) {
   std::sort(sockets.begin(), sockets.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.port, a.address) < std::tie(b.port, b.address);
+    return std::tie(a.port, a.address, a.destination) < std::tie(b.port, b.address, b.destination);
   });
   sockets.erase(std::unique(sockets.begin(), sockets.end()), sockets.end());
 }

@@ -12,6 +12,9 @@ namespace berth::fwd {
 struct ListeningSocket {
   std::string address;  // as inet_ntop writes it: "0.0.0.0", "::", "127.0.0.1", "::1", ...
   std::uint16_t port = 0;
+  // "" for a socket. A CNI hostPort on a loopback host IP, reported as a listener there: the
+  // container's IP:PORT portmap DNATs it to, which a redirect from outside the guest must name.
+  std::string destination{};
   friend bool operator==(const ListeningSocket&, const ListeningSocket&) = default;
 };
 

@@ -40,11 +40,11 @@ class GuestForward : public fwd::Listener {
       auto& opener = shared_raw->opener;
       std::string error;
       if (!spec.guest_loopback.empty())
-        error = opener.redirectToLoopback(spec.guest_port, spec.guest_loopback);
+        error = opener.redirectToLoopback(spec.guest_port, spec.guestRedirect());
       if (error.empty()) {
         error = opener.openForward(spec.proto, spec.bind_ip, spec.host_port, spec.guest_port);
         if (!error.empty() && !spec.guest_loopback.empty())
-          opener.unredirectFromLoopback(spec.guest_port, spec.guest_loopback);
+          opener.unredirectFromLoopback(spec.guest_port, spec.guestRedirect());
       }
       *opened = error.empty();  // read only by later tasks on the same worker
       if (!error.empty()) shared_raw->failed(spec, error);
@@ -61,7 +61,7 @@ class GuestForward : public fwd::Listener {
         BERTH_LOG(Warn, "forwarding",
                   "closing " << spec.proto << " " << spec.hostAddress() << ": " << error);
       if (spec.guest_loopback.empty()) return;
-      error = opener.unredirectFromLoopback(spec.guest_port, spec.guest_loopback);
+      error = opener.unredirectFromLoopback(spec.guest_port, spec.guestRedirect());
       if (!error.empty())
         BERTH_LOG(Warn, "forwarding",
                   "closing " << spec.proto << " " << spec.hostAddress() << ": " << error);

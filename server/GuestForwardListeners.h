@@ -6,7 +6,8 @@
 // opens and closes run in order on a worker thread of this factory; an open that fails is
 // reported through the forwarder's failure handler and becomes a conflict. Pass it as
 // fwd::ForwarderOptions::listeners. A spec on the guest's loopback (guest_loopback) is first
-// redirected there in the guest (PortOpener::redirectToLoopback), then opened like any other;
+// redirected there in the guest (PortOpener::redirectToLoopback; to a CNI hostPort's container,
+// ForwardSpec::guestRedirect()), then opened like any other;
 // closing undoes both. Thread-safe. The opener must outlive drain() (or the
 // destructor), which waits until every queued call has reached it.
 #include <memory>

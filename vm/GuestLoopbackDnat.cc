@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <stdexcept>
 
 namespace berth::vm {
@@ -11,29 +12,44 @@ bool ipv4(const std::string& text, in_addr& out) {
   return ::inet_pton(AF_INET, text.c_str(), &out) == 1;
 }
 
+// IPv4:PORT, as portmap's --to-destination writes a container's address.
+bool ipv4AndPort(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  in_addr address{};
+  unsigned port = 0;
+  const char* first = text.data() + colon + 1;
+  const char* last = text.data() + text.size();
+  const auto [end, ec] = std::from_chars(first, last, port);
+  return ipv4(text.substr(0, colon), address) && ec == std::errc() && end == last && port > 0 &&
+         port <= 65535;
+}
+
 }  // namespace
 
-std::string GuestLoopbackDnat::redirectable(const std::string& loopback) {
+std::string GuestLoopbackDnat::redirectable(const std::string& to) {
   in_addr address{};
-  if (ipv4(loopback, address)) {
+  if (ipv4(to, address)) {
     if ((ntohl(address.s_addr) >> 24) == 127) return "";
-    return loopback + " is not a loopback address";
+    return to + " is not a loopback address";
   }
-  if (loopback.find(':') != std::string::npos)
+  if (ipv4AndPort(to)) return "";
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, to.c_str(), &v6) == 1)
     return "a connection that reaches the guest over IPv4 cannot be redirected to the IPv6 "
            "loopback " +
-           loopback;
-  return "'" + loopback + "' is not an IPv4 address";
+           to;
+  return "'" + to + "' is neither an IPv4 address nor IPv4:PORT";
 }
 
-void GuestLoopbackDnat::add(std::uint16_t port, const std::string& loopback) {
-  const auto why = redirectable(loopback);
+void GuestLoopbackDnat::add(std::uint16_t port, const std::string& to) {
+  const auto why = redirectable(to);
   if (!why.empty()) throw std::invalid_argument(why);
-  ++counts_[{port, loopback}];
+  ++counts_[{port, to}];
 }
 
-void GuestLoopbackDnat::remove(std::uint16_t port, const std::string& loopback) {
-  auto it = counts_.find({port, loopback});
+void GuestLoopbackDnat::remove(std::uint16_t port, const std::string& to) {
+  auto it = counts_.find({port, to});
   if (it != counts_.end() && --it->second <= 0) counts_.erase(it);
 }
 
@@ -55,8 +71,8 @@ std::string GuestLoopbackDnat::script(const Table& table, const std::string& gue
   in_addr checked{};
   if (!ipv4(guest_address, checked))
     throw std::invalid_argument("guest address '" + guest_address + "' is not an IPv4 address");
-  for (const auto& [port, loopback] : table) {
-    const auto why = redirectable(loopback);
+  for (const auto& [port, to] : table) {
+    const auto why = redirectable(to);
     if (!why.empty()) throw std::invalid_argument(why);
   }
   const std::string chain = kChain;
@@ -70,10 +86,12 @@ std::string GuestLoopbackDnat::script(const Table& table, const std::string& gue
   // the first redirect, off after the last.
   if (!table.empty()) s += "echo 1 >$l; ";
   s += "iptables-restore -w --noflush <<EOF\n*nat\n:" + chain + " - [0:0]\n-F " + chain + "\n";
-  for (const auto& [port, loopback] : table) {
+  for (const auto& [port, to] : table) {
     const auto p = std::to_string(port);
+    // A loopback address keeps the port; IPv4:PORT names its own.
     s += "-A " + chain + " -d " + guest_address + "/32 -i $dev -p tcp --dport " + p +
-         " -j DNAT --to-destination " + loopback + ":" + p + "\n";
+         " -j DNAT --to-destination " + to + (to.find(':') == std::string::npos ? ":" + p : "") +
+         "\n";
   }
   s += "COMMIT\nEOF\n";
   s += "iptables -w -t nat -C PREROUTING -j " + chain + " 2>/dev/null || iptables -w -t nat -I " +

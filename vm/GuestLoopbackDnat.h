@@ -8,7 +8,13 @@
 // left). iptables-restore replaces the whole chain in one exec: the script is idempotent, so a
 // run that failed or a guest that rebooted is mended by the next one. [::1] cannot be reached
 // this way (IPv4 in, IPv6 out): redirectable() says so. Counts nest: two forwards of one port add
-// twice and the port stays until both removed it. Pure code; not thread-safe.
+// twice and the port stays until both removed it.
+// A CNI hostPort on host IP 127.0.0.1 has no loopback listener to redirect to: portmap DNATs
+// 127.0.0.1:P to its container in OUTPUT, for the guest's own connections, and a DNAT done here
+// in PREROUTING ends the nat table's walk for its connection, so a redirect to 127.0.0.1:P would
+// never meet portmap's rule. Its redirect goes straight to the container's IP:PORT instead (the
+// rule's --to-destination), the place portmap itself sends it: a redirect's target is a loopback
+// address (the port stays) or IPv4:PORT. Pure code; not thread-safe.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -20,19 +26,21 @@ namespace berth::vm {
 class GuestLoopbackDnat {
  public:
   static constexpr const char* kChain = "BERTH-LOOPBACK";
-  // Guest port -> the loopback address its listener holds (the lowest one when several do).
+  // Guest port -> where its redirect goes: the loopback address its listener holds (the lowest
+  // one when several do), or a CNI hostPort's container IPv4:PORT.
   using Table = std::map<std::uint16_t, std::string>;
 
   explicit GuestLoopbackDnat(std::string guest_address)
       : guest_address_(std::move(guest_address)) {}
 
-  // "" when `loopback` can be redirected to (an IPv4 address in 127.0.0.0/8), else why not.
-  static std::string redirectable(const std::string& loopback);
-  // Counts one more (or one fewer) forward of `port` to `loopback`; add() throws
-  // std::invalid_argument unless redirectable(loopback) is "", remove() of what was never
+  // "" when `to` can be redirected to (an IPv4 address in 127.0.0.0/8, or IPv4:PORT with a port
+  // in 1-65535), else why not.
+  static std::string redirectable(const std::string& to);
+  // Counts one more (or one fewer) forward of `port` to `to`; add() throws
+  // std::invalid_argument unless redirectable(to) is "", remove() of what was never
   // added does nothing.
-  void add(std::uint16_t port, const std::string& loopback);
-  void remove(std::uint16_t port, const std::string& loopback);
+  void add(std::uint16_t port, const std::string& to);
+  void remove(std::uint16_t port, const std::string& to);
   Table wanted() const;
 
   // The script that makes the guest hold wanted(), or nullopt when the last applied() table is

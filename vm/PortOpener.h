@@ -31,15 +31,16 @@ class PortOpener {
            guest_loopback;
   }
   // Makes TCP connections that reach guest_port at the guest's own address (where
-  // openForward's forwards arrive) go to guest_loopback:guest_port inside the guest. Nests:
-  // each successful call is undone by one unredirectFromLoopback. "" on success, else why not.
-  virtual std::string redirectToLoopback(std::uint16_t guest_port,
-                                         const std::string& guest_loopback) {
-    return loopbackRefusal(guest_loopback) + " (guest port " + std::to_string(guest_port) + ")";
+  // openForward's forwards arrive) go to `to` inside the guest: a loopback address of the guest
+  // (to:guest_port), or IPv4:PORT, the container a CNI hostPort on a loopback host IP is DNATed
+  // to (ForwardSpec::guestRedirect()). Nests: each successful call is undone by one
+  // unredirectFromLoopback with the same `to`. "" on success, else why not.
+  virtual std::string redirectToLoopback(std::uint16_t guest_port, const std::string& to) {
+    return loopbackRefusal(to) + " (guest port " + std::to_string(guest_port) + ")";
   }
   // Undoes one redirectToLoopback; "" on success (or when the guest is gone), else why not.
   virtual std::string unredirectFromLoopback(std::uint16_t /*guest_port*/,
-                                             const std::string& /*guest_loopback*/) {
+                                             const std::string& /*to*/) {
     return "";
   }
 };

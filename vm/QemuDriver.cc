@@ -1059,21 +1059,19 @@ std::string QemuDriver::loopbackRefusal(const std::string& guest_loopback) const
          "), which cannot be redirected to IPv6; listen on 127.0.0.1 or a wildcard address too";
 }
 
-std::string QemuDriver::redirectToLoopback(std::uint16_t guest_port,
-                                           const std::string& guest_loopback) {
-  auto why = loopbackRefusal(guest_loopback);
+std::string QemuDriver::redirectToLoopback(std::uint16_t guest_port, const std::string& to) {
+  auto why = loopbackRefusal(to);
   if (!why.empty()) return why;
   std::lock_guard lock(loopback_mutex_);
-  loopback_dnat_.add(guest_port, guest_loopback);
+  loopback_dnat_.add(guest_port, to);
   why = applyLoopbackRedirects();
-  if (!why.empty()) loopback_dnat_.remove(guest_port, guest_loopback);
+  if (!why.empty()) loopback_dnat_.remove(guest_port, to);
   return why;
 }
 
-std::string QemuDriver::unredirectFromLoopback(std::uint16_t guest_port,
-                                               const std::string& guest_loopback) {
+std::string QemuDriver::unredirectFromLoopback(std::uint16_t guest_port, const std::string& to) {
   std::lock_guard lock(loopback_mutex_);
-  loopback_dnat_.remove(guest_port, guest_loopback);
+  loopback_dnat_.remove(guest_port, to);
   // A guest that stops takes its table along (or saves it: the boot that resumes it forgets it):
   // no ssh into a guest being saved or shut down.
   if (qemuAlive() && status().state == GuestState::Running) return applyLoopbackRedirects();

@@ -97,13 +97,12 @@ class QemuDriver : public Driver, public PortOpener {
                           std::uint16_t host_port, std::uint16_t guest_port) override;
   std::string closeForward(const std::string& protocol, const std::string& host_ip,
                            std::uint16_t host_port) override;
-  // A port on the guest's 127.0.0.1 only: a DNAT in the guest from kGuestAddress, where
-  // hostfwd delivers (GuestLoopbackDnat, applied over ssh); [::1] cannot be reached from IPv4.
+  // A port on the guest's 127.0.0.1 only (or a CNI hostPort there: to its container): a DNAT in
+  // the guest from kGuestAddress, where hostfwd delivers (GuestLoopbackDnat, applied over ssh);
+  // [::1] cannot be reached from IPv4.
   std::string loopbackRefusal(const std::string& guest_loopback) const override;
-  std::string redirectToLoopback(std::uint16_t guest_port,
-                                 const std::string& guest_loopback) override;
-  std::string unredirectFromLoopback(std::uint16_t guest_port,
-                                     const std::string& guest_loopback) override;
+  std::string redirectToLoopback(std::uint16_t guest_port, const std::string& to) override;
+  std::string unredirectFromLoopback(std::uint16_t guest_port, const std::string& to) override;
 
   // `ssh` argv that runs `command` in this running guest as root (a shell when empty).
   std::vector<std::string> sshArgv(const std::vector<std::string>& command, bool tty) const;

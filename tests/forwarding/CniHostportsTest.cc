@@ -43,8 +43,9 @@ COMMIT
 )";
 
 TEST(CniHostportsTest, ReadsEveryMappingOfPortmapsRules) {
-  const std::vector<CniHostport> want = {
-      {"tcp", 18080, ""}, {"tcp", 18081, "127.0.0.1"}, {"udp", 18053, ""}};
+  const std::vector<CniHostport> want = {{"tcp", 18080, "", "10.77.0.2:80"},
+                                         {"tcp", 18081, "127.0.0.1", "10.77.0.2:81"},
+                                         {"udp", 18053, "", "10.77.0.2:53"}};
   EXPECT_EQ(CniHostports::parse(kPortmap), want);
 }
 
@@ -64,7 +65,7 @@ TEST(CniHostportsTest, OnlyChainsThatCniHostportDnatEntersCount) {
       "-A CNI-DN-aaa -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.5:80\n"
       "-A CNI-DN-bbb -p tcp -m tcp --dport 9090 -j DNAT --to-destination 10.88.0.6:80\n"
       "-A CNI-HOSTPORT-DNAT -p tcp -m multiport --dports 9090 -j CNI-DN-bbb\n";
-  const std::vector<CniHostport> want = {{"tcp", 9090, ""}};
+  const std::vector<CniHostport> want = {{"tcp", 9090, "", "10.88.0.6:80"}};
   EXPECT_EQ(CniHostports::parse(text), want);
 }
 
@@ -89,16 +90,31 @@ TEST(CniHostportsTest, GarbageAndMalformedRulesAreSkipped) {
   // The same rule well formed, last line without a newline, counts.
   EXPECT_EQ(CniHostports::parse(jump + "-A CNI-DN-x -d 192.168.5.15/32 -p tcp -m tcp --dport 80 "
                                        "-j DNAT --to-destination 10.88.0.5:80"),
-            (std::vector<CniHostport>{{"tcp", 80, "192.168.5.15"}}));
+            (std::vector<CniHostport>{{"tcp", 80, "192.168.5.15", "10.88.0.5:80"}}));
 }
 
-TEST(CniHostportsTest, DuplicatesAreReportedOnce) {
-  const std::string text =
-      "-A CNI-HOSTPORT-DNAT -p tcp -j CNI-DN-a\n"
-      "-A CNI-HOSTPORT-DNAT -p tcp -j CNI-DN-b\n"
+TEST(CniHostportsTest, APortMappedTwiceIsReportedOnceWithTheDestinationTheKernelUses) {
+  // Two containers given hostPort 80: the chain CNI-HOSTPORT-DNAT jumps to first takes it,
+  // whatever the order the chains' own rules were printed in.
+  const std::string rules =
       "-A CNI-DN-a -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.88.0.5:80\n"
       "-A CNI-DN-b -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.88.0.6:80\n";
-  EXPECT_EQ(CniHostports::parse(text), (std::vector<CniHostport>{{"tcp", 80, ""}}));
+  EXPECT_EQ(CniHostports::parse("-A CNI-HOSTPORT-DNAT -p tcp -j CNI-DN-a\n"
+                                "-A CNI-HOSTPORT-DNAT -p tcp -j CNI-DN-b\n" +
+                                rules),
+            (std::vector<CniHostport>{{"tcp", 80, "", "10.88.0.5:80"}}));
+  EXPECT_EQ(CniHostports::parse("-A CNI-HOSTPORT-DNAT -p tcp -j CNI-DN-b\n"
+                                "-A CNI-HOSTPORT-DNAT -p tcp -j CNI-DN-a\n" +
+                                rules),
+            (std::vector<CniHostport>{{"tcp", 80, "", "10.88.0.6:80"}}));
+  // On two host IPs it is two mappings.
+  EXPECT_EQ(
+      CniHostports::parse("-A CNI-HOSTPORT-DNAT -p tcp -j CNI-DN-a\n"
+                          "-A CNI-DN-a -p tcp --dport 80 -j DNAT --to-destination 10.0.0.5:80\n"
+                          "-A CNI-DN-a -d 127.0.0.1/32 -p tcp --dport 80 -j DNAT "
+                          "--to-destination 10.0.0.5:81\n"),
+      (std::vector<CniHostport>{{"tcp", 80, "", "10.0.0.5:80"},
+                                {"tcp", 80, "127.0.0.1", "10.0.0.5:81"}}));
 }
 
 }  // namespace

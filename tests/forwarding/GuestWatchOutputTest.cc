@@ -50,14 +50,36 @@ TEST(GuestWatchOutputTest, TheMarkersAreTheScripts) {
             GuestWatchScript::kEndOfNat);
 }
 
-TEST(GuestWatchOutputTest, AnyIpTcpHostportsJoinTheSocketsAsWildcardListeners) {
+TEST(GuestWatchOutputTest, TcpHostportsJoinTheSocketsAsListenersOnTheirHostIp) {
   GuestWatchOutput out({{22}, true});
   EXPECT_EQ(feed(out, kSockets), 1);
   EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 80}, {"127.0.0.1", 8080}}));
   EXPECT_EQ(feed(out, kNat), 1);
-  // udp 18053 is no TCP listener; 127.0.0.1:18081 is DNATed for the guest's own connections
-  // only; 80 is listed once.
-  EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 80}, {"127.0.0.1", 8080}, {"0.0.0.0", 18080}}));
+  // udp 18053 is no TCP listener; 80 is listed once; 127.0.0.1:18081, which portmap DNATs for
+  // the guest's own connections only, carries its container's address for the redirect.
+  EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 80},
+                                      {"127.0.0.1", 8080},
+                                      {"0.0.0.0", 18080},
+                                      {"127.0.0.1", 18081, "10.77.0.2:81"}}));
+}
+
+TEST(GuestWatchOutputTest, AHostportOnAnotherHostIpIsNoListener) {
+  GuestWatchOutput out({{}, true});
+  feed(out, kSockets);
+  // 192.168.5.15 is neither any address nor loopback; 127.0.0.2 is loopback, and its
+  // destination is reported even on a port a loopback socket holds (8080) too.
+  EXPECT_EQ(feed(out,
+                 "-A CNI-DN-3 -d 192.168.5.15/32 -p tcp --dport 18082 -j DNAT --to-destination "
+                 "10.77.0.4:80\n"
+                 "-A CNI-DN-3 -d 127.0.0.2/32 -p tcp --dport 8080 -j DNAT --to-destination "
+                 "10.77.0.4:81\n"
+                 "-A CNI-HOSTPORT-DNAT -p tcp -j CNI-DN-3\n"
+                 ".nat\n"),
+            1);
+  EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 22},
+                                      {"0.0.0.0", 80},
+                                      {"127.0.0.1", 8080},
+                                      {"127.0.0.2", 8080, "10.77.0.4:81"}}));
 }
 
 TEST(GuestWatchOutputTest, ANatTableBeforeTheFirstSocketTableIsHeldUntilIt) {

@@ -24,13 +24,11 @@ class RecordingOpener final : public vm::PortOpener {
   std::string loopbackRefusal(const std::string& guest_loopback) const override {
     return guest_loopback == "::1" ? "IPv6 loopback" : "";
   }
-  std::string redirectToLoopback(std::uint16_t guest_port,
-                                 const std::string& guest_loopback) override {
-    return note("redirect " + std::to_string(guest_port) + " " + guest_loopback);
+  std::string redirectToLoopback(std::uint16_t guest_port, const std::string& to) override {
+    return note("redirect " + std::to_string(guest_port) + " " + to);
   }
-  std::string unredirectFromLoopback(std::uint16_t guest_port,
-                                     const std::string& guest_loopback) override {
-    return note("unredirect " + std::to_string(guest_port) + " " + guest_loopback);
+  std::string unredirectFromLoopback(std::uint16_t guest_port, const std::string& to) override {
+    return note("unredirect " + std::to_string(guest_port) + " " + to);
   }
 
   std::vector<std::string> calls() {
@@ -74,6 +72,22 @@ TEST(GuestForwardListenersTest, APortOnTheGuestsLoopbackIsRedirectedBeforeItOpen
   EXPECT_EQ(opener.calls(), (std::vector<std::string>{
                                 "redirect 22003 127.0.0.1", "open tcp 127.0.0.1:22003 -> 22003",
                                 "close tcp 127.0.0.1:22003", "unredirect 22003 127.0.0.1"}));
+}
+
+TEST(GuestForwardListenersTest, ACniHostportOnTheGuestsLoopbackIsRedirectedToItsContainer) {
+  RecordingOpener opener;
+  GuestForwardListeners listeners(opener);
+  auto spec = loopbackSpec();
+  spec.guest_destination = "10.4.0.5:80";
+  EXPECT_EQ(listeners.refusal(spec), "");
+  std::string error;
+  auto listener = listeners.open(spec, error);
+  ASSERT_TRUE(listener) << error;
+  listener.reset();
+  listeners.drain();
+  EXPECT_EQ(opener.calls(), (std::vector<std::string>{
+                                "redirect 22003 10.4.0.5:80", "open tcp 127.0.0.1:22003 -> 22003",
+                                "close tcp 127.0.0.1:22003", "unredirect 22003 10.4.0.5:80"}));
 }
 
 TEST(GuestForwardListenersTest, AFailedOpenUndoesItsRedirectAndIsReported) {

@@ -25,6 +25,37 @@ TEST(GuestLoopbackDnatTest, OnlyIpv4LoopbackAddressesAreRedirectable) {
   EXPECT_THROW(GuestLoopbackDnat::script({}, "10.0.2.15; reboot"), std::invalid_argument);
 }
 
+TEST(GuestLoopbackDnatTest, AContainersIpv4AndPortIsRedirectable) {
+  // What portmap's --to-destination names for a CNI hostPort on host IP 127.0.0.1.
+  EXPECT_EQ(GuestLoopbackDnat::redirectable("10.4.0.5:80"), "");
+  EXPECT_EQ(GuestLoopbackDnat::redirectable("10.4.0.5:65535"), "");
+  for (const char* bad : {"10.4.0.5:0", "10.4.0.5:65536", "10.4.0.5:", ":80", "10.4.0.5:80x",
+                          "10.4.0.5:80; reboot", "10.4.0:80", "[fd00::5]:80", "10.4.0.5:-1"})
+    EXPECT_NE(GuestLoopbackDnat::redirectable(bad), "") << bad;
+  GuestLoopbackDnat dnat("10.0.2.15");
+  EXPECT_THROW(dnat.add(8080, "10.4.0.5:80 ; reboot"), std::invalid_argument);
+  EXPECT_THROW(GuestLoopbackDnat::script({{8080, "10.4.0.5:0"}}, "10.0.2.15"),
+               std::invalid_argument);
+}
+
+TEST(GuestLoopbackDnatTest, ARedirectToAContainerKeepsItsOwnPort) {
+  const auto script = GuestLoopbackDnat::script({{8080, "10.4.0.5:80"}}, "10.0.2.15");
+  EXPECT_NE(script.find("-A BERTH-LOOPBACK -d 10.0.2.15/32 -i $dev -p tcp --dport 8080 -j DNAT "
+                        "--to-destination 10.4.0.5:80\n"),
+            std::string::npos)
+      << script;
+  // Counted like a loopback redirect: the port's rule stays until its last forward goes, and
+  // the container's new address (a new task on the same hostPort) replaces it.
+  GuestLoopbackDnat dnat("10.0.2.15");
+  dnat.add(8080, "10.4.0.5:80");
+  EXPECT_EQ(dnat.wanted(), (GuestLoopbackDnat::Table{{8080, "10.4.0.5:80"}}));
+  dnat.add(8080, "10.4.0.6:80");
+  dnat.remove(8080, "10.4.0.5:80");
+  EXPECT_EQ(dnat.wanted(), (GuestLoopbackDnat::Table{{8080, "10.4.0.6:80"}}));
+  dnat.remove(8080, "10.4.0.6:80");
+  EXPECT_TRUE(dnat.wanted().empty());
+}
+
 TEST(GuestLoopbackDnatTest, ScriptReplacesBerthsChainWithOneDnatPerPort) {
   const auto script =
       GuestLoopbackDnat::script({{22003, "127.0.0.1"}, {5432, "127.0.0.2"}}, "10.0.2.15");
@@ -58,7 +89,8 @@ TEST(GuestLoopbackDnatTest, TheEmptyTableFlushesTheChainAndTurnsRouteLocalnetOff
 
 TEST(GuestLoopbackDnatTest, ScriptIsValidBash) {
   for (const auto& table :
-       {GuestLoopbackDnat::Table{}, GuestLoopbackDnat::Table{{22003, "127.0.0.1"}}}) {
+       {GuestLoopbackDnat::Table{}, GuestLoopbackDnat::Table{{22003, "127.0.0.1"}},
+        GuestLoopbackDnat::Table{{22003, "127.0.0.1"}, {8080, "10.4.0.5:80"}}}) {
     const auto path = ::testing::TempDir() + "/dnat-script.sh";
     std::ofstream(path) << GuestLoopbackDnat::script(table, "10.0.2.15");
     const auto result = net::ChildProcess::run({"bash", "-n", path});
