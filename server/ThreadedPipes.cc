@@ -49,10 +49,10 @@ void ThreadedPipes::relay(int client_fd, int engine_fd, std::function<void()> do
   pipe->done = std::move(done);
   std::lock_guard lock(mutex_);
   pipe->listed = pipes_.insert(pipes_.end(), pipe);
-  for (const auto& [from, to] :
-       {std::pair{client_fd, engine_fd}, std::pair{engine_fd, client_fd}}) {
-    std::thread([this, pipe, from, to]() mutable {
-      pump(*pipe, from, to);
+  // A pair, not a structured binding: clang 14 (the sanitizer build) cannot capture bindings.
+  for (const auto& ends : {std::pair{client_fd, engine_fd}, std::pair{engine_fd, client_fd}}) {
+    std::thread([this, pipe, ends]() mutable {
+      pump(*pipe, ends.first, ends.second);
       if (pipe->running.fetch_sub(1) == 1) finish(*pipe);
       pipe.reset();  // the pipe (and its `done`) is gone before the owner may be
       std::lock_guard returned(mutex_);
