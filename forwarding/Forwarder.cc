@@ -73,6 +73,8 @@ constexpr std::chrono::milliseconds kIdleCheckEvery{500};
 // host-network task's port answers on the host well within a second.
 constexpr std::chrono::milliseconds kListenersOnlyPollEvery{250};
 constexpr const char* kWakeList = WakeLabels::kListTarget;
+// A port in the guest with its protocol ("tcp", "udp"): a CNI hostPort may map one number twice.
+using GuestPort = std::pair<std::string, std::uint16_t>;
 
 const char* wakeStateName(WakeGate::State state) {
   switch (state) {
@@ -751,10 +753,10 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     // Until the engine said what its containers publish, every docker-proxy would look like
     // a guest listener.
     if (!listed_) return out;
-    std::set<std::uint16_t> published;
+    std::set<GuestPort> published;
     std::set<std::tuple<std::string, std::string, std::uint16_t>> keys;
     for (const auto& spec : out) {
-      if (spec.proto == "tcp") published.insert(spec.guest_port);
+      published.insert({spec.proto, spec.guest_port});
       keys.insert(spec.key());
     }
     const auto now = std::chrono::steady_clock::now();
@@ -762,7 +764,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
       auto unpublished = unpublished_at_.find(spec.guest_port);
       if (unpublished != unpublished_at_.end() && now - unpublished->second <= kProxyGrace)
         continue;
-      if (!published.count(spec.guest_port) && !keys.count(spec.key()) &&
+      if (!published.count({spec.proto, spec.guest_port}) && !keys.count(spec.key()) &&
           !claims_.holds(spec.key()))
         out.push_back(spec);
     }
@@ -838,29 +840,30 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
     // A port counts once two polls in a row saw it: the engine's docker-proxy listens in the
     // guest while its container starts, a moment before the engine lists it as published.
     // Without the Docker API there is no such proxy: a port counts at once.
-    std::set<std::uint16_t> now_seen;
-    for (const auto& socket : sockets) now_seen.insert(socket.port);
-    std::map<std::uint16_t, const ListeningSocket*> best;
+    std::set<GuestPort> now_seen;
+    for (const auto& socket : sockets) now_seen.insert({socket.protocol, socket.port});
+    std::map<GuestPort, const ListeningSocket*> best;
     auto rank = [](const std::string& address) {
       return address == "0.0.0.0" ? 0 : address == "::" ? 1 : address == "::1" ? 3 : 2;
     };
     for (const auto& socket : sockets) {
-      if (options_.docker_api && !guest_seen_.count(socket.port)) continue;
-      auto [it, added] = best.emplace(socket.port, &socket);
+      if (options_.docker_api && !guest_seen_.count({socket.protocol, socket.port})) continue;
+      auto [it, added] = best.emplace(GuestPort{socket.protocol, socket.port}, &socket);
       if (!added && rank(socket.address) < rank(it->second->address)) it->second = &socket;
     }
     std::vector<api::PublishedPort> ports;
     ports.reserve(best.size());
-    for (const auto& [port, socket] : best) {
+    for (const auto& [key, socket] : best) {
       // "::" is dual-stack unless the socket says otherwise: reached at the IPv4 guest address.
       const auto& address = socket->address;
-      ports.push_back({"tcp", address == "::" ? "0.0.0.0" : address, port, port, "", ""});
+      ports.push_back(
+          {key.first, address == "::" ? "0.0.0.0" : address, key.second, key.second, "", ""});
     }
     guest_seen_ = std::move(now_seen);
     guest_specs_ = planForwards(ports, plan_);
     for (auto& spec : guest_specs_)
       if (!spec.guest_loopback.empty())
-        spec.guest_destination = best.at(spec.guest_port)->destination;
+        spec.guest_destination = best.at({spec.proto, spec.guest_port})->destination;
     applyWanted();
   }
 
@@ -997,7 +1000,7 @@ class Forwarder::Impl : public ListenerFactory, public std::enable_shared_from_t
   std::vector<ForwardSpec> container_specs_;  // the forwards the engine's containers want
   std::vector<ForwardSpec> guest_specs_;      // the guest's own listeners (GuestListeners)
   bool listed_ = false;                       // container_specs_ came from the engine
-  std::set<std::uint16_t> guest_seen_;        // ports the last poll saw listening
+  std::set<GuestPort> guest_seen_;            // ports the last poll saw listening
   std::map<std::uint16_t, std::chrono::steady_clock::time_point> unpublished_at_;
   std::shared_ptr<ListenerSource> guest_listeners_;
   std::string guest_listeners_state_ = "off";

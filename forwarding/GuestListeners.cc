@@ -75,8 +75,9 @@ void GuestListeners::addCniHostports(std::vector<ListeningSocket>& out) {
     cni_->refresh();
   }
   for (const auto& mapping : cni_->last())
-    if (mapping.protocol == "tcp")
-      out.push_back({mapping.host_ip.empty() ? "0.0.0.0" : mapping.host_ip, mapping.port});
+    if (mapping.protocol == "tcp" || mapping.protocol == "udp")
+      out.push_back({mapping.host_ip.empty() ? "0.0.0.0" : mapping.host_ip, mapping.port, "",
+                     mapping.protocol});
 }
 
 bool GuestListeners::dump(int family, std::vector<ListeningSocket>& out) {

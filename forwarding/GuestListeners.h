@@ -10,8 +10,8 @@
 // is a child process) are reported too, as listeners on their host IP (0.0.0.0 for any): portmap
 // DNATs them in PREROUTING and OUTPUT, so a forward to the guest's address (or, for a
 // 127.0.0.1 host IP, to its loopback from inside the namespace) reaches the container. TCP
-// only, like the rest of this source. A ListenerSource. start()/stop() and the callback run on
-// the given strand; not thread-safe.
+// and UDP mappings (ListeningSocket::protocol); the sockets themselves are TCP only. A
+// ListenerSource. start()/stop() and the callback run on the given strand; not thread-safe.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>

@@ -58,11 +58,11 @@ void GuestWatchOutput::reset() {
 void GuestWatchOutput::merge() {
   listeners_ = sockets_;
   for (const auto& mapping : hostports_) {
-    if (mapping.protocol != "tcp") continue;
+    if (mapping.protocol != "tcp" && mapping.protocol != "udp") continue;  // sctp: no relay
     if (mapping.host_ip.empty())
-      listeners_.push_back({"0.0.0.0", mapping.port, ""});
+      listeners_.push_back({"0.0.0.0", mapping.port, "", mapping.protocol});
     else if (isLoopback(mapping.host_ip))
-      listeners_.push_back({mapping.host_ip, mapping.port, mapping.destination});
+      listeners_.push_back({mapping.host_ip, mapping.port, mapping.destination, mapping.protocol});
   }
   std::erase_if(listeners_, [this](const ListeningSocket& s) {
     return filter_.own_ports.count(s.port) || !SockDiag::wildcardOrLoopback(s.address) ||

@@ -1,8 +1,8 @@
 #pragma once
 // GuestWatchOutput: what GuestWatchScript's loop prints, read line by line into the guest's
 // listeners as GuestShellListeners reports them: the LISTEN rows of its last socket table
-// (ProcNetTcp) and the TCP hostPorts of its last nat table (CniHostports). One on any host IP is
-// reported as a 0.0.0.0 listener: QEMU's hostfwd delivers to the guest's address, where
+// (ProcNetTcp) and the TCP and UDP hostPorts of its last nat table (CniHostports). One on any host
+// IP is reported as a 0.0.0.0 listener: QEMU's hostfwd delivers to the guest's address, where
 // portmap's PREROUTING DNAT takes it to the container. One on a loopback host IP (127.0.0.1),
 // which portmap DNATs only for the guest's own connections (OUTPUT), is reported as a listener
 // on that address with the container's IP:PORT as its destination: the redirect that reaches a

@@ -7,7 +7,8 @@ namespace berth::fwd {
 
 void sortListeners(std::vector<ListeningSocket>& sockets) {
   std::sort(sockets.begin(), sockets.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.port, a.address, a.destination) < std::tie(b.port, b.address, b.destination);
+    return std::tie(a.port, a.protocol, a.address, a.destination) <
+           std::tie(b.port, b.protocol, b.address, b.destination);
   });
   sockets.erase(std::unique(sockets.begin(), sockets.end()), sockets.end());
 }

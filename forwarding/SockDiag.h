@@ -15,6 +15,8 @@ struct ListeningSocket {
   // "" for a socket. A CNI hostPort on a loopback host IP, reported as a listener there: the
   // container's IP:PORT portmap DNATs it to, which a redirect from outside the guest must name.
   std::string destination{};
+  // "tcp" for a socket (sock_diag lists TCP ones); a CNI hostPort's own: "tcp" or "udp".
+  std::string protocol{"tcp"};
   friend bool operator==(const ListeningSocket&, const ListeningSocket&) = default;
 };
 

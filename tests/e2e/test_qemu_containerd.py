@@ -23,7 +23,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from berth_harness import BERTH_BIN, DOCKER, run, short_tmpdir, wait_until  # noqa: E402
 from containerd_helpers import IMAGE, busybox_docker_archive, cni_bridge  # noqa: E402
-from forwarding_helpers import accepts, free_port, refused, serves  # noqa: E402
+from forwarding_helpers import (accepts, free_port, perl_udp_echo, refused, serves,  # noqa: E402
+                                udp_bindable, udp_echoes)
 
 CTR = shutil.which("ctr") or "/usr/bin/ctr"
 
@@ -224,20 +225,22 @@ def guest_cni(world, command, conf, container, netns, before="", check=True):
     return json.loads(p.stdout) if command == "ADD" and p.stdout.strip() else None
 
 
-def test_04b2_a_cni_hostport_in_the_guest_reaches_host_loopback_and_leaves_with_it(world):
+def test_04b2_cni_hostports_in_the_guest_reach_host_loopback_and_leave_with_them(world):
     """A task in a network namespace of the guest's own, given an address by the real CNI bridge
-    plugin and two hostPorts by the real portmap plugin (called by hand with runtimeConfig
-    portMappings, as nerdctl calls them), one on any host IP and one on host IP 127.0.0.1
-    (`nerdctl run -p 127.0.0.1:P:80`), answers on host 127.0.0.1 at both a few seconds after
-    portmap's ADD: the guest's watch loop read the nat table, berth asked QEMU for a hostfwd to
-    the guest's address, where portmap's PREROUTING DNAT takes the any-IP one to the task and
-    berth's own (BERTH-LOOPBACK) the 127.0.0.1 one, which portmap DNATs for the guest's own
-    connections only. The status lists both as guest listeners; both forwards close within a
-    few seconds of portmap's DEL while the task still runs."""
+    plugin and three hostPorts by the real portmap plugin (called by hand with runtimeConfig
+    portMappings, as nerdctl calls them), TCP on any host IP, TCP on host IP 127.0.0.1
+    (`nerdctl run -p 127.0.0.1:P:80`) and UDP on any host IP (`-p P:80/udp`, a UDP echo in the
+    task's namespace), answers on host 127.0.0.1 at all three a few seconds after portmap's ADD:
+    the guest's watch loop read the nat table, berth asked QEMU for a hostfwd to the guest's
+    address, where portmap's PREROUTING DNAT takes the any-IP ones to the task and berth's own
+    (BERTH-LOOPBACK) the 127.0.0.1 one, which portmap DNATs for the guest's own connections
+    only. The status lists them as guest listeners with their protocol; the forwards close
+    within a few seconds of portmap's DEL while the task still runs."""
     port = free_port()
     lo_port = free_port()
     while lo_port == port:
         lo_port = free_port()
+    udp_port = free_port()  # UDP: may equal a TCP one (another protocol's port)
     name = "bcni%d" % (os.getpid() % 100000)
     netns = "/var/run/netns/" + name
     task = "cni-%d" % os.getpid()
@@ -250,15 +253,20 @@ def test_04b2_a_cni_hostport_in_the_guest_reaches_host_loopback_and_leaves_with_
         berth(world["home"], "ctr", "--", "run", "-d", "--with-ns", "network:" + netns, IMAGE,
               task, "sh", "-c", "echo hello-cni > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
         assert refused("127.0.0.1", port) and refused("127.0.0.1", lo_port)
+        assert udp_bindable("127.0.0.1", udp_port)
         portmap = dict(network, type="portmap", capabilities={"portMappings": True}, snat=True,
                        prevResult=result, runtimeConfig={"portMappings": [
                            {"hostPort": port, "containerPort": 80, "protocol": "tcp"},
                            {"hostPort": lo_port, "containerPort": 80, "protocol": "tcp",
-                            "hostIP": "127.0.0.1"}]})
-        # httpd listens in the task's namespace first (the guest's own wait, in the same session).
+                            "hostIP": "127.0.0.1"},
+                           {"hostPort": udp_port, "containerPort": 80, "protocol": "udp"}]})
+        # httpd listens in the task's namespace first (the guest's own wait, in the same session);
+        # the UDP echo (no python3 in the guest; busybox's nc has no -u) runs beside it.
         guest_cni(world, "ADD", portmap, task, netns,
-                  before="for i in $(seq 100); do ip netns exec %s ss -ltnH | grep -q ':80 ' "
-                  "&& break; sleep 0.2; done;" % name)
+                  before="(ip netns exec %s %s </dev/null >/dev/null 2>&1 &); "
+                  "for i in $(seq 100); do ip netns exec %s ss -ltnH | grep -q ':80 ' "
+                  "&& ip netns exec %s ss -lunH | grep -q ':80 ' && break; sleep 0.2; done;"
+                  % (name, shlex.join(perl_udp_echo(80)), name, name))
         mapped = time.monotonic()
         # The forwards' calls run in order on one worker: the 127.0.0.1 one's redirect (an ssh
         # session into a loaded TCG guest) may come first, so both get the same bound.
@@ -269,9 +277,13 @@ def test_04b2_a_cni_hostport_in_the_guest_reaches_host_loopback_and_leaves_with_
         wait_until(lambda: serves("127.0.0.1", lo_port, "hello-cni\n"), 60,
                    "the CNI hostPort on host IP 127.0.0.1 on host loopback", 0.05)
         lo_opened = time.monotonic() - mapped
-        forwards = {f["host"]: f for f in status_json(world)["forwards"]}
-        assert forwards["127.0.0.1:%d" % port]["origin"] == "guest listener", forwards
-        assert forwards["127.0.0.1:%d" % lo_port]["origin"] == "guest listener", forwards
+        wait_until(lambda: udp_echoes("127.0.0.1", udp_port), 60,
+                   "the UDP CNI hostPort on host loopback", 0.05)
+        udp_opened = time.monotonic() - mapped
+        forwards = {(f["proto"], f["host"]): f for f in status_json(world)["forwards"]}
+        for proto, host_port in (("tcp", port), ("tcp", lo_port), ("udp", udp_port)):
+            forward = forwards[(proto, "127.0.0.1:%d" % host_port)]
+            assert forward["origin"] == "guest listener", forwards
         guest_cni(world, "DEL", portmap, task, netns)
         portmap = None
         removed = time.monotonic()
@@ -280,16 +292,20 @@ def test_04b2_a_cni_hostport_in_the_guest_reaches_host_loopback_and_leaves_with_
         wait_until(lambda: not accepts("127.0.0.1", lo_port), 60, "the 127.0.0.1 one to close",
                    0.05)
         lo_closed = time.monotonic() - removed
+        wait_until(lambda: udp_bindable("127.0.0.1", udp_port), 60, "the UDP one to close", 0.05)
+        udp_closed = time.monotonic() - removed
         # The redirect to the task goes with its forward (after it, over ssh).
         deadline = time.monotonic() + 60
         while "--dport %d " % lo_port in berth(world["home"], "ssh", "--",
                                                "iptables -t nat -S BERTH-LOOPBACK").stdout.decode():
             assert time.monotonic() < deadline, "the DNAT to the task stayed after portmap's DEL"
             time.sleep(1)
+        redirect_gone = time.monotonic() - removed
         print("\nCNI hostPort on host 127.0.0.1 %.1fs after portmap's ADD, closed %.1fs after "
-              "its DEL; the one on host IP 127.0.0.1 %.1fs, closed %.1fs, its redirect gone %.1fs "
-              "(test %.1fs)" % (opened, closed, lo_opened, lo_closed,
-                                time.monotonic() - removed, time.monotonic() - t0))
+              "its DEL; the one on host IP 127.0.0.1 %.1fs, closed %.1fs, its redirect gone %.1fs; "
+              "the UDP one %.1fs, closed %.1fs (test %.1fs)"
+              % (opened, closed, lo_opened, lo_closed, redirect_gone, udp_opened,
+                 udp_closed, time.monotonic() - t0))
         running = ctr(world, "tasks", "ls").stdout.decode()
         assert any(line.split()[:1] == [task] and "RUNNING" in line
                    for line in running.splitlines()), running
@@ -304,7 +320,8 @@ def test_04b2_a_cni_hostport_in_the_guest_reaches_host_loopback_and_leaves_with_
             time.sleep(0.2)
         ctr(world, "containers", "delete", task, check=False)
         guest_cni(world, "DEL", bridge, task, netns, check=False,
-                  before="ip netns del %s; ip link del %s;" % (name, name))
+                  before="ip netns pids %s | xargs -r kill; ip netns del %s; ip link del %s;"
+                  % (name, name, name))
 
 
 def test_04c_idle_stop_then_the_next_ctr_call_boots_without_copying_nerdctl_again(world):

@@ -1,11 +1,19 @@
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string_view>
 
 #include "forwarding/GuestWatchOutput.h"
 #include "forwarding/GuestWatchScript.h"
 
 namespace berth::fwd {
+
+// Found by gtest through ADL: a failed comparison names the listeners, not their bytes.
+std::ostream& operator<<(std::ostream& os, const ListeningSocket& s) {
+  return os << s.protocol << " " << s.address << ":" << s.port
+            << (s.destination.empty() ? "" : " -> " + s.destination);
+}
+
 namespace {
 
 // One socket table as the loop prints it: sshd on 0.0.0.0:22, a service on 127.0.0.1:8080 and
@@ -50,17 +58,33 @@ TEST(GuestWatchOutputTest, TheMarkersAreTheScripts) {
             GuestWatchScript::kEndOfNat);
 }
 
-TEST(GuestWatchOutputTest, TcpHostportsJoinTheSocketsAsListenersOnTheirHostIp) {
+TEST(GuestWatchOutputTest, HostportsJoinTheSocketsAsListenersOnTheirHostIpWithTheirProtocol) {
   GuestWatchOutput out({{22}, true});
   EXPECT_EQ(feed(out, kSockets), 1);
   EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 80}, {"127.0.0.1", 8080}}));
   EXPECT_EQ(feed(out, kNat), 1);
-  // udp 18053 is no TCP listener; 80 is listed once; 127.0.0.1:18081, which portmap DNATs for
+  // tcp 80 is listed once; udp 18053 is a UDP listener; 127.0.0.1:18081, which portmap DNATs for
   // the guest's own connections only, carries its container's address for the redirect.
   EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 80},
                                       {"127.0.0.1", 8080},
+                                      {"0.0.0.0", 18053, "", "udp"},
                                       {"0.0.0.0", 18080},
                                       {"127.0.0.1", 18081, "10.77.0.2:81"}}));
+}
+
+TEST(GuestWatchOutputTest, OnePortNumberMappedForTcpAndUdpIsTwoListeners) {
+  GuestWatchOutput out({{}, true});
+  feed(out, ".\n");
+  EXPECT_EQ(feed(out,
+                 "-A CNI-DN-4 -p tcp -m tcp --dport 5353 -j DNAT --to-destination 10.77.0.4:53\n"
+                 "-A CNI-DN-4 -p udp -m udp --dport 5353 -j DNAT --to-destination 10.77.0.4:53\n"
+                 "-A CNI-DN-4 -p sctp -m sctp --dport 5354 -j DNAT --to-destination "
+                 "10.77.0.4:54\n"
+                 "-A CNI-HOSTPORT-DNAT -j CNI-DN-4\n"
+                 ".nat\n"),
+            1);
+  // sctp has nothing to relay it with: no listener.
+  EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 5353}, {"0.0.0.0", 5353, "", "udp"}}));
 }
 
 TEST(GuestWatchOutputTest, AHostportOnAnotherHostIpIsNoListener) {
@@ -88,13 +112,17 @@ TEST(GuestWatchOutputTest, ANatTableBeforeTheFirstSocketTableIsHeldUntilIt) {
   EXPECT_TRUE(out.listeners().empty());
   EXPECT_EQ(feed(out, kSockets), 1);
   // Without `loopback`, 127.0.0.1:8080 is left out; the guest's own ports are none here.
-  EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 22}, {"0.0.0.0", 80}, {"0.0.0.0", 18080}}));
+  EXPECT_EQ(
+      out.listeners(),
+      sockets(
+          {{"0.0.0.0", 22}, {"0.0.0.0", 80}, {"0.0.0.0", 18053, "", "udp"}, {"0.0.0.0", 18080}}));
 }
 
 TEST(GuestWatchOutputTest, AnEmptyNatTableEndsTheHostportsAndKeepsTheSockets) {
   GuestWatchOutput out({{22}, false});
   feed(out, std::string(kSockets) + kNat);
-  EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 80}, {"0.0.0.0", 18080}}));
+  EXPECT_EQ(out.listeners(),
+            sockets({{"0.0.0.0", 80}, {"0.0.0.0", 18053, "", "udp"}, {"0.0.0.0", 18080}}));
   EXPECT_EQ(feed(out, ".nat\n"), 1);  // portmap's DEL: no CNI rule left
   EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 80}}));
   // A new socket table keeps the (empty) nat table's word.
@@ -134,7 +162,8 @@ TEST(GuestWatchOutputTest, OtherLinesAreKeptAsTheMessageUntilATableEnds) {
   EXPECT_EQ(feed(out, "0: 00000000:0016 00000000:0000 01\n"), 0);
   EXPECT_FALSE(out.message().empty());
   EXPECT_EQ(feed(out, ".\n"), 1);
-  EXPECT_EQ(out.listeners(), sockets({{"0.0.0.0", 80}, {"0.0.0.0", 18080}}));
+  EXPECT_EQ(out.listeners(),
+            sockets({{"0.0.0.0", 80}, {"0.0.0.0", 18053, "", "udp"}, {"0.0.0.0", 18080}}));
 }
 
 }  // namespace

@@ -79,6 +79,37 @@ def free_port():
         return s.getsockname()[1]
 
 
+def perl_udp_echo(port):
+    """argv of a UDP echo on any address's `port` in perl (perl-base is on every Debian system,
+    berth's guest image included, which has no python3): prints "ready" once bound, then answers
+    each datagram with "echo:" and the datagram."""
+    return ["perl", "-MIO::Socket::INET", "-e",
+            '$| = 1; $s = IO::Socket::INET->new(LocalPort => %d, Proto => "udp") '
+            'or die "udp echo: $!"; print "ready\\n"; '
+            'while (defined $s->recv($d, 2048)) { $s->send("echo:$d") }' % port]
+
+
+def udp_echoes(host, port):
+    """True when a datagram sent to host:port comes back from perl_udp_echo within 0.2 s."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        s.sendto(b"ping", (host, port))
+        try:
+            return s.recvfrom(2048)[0] == b"echo:ping"
+        except OSError:
+            return False
+
+
+def udp_bindable(host, port):
+    """True when nothing (no berth forward) holds UDP host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
 def http_get_retry(host, port, timeout=10):
     """The forward accepts as soon as the container starts; httpd may need a moment more."""
     deadline = time.monotonic() + timeout

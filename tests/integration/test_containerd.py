@@ -3,14 +3,14 @@ namespaces, its gRPC API is relayed byte for byte on <profile>/containerd.sock (
 boots on the first ctr call), `berth ctr` runs ctr in the guest with stdin, stdout and the exit
 code passed through (64 MiB of stdin round-trips), docker.sock answers one clear line, a killed
 containerd is restarted with its tasks still running, a host-network task's port answers on host
-loopback and so do a container's CNI hostPorts (bridge and portmap plugins called by hand),
-containerd runs without its CRI plugin (no port of its own in the guest, none forwarded; a
-profile's containerd/config.toml wins), an open containerd.sock connection holds off idle stop
-and so do `berth ssh` and `berth ctr` while they run (a hold on their pid), each profile has its
-own runc state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl install` puts a
-command on PATH, status/list show containerd's own version and nothing of Docker, and what is
-not built (a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one line with nothing
-saved."""
+loopback and so do a container's CNI hostPorts, TCP and UDP (bridge and portmap plugins called
+by hand), containerd runs without its CRI plugin (no port of its own in the guest, none
+forwarded; a profile's containerd/config.toml wins), an open containerd.sock connection holds off
+idle stop and so do `berth ssh` and `berth ctr` while they run (a hold on their pid), each
+profile has its own runc state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl
+install` puts a command on PATH, status/list show containerd's own version and nothing of
+Docker, and what is not built (a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one
+line with nothing saved."""
 import hashlib
 import json
 import os
@@ -24,7 +24,8 @@ import pytest
 
 from berth_harness import BERTH_BIN, wait_until
 from containerd_helpers import IMAGE, busybox_docker_archive, cni_bridge
-from forwarding_helpers import accepts, free_port, http_get, refused, serves
+from forwarding_helpers import (accepts, free_port, http_get, perl_udp_echo, refused, serves,
+                                udp_bindable, udp_echoes)
 from profiles_helpers import Profiles
 
 CTR = shutil.which("ctr") or "/usr/bin/ctr"
@@ -460,14 +461,15 @@ def cni(guest_netns, command, conf, container, container_netns):
     return json.loads(r.stdout) if command == "ADD" and r.stdout.strip() else None
 
 
-def test_a_cni_hostport_reaches_host_loopback_and_leaves_with_its_mapping(cd):
+def test_cni_hostports_tcp_and_udp_reach_host_loopback_and_leave_with_their_mapping(cd):
     """A container in a network namespace of its own, given an address by the CNI bridge plugin
-    and two hostPorts by the portmap plugin (called by hand with a conflist's runtimeConfig
+    and three hostPorts by the portmap plugin (called by hand with a conflist's runtimeConfig
     portMappings, as nerdctl calls them: ctr's --cni passes none), answers on host 127.0.0.1 at
-    both within 2.5 s of portmap's ADD: one on any host IP (portmap's PREROUTING DNAT, reached at
-    the guest's address) and one on host IP 127.0.0.1 (its OUTPUT DNAT, reached from the guest's
-    loopback); the status shows them as guest listeners; both forwards close within 2.5 s of
-    portmap's DEL while the task still runs."""
+    all within 2.5 s of portmap's ADD: TCP on any host IP (portmap's PREROUTING DNAT, reached at
+    the guest's address), TCP on host IP 127.0.0.1 (its OUTPUT DNAT, reached from the guest's
+    loopback) and UDP on any host IP (a datagram reaches a UDP echo in the container and its
+    reply comes back); the status shows them as guest listeners with their protocol; all the
+    forwards close within 2.5 s of portmap's DEL while the task still runs."""
     host_ctr(cd, "version")  # the lazy guest is up
     if IMAGE not in host_ctr(cd, "images", "ls", "-q").stdout.decode().split():
         tarball = os.path.join(cd.home, "bb-cni.tar")
@@ -475,7 +477,7 @@ def test_a_cni_hostport_reaches_host_loopback_and_leaves_with_its_mapping(cd):
         host_ctr(cd, "images", "import", tarball, timeout=120)
     guest_netns = "/var/run/netns/" + cd.netns()
     guest = cd.status()["address"]
-    any_port, local_port = free_port(), free_port()
+    any_port, local_port, udp_port = free_port(), free_port(), free_port()
     name = "bcni%d" % (os.getpid() % 100000)
     container_netns = "/var/run/netns/" + name
     task = "cni-%d" % os.getpid()
@@ -483,19 +485,26 @@ def test_a_cni_hostport_reaches_host_loopback_and_leaves_with_its_mapping(cd):
     bridge = cni_bridge(name, os.path.join(cd.home, "cni-ipam"))
     subprocess.run(["ip", "netns", "add", name], check=True)
     portmap = None
+    echo = None
     try:
         result = cni(guest_netns, "ADD", bridge, task, container_netns)
+        # The UDP side is a process in the container's namespace (busybox's nc has no -u).
+        echo = subprocess.Popen(["nsenter", "--net=" + container_netns, *perl_udp_echo(80)],
+                                stdout=subprocess.PIPE, text=True)
+        assert echo.stdout.readline() == "ready\n"
         cd.berth("ctr", "--", "run", "-d", "--with-ns", "network:" + container_netns, IMAGE, task,
                  "sh", "-c", "echo hello-cni > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
         wait_until(lambda: ":80 " in subprocess.run(
             ["nsenter", "--net=" + container_netns, "ss", "-ltnH"], capture_output=True,
             text=True).stdout, 20, "httpd to listen in the container")
         assert refused("127.0.0.1", any_port) and refused("127.0.0.1", local_port)
+        assert udp_bindable("127.0.0.1", udp_port)
         portmap = dict(network, type="portmap", capabilities={"portMappings": True}, snat=True,
                        prevResult=result, runtimeConfig={"portMappings": [
                            {"hostPort": any_port, "containerPort": 80, "protocol": "tcp"},
                            {"hostPort": local_port, "containerPort": 80, "protocol": "tcp",
-                            "hostIP": "127.0.0.1"}]})
+                            "hostIP": "127.0.0.1"},
+                           {"hostPort": udp_port, "containerPort": 80, "protocol": "udp"}]})
         cni(guest_netns, "ADD", portmap, task, container_netns)
         mapped = time.monotonic()
         assert serves(guest, any_port, "hello-cni\n")  # the guest's own DNAT, before berth's part
@@ -503,24 +512,31 @@ def test_a_cni_hostport_reaches_host_loopback_and_leaves_with_its_mapping(cd):
                    "the hostPort on host loopback", 0.02)
         wait_until(lambda: serves("127.0.0.1", local_port, "hello-cni\n"), 5,
                    "the 127.0.0.1 hostPort on host loopback", 0.02)
+        wait_until(lambda: udp_echoes("127.0.0.1", udp_port), 5,
+                   "the UDP hostPort on host loopback", 0.02)
         opened = time.monotonic() - mapped
         print("\nCNI hostPorts on 127.0.0.1 %.3fs after portmap's ADD" % opened)
         assert opened < 2.5, opened
         forwards = {f["host"]: f for f in cd.status()["forwards"]}
-        for port in (any_port, local_port):
+        for port, proto in ((any_port, "tcp"), (local_port, "tcp"), (udp_port, "udp")):
             assert forwards["127.0.0.1:%d" % port]["origin"] == "guest listener", forwards
+            assert forwards["127.0.0.1:%d" % port]["proto"] == proto, forwards
 
         cni(guest_netns, "DEL", portmap, task, container_netns)
         portmap = None
         removed = time.monotonic()
         wait_until(lambda: not accepts("127.0.0.1", any_port) and
-                   not accepts("127.0.0.1", local_port), 5, "the forwards to close", 0.02)
+                   not accepts("127.0.0.1", local_port) and
+                   udp_bindable("127.0.0.1", udp_port), 5, "the forwards to close", 0.02)
         closed = time.monotonic() - removed
         print("CNI hostPort forwards closed %.3fs after portmap's DEL" % closed)
         assert closed < 2.5, closed
         assert ":80 " in subprocess.run(["nsenter", "--net=" + container_netns, "ss", "-ltnH"],
                                         capture_output=True, text=True).stdout  # task still up
     finally:
+        if echo:
+            echo.kill()
+            echo.wait()
         if portmap:
             cni(guest_netns, "DEL", portmap, task, container_netns)
         host_ctr(cd, "tasks", "kill", "-s", "SIGKILL", task, check=False)
