@@ -8,9 +8,10 @@
 
 namespace berth::server {
 
-// Lives while the factory or any of its listeners does; its worker finishes every queued call
-// before it is joined, so no call outlives it. Tasks hold a plain pointer to it: a task must
-// never drop the last reference, or the worker would join itself.
+// Lives while the factory or any of its listeners does; its workers finish every queued call
+// before they are joined, so no call outlives it. Tasks hold a plain pointer to it: a task must
+// never drop the last reference, or a worker would join itself. A task never posts to the other
+// worker, so joining them in either order is safe.
 struct GuestForwardListeners::Shared {
   explicit Shared(vm::PortOpener& o) : opener(o) {}
 
@@ -23,10 +24,19 @@ struct GuestForwardListeners::Shared {
     if (handler) handler(spec, error);
   }
 
+  // A spec's calls all run on one worker, in order: the redirecting one's when the spec has a
+  // redirect in the guest (an ssh session: seconds on a TCG guest), so a plain forward (one QMP
+  // call) never waits behind another's redirect.
+  DriverThread& workerFor(const fwd::ForwardSpec& spec) {
+    return spec.guest_loopback.empty() ? worker : redirecting;
+  }
+
   vm::PortOpener& opener;
   std::mutex mutex;
   Failed on_failed;
-  DriverThread worker;  // last member: joined first, while the others still exist
+  // Last members: joined first, while the others still exist.
+  DriverThread redirecting;
+  DriverThread worker;
 };
 
 namespace {
@@ -36,7 +46,7 @@ class GuestForward : public fwd::Listener {
   GuestForward(std::shared_ptr<GuestForwardListeners::Shared> shared, fwd::ForwardSpec spec)
       : shared_(std::move(shared)), spec_(std::move(spec)), opened_(std::make_shared<bool>()) {
     auto* shared_raw = shared_.get();
-    shared_->worker.post([shared_raw, spec = spec_, opened = opened_] {
+    shared_->workerFor(spec_).post([shared_raw, spec = spec_, opened = opened_] {
       auto& opener = shared_raw->opener;
       std::string error;
       if (!spec.guest_loopback.empty())
@@ -53,7 +63,7 @@ class GuestForward : public fwd::Listener {
 
   ~GuestForward() override {
     auto* shared_raw = shared_.get();
-    shared_->worker.post([shared_raw, spec = spec_, opened = opened_] {
+    shared_->workerFor(spec_).post([shared_raw, spec = spec_, opened = opened_] {
       if (!*opened) return;
       auto& opener = shared_raw->opener;
       std::string error = opener.closeForward(spec.proto, spec.bind_ip, spec.host_port);
@@ -100,10 +110,12 @@ std::string GuestForwardListeners::refusal(const fwd::ForwardSpec& spec) const {
 }
 
 void GuestForwardListeners::drain() {
-  std::promise<void> done;
-  auto future = done.get_future();
-  shared_->worker.post([&done] { done.set_value(); });
-  future.wait();
+  for (auto* worker : {&shared_->worker, &shared_->redirecting}) {
+    std::promise<void> done;
+    auto future = done.get_future();
+    worker->post([&done] { done.set_value(); });
+    future.wait();
+  }
 }
 
 }  // namespace berth::server

@@ -7,8 +7,9 @@
 // reported through the forwarder's failure handler and becomes a conflict. Pass it as
 // fwd::ForwarderOptions::listeners. A spec on the guest's loopback (guest_loopback) is first
 // redirected there in the guest (PortOpener::redirectToLoopback; to a CNI hostPort's container,
-// ForwardSpec::guestRedirect()), then opened like any other;
-// closing undoes both. Thread-safe. The opener must outlive drain() (or the
+// ForwardSpec::guestRedirect()), then opened like any other; closing undoes both. Such specs
+// run on a second worker: a redirect is an ssh session into the guest (seconds on a TCG guest),
+// which the other forwards do not wait for. Thread-safe. The opener must outlive drain() (or the
 // destructor), which waits until every queued call has reached it.
 #include <memory>
 

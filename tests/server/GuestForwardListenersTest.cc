@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/GuestForwardListeners.h"
@@ -25,7 +29,10 @@ class RecordingOpener final : public vm::PortOpener {
     return guest_loopback == "::1" ? "IPv6 loopback" : "";
   }
   std::string redirectToLoopback(std::uint16_t guest_port, const std::string& to) override {
-    return note("redirect " + std::to_string(guest_port) + " " + to);
+    auto result = note("redirect " + std::to_string(guest_port) + " " + to);
+    std::unique_lock lock(mutex_);
+    released_.wait(lock, [this] { return !hold_redirects_; });
+    return result;
   }
   std::string unredirectFromLoopback(std::uint16_t guest_port, const std::string& to) override {
     return note("unredirect " + std::to_string(guest_port) + " " + to);
@@ -36,6 +43,18 @@ class RecordingOpener final : public vm::PortOpener {
     return calls_;
   }
   std::string fail;  // a call that starts with it fails (set before any call)
+  // While held, a redirect (as slow as an ssh session into the guest) returns only on release().
+  void holdRedirects() {
+    std::lock_guard lock(mutex_);
+    hold_redirects_ = true;
+  }
+  void release() {
+    {
+      std::lock_guard lock(mutex_);
+      hold_redirects_ = false;
+    }
+    released_.notify_all();
+  }
 
  private:
   std::string note(std::string call) {
@@ -45,6 +64,8 @@ class RecordingOpener final : public vm::PortOpener {
     return fails ? "it failed" : "";
   }
   std::mutex mutex_;
+  std::condition_variable released_;
+  bool hold_redirects_ = false;
   std::vector<std::string> calls_;
 };
 
@@ -125,6 +146,40 @@ TEST(GuestForwardListenersTest, AFailedRedirectOpensNothing) {
   listeners.drain();
   EXPECT_EQ(opener.calls(), (std::vector<std::string>{"redirect 22003 127.0.0.1"}));
   EXPECT_EQ(failures, 1);  // drain() ordered it before this read
+}
+
+TEST(GuestForwardListenersTest, APlainForwardDoesNotWaitBehindARedirect) {
+  RecordingOpener opener;
+  opener.holdRedirects();
+  GuestForwardListeners listeners(opener);
+  std::string error;
+  auto redirected = listeners.open(loopbackSpec(), error);
+  auto plain_spec = loopbackSpec();
+  plain_spec.host_port = plain_spec.guest_port = 22004;
+  plain_spec.guest_loopback.clear();
+  auto plain = listeners.open(plain_spec, error);
+  plain.reset();
+  const std::vector<std::string> plain_calls = {"open tcp 127.0.0.1:22004 -> 22004",
+                                                "close tcp 127.0.0.1:22004"};
+  auto has_plain_calls = [&] {
+    auto calls = opener.calls();
+    return std::search(calls.begin(), calls.end(), plain_calls.begin(), plain_calls.end()) !=
+           calls.end();
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!has_plain_calls() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The redirect still waits; the plain forward has opened and closed.
+  EXPECT_EQ(opener.calls(), (std::vector<std::string>{"redirect 22003 127.0.0.1",
+                                                      "open tcp 127.0.0.1:22004 -> 22004",
+                                                      "close tcp 127.0.0.1:22004"}));
+  opener.release();
+  redirected.reset();  // its calls stay in order behind the redirect
+  listeners.drain();
+  EXPECT_EQ(opener.calls(), (std::vector<std::string>{
+                                "redirect 22003 127.0.0.1", "open tcp 127.0.0.1:22004 -> 22004",
+                                "close tcp 127.0.0.1:22004", "open tcp 127.0.0.1:22003 -> 22003",
+                                "close tcp 127.0.0.1:22003", "unredirect 22003 127.0.0.1"}));
 }
 
 TEST(GuestForwardListenersTest, RefusalsComeFromTheOpenerWithoutAnyCall) {
