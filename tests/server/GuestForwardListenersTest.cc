@@ -154,6 +154,12 @@ TEST(GuestForwardListenersTest, APlainForwardDoesNotWaitBehindARedirect) {
   GuestForwardListeners listeners(opener);
   std::string error;
   auto redirected = listeners.open(loopbackSpec(), error);
+  // The redirect has started (and is held) before the plain forward is asked for: the two
+  // workers' calls have no order of their own.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (opener.calls().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(opener.calls(), (std::vector<std::string>{"redirect 22003 127.0.0.1"}));
   auto plain_spec = loopbackSpec();
   plain_spec.host_port = plain_spec.guest_port = 22004;
   plain_spec.guest_loopback.clear();
@@ -166,7 +172,6 @@ TEST(GuestForwardListenersTest, APlainForwardDoesNotWaitBehindARedirect) {
     return std::search(calls.begin(), calls.end(), plain_calls.begin(), plain_calls.end()) !=
            calls.end();
   };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!has_plain_calls() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   // The redirect still waits; the plain forward has opened and closed.
