@@ -20,6 +20,8 @@ struct CniHostport {
   // The rule's --to-destination as written ("10.88.0.5:80"): where portmap sends it. Not checked
   // here: whoever puts it in a command checks it first.
   std::string destination{};
+  // A protocol berth forwards ("tcp", "udp"); nothing relays sctp.
+  bool forwardable() const { return protocol == "tcp" || protocol == "udp"; }
   friend auto operator<=>(const CniHostport&, const CniHostport&) = default;
 };
 

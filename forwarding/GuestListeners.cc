@@ -75,7 +75,7 @@ void GuestListeners::addCniHostports(std::vector<ListeningSocket>& out) {
     cni_->refresh();
   }
   for (const auto& mapping : cni_->last())
-    if (mapping.protocol == "tcp" || mapping.protocol == "udp")
+    if (mapping.forwardable())
       out.push_back({mapping.host_ip.empty() ? "0.0.0.0" : mapping.host_ip, mapping.port, "",
                      mapping.protocol});
 }

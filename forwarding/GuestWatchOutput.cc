@@ -58,7 +58,7 @@ void GuestWatchOutput::reset() {
 void GuestWatchOutput::merge() {
   listeners_ = sockets_;
   for (const auto& mapping : hostports_) {
-    if (mapping.protocol != "tcp" && mapping.protocol != "udp") continue;  // sctp: no relay
+    if (!mapping.forwardable()) continue;
     if (mapping.host_ip.empty())
       listeners_.push_back({"0.0.0.0", mapping.port, "", mapping.protocol});
     else if (isLoopback(mapping.host_ip))
