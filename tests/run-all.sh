@@ -2,7 +2,7 @@
 # README's test command: installs what the tests need (Debian packages, npm modules), builds
 # berth, and runs every suite: unit tests, integration tests against a real dockerd, then each
 # script in tests/ci/suites/ in name order (fuzz, sanitizers, the slow VM suite, ...); the lint
-# suite and the fuzz/sanitize suites' clang build run at nice 19 beside the integration suite.
+# suite and the fuzz/sanitize suites' clang build run at nice 19 from the integration suite on.
 # Env: BERTH_BUILD_DIR (default build), BERTH_SUITES (space-separated names to run, default
 # all), BERTH_SKIP_INSTALL=1 to skip apt/npm. Ends with one line "N passed, N failed, N not run".
 # A suite that cannot run on this machine exits 77 after printing "not run: REASON" as its last
@@ -58,7 +58,8 @@ suite unit ctest --test-dir "$BUILD" --output-on-failure -j 2
 # which mostly waits on dockerd, its clients and its timers: the lint suite, the clang build the
 # fuzz and sanitize suites share, and the VM suite's guest image (mostly a download). Run after
 # it, they cost ~30 min of CI's wall time; beside it, nice 19 gives the tests the CPU whenever
-# they want it. Their output is printed when they are collected.
+# they want it. Their output is printed when they are collected; the lint suite and the clang
+# build run on beside the suites after it.
 selected() { [ -z "${BERTH_SUITES:-}" ] || [[ " $BERTH_SUITES " == *" $1 "* ]]; }
 declare -A bg_pid=() bg_out=() bg_rc=() bg_secs=()
 background() {  # background NAME CMD...: start one
@@ -66,7 +67,7 @@ background() {  # background NAME CMD...: start one
   shift
   bg_out[$name]=$(mktemp)
   bg_secs[$name]=$SECONDS
-  log "$name: started beside the integration suite (nice 19)"
+  log "$name: started in the background (nice 19)"
   nice -n 19 "$@" >"${bg_out[$name]}" 2>&1 &
   bg_pid[$name]=$!
 }
@@ -78,7 +79,7 @@ finish() {  # finish NAME: wait for it (in this shell: its child); keeps its exi
 replay() {  # replay NAME: its output and exit code, as if it ran now (`suite` runs it)
   cat "${bg_out[$1]}"
   rm -f "${bg_out[$1]}"
-  echo "($1 ran for ${bg_secs[$1]}s beside the integration suite)"
+  echo "($1 ran for ${bg_secs[$1]}s in the background)"
   return "${bg_rc[$1]}"
 }
 selected lint && background lint bash tests/ci/suites/15-lint.sh
@@ -93,12 +94,6 @@ selected systemd-service && background systemd-root bash tests/harness/systemd-r
 suite integration timeout -s INT -k 60 2400 /usr/bin/python3 -m pytest -q -rfE -p no:cacheprovider \
   --durations=20 tests/integration
 
-# The lint suite is counted like any other; the clang build is only waited for (the fuzz and
-# sanitize suites build incrementally on top of it and report its errors themselves).
-if [ -n "${bg_pid[lint]:-}" ]; then
-  finish lint
-  suite lint replay lint
-fi
 for name in guest-image systemd-root; do
   [ -n "${bg_pid[$name]:-}" ] || continue
   finish "$name"
@@ -125,11 +120,19 @@ run_suites() {  # run_suites NEED
   for s in $(suite_names "$1"); do
     name=$(basename "$s" .sh)
     name=${name#[0-9][0-9]-}
-    [ "$name" = lint ] && continue  # ran beside the integration suite
+    [ "$name" = lint ] && continue  # ran in the background
     suite "$name" bash "$s"
   done
 }
 run_suites ""
+# The lint suite is counted like any other, collected only now: its whole-tree clang-tidy run
+# (~25 min at nice 19 beside the other work) outlasts the integration suite, and waiting for it
+# there idled the critical path for ~6 min. The clang build is only waited for (the fuzz and
+# sanitize suites build incrementally on top of it and report its errors themselves).
+if [ -n "${bg_pid[lint]:-}" ]; then
+  finish lint
+  suite lint replay lint
+fi
 if [ -n "${bg_pid[sanitize-build]:-}" ]; then
   finish sanitize-build
   log "sanitize-build"
