@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -14,6 +17,18 @@
 
 namespace berth::vm {
 namespace {
+
+// Whether something accepts connections on the unix socket PATH. QEMU creates the socket file
+// at bind(), a moment before listen(): a connect in between is refused.
+bool accepts(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
 
 // A real QEMU with no machine at all: starts in milliseconds and serves QMP.
 class QmpClientTest : public ::testing::Test {
@@ -30,7 +45,7 @@ class QmpClientTest : public ::testing::Test {
         "-display",           "none",     "-qmp", "unix:" + socket_ + ",server=on,wait=off"};
     spawn.output = dir_ + "/qemu.log";
     qemu_.emplace(net::ChildProcess::spawn(spawn));
-    for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i)
+    for (int i = 0; i < 200 && !accepts(socket_); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   void TearDown() override {
