@@ -35,6 +35,16 @@ def recv_until_eof(sock, size=65536):
         out += chunk
 
 
+def recv_until(sock, marker, data=b"", size=65536):
+    """`data` plus what `sock` receives until `marker` is in it; the peer closing first is an
+    assertion that shows what came."""
+    while marker not in data:
+        chunk = sock.recv(size)
+        assert chunk, data[-2000:]
+        data += chunk
+    return data
+
+
 def run(cmd, env=None, check=True, timeout=300, **kw):
     """subprocess.run with text capture; on failure the error shows stdout and stderr."""
     p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, **kw)

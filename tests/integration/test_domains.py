@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from berth_harness import DOCKER, run
+from berth_harness import DOCKER, recv_until, run
 from profiles_helpers import Profiles
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -166,11 +166,7 @@ def test_streamed_response_arrives_before_it_ends(names):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         start = time.time()
         s.sendall(b"GET /cgi-bin/slow HTTP/1.1\r\nHost: web1.default.berth.localhost\r\n\r\n")
-        data = b""
-        while b"first" not in data:
-            chunk = s.recv(65536)
-            assert chunk, data
-            data += chunk
+        data = recv_until(s, b"first")
         first_at = time.time() - start
         while b"second" not in data:
             chunk = s.recv(65536)

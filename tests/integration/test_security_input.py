@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from berth_harness import Berth, DOCKER, short_tmpdir
+from berth_harness import Berth, DOCKER, recv_until, short_tmpdir
 from security_helpers import raw_exchange, status_and_body, uid
 
 HEAD_TIMEOUT = 2
@@ -210,14 +210,24 @@ def test_live_streams_and_hijacks_outlive_the_head_timeout(limited):
         limited.docker("rm", "-f", name, check=False)
 
 
+def hold_event_stream(sock_path):
+    """A connection that berth counts for as long as it stays open: a live GET /events, whose
+    head has arrived (a silent connection would be cut by the 2 s head timeout on a slow
+    machine, and the cap would no longer be full when the test checks it)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(sock_path)
+    s.sendall(b"GET /v1.41/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = recv_until(s, b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    return s
+
+
 def test_connection_cap_answers_503_then_recovers(limited):
     held = []
     try:
         for _ in range(MAX_CONNECTIONS):
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(limited.sock)
-            held.append(s)
-        time.sleep(0.3)
+            held.append(hold_event_stream(limited.sock))
         req = b"GET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\n\r\n"
         message = assert_docker_error(raw_exchange(limited.sock, req, timeout=10), 503)
         assert "too many connections (limit %d)" % MAX_CONNECTIONS in message
@@ -226,5 +236,10 @@ def test_connection_cap_answers_503_then_recovers(limited):
     finally:
         for s in held:
             s.close()
-    time.sleep(0.3)
+    # Berth hears the closes asynchronously; the cap must lift within a few seconds.
+    deadline = time.monotonic() + 10
+    req = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
+    while status_and_body(raw_exchange(limited.sock, req, timeout=10))[0] == 503:
+        assert time.monotonic() < deadline, "the connection cap did not lift after the closes"
+        time.sleep(0.1)
     docker_ps_works(limited)
