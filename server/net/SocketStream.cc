@@ -3,13 +3,125 @@
 #include <sys/socket.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/version.hpp>
 #include <cerrno>
+#include <memory>
 #include <vector>
+
+// Asio 1.74's epoll reactor starts every read with a recv() and, if the socket is empty, a
+// second one when epoll reports it ready: a relayed request/response pays two wasted recv()s
+// (EAGAIN), about 1.5 of its 6 syscalls (perf stat, _ping c=32), which is berth's CPU gap to
+// HAProxy on this VM where each syscall is dear. The reactor skips that first recv() after an
+// operation reports "done_and_exhausted", but its own recv op says so only at EOF.
+// DrainingRecv reads with one recvmmsg() of two messages: the buffer but its last byte, then
+// that byte. The second answering EAGAIN proves, in the same syscall, that the socket is empty
+// and no EOF waits behind the data (a short read alone cannot tell: a peer's last bytes and
+// its FIN often come in one epoll event, and the read after them would wait forever); only
+// then does it report "exhausted". Internals of the Boost version Debian ships: any other
+// version uses plain async_read_some.
+#if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING)
+#define BERTH_DRAINING_RECV 1
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/query.hpp>
+#else
+#define BERTH_DRAINING_RECV 0
+#endif
 
 namespace berth::net {
 
+#if BERTH_DRAINING_RECV
+namespace {
+
+namespace asio_detail = boost::asio::detail;
+
+// One read of at least one byte into `buffer`, completed on the reactor's thread, which is the
+// socket's executor (each connection stays on one single-threaded loop).
+class DrainingRecv final : public asio_detail::reactor_op {
+ public:
+  DrainingRecv(int fd, boost::asio::mutable_buffer buffer, IoHandler handler)
+      : reactor_op(ErrorCode(), &DrainingRecv::perform, &DrainingRecv::complete),
+        fd_(fd),
+        buffer_(buffer),
+        handler_(std::move(handler)) {}
+
+ private:
+  static status perform(reactor_op* base) {
+    auto* op = static_cast<DrainingRecv*>(base);
+    auto* data = static_cast<char*>(op->buffer_.data());
+    const std::size_t size = op->buffer_.size();
+    iovec parts[2] = {{data, size > 1 ? size - 1 : 1}, {data + size - 1, 1}};
+    mmsghdr messages[2] = {};
+    messages[0].msg_hdr.msg_iov = &parts[0];
+    messages[0].msg_hdr.msg_iovlen = 1;
+    messages[1].msg_hdr.msg_iov = &parts[1];
+    messages[1].msg_hdr.msg_iovlen = 1;
+    int got;
+    do {
+      got = ::recvmmsg(op->fd_, messages, size > 1 ? 2 : 1, MSG_DONTWAIT, nullptr);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      op->ec_ = ErrorCode(errno, boost::asio::error::get_system_category());
+      return done;
+    }
+    const std::size_t first = size > 1 ? messages[0].msg_len : 0;
+    if (size == 1 || first == 0) {  // one byte asked for, or EOF before any data
+      op->bytes_transferred_ = size == 1 ? messages[0].msg_len : 0;
+      if (op->bytes_transferred_ == 0) op->ec_ = boost::asio::error::eof;
+      return op->bytes_transferred_ == 0 ? done_and_exhausted : done;
+    }
+    op->bytes_transferred_ = first;
+    if (got == 1) return done_and_exhausted;  // the second read found the socket empty
+    if (messages[1].msg_len == 1) {
+      // Bytes came after the first read: the last one of the buffer follows them in the stream.
+      data[first] = data[size - 1];
+      op->bytes_transferred_ = first + 1;
+    }
+    return done;  // more bytes, or an EOF that the next read (speculative) reports
+  }
+
+  // `owner` is null when the io_context is destroyed with the operation pending: free only.
+  static void complete(void* owner, asio_detail::operation* base, const ErrorCode& /*unused*/,
+                       std::size_t /*unused*/) {
+    std::unique_ptr<DrainingRecv> op(static_cast<DrainingRecv*>(base));
+    if (owner == nullptr) return;
+    IoHandler handler = std::move(op->handler_);
+    const ErrorCode ec = op->ec_;
+    const std::size_t n = op->bytes_transferred_;
+    op.reset();
+    handler(ec, n);
+  }
+
+  int fd_;
+  boost::asio::mutable_buffer buffer_;
+  IoHandler handler_;
+};
+
+// The socket's reactor state is a protected member of basic_socket; a pointer to it formed in
+// a derived class may be applied to any socket.
+template <class Socket>
+struct SocketImpl : Socket {
+  static constexpr auto kMember = &SocketImpl::impl_;
+};
+
+}  // namespace
+#endif
+
 template <class Protocol>
 void SocketStream<Protocol>::readSome(boost::asio::mutable_buffer buffer, IoHandler handler) {
+#if BERTH_DRAINING_RECV
+  if (buffer.size() > 0) {
+    auto& impl = (socket_.*SocketImpl<Socket>::kMember).get_implementation();
+    auto& reactor = boost::asio::use_service<asio_detail::reactor>(
+        boost::asio::query(socket_.get_executor(), boost::asio::execution::context));
+    reactor.start_op(asio_detail::reactor::read_op, impl.socket_, impl.reactor_data_,
+                     new DrainingRecv(impl.socket_, buffer, std::move(handler)),
+                     /*is_continuation=*/false, /*allow_speculative=*/true);
+    return;
+  }
+#endif
   socket_.async_read_some(buffer, std::move(handler));
 }
 

@@ -4,7 +4,12 @@
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <optional>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/net/SocketStream.h"
@@ -23,10 +28,114 @@ class SocketStreamTest : public ::testing::Test {
     return UnixStream(std::move(ours), "test");
   }
 
+  struct ReadResult {
+    ErrorCode ec;
+    std::string bytes;
+  };
+
+  // One readSome of up to `size` bytes, run to completion (or to `limit`: nullopt if the read
+  // never completed, which is the hang these tests look for).
+  std::optional<ReadResult> readOnce(std::size_t size,
+                                     std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    std::vector<char> buffer(size);
+    std::optional<ReadResult> result;
+    stream_.readSome(boost::asio::buffer(buffer), [&](ErrorCode ec, std::size_t n) {
+      result = ReadResult{ec, std::string(buffer.data(), n)};
+    });
+    io_.restart();
+    io_.run_for(limit);
+    return result;
+  }
+
   boost::asio::io_context io_;
   Unix::socket theirs_{io_};
   UnixStream stream_ = connectedTo(theirs_);
 };
+
+TEST_F(SocketStreamTest, ThePeersLastBytesAndItsEofThatCameWithThemAreBothRead) {
+  // Bytes and FIN queued before the first read: after a short read, the next must still hear
+  // the EOF (a reader that took "short" to mean "empty" would wait for an event that never
+  // comes).
+  boost::asio::write(theirs_, boost::asio::buffer(std::string("tail")));
+  theirs_.close();
+  auto first = readOnce(64);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->ec);
+  EXPECT_EQ(first->bytes, "tail");
+  auto second = readOnce(64);
+  ASSERT_TRUE(second) << "the read after the last bytes never completed";
+  EXPECT_EQ(second->ec, boost::asio::error::eof);
+}
+
+TEST_F(SocketStreamTest, AReadAfterTheSocketRanEmptyHearsBytesThatComeLater) {
+  boost::asio::write(theirs_, boost::asio::buffer(std::string("a")));
+  auto first = readOnce(64);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->bytes, "a");
+  std::thread later([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    boost::asio::write(theirs_, boost::asio::buffer(std::string("b")));
+  });
+  auto second = readOnce(64);
+  later.join();
+  ASSERT_TRUE(second) << "bytes sent after the socket ran empty were never read";
+  EXPECT_EQ(second->bytes, "b");
+}
+
+TEST_F(SocketStreamTest, ABufferFilledExactlyAndAOneByteBufferGetEveryByte) {
+  boost::asio::write(theirs_, boost::asio::buffer(std::string("0123456789xy")));
+  auto ten = readOnce(10);
+  ASSERT_TRUE(ten);
+  EXPECT_EQ(ten->bytes, "0123456789");
+  auto one = readOnce(1);
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->bytes, "x");
+  auto rest = readOnce(1);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest->bytes, "y");
+}
+
+TEST_F(SocketStreamTest, AClosePendingReadCompletesAsAborted) {
+  std::optional<ErrorCode> got;
+  std::vector<char> buffer(16);
+  stream_.readSome(boost::asio::buffer(buffer), [&](ErrorCode ec, std::size_t) { got = ec; });
+  io_.poll();
+  EXPECT_FALSE(got);
+  stream_.close();
+  io_.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, boost::asio::error::operation_aborted);
+}
+
+TEST_F(SocketStreamTest, ChunksOfEverySizeWhileReadingArriveWholeAndInOrder) {
+  // A writer racing the reader, so that bytes also land between the two halves of a read.
+  constexpr std::size_t kTotal = std::size_t{4} << 20;
+  std::string sent(kTotal, '\0');
+  std::mt19937 random(7);
+  for (auto& c : sent) c = static_cast<char>(random());
+  std::thread writer([this, &sent] {
+    std::mt19937 sizes(11);
+    for (std::size_t at = 0; at < sent.size();) {
+      const std::size_t n = std::min<std::size_t>(sent.size() - at, 1 + sizes() % 70000);
+      boost::asio::write(theirs_, boost::asio::buffer(sent.data() + at, n));
+      at += n;
+      if (sizes() % 8 == 0) std::this_thread::yield();
+    }
+    theirs_.shutdown(Unix::socket::shutdown_send);
+  });
+  std::string received;
+  std::mt19937 sizes(13);
+  for (;;) {
+    auto got = readOnce(1 + sizes() % 9000);
+    ASSERT_TRUE(got) << "a read never completed after " << received.size() << " bytes";
+    if (got->ec == boost::asio::error::eof) break;
+    ASSERT_FALSE(got->ec) << got->ec.message();
+    received += got->bytes;
+  }
+  writer.join();
+  EXPECT_EQ(received.size(), sent.size());
+  EXPECT_TRUE(received == sent) << "bytes arrived out of order or changed";
+}
 
 TEST_F(SocketStreamTest, TryWriteTakesWhatFitsThenSaysWouldBlockAndNeverWaits) {
   auto& stream = stream_;
