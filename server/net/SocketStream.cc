@@ -47,11 +47,12 @@ class DrainingRecv final : public asio_detail::reactor_op {
         handler_(std::move(handler)) {}
 
  private:
+  // The buffer holds at least two bytes (readSome sends one-byte reads to Asio's own op).
   static status perform(reactor_op* base) {
     auto* op = static_cast<DrainingRecv*>(base);
     auto* data = static_cast<char*>(op->buffer_.data());
     const std::size_t size = op->buffer_.size();
-    iovec parts[2] = {{data, size > 1 ? size - 1 : 1}, {data + size - 1, 1}};
+    iovec parts[2] = {{data, size - 1}, {data + size - 1, 1}};
     mmsghdr messages[2] = {};
     messages[0].msg_hdr.msg_iov = &parts[0];
     messages[0].msg_hdr.msg_iovlen = 1;
@@ -59,18 +60,17 @@ class DrainingRecv final : public asio_detail::reactor_op {
     messages[1].msg_hdr.msg_iovlen = 1;
     int got;
     do {
-      got = ::recvmmsg(op->fd_, messages, size > 1 ? 2 : 1, MSG_DONTWAIT, nullptr);
+      got = ::recvmmsg(op->fd_, messages, 2, MSG_DONTWAIT, nullptr);
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
       op->ec_ = ErrorCode(errno, boost::asio::error::get_system_category());
       return done;
     }
-    const std::size_t first = size > 1 ? messages[0].msg_len : 0;
-    if (size == 1 || first == 0) {  // one byte asked for, or EOF before any data
-      op->bytes_transferred_ = size == 1 ? messages[0].msg_len : 0;
-      if (op->bytes_transferred_ == 0) op->ec_ = boost::asio::error::eof;
-      return op->bytes_transferred_ == 0 ? done_and_exhausted : done;
+    const std::size_t first = messages[0].msg_len;
+    if (first == 0) {  // EOF before any data
+      op->ec_ = boost::asio::error::eof;
+      return done_and_exhausted;
     }
     op->bytes_transferred_ = first;
     if (got == 1) return done_and_exhausted;  // the second read found the socket empty
@@ -112,7 +112,7 @@ struct SocketImpl : Socket {
 template <class Protocol>
 void SocketStream<Protocol>::readSome(boost::asio::mutable_buffer buffer, IoHandler handler) {
 #if BERTH_DRAINING_RECV
-  if (buffer.size() > 0) {
+  if (buffer.size() > 1) {
     auto& impl = (socket_.*SocketImpl<Socket>::kMember).get_implementation();
     auto& reactor = boost::asio::use_service<asio_detail::reactor>(
         boost::asio::query(socket_.get_executor(), boost::asio::execution::context));

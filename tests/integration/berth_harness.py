@@ -35,9 +35,10 @@ def recv_until_eof(sock, size=65536):
         out += chunk
 
 
-def recv_until(sock, marker, data=b"", size=65536):
-    """`data` plus what `sock` receives until `marker` is in it; the peer closing first is an
-    assertion that shows what came."""
+def recv_until(sock, marker, size=65536):
+    """What `sock` receives until `marker` is in it; the peer closing first is an assertion
+    that shows what came."""
+    data = b""
     while marker not in data:
         chunk = sock.recv(size)
         assert chunk, data[-2000:]
