@@ -2,8 +2,12 @@
 // For each target socket (berth, the engine directly, a socat relay, ...): requests/s and
 // p50/p99 latency of GET /_ping and GET /containers/json at concurrency 1 and 32 (one
 // keep-alive connection per worker), and MiB/s of a PUT and a GET .../archive of N MiB.
-// Rounds alternate between targets; with 3 or more rounds the median round is reported, with
-// fewer the best one, and the table's header says which (the machine is shared).
+// Rounds alternate between targets, each round in another order (round r starts at target r),
+// so no target always runs after the same one; with 3 or more rounds the median round is
+// reported, with fewer the best one, and the table's header says which (the machine is shared).
+// A ratio column is the median of the per-round ratios (each from targets measured seconds
+// apart), not the ratio of two medians: the machine's speed drifts between rounds by more than
+// the relays differ (on this 2-core VM, 17k to 24k req/s for one relay within a minute).
 // Every reply is checked, not only its status: `/_ping` must answer "OK", `/containers/json` a
 // JSON array of --containers entries, the archive GET the exact bytes the PUT sent.
 // Plain blocking sockets and threads: the client must not be what is measured.
@@ -12,7 +16,7 @@
 //                     [--target socat=/p/socat.sock] --container C [--seconds 2]
 //                     [--rounds 3] [--archive-mib 1024] [--subject berth] [--containers N]
 //                     [--relay-pid berth=PID ...] [--memory berth ...] [--memory-settle 10]
-//                     [--only TEXT]
+//                     [--only TEXT] [--warmup 0.25]
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
 // --relay-pid, the CPU time that process (and its reaped children: socat forks one per
 // connection) used is shown per request (or per GiB): speed bought with CPU shows up there.
@@ -20,6 +24,8 @@
 // --memory NAME (a target with --relay-pid) adds that relay's memory rows after the speed rows:
 // VmRSS idle, per connection with 1000 open, and above idle --memory-settle seconds after they
 // closed (measureMemory). `berth_bench_relay --idle-memory SOCKET PID` prints them alone.
+// --warmup S: before each measured request run, S seconds of the same load, not counted, so a
+// target's figure does not include the engine settling from the run before it.
 // --only TEXT runs only the rows whose label contains TEXT (e.g. "_ping c=32"), for profiling
 // one row under strace or perf; the archive rows need "archive".
 #include <sys/resource.h>
@@ -444,6 +450,23 @@ double summarize(std::vector<double> v, bool higher_is_better) {
   return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+// The order targets run in during round `r`: all of them, starting at target r mod n.
+std::vector<std::size_t> roundOrder(std::size_t n, int r) {
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < n; ++i) order.push_back((static_cast<std::size_t>(r) + i) % n);
+  return order;
+}
+
+// subject/other from two targets' per-round rates: the median of the rounds' ratios with 3 or
+// more rounds, else the ratio of the best rounds (as summarize()).
+double pairedRatio(const std::vector<double>& subject, const std::vector<double>& other) {
+  if (subject.size() < 3 || subject.size() != other.size())
+    return summarize(subject, true) / summarize(other, true);
+  std::vector<double> ratios;
+  for (std::size_t r = 0; r < subject.size(); ++r) ratios.push_back(subject[r] / other[r]);
+  return summarize(ratios, true);
+}
+
 std::string statLabel(int rounds) {
   return (rounds < 3 ? "best of " : "median of ") + std::to_string(rounds) + " rounds";
 }
@@ -538,12 +561,14 @@ struct Row {
   std::vector<double> value;  // per target: req/s or MiB/s (summarize() over the rounds)
   std::vector<double> p50, p99;
   std::vector<double> cpu;  // per target: relay CPU us per request or s per GiB, all rounds
+  std::vector<std::vector<double>> per_round;  // per target: req/s or MiB/s of each round
 };
 
 int run(int argc, char** argv) {
   std::vector<Target> targets;
   std::string container;
   double seconds = 2;
+  double warmup = 0.25;
   int rounds = 3;
   std::uint64_t archive_mib = 1024;
   std::string subject = "berth";
@@ -567,6 +592,8 @@ int run(int argc, char** argv) {
       container = next();
     } else if (a == "--seconds") {
       seconds = std::stod(next());
+    } else if (a == "--warmup") {
+      warmup = std::stod(next());
     } else if (a == "--rounds") {
       rounds = std::stoi(next());
     } else if (a == "--archive-mib") {
@@ -612,13 +639,15 @@ int run(int argc, char** argv) {
   std::vector<Row> rows;
   for (const char* path : {"/_ping", "/v1.41/containers/json"}) {
     for (int conc : {1, 32}) {
-      Row row{std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}};
+      Row row{
+          std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}, {}};
       if (row.label.find(only) == std::string::npos) continue;
       std::vector<std::vector<RequestResult>> per(targets.size());
       std::vector<double> cpu(targets.size()), count(targets.size());
       const ReplyCheck reply_check(path, containers);
       for (int r = 0; r < rounds; ++r) {
-        for (std::size_t t = 0; t < targets.size(); ++t) {
+        for (std::size_t t : roundOrder(targets.size(), r)) {
+          if (warmup > 0) benchRequests(targets[t], path, conc, warmup, reply_check);
           double c0 = cpuSeconds(targets[t].relay_pid);
           per[t].push_back(benchRequests(targets[t], path, conc, seconds, reply_check));
           cpu[t] += settledCpuSeconds(targets[t].relay_pid) - c0;
@@ -634,6 +663,7 @@ int run(int argc, char** argv) {
           p50.push_back(x.p50_us);
           p99.push_back(x.p99_us);
         }
+        row.per_round.push_back(rps);
         row.value.push_back(summarize(rps, true));
         row.p50.push_back(summarize(p50, false));
         row.p99.push_back(summarize(p99, false));
@@ -648,14 +678,14 @@ int run(int argc, char** argv) {
     std::mt19937_64 rng(42);
     for (auto& c : block) c = static_cast<char>(rng());
     const std::uint64_t size = archive_mib * 1024 * 1024;
-    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}};
-    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}};
+    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}, {}};
+    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}, {}};
     std::vector<std::vector<double>> puts(targets.size()), gets(targets.size());
     put.cpu.assign(targets.size(), 0);
     get.cpu.assign(targets.size(), 0);
     const double gib = static_cast<double>(size) / (1024.0 * 1024.0 * 1024.0) * rounds;
     for (int r = 0; r < rounds; ++r) {
-      for (std::size_t t = 0; t < targets.size(); ++t) {
+      for (std::size_t t : roundOrder(targets.size(), r)) {
         double c0 = cpuSeconds(targets[t].relay_pid);
         puts[t].push_back(benchPutArchive(targets[t], container, size, block));
         double c1 = settledCpuSeconds(targets[t].relay_pid);
@@ -668,6 +698,8 @@ int run(int argc, char** argv) {
       put.value.push_back(summarize(puts[t], true));
       get.value.push_back(summarize(gets[t], true));
     }
+    put.per_round = puts;
+    get.per_round = gets;
     rows.push_back(put);
     rows.push_back(get);
   }
@@ -696,7 +728,8 @@ int run(int argc, char** argv) {
     std::printf("%-36s %-6s", row.label.c_str(), row.unit.c_str());
     for (double v : row.value) std::printf(" %12.1f", v);
     for (std::size_t t = 0; t < targets.size(); ++t)
-      if (s >= 0 && static_cast<int>(t) != s) std::printf(" %14.3f", row.value[s] / row.value[t]);
+      if (s >= 0 && static_cast<int>(t) != s)
+        std::printf(" %14.3f", pairedRatio(row.per_round[s], row.per_round[t]));
     std::printf("\n");
     if (!row.p50.empty()) {
       std::printf("%-36s %-6s", "  latency p50 / p99", "us");
@@ -719,6 +752,8 @@ int run(int argc, char** argv) {
       std::printf("\n");
     }
   }
+  if (rounds >= 3 && s >= 0 && targets.size() > 1)
+    std::printf("(a ratio: the median of the rounds' ratios, each round in another order)\n");
   if (!memory_targets.empty()) {
     // The relay's VmRSS (KiB): lower is better, so no ratio columns.
     struct MemoryRow {

@@ -2,7 +2,9 @@
 # Runs berth_bench_relay: a real dockerd (tests/harness/dockerd-ns.sh) with 20 running
 # containers (so that GET /containers/json has a realistic ~16 KB body), berth in front of it,
 # and the relays users would otherwise put there: `socat UNIX-LISTEN,fork UNIX-CONNECT` and
-# Debian's HAProxy (mode tcp, unix socket to unix socket, its default threads). Prints the
+# Debian's HAProxy (mode tcp, unix socket to unix socket, its default threads), plus a second
+# berth started the same way (berth-again): berth/berth-again is this run's noise floor, what two
+# identical relays differ by here (0.95-1.09 in session 24's runs). Prints the
 # table: berth's ratio to direct, socat and HAProxy, p50/p99 and each relay's CPU per request,
 # then berth's and HAProxy's memory with 1000 client connections open and after they close
 # (socat forks a process per connection: its parent's RSS would say nothing). Leaves nothing
@@ -24,6 +26,7 @@ command -v haproxy >/dev/null || { echo "haproxy is missing (apt-get install hap
 NAME=relay-bench-$$
 DIR=$(mktemp -d /tmp/b-rbench-XXXX)
 berth_pid=""
+again_pid=""
 spin_pid=""
 socat_pid=""
 haproxy_pid=""
@@ -31,7 +34,7 @@ cleanup() {
   local rc=$?
   set +e
   # socat dies of the SIGTERM (status 143): that is not the benchmark's result.
-  for pid in $berth_pid $spin_pid $socat_pid $haproxy_pid; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  for pid in $berth_pid $again_pid $spin_pid $socat_pid $haproxy_pid; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   bash tests/harness/dockerd-ns.sh stop "$NAME" "$DIR"
   rm -rf "$DIR"
   exit "$rc"
@@ -42,6 +45,11 @@ bash tests/harness/dockerd-ns.sh start "$NAME" "$DIR/engine" >/dev/null
 ENGINE=$DIR/engine/docker.sock
 "$BERTH" daemon --socket "$DIR/berth.sock" --upstream "unix://$ENGINE" >"$DIR/berth.log" 2>&1 &
 berth_pid=$!
+# Every relay is started from this shell, in its session: with sched_autogroup (Debian's
+# default) a process in a session of its own gets a CPU share of its own against the clients and
+# the engine, which moved GET /_ping c=32 by 15-25% in session 24's A/A runs.
+"$BERTH" daemon --socket "$DIR/again.sock" --upstream "unix://$ENGINE" >"$DIR/again.log" 2>&1 &
+again_pid=$!
 # The same relay with the post-work spin it can be given (IoLoop.h; off by default): what the
 # spin buys and costs.
 "$BERTH" daemon --spin-us 50 --socket "$DIR/spin.sock" --upstream "unix://$ENGINE" >"$DIR/spin.log" 2>&1 &
@@ -65,7 +73,7 @@ CFG
 haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 haproxy_pid=$!
 for _ in $(seq 1 100); do
-  [ -S "$DIR/berth.sock" ] && [ -S "$DIR/spin.sock" ] && [ -S "$DIR/socat.sock" ] && [ -S "$DIR/haproxy.sock" ] && break
+  [ -S "$DIR/berth.sock" ] && [ -S "$DIR/again.sock" ] && [ -S "$DIR/spin.sock" ] && [ -S "$DIR/socat.sock" ] && [ -S "$DIR/haproxy.sock" ] && break
   sleep 0.05
 done
 [ -S "$DIR/haproxy.sock" ] || { cat "$DIR/haproxy.log" >&2; exit 1; }
@@ -80,9 +88,9 @@ list_bytes=$(curl -s --unix-socket "$ENGINE" http://docker/v1.41/containers/json
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
 echo "haproxy: $(haproxy -v | head -1 | cut -d' ' -f1-3), $containers running containers (containers/json: $list_bytes bytes)"
 echo "engine: dockerd $(docker version --format '{{.Server.Version}}'), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(basename "$BUILD"))"
-"$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-spin="$DIR/spin.sock" \
+"$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-again="$DIR/again.sock" --target berth-spin="$DIR/spin.sock" \
   --target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" \
-  --relay-pid berth=$berth_pid --relay-pid berth-spin=$spin_pid --relay-pid socat=$socat_pid \
+  --relay-pid berth=$berth_pid --relay-pid berth-again=$again_pid --relay-pid berth-spin=$spin_pid --relay-pid socat=$socat_pid \
   --relay-pid haproxy=$haproxy_pid --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
   --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" --memory berth --memory haproxy \
   --memory-settle "${BENCH_MEMORY_SETTLE:-10}" "$@"
