@@ -452,8 +452,8 @@ double summarize(std::vector<double> v, bool higher_is_better) {
 
 // The order targets run in during round `r`: all of them, starting at target r mod n.
 std::vector<std::size_t> roundOrder(std::size_t n, int r) {
-  std::vector<std::size_t> order;
-  for (std::size_t i = 0; i < n; ++i) order.push_back((static_cast<std::size_t>(r) + i) % n);
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = (static_cast<std::size_t>(r) + i) % n;
   return order;
 }
 
@@ -462,8 +462,8 @@ std::vector<std::size_t> roundOrder(std::size_t n, int r) {
 double pairedRatio(const std::vector<double>& subject, const std::vector<double>& other) {
   if (subject.size() < 3 || subject.size() != other.size())
     return summarize(subject, true) / summarize(other, true);
-  std::vector<double> ratios;
-  for (std::size_t r = 0; r < subject.size(); ++r) ratios.push_back(subject[r] / other[r]);
+  std::vector<double> ratios(subject.size());
+  for (std::size_t r = 0; r < subject.size(); ++r) ratios[r] = subject[r] / other[r];
   return summarize(ratios, true);
 }
 
