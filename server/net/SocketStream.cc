@@ -114,11 +114,16 @@ void SocketStream<Protocol>::readSome(boost::asio::mutable_buffer buffer, IoHand
 #if BERTH_DRAINING_RECV
   if (buffer.size() > 1) {
     auto& impl = (socket_.*SocketImpl<Socket>::kMember).get_implementation();
-    auto& reactor = boost::asio::use_service<asio_detail::reactor>(
-        boost::asio::query(socket_.get_executor(), boost::asio::execution::context));
-    reactor.start_op(asio_detail::reactor::read_op, impl.socket_, impl.reactor_data_,
-                     new DrainingRecv(impl.socket_, buffer, std::move(handler)),
-                     /*is_continuation=*/false, /*allow_speculative=*/true);
+    // Found once: use_service locks the service registry and walks its list, and a socket's
+    // reactor never changes.
+    if (reactor_ == nullptr) {
+      reactor_ = &boost::asio::use_service<asio_detail::reactor>(
+          boost::asio::query(socket_.get_executor(), boost::asio::execution::context));
+    }
+    static_cast<asio_detail::reactor*>(reactor_)->start_op(
+        asio_detail::reactor::read_op, impl.socket_, impl.reactor_data_,
+        new DrainingRecv(impl.socket_, buffer, std::move(handler)),
+        /*is_continuation=*/false, /*allow_speculative=*/true);
     return;
   }
 #endif

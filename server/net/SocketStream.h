@@ -29,6 +29,7 @@ class SocketStream final : public ByteStream {
  private:
   Socket socket_;
   std::string description_;
+  void* reactor_ = nullptr;  // the socket's Asio reactor, once a read has looked it up (.cc)
 };
 
 using UnixStream = SocketStream<boost::asio::local::stream_protocol>;
