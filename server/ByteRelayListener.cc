@@ -14,23 +14,63 @@ namespace berth::server {
 
 ByteRelayListener::ByteRelayListener(boost::asio::io_context& io, std::string path,
                                      net::ConnectorPtr upstream, std::size_t chunk_bytes,
-                                     std::function<void(int)> on_count)
+                                     std::function<void(int)> on_count, std::string direct)
     : path_(std::move(path)),
       upstream_(std::move(upstream)),
       chunk_bytes_(chunk_bytes),
       on_count_(std::move(on_count)),
-      threaded_(std::make_shared<ThreadedPipes>(chunk_bytes)) {
+      threaded_(std::make_shared<ThreadedPipes>(chunk_bytes)),
+      direct_(std::move(direct)),
+      handover_(path_) {
   listener_ = std::make_shared<UnixListener>(
       io, path_, [this](net::ByteStreamPtr client) { relay(std::move(client)); });
 }
 
 void ByteRelayListener::open() {
+  // The engine answers on a path a crashed daemon handed to it: not another berth's socket.
+  if (!direct_.empty() && SocketHandover::isHandedTo(path_, direct_)) ::unlink(path_.c_str());
   listener_->open();
+  if (!direct_.empty()) handover_.remember();
+  std::lock_guard lock(mutex_);
+  opened_ = true;
   listener_->start();
   BERTH_LOG(Info, "server", "relaying unix://" << path_ << " to " << upstream_->describe());
 }
 
-void ByteRelayListener::stop() { listener_->stop(); }
+void ByteRelayListener::stop() {
+  std::lock_guard lock(mutex_);
+  opened_ = false;
+  listener_->stop();  // removes the path, whichever socket it names
+  handover_.forget();
+}
+
+void ByteRelayListener::serveDirectly(bool direct) {
+  std::lock_guard lock(mutex_);
+  if (direct_.empty() || !opened_) return;
+  const bool was = handover_.handedOver();
+  std::string why;
+  const bool ok = direct ? handover_.handTo(direct_, why) : handover_.takeBack(why);
+  if (!ok) {
+    // Once per reason: the check runs every second while the engine's socket is missing.
+    if (why != last_failure_)
+      BERTH_LOG(Warn, "server", "unix://" << path_ << " stays as it is: " << why);
+    last_failure_ = why;
+    return;
+  }
+  last_failure_.clear();
+  if (was != direct) {
+    BERTH_LOG(
+        Info, "server",
+        "unix://" << path_
+                  << (direct ? " now names " + direct_ + " (clients reach the engine directly)"
+                             : " is berth's again (clients are relayed)"));
+  }
+}
+
+bool ByteRelayListener::servedDirectly() const {
+  std::lock_guard lock(mutex_);
+  return opened_ && handover_.handedOver();
+}
 
 namespace {
 

@@ -153,12 +153,19 @@ void ProfileDaemon::openListeners() {
   }
   relay_->listenUnix(settings_.docker_socket, settings_.docker_socket_fd);
   if (driver_->runtime().servesContainerdApi() && !settings_.containerd_socket.empty()) {
-    containerd_relay_ =
-        std::make_unique<ByteRelayListener>(io_, settings_.containerd_socket, booting_,
-                                            settings_.limits.chunk_bytes, [this](int delta) {
-                                              connections_ += delta;
-                                              noteActivity();
-                                            });
+    // While the guest runs, clients may reach the engine's own socket with no relay at all
+    // (a hard link: ByteRelayListener, SocketHandover), where it is a unix socket on the host
+    // and idle stop is off: idle stop must see every client, and only a relay sees them.
+    const vm::EngineEndpoint engine = driver_->engine();
+    const bool direct =
+        settings_.idle_stop_ms <= 0 && engine.kind == vm::EngineEndpoint::Kind::Unix;
+    containerd_relay_ = std::make_unique<ByteRelayListener>(
+        io_, settings_.containerd_socket, booting_, settings_.limits.chunk_bytes,
+        [this](int delta) {
+          connections_ += delta;
+          noteActivity();
+        },
+        direct ? engine.unix_path : "");
     try {
       containerd_relay_->open();
     } catch (...) {
@@ -296,6 +303,10 @@ int ProfileDaemon::run() {
     idle_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     scheduleIdleCheck();
   }
+  if (containerd_relay_) {
+    handover_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    scheduleHandoverCheck();
+  }
 
   // This thread runs io_ (and the relay connections placed on it); the pool's other threads run
   // an io_context each (net::IoPool). Blocking work runs on worker_.
@@ -373,6 +384,7 @@ void ProfileDaemon::bootOnWorker() {
 // worker); otherwise the forwarder relays to the guest address. Runs on the driver thread,
 // after every (re)boot.
 void ProfileDaemon::onGuestUp() {
+  if (containerd_relay_) containerd_relay_->serveDirectly(true);  // the engine answers now
   if (domains_) {
     DomainRouter::Dial dial;
     std::string unreachable;
@@ -439,6 +451,8 @@ void ProfileDaemon::onGuestUp() {
 // Closes every forwarded host port (for now: but the ports of wake containers, which boot the
 // guest again). Runs on the driver thread before the guest stops (idle stop, berth stop, SIGTERM).
 void ProfileDaemon::onGuestDown(bool for_now) {
+  // Before the engine goes: a client from now on reaches berth, which boots it again.
+  if (containerd_relay_) containerd_relay_->serveDirectly(false);
   if (domains_) domains_->guestDown(for_now ? "stopped for now" : "stopped", for_now);
   std::lock_guard lock(mutex_);
   if (!forwarder_) return;
@@ -485,6 +499,22 @@ void ProfileDaemon::scheduleIdleCheck() {
     if (ec || shutting_down_) return;
     idleCheck();
     scheduleIdleCheck();
+  });
+}
+
+// Follows the engine between boots: a restarted engine has a new socket (hand it that one), an
+// engine down (restarting, broken) leaves clients to berth, which says why it cannot serve.
+void ProfileDaemon::scheduleHandoverCheck() {
+  handover_timer_->expires_after(std::chrono::seconds(1));
+  handover_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec || shutting_down_) return;
+    // A boot in progress decides for itself (onGuestUp, onGuestDown).
+    const auto gate = gate_->state();
+    if (gate != BootGate::State::Booting) {
+      containerd_relay_->serveDirectly(gate == BootGate::State::Up &&
+                                       driver_->status().state == vm::GuestState::Running);
+    }
+    scheduleHandoverCheck();
   });
 }
 
@@ -542,6 +572,7 @@ void ProfileDaemon::shutdown(bool force, std::function<void()> after_guest_stopp
     return;
   }
   if (idle_timer_) idle_timer_->cancel();
+  if (handover_timer_) handover_timer_->cancel();
   holds_->stop();
   if (containerd_relay_) containerd_relay_->stop();
   page_relay_->stop(std::chrono::milliseconds(0), [] {});
@@ -645,7 +676,8 @@ nlohmann::json ProfileDaemon::statusJson() const {
       {"log", settings_.log_file},
       {"socketActivated", settings_.docker_socket_fd >= 0},
       {"uptimeSeconds", std::chrono::duration<double>(Clock::now() - started_).count()}};
-  status["connections"] = connections_.load();
+  status["connections"] = connections_.load();  // containerd.sock's direct clients not among them
+  if (containerd_relay_) status["containerdSocketDirect"] = containerd_relay_->servedDirectly();
   status["holds"] = holds_->count();  // berth ssh/ctr/nerdctl running: clients too
   std::map<std::string, std::function<nlohmann::json()>> sections;
   {

@@ -79,6 +79,7 @@ class ProfileDaemon {
   bool engineVersionReadable() const;
   void scheduleIdleCheck();
   void idleCheck();
+  void scheduleHandoverCheck();
   // Clients idle stop waits for: open relay and name connections, and live process holds.
   int clients() const;
   // POST /hold?pid=N: holds idle stop off until process N exits; 400 for a bad pid.
@@ -127,6 +128,7 @@ class ProfileDaemon {
   std::string domains_off_;                     // why there is no front (set with domains_)
   std::string wake_off_;  // why berth.wake cannot work with this runtime ("" = it can); set once
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
+  std::unique_ptr<boost::asio::steady_timer> handover_timer_;  // containerd.sock follows the engine
   std::unique_ptr<ProcessHolds> holds_;  // `berth ssh/ctr/nerdctl` processes (io_'s thread)
   int lock_fd_ = -1;
   std::atomic<bool> shutting_down_{false};

@@ -90,6 +90,8 @@ void printHuman(const nlohmann::json& s, bool extended) {
   if (s.value("containerdSocket", nlohmann::json()).is_string()) {
     std::cout << "containerd socket: " << s["containerdSocket"].get<std::string>()
               << "  (ctr --address ..., or berth ctr -- ARGS)\n";
+    if (s.value("containerdSocketDirect", false))
+      std::cout << "containerd socket serves: containerd itself (no relay while the guest runs)\n";
   }
   if (s.value("containerdVersion", nlohmann::json()).is_string()) {  // containerd's own answer
     std::cout << "containerd version: " << s["containerdVersion"].get<std::string>() << "\n";

@@ -103,9 +103,13 @@ def test_01_the_first_ctr_call_boots_the_lazy_guest(world):
     out = ctr(world, "version").stdout.decode()
     print("\nfirst ctr version (boots the guest): %.1fs" % (time.monotonic() - t0))
     assert "Server:" in out and "1.6" in out.split("Server:")[1], out
+    # Up, with idle stop off: containerd.sock names the ssh forward's own socket (no relay).
+    wait_until(lambda: status_json(world)["containerdSocketDirect"], 10,
+               "containerd.sock to be handed to the ssh forward's socket")
     t0 = time.monotonic()
     ctr(world, "version")
-    print("ctr version through the relay, guest up: %.2fs" % (time.monotonic() - t0))
+    print("ctr version, containerd.sock handed to the forward, guest up: %.2fs"
+          % (time.monotonic() - t0))
     # The status shows what containerd says its version is, and nothing of dockerd: no docker
     # socket or context, no engine TCP port in the guest's detail.
     version = server_version(out)
@@ -354,6 +358,7 @@ def test_04c_idle_stop_then_the_next_ctr_call_boots_without_copying_nerdctl_agai
     s = status_json(world)
     # This daemon's second boot (the first was the ctr call after the restart).
     assert s["boot"]["boots"] == 2 and s["containerdVersion"] == server_version(out), s
+    assert s["containerdSocketDirect"] is False, s  # idle stop counts clients: all relayed
 
 
 def test_04d_berth_ssh_holds_off_the_idle_stop_while_it_runs(world):

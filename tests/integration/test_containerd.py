@@ -46,6 +46,15 @@ def host_ctr(p, *args, check=True, timeout=60, **kw):
                           timeout=timeout, check=check, **kw)
 
 
+def names_engine(sock, engine_sock):
+    """containerd.sock names the very socket containerd listens on (a hard link of it)."""
+    try:
+        a, b = os.stat(sock), os.stat(engine_sock)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def server_version(ctr_version_output):
     """The Server part's Version of `ctr version` (what containerd says of itself)."""
     server = ctr_version_output.split("Server:")[1]
@@ -60,6 +69,8 @@ def test_lazy_profile_boots_on_the_first_ctr_call_through_the_host_socket(cd):
     assert s["boot"]["state"] != "up" and s["boot"]["boots"] == 0, s["boot"]
     assert s["containerdVersion"] is None, s  # nothing answered yet: not known, not guessed
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+    engine_sock = os.path.join(cd.dir(), "guest", "engine.sock")
+    assert not s["containerdSocketDirect"] and not names_engine(sock, engine_sock), s
 
     v = host_ctr(cd, "version")
     out = v.stdout.decode()
@@ -68,6 +79,11 @@ def test_lazy_profile_boots_on_the_first_ctr_call_through_the_host_socket(cd):
     assert s["boot"]["state"] == "up" and s["boot"]["boots"] == 1, s["boot"]
     assert s["containerdVersion"] == server_version(out), (s["containerdVersion"], out)
     assert s["guest"]["detail"].startswith("containerd pid"), s["guest"]
+    # Up, with idle stop off: containerd.sock is containerd's own socket (no relay), still 0600.
+    wait_until(lambda: names_engine(sock, engine_sock), 5, "containerd.sock to name engine.sock")
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+    assert cd.status()["containerdSocketDirect"] is True
+    assert "containerd socket serves: containerd itself" in cd.berth("status").stdout.decode()
     # Strictly under the profile: berth's config, root and state, and the guest's socket.
     guest = os.path.join(cd.dir(), "guest")
     config = open(os.path.join(guest, "containerd.toml")).read()
@@ -219,6 +235,10 @@ def test_killed_containerd_is_restarted_and_its_tasks_survive(cd):
         return p.returncode == 0 and task in p.stdout.decode()
 
     wait_until(restarted, 60, "berth to restart containerd", interval=0.3)
+    # The restarted containerd bound a new socket: containerd.sock follows it.
+    wait_until(lambda: names_engine(os.path.join(cd.dir(), "containerd.sock"),
+                                    os.path.join(cd.dir(), "guest", "engine.sock")), 5,
+               "containerd.sock to name the new engine.sock")
     tasks = host_ctr(cd, "tasks", "ls").stdout.decode()
     assert any(line.split()[0] == task and "RUNNING" in line for line in tasks.splitlines()[1:])
     assert int(open(pid_file).read()) != old
@@ -328,6 +348,9 @@ def test_an_open_containerd_sock_connection_holds_off_idle_stop(cd):
         assert boot["state"] == "up" and boot["idleStops"] == 0, boot
         assert boot["idleStopInSeconds"] is None, boot  # not pending: a client is connected
         assert events.poll() is None, events.stderr.read()
+        # Idle stop counts every client: they are relayed, never handed to containerd's socket.
+        assert cd.status("idle")["containerdSocketDirect"] is False
+        assert not names_engine(sock, os.path.join(cd.dir("idle"), "guest", "engine.sock"))
     finally:
         events.terminate()
         events.wait(10)
@@ -342,6 +365,29 @@ def test_an_open_containerd_sock_connection_holds_off_idle_stop(cd):
     assert s["boot"]["state"] != "up", s["boot"]
     assert s["containerdVersion"] is None, s  # no containerd runs: none is shown
     cd.berth("stop", "idle")
+
+
+def test_a_daemon_killed_while_containerd_sock_is_handed_over_starts_again(cd):
+    """kill -9 of the daemon leaves containerd.sock naming containerd's socket (containerd
+    answers on it: the guest runs on). `berth start` takes that for its own leftover, not for
+    another process serving the path, adopts containerd, and serves the socket again."""
+    cd.start("--runtime", "containerd", profile="crash")
+    sock = os.path.join(cd.dir("crash"), "containerd.sock")
+    engine_sock = os.path.join(cd.dir("crash"), "guest", "engine.sock")
+    wait_until(lambda: names_engine(sock, engine_sock), 10, "containerd.sock to name engine.sock")
+    containerd = int(open(os.path.join(cd.dir("crash"), "guest", "containerd.pid")).read())
+    os.kill(cd.daemon_pid("crash"), signal.SIGKILL)
+    time.sleep(0.3)
+    p = cd.berth("start", "crash", check=False)
+    assert p.returncode == 0, p.stderr.decode()
+    assert int(open(os.path.join(cd.dir("crash"), "guest", "containerd.pid")).read()) == containerd
+    out = subprocess.run([CTR, "--address", sock, "version"], capture_output=True, timeout=60,
+                         check=True).stdout.decode()
+    assert "Server:" in out, out
+    wait_until(lambda: cd.status("crash")["containerdSocketDirect"], 5, "the hand-over again")
+    cd.berth("stop", "crash")
+    assert not os.path.exists(sock)
+    assert not os.path.exists(os.path.join(cd.dir("crash"), ".containerd.sock.berth"))
 
 
 def test_berth_ssh_and_ctr_hold_off_idle_stop_while_they_run(cd):
