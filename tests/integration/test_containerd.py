@@ -1,6 +1,7 @@
 """The containerd runtime on the ns driver (issue 14): Debian's containerd runs in the guest's
-namespaces, its gRPC API is relayed byte for byte on <profile>/containerd.sock (a lazy profile
-boots on the first ctr call), `berth ctr` runs ctr in the guest with stdin, stdout and the exit
+namespaces, its gRPC API is served on <profile>/containerd.sock (a lazy profile boots on the
+first ctr call, relayed byte for byte; once containerd answers the path names containerd's own
+socket, unless idle stop is on; a daemon killed meanwhile starts again), `berth ctr` runs ctr in the guest with stdin, stdout and the exit
 code passed through (64 MiB of stdin round-trips), docker.sock answers one clear line, a killed
 containerd is restarted with its tasks still running, a host-network task's port answers on host
 loopback and so do a container's CNI hostPorts, TCP and UDP (bridge and portmap plugins called
@@ -95,12 +96,20 @@ def test_lazy_profile_boots_on_the_first_ctr_call_through_the_host_socket(cd):
 
 
 def test_images_import_list_and_content_through_the_relay(cd):
+    """Through berth's relay (its listener's own file: what containerd.sock serves while the
+    guest boots, or with idle stop on), then through containerd.sock handed to containerd."""
     tarball = os.path.join(cd.home, "bb.tar")
     busybox_docker_archive(tarball)
-    host_ctr(cd, "images", "import", tarball, timeout=120)
-    assert "default" in host_ctr(cd, "namespaces", "ls", "-q").stdout.decode().split()
-    assert IMAGE in host_ctr(cd, "images", "ls", "-q").stdout.decode().split()
-    assert "sha256:" in host_ctr(cd, "content", "ls").stdout.decode()
+    relay = os.path.join(cd.dir(), ".containerd.sock.berth")
+    subprocess.run([CTR, "--address", relay, "images", "import", tarball], capture_output=True,
+                   timeout=120, check=True)
+    for sock in (relay, os.path.join(cd.dir(), "containerd.sock")):
+        def ls(*args):
+            return subprocess.run([CTR, "--address", sock, *args], capture_output=True,
+                                  timeout=60, check=True).stdout.decode()
+        assert "default" in ls("namespaces", "ls", "-q").split()
+        assert IMAGE in ls("images", "ls", "-q").split()
+        assert "sha256:" in ls("content", "ls")
 
 
 def test_berth_ctr_passes_output_exit_codes_and_stdin(cd):
