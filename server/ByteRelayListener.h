@@ -38,6 +38,8 @@ class ByteRelayListener {
   void serveDirectly(bool direct);
   // true while new clients reach the `direct` socket, not berth.
   bool servedDirectly() const;
+  // Whether serveDirectly(true) can do anything (a `direct` socket was given).
+  bool mayServeDirectly() const { return !direct_.empty(); }
   const std::string& path() const { return path_; }
 
  private:

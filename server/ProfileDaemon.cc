@@ -303,7 +303,7 @@ int ProfileDaemon::run() {
     idle_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     scheduleIdleCheck();
   }
-  if (containerd_relay_) {
+  if (containerd_relay_ && containerd_relay_->mayServeDirectly()) {  // else nothing to follow
     handover_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     scheduleHandoverCheck();
   }

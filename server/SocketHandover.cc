@@ -36,7 +36,10 @@ void SocketHandover::remember() {
   }
 }
 
-bool SocketHandover::swapIn(const std::string& source, std::string& why) {
+bool SocketHandover::nameIt(const std::string& source, const struct stat& source_stat,
+                            std::string& why) {
+  struct stat at {};
+  if (::lstat(path_.c_str(), &at) == 0 && sameFile(at, source_stat)) return true;  // it does
   ::unlink(staging_.c_str());
   if (::link(source.c_str(), staging_.c_str()) != 0) {
     why = "cannot link " + source + ": " + std::strerror(errno);
@@ -54,26 +57,22 @@ bool SocketHandover::swapIn(const std::string& source, std::string& why) {
 
 bool SocketHandover::handTo(const std::string& target, std::string& why) {
   std::lock_guard lock(mutex_);
-  struct stat at {
-  }, to{};
+  struct stat to {};
   if (::lstat(target.c_str(), &to) != 0 || !S_ISSOCK(to.st_mode)) {
     why = target + " is not a socket";
     return false;
   }
-  if (::lstat(path_.c_str(), &at) == 0 && sameFile(at, to)) return true;
-  return swapIn(target, why);
+  return nameIt(target, to, why);
 }
 
 bool SocketHandover::takeBack(std::string& why) {
   std::lock_guard lock(mutex_);
-  struct stat at {
-  }, own{};
+  struct stat own {};
   if (::lstat(reserve_.c_str(), &own) != 0) {
     why = "berth's own socket (" + reserve_ + ") is gone: " + std::strerror(errno);
     return false;
   }
-  if (::lstat(path_.c_str(), &at) == 0 && sameFile(at, own)) return true;
-  return swapIn(reserve_, why);
+  return nameIt(reserve_, own, why);
 }
 
 bool SocketHandover::handedOver() const {

@@ -9,6 +9,8 @@
 // Connections already accepted by either side run on untouched. Both sockets must be on one
 // filesystem (hard links); the path is made mode 0600 whichever socket it names.
 // Thread-safe: any thread may call any member.
+#include <sys/stat.h>
+
 #include <mutex>
 #include <string>
 
@@ -36,7 +38,9 @@ class SocketHandover {
   static bool isHandedTo(const std::string& path, const std::string& target);
 
  private:
-  bool swapIn(const std::string& source, std::string& why);  // link source, rename over path_
+  // path_ names `source` (whose lstat is `source_stat`) from now on: nothing to do when it
+  // already does, else a link of `source` renamed over path_.
+  bool nameIt(const std::string& source, const struct stat& source_stat, std::string& why);
 
   std::string path_;
   std::string reserve_;  // berth's own socket's second name

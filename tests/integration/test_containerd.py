@@ -1,17 +1,17 @@
 """The containerd runtime on the ns driver (issue 14): Debian's containerd runs in the guest's
 namespaces, its gRPC API is served on <profile>/containerd.sock (a lazy profile boots on the
 first ctr call, relayed byte for byte; once containerd answers the path names containerd's own
-socket, unless idle stop is on; a daemon killed meanwhile starts again), `berth ctr` runs ctr in the guest with stdin, stdout and the exit
-code passed through (64 MiB of stdin round-trips), docker.sock answers one clear line, a killed
-containerd is restarted with its tasks still running, a host-network task's port answers on host
-loopback and so do a container's CNI hostPorts, TCP and UDP (bridge and portmap plugins called
-by hand), containerd runs without its CRI plugin (no port of its own in the guest, none
-forwarded; a profile's containerd/config.toml wins), an open containerd.sock connection holds off
-idle stop and so do `berth ssh` and `berth ctr` while they run (a hold on their pid), each
-profile has its own runc state, `berth nerdctl` runs nerdctl.binary's copy and `berth nerdctl
-install` puts a command on PATH, status/list show containerd's own version and nothing of
-Docker, and what is not built (a bad BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one
-line with nothing saved."""
+socket, unless idle stop is on; a daemon killed meanwhile starts again), `berth ctr` runs ctr in
+the guest with stdin, stdout and the exit code passed through (64 MiB of stdin round-trips),
+docker.sock answers one clear line, a killed containerd is restarted with its tasks still
+running, a host-network task's port answers on host loopback and so do a container's CNI
+hostPorts, TCP and UDP (bridge and portmap plugins called by hand), containerd runs without its
+CRI plugin (no port of its own in the guest, none forwarded; a profile's containerd/config.toml
+wins), an open containerd.sock connection holds off idle stop and so do `berth ssh` and `berth
+ctr` while they run (a hold on their pid), each profile has its own runc state, `berth nerdctl`
+runs nerdctl.binary's copy and `berth nerdctl install` puts a command on PATH, status/list show
+containerd's own version and nothing of Docker, and what is not built (a bad
+BERTH_DEFAULT_RUNTIME, nerdctl missing) is refused in one line with nothing saved."""
 import hashlib
 import json
 import os
@@ -41,8 +41,9 @@ def cd():
     p.cleanup()
 
 
-def host_ctr(p, *args, check=True, timeout=60, **kw):
-    sock = os.path.join(p.dir(), "containerd.sock")
+def host_ctr(p, *args, check=True, timeout=60, sock=None, **kw):
+    """Host ctr on the profile's containerd.sock (or on `sock`)."""
+    sock = sock or os.path.join(p.dir(), "containerd.sock")
     return subprocess.run([CTR, "--address", sock, *args], capture_output=True,
                           timeout=timeout, check=check, **kw)
 
@@ -101,15 +102,12 @@ def test_images_import_list_and_content_through_the_relay(cd):
     tarball = os.path.join(cd.home, "bb.tar")
     busybox_docker_archive(tarball)
     relay = os.path.join(cd.dir(), ".containerd.sock.berth")
-    subprocess.run([CTR, "--address", relay, "images", "import", tarball], capture_output=True,
-                   timeout=120, check=True)
-    for sock in (relay, os.path.join(cd.dir(), "containerd.sock")):
-        def ls(*args):
-            return subprocess.run([CTR, "--address", sock, *args], capture_output=True,
-                                  timeout=60, check=True).stdout.decode()
-        assert "default" in ls("namespaces", "ls", "-q").split()
-        assert IMAGE in ls("images", "ls", "-q").split()
-        assert "sha256:" in ls("content", "ls")
+    host_ctr(cd, "images", "import", tarball, timeout=120, sock=relay)
+    for sock in (relay, None):  # None: containerd.sock
+        namespaces = host_ctr(cd, "namespaces", "ls", "-q", sock=sock).stdout.decode()
+        assert "default" in namespaces.split()
+        assert IMAGE in host_ctr(cd, "images", "ls", "-q", sock=sock).stdout.decode().split()
+        assert "sha256:" in host_ctr(cd, "content", "ls", sock=sock).stdout.decode()
 
 
 def test_berth_ctr_passes_output_exit_codes_and_stdin(cd):
@@ -390,8 +388,7 @@ def test_a_daemon_killed_while_containerd_sock_is_handed_over_starts_again(cd):
     p = cd.berth("start", "crash", check=False)
     assert p.returncode == 0, p.stderr.decode()
     assert int(open(os.path.join(cd.dir("crash"), "guest", "containerd.pid")).read()) == containerd
-    out = subprocess.run([CTR, "--address", sock, "version"], capture_output=True, timeout=60,
-                         check=True).stdout.decode()
+    out = host_ctr(cd, "version", sock=sock).stdout.decode()
     assert "Server:" in out, out
     wait_until(lambda: cd.status("crash")["containerdSocketDirect"], 5, "the hand-over again")
     cd.berth("stop", "crash")
