@@ -1,22 +1,25 @@
 // berth_bench_relay: measures the relay against its alternatives, side by side, in one run.
 // For each target socket (berth, the engine directly, a socat relay, ...): requests/s and
 // p50/p99 latency of GET /_ping and GET /containers/json at concurrency 1 and 32 (one
-// keep-alive connection per worker), and MiB/s of a PUT and a GET .../archive of N MiB.
-// Rounds alternate between targets, each round in another order (round r starts at target r),
-// so no target always runs after the same one; with 3 or more rounds the median round is
-// reported, with fewer the best one, and the table's header says which (the machine is shared).
-// A ratio column is the median of the per-round ratios (each from targets measured seconds
-// apart), not the ratio of two medians: the machine's speed drifts between rounds by more than
-// the relays differ (on this 2-core VM, 17k to 24k req/s for one relay within a minute).
+// keep-alive connection per worker and target), and MiB/s of a PUT and a GET .../archive.
+// The request rows load one target at a time for a slice (--slice, 100 ms), the targets taking
+// turns, each cycle in another order (cycle k starts at target k), until each had --seconds;
+// a target's rate is its requests over its slices' time, and a ratio column is the median of
+// the cycles' ratios. Why slices: the machine's speed drifts by 20% within seconds (17k to 24k
+// req/s for one relay within a minute on this 2-core VM, other VMs on the host); two targets
+// measured 100 ms apart see the same machine, two measured seconds apart do not (berth against
+// a second berth differed by up to 19% with 2 s rounds, by at most 2.3% with slices).
+// The archive rows move one archive per target and round (--rounds, rounds in rotated order),
+// and report the median round and the median of the rounds' ratios.
 // Every reply is checked, not only its status: `/_ping` must answer "OK", `/containers/json` a
 // JSON array of --containers entries, the archive GET the exact bytes the PUT sent.
 // Plain blocking sockets and threads: the client must not be what is measured.
 //
 //   berth_bench_relay --target direct=/p/docker.sock --target berth=/p/berth.sock
-//                     [--target socat=/p/socat.sock] --container C [--seconds 2]
-//                     [--rounds 3] [--archive-mib 1024] [--subject berth] [--containers N]
-//                     [--relay-pid berth=PID ...] [--memory berth ...] [--memory-settle 10]
-//                     [--only TEXT] [--warmup 0.25]
+//                     [--target socat=/p/socat.sock] --container C [--seconds 5]
+//                     [--slice 0.1] [--rounds 5] [--archive-mib 256] [--peak-mib 0]
+//                     [--subject berth] [--containers N] [--relay-pid berth=PID ...]
+//                     [--memory berth ...] [--memory-settle 10] [--only TEXT] [--warmup 0.2]
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
 // --relay-pid, the CPU time that process (and its reaped children: socat forks one per
 // connection) used is shown per request (or per GiB): speed bought with CPU shows up there.
@@ -24,8 +27,9 @@
 // --memory NAME (a target with --relay-pid) adds that relay's memory rows after the speed rows:
 // VmRSS idle, per connection with 1000 open, and above idle --memory-settle seconds after they
 // closed (measureMemory). `berth_bench_relay --idle-memory SOCKET PID` prints them alone.
-// --warmup S: before each measured request run, S seconds of the same load, not counted, so a
-// target's figure does not include the engine settling from the run before it.
+// --warmup S: before the measured slices of a request row, S seconds of slices per target, not
+// counted. --peak-mib N: before the archive rows, one PUT and GET of N MiB through the subject,
+// not timed, so that its peak RSS (VmHWM, read by run-relay-bench.sh) covers a copy that big.
 // --only TEXT runs only the rows whose label contains TEXT (e.g. "_ping c=32"), for profiling
 // one row under strace or perf; the archive rows need "archive".
 #include <sys/resource.h>
@@ -37,10 +41,13 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -253,70 +260,136 @@ std::size_t countContainers(const std::string& socket) {
   return j.size();
 }
 
-struct RequestResult {
-  double rps = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-  double count = 0;
-};
+// The request rows: `concurrency` workers, each holding one keep-alive connection to every
+// target, load one target at a time for a slice of a fraction of a second, the targets taking
+// turns (each cycle in another order) until each had its share. The machine's speed drifts by
+// 20% within seconds here (other VMs on the host); a target measured 100 ms apart from another
+// sees the same machine, one measured seconds apart does not. Connections stay open across
+// slices, so a slice measures exchanges, not connecting.
+class SlicedLoad {
+ public:
+  struct Slice {
+    double requests = 0;
+    double seconds = 0;  // from the slice's start until its last worker's reply
+  };
 
-RequestResult benchRequests(const Target& t, const std::string& path, int concurrency,
-                            double seconds, const ReplyCheck& reply_check) {
-  const std::string request =
-      "GET " + path + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: berth-bench\r\n\r\n";
-  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(concurrency));
-  std::atomic<bool> go{false};
-  std::atomic<bool> failed{false};
-  std::string error;
-  const auto deadline_after = std::chrono::duration<double>(seconds);
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<std::size_t>(concurrency));
-  Clock::time_point start;
-  for (int w = 0; w < concurrency; ++w) {
-    workers.emplace_back([&, w] {
+  SlicedLoad(const std::vector<Target>& targets, const std::string& path, int concurrency,
+             const ReplyCheck& reply_check)
+      : targets_(targets),
+        path_(path),
+        request_("GET " + path + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: berth-bench\r\n\r\n"),
+        reply_check_(reply_check),
+        latencies_(targets.size()),
+        per_worker_(static_cast<std::size_t>(concurrency)) {
+    for (auto& worker : per_worker_) {
+      for (const auto& t : targets) worker.clients.push_back(std::make_unique<Client>(t.socket));
+      worker.checked.assign(targets.size(), false);
+      worker.latencies.reserve(100000);
+    }
+    for (auto& worker : per_worker_) threads_.emplace_back([this, &worker] { work(worker); });
+  }
+  ~SlicedLoad() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      quit_ = true;
+    }
+    wake_.notify_all();
+    for (auto& th : threads_) th.join();
+  }
+  SlicedLoad(const SlicedLoad&) = delete;
+  SlicedLoad& operator=(const SlicedLoad&) = delete;
+
+  // Loads target `t` for `seconds`: every worker sends requests until then and waits for its
+  // last reply. `keep` adds the slice's latencies to the target's.
+  Slice run(std::size_t t, double seconds, bool keep) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    target_ = t;
+    running_ = per_worker_.size();
+    const auto start = Clock::now();
+    until_ =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    ++generation_;
+    wake_.notify_all();
+    done_.wait(lock, [&] { return running_ == 0; });
+    const auto end = Clock::now();
+    if (!error_.empty()) throw std::runtime_error(targets_[t].name + " " + path_ + ": " + error_);
+    Slice slice;
+    slice.seconds = std::chrono::duration<double>(end - start).count();
+    for (auto& worker : per_worker_) {
+      slice.requests += static_cast<double>(worker.latencies.size());
+      if (keep)
+        latencies_[t].insert(latencies_[t].end(), worker.latencies.begin(), worker.latencies.end());
+      worker.latencies.clear();
+    }
+    return slice;
+  }
+  // The latencies of target t's kept slices, in microseconds.
+  std::vector<double>& latencies(std::size_t t) { return latencies_[t]; }
+
+ private:
+  struct Worker {
+    std::vector<std::unique_ptr<Client>> clients;  // one per target
+    std::vector<bool> checked;                     // its first reply was parsed whole
+    std::vector<double> latencies;                 // this slice's, us
+  };
+
+  void work(Worker& worker) {
+    std::uint64_t seen = 0;
+    std::string body;
+    body.reserve(std::size_t{64} << 10);
+    const BodySink keep = [&body](const char* d, std::size_t n) { body.append(d, n); };
+    for (;;) {
+      std::size_t t;
+      Clock::time_point until;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return quit_ || generation_ != seen; });
+        if (quit_) return;
+        seen = generation_;
+        t = target_;
+        until = until_;
+      }
       try {
-        Client c(t.socket);
-        while (!go) std::this_thread::yield();
-        auto until = start + std::chrono::duration_cast<Clock::duration>(deadline_after);
-        auto& mine = latencies[static_cast<std::size_t>(w)];
-        mine.reserve(100000);
+        Client& c = *worker.clients[t];
         std::uint64_t bytes;
-        std::string body;
-        body.reserve(std::size_t{64} << 10);
-        const BodySink keep = [&body](const char* d, std::size_t n) { body.append(d, n); };
-        for (bool first = true;; first = false) {
-          auto t0 = Clock::now();
+        for (;;) {
+          const auto t0 = Clock::now();
           if (t0 >= until) break;
-          c.send(request);
+          c.send(request_);
           body.clear();
-          int status = c.readReply(bytes, keep);
+          const int status = c.readReply(bytes, keep);
           if (status != 200) throw std::runtime_error("status " + std::to_string(status));
-          mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-          reply_check.check(body, first);
+          worker.latencies.push_back(
+              std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+          reply_check_.check(body, !worker.checked[t]);
+          worker.checked[t] = true;
         }
       } catch (const std::exception& e) {
-        if (!failed.exchange(true)) error = e.what();
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (error_.empty()) error_ = e.what();
       }
-    });
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--running_ == 0) done_.notify_one();
+    }
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let every worker connect
-  start = Clock::now();
-  go = true;
-  for (auto& th : workers) th.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  if (failed) throw std::runtime_error(t.name + " " + path + ": " + error);
-  std::vector<double> all;
-  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
-  std::sort(all.begin(), all.end());
-  RequestResult r;
-  r.rps = static_cast<double>(all.size()) / elapsed;
-  r.count = static_cast<double>(all.size());
-  if (!all.empty()) {
-    r.p50_us = all[all.size() / 2];
-    r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  }
-  return r;
-}
+
+  const std::vector<Target>& targets_;
+  const std::string path_;
+  const std::string request_;
+  const ReplyCheck& reply_check_;
+  std::vector<std::vector<double>> latencies_;  // per target
+  std::vector<Worker> per_worker_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable wake_;  // a slice starts, or quit_
+  std::condition_variable done_;  // running_ reached 0
+  std::uint64_t generation_ = 0;  // counts slices started
+  std::size_t target_ = 0;
+  Clock::time_point until_;
+  std::size_t running_ = 0;
+  bool quit_ = false;
+  std::string error_;  // the first worker's failure
+};
 
 // A one-file ustar archive header for `size` bytes.
 std::string tarHeader(const std::string& name, std::uint64_t size) {
@@ -567,10 +640,12 @@ struct Row {
 int run(int argc, char** argv) {
   std::vector<Target> targets;
   std::string container;
-  double seconds = 2;
-  double warmup = 0.25;
-  int rounds = 3;
-  std::uint64_t archive_mib = 1024;
+  double seconds = 5;
+  double slice_seconds = 0.1;
+  double warmup = 0.2;
+  int rounds = 5;
+  std::uint64_t archive_mib = 256;
+  std::uint64_t peak_mib = 0;
   std::string subject = "berth";
   std::vector<std::string> relay_pids;
   std::vector<std::string> memory_targets;  // --memory NAME: measure that relay's memory
@@ -592,6 +667,10 @@ int run(int argc, char** argv) {
       container = next();
     } else if (a == "--seconds") {
       seconds = std::stod(next());
+    } else if (a == "--slice") {
+      slice_seconds = std::stod(next());
+    } else if (a == "--peak-mib") {
+      peak_mib = std::stoull(next());
     } else if (a == "--warmup") {
       warmup = std::stod(next());
     } else if (a == "--rounds") {
@@ -616,6 +695,10 @@ int run(int argc, char** argv) {
   }
   if (targets.empty()) throw std::runtime_error("give at least one --target NAME=SOCKET");
   if (rounds < 1) throw std::runtime_error("--rounds must be at least 1");
+  if (slice_seconds <= 0 || seconds < slice_seconds)
+    throw std::runtime_error("--slice must be above 0 and at most --seconds");
+  const int cycles = static_cast<int>(std::lround(seconds / slice_seconds));
+  const int warmup_cycles = static_cast<int>(std::ceil(warmup / slice_seconds));
   if (containers == 0) containers = countContainers(targets.front().socket);
   std::fprintf(stderr, "containers/json must list %zu containers on every target\n", containers);
   for (const auto& v : relay_pids) {
@@ -642,31 +725,35 @@ int run(int argc, char** argv) {
       Row row{
           std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}, {}};
       if (row.label.find(only) == std::string::npos) continue;
-      std::vector<std::vector<RequestResult>> per(targets.size());
-      std::vector<double> cpu(targets.size()), count(targets.size());
       const ReplyCheck reply_check(path, containers);
-      for (int r = 0; r < rounds; ++r) {
-        for (std::size_t t : roundOrder(targets.size(), r)) {
-          if (warmup > 0) benchRequests(targets[t], path, conc, warmup, reply_check);
-          double c0 = cpuSeconds(targets[t].relay_pid);
-          per[t].push_back(benchRequests(targets[t], path, conc, seconds, reply_check));
-          cpu[t] += settledCpuSeconds(targets[t].relay_pid) - c0;
-          count[t] += per[t].back().count;
+      std::vector<double> cpu0(targets.size()), all_requests(targets.size());
+      std::vector<double> requests(targets.size()), busy(targets.size());
+      row.per_round.resize(targets.size());
+      for (std::size_t t = 0; t < targets.size(); ++t) cpu0[t] = cpuSeconds(targets[t].relay_pid);
+      {
+        SlicedLoad load(targets, path, conc, reply_check);
+        for (int k = -warmup_cycles; k < cycles; ++k) {
+          for (std::size_t t : roundOrder(targets.size(), k + warmup_cycles)) {
+            const auto slice = load.run(t, slice_seconds, k >= 0);
+            all_requests[t] += slice.requests;
+            if (k < 0) continue;
+            requests[t] += slice.requests;
+            busy[t] += slice.seconds;
+            row.per_round[t].push_back(slice.requests / slice.seconds);
+          }
         }
-      }
-      for (std::size_t t = 0; t < targets.size(); ++t)
-        row.cpu.push_back(count[t] > 0 ? cpu[t] * 1e6 / count[t] : 0);
-      for (auto& results : per) {
-        std::vector<double> rps, p50, p99;
-        for (auto& x : results) {
-          rps.push_back(x.rps);
-          p50.push_back(x.p50_us);
-          p99.push_back(x.p99_us);
+        for (std::size_t t = 0; t < targets.size(); ++t) {
+          auto& all = load.latencies(t);
+          std::sort(all.begin(), all.end());
+          row.value.push_back(requests[t] / busy[t]);
+          row.p50.push_back(all.empty() ? 0 : all[all.size() / 2]);
+          row.p99.push_back(all.empty() ? 0 : all[std::min(all.size() - 1, all.size() * 99 / 100)]);
         }
-        row.per_round.push_back(rps);
-        row.value.push_back(summarize(rps, true));
-        row.p50.push_back(summarize(p50, false));
-        row.p99.push_back(summarize(p99, false));
+      }  // the connections close here: socat's children exit, and their CPU time joins socat's
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        const double used = cpuSeconds(targets[t].relay_pid) - cpu0[t];
+        row.cpu.push_back(all_requests[t] > 0 ? used * 1e6 / all_requests[t] : 0);
       }
       rows.push_back(row);
       std::fprintf(stderr, "done: %s\n", row.label.c_str());
@@ -680,6 +767,15 @@ int run(int argc, char** argv) {
     const std::uint64_t size = archive_mib * 1024 * 1024;
     Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}, {}};
     Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}, {}};
+    if (peak_mib > 0) {  // not timed: what the subject's peak RSS (VmHWM) holds after one big copy
+      for (const auto& t : targets) {
+        if (t.name != subject) continue;
+        benchPutArchive(t, container, peak_mib * 1024 * 1024, block);
+        benchGetArchive(t, container, peak_mib * 1024 * 1024, block);
+        std::fprintf(stderr, "done: a %llu MiB PUT and GET through %s\n",
+                     static_cast<unsigned long long>(peak_mib), subject.c_str());
+      }
+    }
     std::vector<std::vector<double>> puts(targets.size()), gets(targets.size());
     put.cpu.assign(targets.size(), 0);
     get.cpu.assign(targets.size(), 0);
@@ -719,7 +815,7 @@ int run(int argc, char** argv) {
     return -1;
   };
   const int s = index(subject);
-  std::printf("%-36s %-6s", ("benchmark (" + statLabel(rounds) + ")").c_str(), "unit");
+  std::printf("%-36s %-6s", "benchmark", "unit");
   for (auto& t : targets) std::printf(" %12s", t.name.c_str());
   for (auto& t : targets)
     if (s >= 0 && t.name != subject) std::printf(" %14s", (subject + "/" + t.name).c_str());
@@ -752,8 +848,13 @@ int run(int argc, char** argv) {
       std::printf("\n");
     }
   }
-  if (rounds >= 3 && s >= 0 && targets.size() > 1)
-    std::printf("(a ratio: the median of the rounds' ratios, each round in another order)\n");
+  if (s >= 0 && targets.size() > 1) {
+    std::printf(
+        "(requests: each target %d slices of %.0f ms, taking turns with the others, each cycle in"
+        " another order;\n a ratio is the median of the cycles' ratios. archive: %s, a ratio the"
+        " median of the rounds' ratios)\n",
+        cycles, slice_seconds * 1000, statLabel(rounds).c_str());
+  }
   if (!memory_targets.empty()) {
     // The relay's VmRSS (KiB): lower is better, so no ratio columns.
     struct MemoryRow {

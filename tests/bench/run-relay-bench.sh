@@ -4,13 +4,15 @@
 # and the relays users would otherwise put there: `socat UNIX-LISTEN,fork UNIX-CONNECT` and
 # Debian's HAProxy (mode tcp, unix socket to unix socket, its default threads), plus a second
 # berth started the same way (berth-again): berth/berth-again is this run's noise floor, what two
-# identical relays differ by here (0.95-1.09 in session 24's runs). Prints the
+# identical relays differ by here (0.98-1.02 in session 28's sliced runs). Prints the
 # table: berth's ratio to direct, socat and HAProxy, p50/p99 and each relay's CPU per request,
 # then berth's and HAProxy's memory with 1000 client connections open and after they close
 # (socat forks a process per connection: its parent's RSS would say nothing). Leaves nothing
 # running.
 #   tests/bench/run-relay-bench.sh [BUILD_DIR] [-- extra berth_bench_relay args]
-# Env: BENCH_SECONDS (2), BENCH_ROUNDS (3), BENCH_ARCHIVE_MIB (1024), BENCH_CONTAINERS (20),
+# Env: BENCH_SECONDS (5: each target's load per request row, in slices of BENCH_SLICE, 0.1 s),
+# BENCH_ROUNDS (5: archive rounds), BENCH_ARCHIVE_MIB (256), BENCH_PEAK_MIB (1024: one copy that
+# big through berth before the archive rows, for its peak RSS), BENCH_CONTAINERS (20),
 # BENCH_MEMORY_SETTLE (10: seconds after the burst closes before RSS is read again).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -91,7 +93,7 @@ echo "engine: dockerd $(docker version --format '{{.Server.Version}}'), berth $(
 "$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-again="$DIR/again.sock" --target berth-spin="$DIR/spin.sock" \
   --target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" \
   --relay-pid berth=$berth_pid --relay-pid berth-again=$again_pid --relay-pid berth-spin=$spin_pid --relay-pid socat=$socat_pid \
-  --relay-pid haproxy=$haproxy_pid --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-2}" --rounds "${BENCH_ROUNDS:-3}" \
-  --archive-mib "${BENCH_ARCHIVE_MIB:-1024}" --memory berth --memory haproxy \
+  --relay-pid haproxy=$haproxy_pid --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-5}" --slice "${BENCH_SLICE:-0.1}" \
+  --rounds "${BENCH_ROUNDS:-5}" --archive-mib "${BENCH_ARCHIVE_MIB:-256}" --peak-mib "${BENCH_PEAK_MIB:-1024}" --memory berth --memory haproxy \
   --memory-settle "${BENCH_MEMORY_SETTLE:-10}" "$@"
-echo "berth peak RSS: $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"
+echo "berth peak RSS (VmHWM, after a ${BENCH_PEAK_MIB:-1024} MiB PUT and GET and the rows above): $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"
