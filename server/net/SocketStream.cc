@@ -8,84 +8,129 @@
 #include <memory>
 #include <vector>
 
-// Asio 1.74's epoll reactor starts every read with a recv() and, if the socket is empty, a
-// second one when epoll reports it ready: a relayed request/response pays two wasted recv()s
-// (EAGAIN), about 1.5 of its 6 syscalls (perf stat, _ping c=32), which is berth's CPU gap to
-// HAProxy on this VM where each syscall is dear. The reactor skips that first recv() after an
-// operation reports "done_and_exhausted", but its own recv op says so only at EOF.
-// DrainingRecv reads with one recvmmsg() of two messages: the buffer but its last byte, then
-// that byte. The second answering EAGAIN proves, in the same syscall, that the socket is empty
-// and no EOF waits behind the data (a short read alone cannot tell: a peer's last bytes and
-// its FIN often come in one epoll event, and the read after them would wait forever); only
-// then does it report "exhausted". Internals of the Boost version Debian ships: any other
-// version uses plain async_read_some.
+// Asio 1.74's epoll reactor reads speculatively: after each read that returned data it calls
+// recv() again at the next read, and on an emptied socket that recv() answers EAGAIN. A relayed
+// request/response pays two of them (client and engine side), about 1.4 us of a relay's ~27 us
+// per GET /_ping here, which is berth's CPU gap to HAProxy (issue 19). The reactor skips that
+// recv() after an operation reports "done_and_exhausted", which Asio's own op never does.
+// ExhaustingRecv does, after a read shorter than its buffer, unless the peer's FIN may wait
+// behind the data: epoll reports a FIN that came with the data in the same event, and a read
+// that then waited for another event would wait forever. So each socket is registered for
+// EPOLLRDHUP as well, and a short read counts as exhausted only while the events epoll last
+// reported for the socket hold no RDHUP, HUP or ERR. A FIN that came after that report makes
+// another one, which lets the reactor read again (epoll_reactor::descriptor_state::perform_io).
+// (session 27's recvmmsg of two messages, which read the "empty" proof in the same call, cost
+// ~1.1 us more per read than one recv(): berth lost 2-4% of GET /_ping c=32 to it.)
+// Internals of the Boost version Debian ships: any other version uses plain async_read_some.
 #if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING)
-#define BERTH_DRAINING_RECV 1
+#define BERTH_EXHAUSTING_RECV 1
+#include <sys/epoll.h>
+
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/query.hpp>
 #else
-#define BERTH_DRAINING_RECV 0
+#define BERTH_EXHAUSTING_RECV 0
 #endif
 
 namespace berth::net {
 
-#if BERTH_DRAINING_RECV
+#if BERTH_EXHAUSTING_RECV
 namespace {
 
 namespace asio_detail = boost::asio::detail;
+using DescriptorState = asio_detail::epoll_reactor::descriptor_state;
+
+// Pointers to private members of Asio's reactor: an explicit instantiation may name them
+// ([temp.spec.general]: the usual access checking rules do not apply there), and the friend it
+// defines hands the pointer out.
+template <class Tag, typename Tag::Type kMember>
+struct Expose {
+  friend typename Tag::Type member(Tag /*unused*/) { return kMember; }
+};
+struct EpollFd {
+  using Type = int asio_detail::epoll_reactor::*;
+  friend Type member(EpollFd);
+};
+struct RegisteredEvents {
+  using Type = std::uint32_t DescriptorState::*;
+  friend Type member(RegisteredEvents);
+};
+struct StateMutex {
+  using Type = asio_detail::conditionally_enabled_mutex DescriptorState::*;
+  friend Type member(StateMutex);
+};
+// The events epoll last reported for a descriptor (its operation base's task result).
+struct ReadyEvents {
+  using Type = unsigned int asio_detail::scheduler_operation::*;
+  friend Type member(ReadyEvents);
+};
+template struct Expose<EpollFd, &asio_detail::epoll_reactor::epoll_fd_>;
+template struct Expose<RegisteredEvents, &DescriptorState::registered_events_>;
+template struct Expose<StateMutex, &DescriptorState::mutex_>;
+template struct Expose<ReadyEvents, &asio_detail::scheduler_operation::task_result_>;
+
+// descriptor_state derives from operation privately; a C-style cast converts to a private base.
+unsigned int readyEvents(DescriptorState* state) {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-cstyle-cast): the base is private (above)
+  return ((asio_detail::scheduler_operation*)state)->*member(ReadyEvents{});
+}
+
+// Adds EPOLLRDHUP to the socket's registration, as Asio's own EPOLL_CTL_MODs will keep it
+// (they OR into registered_events_). False if the socket is not in epoll.
+bool watchPeerShutdown(asio_detail::epoll_reactor& reactor, int fd, DescriptorState* state) {
+  asio_detail::conditionally_enabled_mutex::scoped_lock lock(state->*member(StateMutex{}));
+  std::uint32_t& registered = state->*member(RegisteredEvents{});
+  if (registered == 0) return false;
+  if ((registered & EPOLLRDHUP) != 0) return true;
+  epoll_event ev{};
+  ev.events = registered | EPOLLRDHUP;
+  ev.data.ptr = state;
+  // Re-polls the socket: a FIN already queued is reported again, with RDHUP.
+  if (::epoll_ctl(reactor.*member(EpollFd{}), EPOLL_CTL_MOD, fd, &ev) != 0) return false;
+  registered = ev.events;
+  return true;
+}
 
 // One read of at least one byte into `buffer`, completed on the reactor's thread, which is the
 // socket's executor (each connection stays on one single-threaded loop).
-class DrainingRecv final : public asio_detail::reactor_op {
+class ExhaustingRecv final : public asio_detail::reactor_op {
  public:
-  DrainingRecv(int fd, boost::asio::mutable_buffer buffer, IoHandler handler)
-      : reactor_op(ErrorCode(), &DrainingRecv::perform, &DrainingRecv::complete),
+  ExhaustingRecv(int fd, DescriptorState* state, boost::asio::mutable_buffer buffer,
+                 IoHandler handler)
+      : reactor_op(ErrorCode(), &ExhaustingRecv::perform, &ExhaustingRecv::complete),
         fd_(fd),
+        state_(state),
         buffer_(buffer),
         handler_(std::move(handler)) {}
 
  private:
-  // The buffer holds at least two bytes (readSome sends one-byte reads to Asio's own op).
   static status perform(reactor_op* base) {
-    auto* op = static_cast<DrainingRecv*>(base);
-    auto* data = static_cast<char*>(op->buffer_.data());
-    const std::size_t size = op->buffer_.size();
-    iovec parts[2] = {{data, size - 1}, {data + size - 1, 1}};
-    mmsghdr messages[2] = {};
-    messages[0].msg_hdr.msg_iov = &parts[0];
-    messages[0].msg_hdr.msg_iovlen = 1;
-    messages[1].msg_hdr.msg_iov = &parts[1];
-    messages[1].msg_hdr.msg_iovlen = 1;
-    int got;
+    auto* op = static_cast<ExhaustingRecv*>(base);
+    ssize_t got;
     do {
-      got = ::recvmmsg(op->fd_, messages, 2, MSG_DONTWAIT, nullptr);
+      got = ::recv(op->fd_, op->buffer_.data(), op->buffer_.size(), MSG_DONTWAIT);
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
       op->ec_ = ErrorCode(errno, boost::asio::error::get_system_category());
       return done;
     }
-    const std::size_t first = messages[0].msg_len;
-    if (first == 0) {  // EOF before any data
+    if (got == 0) {
       op->ec_ = boost::asio::error::eof;
-      return done_and_exhausted;
+      return done;
     }
-    op->bytes_transferred_ = first;
-    if (got == 1) return done_and_exhausted;  // the second read found the socket empty
-    if (messages[1].msg_len == 1) {
-      // Bytes came after the first read: the last one of the buffer follows them in the stream.
-      data[first] = data[size - 1];
-      op->bytes_transferred_ = first + 1;
-    }
-    return done;  // more bytes, or an EOF that the next read (speculative) reports
+    op->bytes_transferred_ = static_cast<std::size_t>(got);
+    if (op->bytes_transferred_ == op->buffer_.size()) return done;  // more may wait
+    if ((readyEvents(op->state_) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) return done;
+    return done_and_exhausted;
   }
 
   // `owner` is null when the io_context is destroyed with the operation pending: free only.
   static void complete(void* owner, asio_detail::operation* base, const ErrorCode& /*unused*/,
                        std::size_t /*unused*/) {
-    std::unique_ptr<DrainingRecv> op(static_cast<DrainingRecv*>(base));
+    std::unique_ptr<ExhaustingRecv> op(static_cast<ExhaustingRecv*>(base));
     if (owner == nullptr) return;
     IoHandler handler = std::move(op->handler_);
     const ErrorCode ec = op->ec_;
@@ -95,6 +140,7 @@ class DrainingRecv final : public asio_detail::reactor_op {
   }
 
   int fd_;
+  DescriptorState* state_;
   boost::asio::mutable_buffer buffer_;
   IoHandler handler_;
 };
@@ -111,18 +157,23 @@ struct SocketImpl : Socket {
 
 template <class Protocol>
 void SocketStream<Protocol>::readSome(boost::asio::mutable_buffer buffer, IoHandler handler) {
-#if BERTH_DRAINING_RECV
-  if (buffer.size() > 1) {
+#if BERTH_EXHAUSTING_RECV
+  if (reactor_ == nullptr && !plain_reads_) {
     auto& impl = (socket_.*SocketImpl<Socket>::kMember).get_implementation();
     // Found once: use_service locks the service registry and walks its list, and a socket's
     // reactor never changes.
-    if (reactor_ == nullptr) {
-      reactor_ = &boost::asio::use_service<asio_detail::reactor>(
-          boost::asio::query(socket_.get_executor(), boost::asio::execution::context));
-    }
+    auto& reactor = boost::asio::use_service<asio_detail::reactor>(
+        boost::asio::query(socket_.get_executor(), boost::asio::execution::context));
+    if (watchPeerShutdown(reactor, impl.socket_, impl.reactor_data_))
+      reactor_ = &reactor;
+    else
+      plain_reads_ = true;
+  }
+  if (reactor_ != nullptr && buffer.size() > 0) {
+    auto& impl = (socket_.*SocketImpl<Socket>::kMember).get_implementation();
     static_cast<asio_detail::reactor*>(reactor_)->start_op(
         asio_detail::reactor::read_op, impl.socket_, impl.reactor_data_,
-        new DrainingRecv(impl.socket_, buffer, std::move(handler)),
+        new ExhaustingRecv(impl.socket_, impl.reactor_data_, buffer, std::move(handler)),
         /*is_continuation=*/false, /*allow_speculative=*/true);
     return;
   }

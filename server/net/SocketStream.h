@@ -29,7 +29,8 @@ class SocketStream final : public ByteStream {
  private:
   Socket socket_;
   std::string description_;
-  void* reactor_ = nullptr;  // the socket's Asio reactor, once a read has looked it up (.cc)
+  void* reactor_ = nullptr;   // the socket's Asio reactor, once a read has registered it (.cc)
+  bool plain_reads_ = false;  // the socket could not be watched for EPOLLRDHUP: Asio's own reads
 };
 
 using UnixStream = SocketStream<boost::asio::local::stream_protocol>;

@@ -67,6 +67,68 @@ TEST_F(SocketStreamTest, ThePeersLastBytesAndItsEofThatCameWithThemAreBothRead) 
   EXPECT_EQ(second->ec, boost::asio::error::eof);
 }
 
+TEST_F(SocketStreamTest, BytesAndAHalfCloseQueuedBeforeTheFirstReadAreBothRead) {
+  // shutdown(SHUT_WR), not close: epoll then reports RDHUP without HUP. The first read runs
+  // before the reactor has reported anything for the socket. Three sockets in turn, so that
+  // the reactor's per-socket state, which Asio pools, is also a reused one.
+  for (int round = 0; round < 3; ++round) {
+    Unix::socket peer(io_);
+    UnixStream stream = connectedTo(peer);
+    boost::asio::write(peer, boost::asio::buffer(std::string("last")));
+    peer.shutdown(Unix::socket::shutdown_send);
+    std::vector<char> buffer(64);
+    std::optional<ReadResult> first, second;
+    stream.readSome(boost::asio::buffer(buffer), [&](ErrorCode ec, std::size_t n) {
+      first = ReadResult{ec, std::string(buffer.data(), n)};
+      stream.readSome(boost::asio::buffer(buffer), [&](ErrorCode ec2, std::size_t n2) {
+        second = ReadResult{ec2, std::string(buffer.data(), n2)};
+      });
+    });
+    io_.restart();
+    io_.run_for(std::chrono::seconds(5));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->bytes, "last");
+    ASSERT_TRUE(second) << "round " << round << ": the read after the last bytes never completed";
+    EXPECT_EQ(second->ec, boost::asio::error::eof);
+  }
+}
+
+TEST_F(SocketStreamTest, BytesAndAHalfCloseThatArriveTogetherWhileAReadWaitsAreBothRead) {
+  // The read waits in the reactor first; then bytes and FIN come before the reactor looks
+  // again, so that one epoll event reports both.
+  std::vector<char> buffer(64);
+  std::optional<ReadResult> first, second;
+  stream_.readSome(boost::asio::buffer(buffer), [&](ErrorCode ec, std::size_t n) {
+    first = ReadResult{ec, std::string(buffer.data(), n)};
+  });
+  io_.poll();
+  ASSERT_FALSE(first);
+  boost::asio::write(theirs_, boost::asio::buffer(std::string("late")));
+  theirs_.shutdown(Unix::socket::shutdown_send);
+  io_.restart();
+  io_.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->bytes, "late");
+  auto next = readOnce(64);
+  ASSERT_TRUE(next) << "the read after the last bytes never completed";
+  EXPECT_EQ(next->ec, boost::asio::error::eof);
+}
+
+TEST_F(SocketStreamTest, AHalfCloseAfterTheSocketRanEmptyIsHeard) {
+  boost::asio::write(theirs_, boost::asio::buffer(std::string("a")));
+  auto first = readOnce(64);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->bytes, "a");
+  std::thread later([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    theirs_.shutdown(Unix::socket::shutdown_send);
+  });
+  auto second = readOnce(64);
+  later.join();
+  ASSERT_TRUE(second) << "a FIN sent after the socket ran empty was never read";
+  EXPECT_EQ(second->ec, boost::asio::error::eof);
+}
+
 TEST_F(SocketStreamTest, AReadAfterTheSocketRanEmptyHearsBytesThatComeLater) {
   boost::asio::write(theirs_, boost::asio::buffer(std::string("a")));
   auto first = readOnce(64);
