@@ -6,6 +6,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -45,6 +46,21 @@ class SocketStreamTest : public ::testing::Test {
     io_.restart();
     io_.run_for(limit);
     return result;
+  }
+
+  // Reads the peer's "a" (the socket is then empty), then reads again while the peer, 50 ms
+  // later, does `act`: the second read's result (nullopt if it never completed).
+  std::optional<ReadResult> readAfterEmptyWhilePeer(const std::function<void()>& act) {
+    boost::asio::write(theirs_, boost::asio::buffer(std::string("a")));
+    auto first = readOnce(64);
+    EXPECT_TRUE(first && first->bytes == "a");
+    std::thread later([&act] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      act();
+    });
+    auto second = readOnce(64);
+    later.join();
+    return second;
   }
 
   boost::asio::io_context io_;
@@ -115,31 +131,14 @@ TEST_F(SocketStreamTest, BytesAndAHalfCloseThatArriveTogetherWhileAReadWaitsAreB
 }
 
 TEST_F(SocketStreamTest, AHalfCloseAfterTheSocketRanEmptyIsHeard) {
-  boost::asio::write(theirs_, boost::asio::buffer(std::string("a")));
-  auto first = readOnce(64);
-  ASSERT_TRUE(first);
-  EXPECT_EQ(first->bytes, "a");
-  std::thread later([this] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    theirs_.shutdown(Unix::socket::shutdown_send);
-  });
-  auto second = readOnce(64);
-  later.join();
+  auto second = readAfterEmptyWhilePeer([this] { theirs_.shutdown(Unix::socket::shutdown_send); });
   ASSERT_TRUE(second) << "a FIN sent after the socket ran empty was never read";
   EXPECT_EQ(second->ec, boost::asio::error::eof);
 }
 
 TEST_F(SocketStreamTest, AReadAfterTheSocketRanEmptyHearsBytesThatComeLater) {
-  boost::asio::write(theirs_, boost::asio::buffer(std::string("a")));
-  auto first = readOnce(64);
-  ASSERT_TRUE(first);
-  EXPECT_EQ(first->bytes, "a");
-  std::thread later([this] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    boost::asio::write(theirs_, boost::asio::buffer(std::string("b")));
-  });
-  auto second = readOnce(64);
-  later.join();
+  auto second = readAfterEmptyWhilePeer(
+      [this] { boost::asio::write(theirs_, boost::asio::buffer(std::string("b"))); });
   ASSERT_TRUE(second) << "bytes sent after the socket ran empty were never read";
   EXPECT_EQ(second->bytes, "b");
 }
