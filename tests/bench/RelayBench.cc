@@ -4,20 +4,22 @@
 // keep-alive connection per worker and target), and MiB/s of a PUT and a GET .../archive.
 // The request rows load one target at a time for a slice (--slice, 100 ms), the targets taking
 // turns, each cycle in another order (cycle k starts at target k), until each had --seconds;
-// a target's rate is its requests over its slices' time, and a ratio column is the median of
-// the cycles' ratios. Why slices: the machine's speed drifts by 20% within seconds (17k to 24k
-// req/s for one relay within a minute on this 2-core VM, other VMs on the host); two targets
-// measured 100 ms apart see the same machine, two measured seconds apart do not (berth against
-// a second berth differed by up to 19% with 2 s rounds, by at most 2.3% with slices).
-// The archive rows move one archive per target and round (--rounds, rounds in rotated order),
-// and report the median round and the median of the rounds' ratios.
-// Every reply is checked, not only its status: `/_ping` must answer "OK", `/containers/json` a
-// JSON array of --containers entries, the archive GET the exact bytes the PUT sent.
-// Plain blocking sockets and threads: the client must not be what is measured.
+// a target's rate is its requests over its slices' time, and a ratio column is the ratio of two
+// such rates (not a median of per-cycle ratios: at c=1 a 100 ms slice holds ~40 requests of
+// /containers/json, and a per-slice ratio carries that count's +-1). Why slices: the machine's
+// speed drifts by 20% within seconds (17k to 24k req/s for one relay within a minute on this 2-core
+// VM, other VMs on the host); two targets measured 100 ms apart see the same machine, two measured
+// seconds apart do not (berth against a second berth differed by up to 19% with 2 s rounds, by at
+// most 2.3% with slices). The archive rows move one archive per target and round (--rounds of
+// --archive-mib, rounds in rotated order): many small archives, so that targets are again measured
+// close in time; a rate is all bytes over all the copies' time. Every reply is checked, not only
+// its status: `/_ping` must answer "OK", `/containers/json` a JSON array of --containers entries,
+// the archive GET the exact bytes the PUT sent. Plain blocking sockets and threads: the client must
+// not be what is measured.
 //
 //   berth_bench_relay --target direct=/p/docker.sock --target berth=/p/berth.sock
 //                     [--target socat=/p/socat.sock] --container C [--seconds 5]
-//                     [--slice 0.1] [--rounds 5] [--archive-mib 256] [--peak-mib 0]
+//                     [--slice 0.1] [--rounds 15] [--archive-mib 64] [--peak-mib 0]
 //                     [--subject berth] [--containers N] [--relay-pid berth=PID ...]
 //                     [--memory berth ...] [--memory-settle 10] [--only TEXT] [--warmup 0.2]
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
@@ -487,7 +489,7 @@ double benchPutArchive(const Target& t, const std::string& container, std::uint6
     throw std::runtime_error(t.name + " PUT archive: status " + std::to_string(status) + ", " +
                              std::to_string(bytes) + " body bytes");
   }
-  return static_cast<double>(size) / (1024.0 * 1024.0) / s;
+  return s;
 }
 
 double benchGetArchive(const Target& t, const std::string& container, std::uint64_t size,
@@ -511,16 +513,7 @@ double benchGetArchive(const Target& t, const std::string& container, std::uint6
     throw std::runtime_error(t.name + " GET archive: status " + std::to_string(status) + ", " +
                              std::to_string(bytes) + " bytes");
   }
-  return static_cast<double>(size) / (1024.0 * 1024.0) / s;
-}
-
-// One figure from a row's rounds: the median with 3 or more (the mean of the middle two for an
-// even count), else the best (highest rate or lowest latency). statLabel names it.
-double summarize(std::vector<double> v, bool higher_is_better) {
-  std::sort(v.begin(), v.end());
-  if (v.size() < 3) return higher_is_better ? v.back() : v.front();
-  std::size_t mid = v.size() / 2;
-  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  return s;
 }
 
 // The order targets run in during round `r`: all of them, starting at target r mod n.
@@ -528,20 +521,6 @@ std::vector<std::size_t> roundOrder(std::size_t n, int r) {
   std::vector<std::size_t> order(n);
   for (std::size_t i = 0; i < n; ++i) order[i] = (static_cast<std::size_t>(r) + i) % n;
   return order;
-}
-
-// subject/other from two targets' per-round rates: the median of the rounds' ratios with 3 or
-// more rounds, else the ratio of the best rounds (as summarize()).
-double pairedRatio(const std::vector<double>& subject, const std::vector<double>& other) {
-  if (subject.size() < 3 || subject.size() != other.size())
-    return summarize(subject, true) / summarize(other, true);
-  std::vector<double> ratios(subject.size());
-  for (std::size_t r = 0; r < subject.size(); ++r) ratios[r] = subject[r] / other[r];
-  return summarize(ratios, true);
-}
-
-std::string statLabel(int rounds) {
-  return (rounds < 3 ? "best of " : "median of ") + std::to_string(rounds) + " rounds";
 }
 
 // VmRSS of a process in KiB (throws if it cannot be read).
@@ -631,10 +610,9 @@ MemoryFigures measureMemory(const std::string& socket, int pid, int settle) {
 struct Row {
   std::string label;
   std::string unit;
-  std::vector<double> value;  // per target: req/s or MiB/s (summarize() over the rounds)
+  std::vector<double> value;  // per target: req/s or MiB/s over all its measured slices or rounds
   std::vector<double> p50, p99;
   std::vector<double> cpu;  // per target: relay CPU us per request or s per GiB, all rounds
-  std::vector<std::vector<double>> per_round;  // per target: req/s or MiB/s of each round
 };
 
 int run(int argc, char** argv) {
@@ -643,8 +621,8 @@ int run(int argc, char** argv) {
   double seconds = 5;
   double slice_seconds = 0.1;
   double warmup = 0.2;
-  int rounds = 5;
-  std::uint64_t archive_mib = 256;
+  int rounds = 15;
+  std::uint64_t archive_mib = 64;
   std::uint64_t peak_mib = 0;
   std::string subject = "berth";
   std::vector<std::string> relay_pids;
@@ -722,13 +700,11 @@ int run(int argc, char** argv) {
   std::vector<Row> rows;
   for (const char* path : {"/_ping", "/v1.41/containers/json"}) {
     for (int conc : {1, 32}) {
-      Row row{
-          std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}, {}};
+      Row row{std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}};
       if (row.label.find(only) == std::string::npos) continue;
       const ReplyCheck reply_check(path, containers);
       std::vector<double> cpu0(targets.size()), all_requests(targets.size());
       std::vector<double> requests(targets.size()), busy(targets.size());
-      row.per_round.resize(targets.size());
       for (std::size_t t = 0; t < targets.size(); ++t) cpu0[t] = cpuSeconds(targets[t].relay_pid);
       {
         SlicedLoad load(targets, path, conc, reply_check);
@@ -739,7 +715,6 @@ int run(int argc, char** argv) {
             if (k < 0) continue;
             requests[t] += slice.requests;
             busy[t] += slice.seconds;
-            row.per_round[t].push_back(slice.requests / slice.seconds);
           }
         }
         for (std::size_t t = 0; t < targets.size(); ++t) {
@@ -765,8 +740,8 @@ int run(int argc, char** argv) {
     std::mt19937_64 rng(42);
     for (auto& c : block) c = static_cast<char>(rng());
     const std::uint64_t size = archive_mib * 1024 * 1024;
-    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}, {}};
-    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}, {}};
+    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}};
+    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}};
     if (peak_mib > 0) {  // not timed: what the subject's peak RSS (VmHWM) holds after one big copy
       for (const auto& t : targets) {
         if (t.name != subject) continue;
@@ -776,26 +751,25 @@ int run(int argc, char** argv) {
                      static_cast<unsigned long long>(peak_mib), subject.c_str());
       }
     }
-    std::vector<std::vector<double>> puts(targets.size()), gets(targets.size());
+    std::vector<double> put_seconds(targets.size()), get_seconds(targets.size());
     put.cpu.assign(targets.size(), 0);
     get.cpu.assign(targets.size(), 0);
     const double gib = static_cast<double>(size) / (1024.0 * 1024.0 * 1024.0) * rounds;
     for (int r = 0; r < rounds; ++r) {
       for (std::size_t t : roundOrder(targets.size(), r)) {
         double c0 = cpuSeconds(targets[t].relay_pid);
-        puts[t].push_back(benchPutArchive(targets[t], container, size, block));
+        put_seconds[t] += benchPutArchive(targets[t], container, size, block);
         double c1 = settledCpuSeconds(targets[t].relay_pid);
-        gets[t].push_back(benchGetArchive(targets[t], container, size, block));
+        get_seconds[t] += benchGetArchive(targets[t], container, size, block);
         put.cpu[t] += (c1 - c0) / gib;
         get.cpu[t] += (settledCpuSeconds(targets[t].relay_pid) - c1) / gib;
       }
     }
+    const double mib = static_cast<double>(archive_mib) * rounds;
     for (std::size_t t = 0; t < targets.size(); ++t) {
-      put.value.push_back(summarize(puts[t], true));
-      get.value.push_back(summarize(gets[t], true));
+      put.value.push_back(mib / put_seconds[t]);
+      get.value.push_back(mib / get_seconds[t]);
     }
-    put.per_round = puts;
-    get.per_round = gets;
     rows.push_back(put);
     rows.push_back(get);
   }
@@ -824,8 +798,7 @@ int run(int argc, char** argv) {
     std::printf("%-36s %-6s", row.label.c_str(), row.unit.c_str());
     for (double v : row.value) std::printf(" %12.1f", v);
     for (std::size_t t = 0; t < targets.size(); ++t)
-      if (s >= 0 && static_cast<int>(t) != s)
-        std::printf(" %14.3f", pairedRatio(row.per_round[s], row.per_round[t]));
+      if (s >= 0 && static_cast<int>(t) != s) std::printf(" %14.3f", row.value[s] / row.value[t]);
     std::printf("\n");
     if (!row.p50.empty()) {
       std::printf("%-36s %-6s", "  latency p50 / p99", "us");
@@ -851,9 +824,9 @@ int run(int argc, char** argv) {
   if (s >= 0 && targets.size() > 1) {
     std::printf(
         "(requests: each target %d slices of %.0f ms, taking turns with the others, each cycle in"
-        " another order;\n a ratio is the median of the cycles' ratios. archive: %s, a ratio the"
-        " median of the rounds' ratios)\n",
-        cycles, slice_seconds * 1000, statLabel(rounds).c_str());
+        " another order;\n archive: %d rounds, one archive per target each, in rotated order;"
+        " a rate is all its requests\n or bytes over all its time, a ratio that of two rates)\n",
+        cycles, slice_seconds * 1000, rounds);
   }
   if (!memory_targets.empty()) {
     // The relay's VmRSS (KiB): lower is better, so no ratio columns.

@@ -11,7 +11,7 @@
 # running.
 #   tests/bench/run-relay-bench.sh [BUILD_DIR] [-- extra berth_bench_relay args]
 # Env: BENCH_SECONDS (5: each target's load per request row, in slices of BENCH_SLICE, 0.1 s),
-# BENCH_ROUNDS (5: archive rounds), BENCH_ARCHIVE_MIB (256), BENCH_PEAK_MIB (1024: one copy that
+# BENCH_ROUNDS (15: archive rounds), BENCH_ARCHIVE_MIB (64), BENCH_PEAK_MIB (1024: one copy that
 # big through berth before the archive rows, for its peak RSS), BENCH_CONTAINERS (20),
 # BENCH_MEMORY_SETTLE (10: seconds after the burst closes before RSS is read again).
 set -euo pipefail
@@ -94,6 +94,6 @@ echo "engine: dockerd $(docker version --format '{{.Server.Version}}'), berth $(
   --target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" \
   --relay-pid berth=$berth_pid --relay-pid berth-again=$again_pid --relay-pid berth-spin=$spin_pid --relay-pid socat=$socat_pid \
   --relay-pid haproxy=$haproxy_pid --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-5}" --slice "${BENCH_SLICE:-0.1}" \
-  --rounds "${BENCH_ROUNDS:-5}" --archive-mib "${BENCH_ARCHIVE_MIB:-256}" --peak-mib "${BENCH_PEAK_MIB:-1024}" --memory berth --memory haproxy \
+  --rounds "${BENCH_ROUNDS:-15}" --archive-mib "${BENCH_ARCHIVE_MIB:-64}" --peak-mib "${BENCH_PEAK_MIB:-1024}" --memory berth --memory haproxy \
   --memory-settle "${BENCH_MEMORY_SETTLE:-10}" "$@"
 echo "berth peak RSS (VmHWM, after a ${BENCH_PEAK_MIB:-1024} MiB PUT and GET and the rows above): $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"
