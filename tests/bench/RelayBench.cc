@@ -9,8 +9,9 @@
 // /containers/json, and a per-slice ratio carries that count's +-1). Why slices: the machine's
 // speed drifts by 20% within seconds (17k to 24k req/s for one relay within a minute on this 2-core
 // VM, other VMs on the host); two targets measured 100 ms apart see the same machine, two measured
-// seconds apart do not (berth against a second berth differed by up to 19% with 2 s rounds, by at
-// most 2.3% with slices). The archive rows move one archive per target and round (--rounds of
+// seconds apart do not (berth against a second berth differed by up to 19% with 2 s rounds; with
+// slices it read 0.955-1.076 on the request rows over six full runs, session 28). The archive rows
+// move one archive per target and round (--rounds of
 // --archive-mib, rounds in rotated order): many small archives, so that targets are again measured
 // close in time; a rate is all bytes over all the copies' time. Every reply is checked, not only
 // its status: `/_ping` must answer "OK", `/containers/json` a JSON array of --containers entries,
