@@ -19,7 +19,7 @@
 // EPOLLRDHUP as well, and a short read counts as exhausted only while the events epoll last
 // reported for the socket hold no RDHUP, HUP or ERR. A FIN that came after that report makes
 // another one, which lets the reactor read again (epoll_reactor::descriptor_state::perform_io).
-// (session 27's recvmmsg of two messages, which read the "empty" proof in the same call, cost
+// (session 23's recvmmsg of two messages, which read the "empty" proof in the same call, cost
 // ~1.1 us more per read than one recv(): berth lost 2-4% of GET /_ping c=32 to it.)
 // Internals of the Boost version Debian ships: any other version uses plain async_read_some.
 #if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING)

@@ -4,7 +4,7 @@
 # and the relays users would otherwise put there: `socat UNIX-LISTEN,fork UNIX-CONNECT` and
 # Debian's HAProxy (mode tcp, unix socket to unix socket, its default threads), plus a second
 # berth started the same way (berth-again): berth/berth-again is this run's noise floor, what two
-# identical relays differ by here (0.98-1.02 in session 28's sliced runs). Prints the
+# identical relays differ by here (0.955-1.076 on the request rows in session 28's six runs). Prints the
 # table: berth's ratio to direct, socat and HAProxy, p50/p99 and each relay's CPU per request,
 # then berth's and HAProxy's memory with 1000 client connections open and after they close
 # (socat forks a process per connection: its parent's RSS would say nothing). Leaves nothing
