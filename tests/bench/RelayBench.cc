@@ -23,6 +23,7 @@
 //                     [--slice 0.1] [--rounds 15] [--archive-mib 64] [--peak-mib 0]
 //                     [--subject berth] [--containers N] [--relay-pid berth=PID ...]
 //                     [--memory berth ...] [--memory-settle 10] [--only TEXT] [--warmup 0.2]
+//                     [--precision 0.02 --max-seconds 60 --max-rounds 150] [--slices-out F]
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
 // --relay-pid, the CPU time that process (and its reaped children: socat forks one per
 // connection) used is shown per request (or per GiB): speed bought with CPU shows up there.
@@ -33,6 +34,11 @@
 // --warmup S: before the measured slices of a request row, S seconds of slices per target, not
 // counted. --peak-mib N: before the archive rows, one PUT and GET of N MiB through the subject,
 // not timed, so that its peak RSS (VmHWM, read by run-relay-bench.sh) covers a copy that big.
+// Under each ratio, "+-" is its 95% interval within the run (RatioInterval.h): on this VM 5-9%
+// at 5 s per target, so a 3% difference needs --precision P: past --seconds (--rounds), a row
+// goes on until every ratio of the subject to another target is known to within +-P, or
+// --max-seconds per target (--max-rounds). --slices-out FILE writes every measured slice and
+// round (row, unit, target, amount, seconds) as CSV.
 // --only TEXT runs only the rows whose label contains TEXT (e.g. "_ping c=32"), for profiling
 // one row under strace or perf; the archive rows need "archive".
 #include <sys/resource.h>
@@ -60,7 +66,12 @@
 #include <thread>
 #include <vector>
 
+#include "tests/bench/RatioInterval.h"
+
 namespace {
+
+using berth::bench::ratioHalfWidth;
+using berth::bench::Samples;
 
 using Clock = std::chrono::steady_clock;
 
@@ -611,6 +622,7 @@ struct Row {
   std::string label;
   std::string unit;
   std::vector<double> value;  // per target: req/s or MiB/s over all its measured slices or rounds
+  std::vector<Samples> samples;  // per target: its slices or rounds, for ratioHalfWidth
   std::vector<double> p50, p99;
   std::vector<double> cpu;  // per target: relay CPU us per request or s per GiB, all rounds
 };
@@ -620,8 +632,12 @@ int run(int argc, char** argv) {
   std::string container;
   double seconds = 5;
   double slice_seconds = 0.1;
+  double precision = 0;  // 0: each request row runs --seconds per target, no more
+  double max_seconds = 0;
+  std::string slices_out;  // --slices-out FILE: every measured slice and round, as CSV
   double warmup = 0.2;
   int rounds = 15;
+  int max_rounds = 0;
   std::uint64_t archive_mib = 64;
   std::uint64_t peak_mib = 0;
   std::string subject = "berth";
@@ -645,6 +661,14 @@ int run(int argc, char** argv) {
       container = next();
     } else if (a == "--seconds") {
       seconds = std::stod(next());
+    } else if (a == "--precision") {
+      precision = std::stod(next());
+    } else if (a == "--slices-out") {
+      slices_out = next();
+    } else if (a == "--max-rounds") {
+      max_rounds = std::stoi(next());
+    } else if (a == "--max-seconds") {
+      max_seconds = std::stod(next());
     } else if (a == "--slice") {
       slice_seconds = std::stod(next());
     } else if (a == "--peak-mib") {
@@ -676,6 +700,13 @@ int run(int argc, char** argv) {
   if (slice_seconds <= 0 || seconds < slice_seconds)
     throw std::runtime_error("--slice must be above 0 and at most --seconds");
   const int cycles = static_cast<int>(std::lround(seconds / slice_seconds));
+  if (precision < 0 || (precision > 0 && max_seconds < seconds))
+    throw std::runtime_error("--precision needs --max-seconds of at least --seconds");
+  const int max_cycles =
+      precision > 0 ? static_cast<int>(std::lround(max_seconds / slice_seconds)) : cycles;
+  if (precision > 0 && max_rounds < rounds)
+    throw std::runtime_error("--precision needs --max-rounds of at least --rounds");
+  if (precision == 0) max_rounds = rounds;
   const int warmup_cycles = static_cast<int>(std::ceil(warmup / slice_seconds));
   if (containers == 0) containers = countContainers(targets.front().socket);
   std::fprintf(stderr, "containers/json must list %zu containers on every target\n", containers);
@@ -697,30 +728,44 @@ int run(int argc, char** argv) {
       throw std::runtime_error("--memory " + name + ": give it as --target and --relay-pid");
   }
 
+  const auto subject_it = std::find_if(targets.begin(), targets.end(),
+                                       [&](const Target& t) { return t.name == subject; });
+  const int subject_index =
+      subject_it == targets.end() ? -1 : static_cast<int>(subject_it - targets.begin());
+  // With --precision, a row goes on past --seconds (--rounds) until every ratio of the subject
+  // to another target is known to within it (ratioHalfWidth), or --max-seconds (--max-rounds).
+  auto precise = [&](const Row& row) {
+    if (subject_index < 0) return true;
+    for (std::size_t t = 0; t < targets.size(); ++t)
+      if (static_cast<int>(t) != subject_index &&
+          ratioHalfWidth(row.samples[subject_index], row.samples[t]) > precision)
+        return false;
+    return true;
+  };
   std::vector<Row> rows;
   for (const char* path : {"/_ping", "/v1.41/containers/json"}) {
     for (int conc : {1, 32}) {
-      Row row{std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}};
+      Row row{
+          std::string("GET ") + path + " c=" + std::to_string(conc), "req/s", {}, {}, {}, {}, {}};
       if (row.label.find(only) == std::string::npos) continue;
       const ReplyCheck reply_check(path, containers);
       std::vector<double> cpu0(targets.size()), all_requests(targets.size());
-      std::vector<double> requests(targets.size()), busy(targets.size());
+      row.samples.resize(targets.size());
       for (std::size_t t = 0; t < targets.size(); ++t) cpu0[t] = cpuSeconds(targets[t].relay_pid);
       {
         SlicedLoad load(targets, path, conc, reply_check);
-        for (int k = -warmup_cycles; k < cycles; ++k) {
+        for (int k = -warmup_cycles; k < max_cycles; ++k) {
+          if (k >= cycles && precise(row)) break;
           for (std::size_t t : roundOrder(targets.size(), k + warmup_cycles)) {
             const auto slice = load.run(t, slice_seconds, k >= 0);
             all_requests[t] += slice.requests;
-            if (k < 0) continue;
-            requests[t] += slice.requests;
-            busy[t] += slice.seconds;
+            if (k >= 0) row.samples[t].add(slice.requests, slice.seconds);
           }
         }
         for (std::size_t t = 0; t < targets.size(); ++t) {
           auto& all = load.latencies(t);
           std::sort(all.begin(), all.end());
-          row.value.push_back(requests[t] / busy[t]);
+          row.value.push_back(row.samples[t].rate());
           row.p50.push_back(all.empty() ? 0 : all[all.size() / 2]);
           row.p99.push_back(all.empty() ? 0 : all[std::min(all.size() - 1, all.size() * 99 / 100)]);
         }
@@ -740,8 +785,8 @@ int run(int argc, char** argv) {
     std::mt19937_64 rng(42);
     for (auto& c : block) c = static_cast<char>(rng());
     const std::uint64_t size = archive_mib * 1024 * 1024;
-    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}};
-    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}};
+    Row put{"PUT archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}, {}};
+    Row get{"GET archive " + std::to_string(archive_mib) + " MiB", "MiB/s", {}, {}, {}, {}, {}};
     if (peak_mib > 0) {  // not timed: what the subject's peak RSS (VmHWM) holds after one big copy
       for (const auto& t : targets) {
         if (t.name != subject) continue;
@@ -751,24 +796,30 @@ int run(int argc, char** argv) {
                      static_cast<unsigned long long>(peak_mib), subject.c_str());
       }
     }
-    std::vector<double> put_seconds(targets.size()), get_seconds(targets.size());
+    put.samples.resize(targets.size());
+    get.samples.resize(targets.size());
     put.cpu.assign(targets.size(), 0);
     get.cpu.assign(targets.size(), 0);
-    const double gib = static_cast<double>(size) / (1024.0 * 1024.0 * 1024.0) * rounds;
-    for (int r = 0; r < rounds; ++r) {
+    for (int r = 0; r < max_rounds; ++r) {
+      if (r >= rounds && precise(put) && precise(get)) break;
       for (std::size_t t : roundOrder(targets.size(), r)) {
         double c0 = cpuSeconds(targets[t].relay_pid);
-        put_seconds[t] += benchPutArchive(targets[t], container, size, block);
+        put.samples[t].add(static_cast<double>(archive_mib),
+                           benchPutArchive(targets[t], container, size, block));
         double c1 = settledCpuSeconds(targets[t].relay_pid);
-        get_seconds[t] += benchGetArchive(targets[t], container, size, block);
-        put.cpu[t] += (c1 - c0) / gib;
-        get.cpu[t] += (settledCpuSeconds(targets[t].relay_pid) - c1) / gib;
+        get.samples[t].add(static_cast<double>(archive_mib),
+                           benchGetArchive(targets[t], container, size, block));
+        put.cpu[t] += c1 - c0;  // CPU seconds here, per GiB below
+        get.cpu[t] += settledCpuSeconds(targets[t].relay_pid) - c1;
       }
     }
-    const double mib = static_cast<double>(archive_mib) * rounds;
+    const double gib_per_round = static_cast<double>(size) / (1024.0 * 1024.0 * 1024.0);
     for (std::size_t t = 0; t < targets.size(); ++t) {
-      put.value.push_back(mib / put_seconds[t]);
-      get.value.push_back(mib / get_seconds[t]);
+      put.value.push_back(put.samples[t].rate());
+      get.value.push_back(get.samples[t].rate());
+      const double gib = gib_per_round * static_cast<double>(put.samples[t].amount.size());
+      put.cpu[t] /= gib;
+      get.cpu[t] /= gib;
     }
     rows.push_back(put);
     rows.push_back(get);
@@ -783,12 +834,18 @@ int run(int argc, char** argv) {
     }
   }
 
-  auto index = [&](const std::string& name) -> int {
-    for (std::size_t t = 0; t < targets.size(); ++t)
-      if (targets[t].name == name) return static_cast<int>(t);
-    return -1;
-  };
-  const int s = index(subject);
+  const int s = subject_index;
+  if (!slices_out.empty()) {
+    FILE* out = std::fopen(slices_out.c_str(), "w");
+    if (!out) throw std::runtime_error("cannot write " + slices_out);
+    std::fprintf(out, "row,unit,target,amount,seconds\n");
+    for (const auto& row : rows)
+      for (std::size_t t = 0; t < targets.size(); ++t)
+        for (std::size_t u = 0; u < row.samples[t].amount.size(); ++u)
+          std::fprintf(out, "%s,%zu,%s,%.0f,%.6f\n", row.label.c_str(), u, targets[t].name.c_str(),
+                       row.samples[t].amount[u], row.samples[t].seconds[u]);
+    std::fclose(out);
+  }
   std::printf("%-36s %-6s", "benchmark", "unit");
   for (auto& t : targets) std::printf(" %12s", t.name.c_str());
   for (auto& t : targets)
@@ -800,6 +857,17 @@ int run(int argc, char** argv) {
     for (std::size_t t = 0; t < targets.size(); ++t)
       if (s >= 0 && static_cast<int>(t) != s) std::printf(" %14.3f", row.value[s] / row.value[t]);
     std::printf("\n");
+    if (s >= 0 && targets.size() > 1) {
+      char label[64];
+      std::snprintf(label, sizeof label, "  ratio +- (95%%, %zu %s)", row.samples[s].amount.size(),
+                    row.p50.empty() ? "rounds" : "slices");
+      std::printf("%-36s %-6s", label, "");
+      for (std::size_t t = 0; t < targets.size(); ++t) std::printf(" %12s", "");
+      for (std::size_t t = 0; t < targets.size(); ++t)
+        if (static_cast<int>(t) != s)
+          std::printf(" %14.3f", ratioHalfWidth(row.samples[s], row.samples[t]));
+      std::printf("\n");
+    }
     if (!row.p50.empty()) {
       std::printf("%-36s %-6s", "  latency p50 / p99", "us");
       for (std::size_t t = 0; t < targets.size(); ++t) {
@@ -823,10 +891,16 @@ int run(int argc, char** argv) {
   }
   if (s >= 0 && targets.size() > 1) {
     std::printf(
-        "(requests: each target %d slices of %.0f ms, taking turns with the others, each cycle in"
-        " another order;\n archive: %d rounds, one archive per target each, in rotated order;"
-        " a rate is all its requests\n or bytes over all its time, a ratio that of two rates)\n",
-        cycles, slice_seconds * 1000, rounds);
+        "(requests: each target slices of %.0f ms, taking turns with the others, each cycle in"
+        " another order;\n archive: one archive per target and round, in rotated order; a rate"
+        " is all its requests\n or bytes over all its time, a ratio that of two rates; +-: the"
+        " ratio's 95%% interval\n by batch means (ratioHalfWidth), within this run)\n",
+        slice_seconds * 1000);
+    if (precision > 0)
+      std::printf(
+          "(--precision: past %.0f s per target (%d rounds), a row went on until every %s"
+          " ratio's +- was\n at most %.3f, or %.0f s (%d rounds))\n",
+          seconds, rounds, subject.c_str(), precision, max_seconds, max_rounds);
   }
   if (!memory_targets.empty()) {
     // The relay's VmRSS (KiB): lower is better, so no ratio columns.

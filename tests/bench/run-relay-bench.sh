@@ -14,6 +14,12 @@
 # BENCH_ROUNDS (15: archive rounds), BENCH_ARCHIVE_MIB (64), BENCH_PEAK_MIB (1024: one copy that
 # big through berth before the archive rows, for its peak RSS), BENCH_CONTAINERS (20),
 # BENCH_MEMORY_SETTLE (10: seconds after the burst closes before RSS is read again).
+# Each ratio is printed with its 95% interval within the run (+-). On this noisy 2-core VM that is
+# 5-9% at the defaults, wider than issue 19's 3% tie band; to tell 3% apart:
+# BENCH_PRECISION (0: off; e.g. 0.02: each row goes on until every berth ratio's +- is at most
+# that, or BENCH_MAX_SECONDS per target (60) / BENCH_MAX_ROUNDS (150)), and BENCH_BAR=1 (only the
+# targets issue 19's bar names: berth, HAProxy, socat; no direct, berth-again or berth-spin, so
+# each cycle is half as long).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -90,10 +96,14 @@ list_bytes=$(curl -s --unix-socket "$ENGINE" http://docker/v1.41/containers/json
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
 echo "haproxy: $(haproxy -v | head -1 | cut -d' ' -f1-3), $containers running containers (containers/json: $list_bytes bytes)"
 echo "engine: dockerd $(docker version --format '{{.Server.Version}}'), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(basename "$BUILD"))"
-"$BENCH" --target direct="$ENGINE" --target berth="$DIR/berth.sock" --target berth-again="$DIR/again.sock" --target berth-spin="$DIR/spin.sock" \
-  --target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" \
-  --relay-pid berth=$berth_pid --relay-pid berth-again=$again_pid --relay-pid berth-spin=$spin_pid --relay-pid socat=$socat_pid \
-  --relay-pid haproxy=$haproxy_pid --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-5}" --slice "${BENCH_SLICE:-0.1}" \
+targets=(--target berth="$DIR/berth.sock" --relay-pid "berth=$berth_pid")
+if [ "${BENCH_BAR:-0}" != 1 ]; then
+  targets=(--target direct="$ENGINE" "${targets[@]}" --target berth-again="$DIR/again.sock" --target berth-spin="$DIR/spin.sock"
+    --relay-pid "berth-again=$again_pid" --relay-pid "berth-spin=$spin_pid")
+fi
+targets+=(--target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" --relay-pid "socat=$socat_pid" --relay-pid "haproxy=$haproxy_pid")
+"$BENCH" "${targets[@]}" --precision "${BENCH_PRECISION:-0}" --max-seconds "${BENCH_MAX_SECONDS:-60}" --max-rounds "${BENCH_MAX_ROUNDS:-150}" \
+  --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-5}" --slice "${BENCH_SLICE:-0.1}" \
   --rounds "${BENCH_ROUNDS:-15}" --archive-mib "${BENCH_ARCHIVE_MIB:-64}" --peak-mib "${BENCH_PEAK_MIB:-1024}" --memory berth --memory haproxy \
   --memory-settle "${BENCH_MEMORY_SETTLE:-10}" "$@"
 echo "berth peak RSS (VmHWM, after a ${BENCH_PEAK_MIB:-1024} MiB PUT and GET and the rows above): $(grep VmHWM /proc/$berth_pid/status | awk '{print $2, $3}')"
