@@ -17,7 +17,7 @@
 # Each ratio is printed with its 95% interval within the run (+-). On this noisy 2-core VM that is
 # 5-9% at the defaults, wider than issue 19's 3% tie band; to tell 3% apart:
 # BENCH_PRECISION (0: off; e.g. 0.02: each row goes on until every berth ratio's +- is at most
-# that, or BENCH_MAX_SECONDS per target (60) / BENCH_MAX_ROUNDS (150)), and BENCH_BAR=1 (only the
+# that, or BENCH_MAX_SECONDS per target (40) / BENCH_MAX_ROUNDS (150)), and BENCH_BAR=1 (only the
 # targets issue 19's bar names: berth, HAProxy, socat; no direct, berth-again or berth-spin, so
 # each cycle is half as long).
 set -euo pipefail
@@ -102,7 +102,7 @@ if [ "${BENCH_BAR:-0}" != 1 ]; then
     --relay-pid "berth-again=$again_pid" --relay-pid "berth-spin=$spin_pid")
 fi
 targets+=(--target socat="$DIR/socat.sock" --target haproxy="$DIR/haproxy.sock" --relay-pid "socat=$socat_pid" --relay-pid "haproxy=$haproxy_pid")
-"$BENCH" "${targets[@]}" --precision "${BENCH_PRECISION:-0}" --max-seconds "${BENCH_MAX_SECONDS:-60}" --max-rounds "${BENCH_MAX_ROUNDS:-150}" \
+"$BENCH" "${targets[@]}" --precision "${BENCH_PRECISION:-0}" --max-seconds "${BENCH_MAX_SECONDS:-40}" --max-rounds "${BENCH_MAX_ROUNDS:-150}" \
   --containers "$containers" --container bench --seconds "${BENCH_SECONDS:-5}" --slice "${BENCH_SLICE:-0.1}" \
   --rounds "${BENCH_ROUNDS:-15}" --archive-mib "${BENCH_ARCHIVE_MIB:-64}" --peak-mib "${BENCH_PEAK_MIB:-1024}" --memory berth --memory haproxy \
   --memory-settle "${BENCH_MEMORY_SETTLE:-10}" "$@"
