@@ -23,7 +23,7 @@
 //                     [--slice 0.1] [--rounds 15] [--archive-mib 64] [--peak-mib 0]
 //                     [--subject berth] [--containers N] [--relay-pid berth=PID ...]
 //                     [--memory berth ...] [--memory-settle 10] [--only TEXT] [--warmup 0.2]
-//                     [--precision 0.02 --max-seconds 60 --max-rounds 150] [--slices-out F]
+//                     [--precision 0.02 --max-seconds 40 --max-rounds 150] [--slices-out F]
 // Prints one table; the ratio columns are SUBJECT/other (> 1: the subject is faster). With
 // --relay-pid, the CPU time that process (and its reaped children: socat forks one per
 // connection) used is shown per request (or per GiB): speed bought with CPU shows up there.
@@ -34,7 +34,7 @@
 // --warmup S: before the measured slices of a request row, S seconds of slices per target, not
 // counted. --peak-mib N: before the archive rows, one PUT and GET of N MiB through the subject,
 // not timed, so that its peak RSS (VmHWM, read by run-relay-bench.sh) covers a copy that big.
-// Under each ratio, "+-" is its 95% interval within the run (RatioInterval.h): on this VM 5-9%
+// Under each ratio, "+-" is its 95% interval within the run (RatioInterval.h): on this VM 3-9%
 // at 5 s per target, so a 3% difference needs --precision P: past --seconds (--rounds), a row
 // goes on until every ratio of the subject to another target is known to within +-P, or
 // --max-seconds per target (--max-rounds). --slices-out FILE writes every measured slice and
