@@ -700,7 +700,8 @@ int run(int argc, char** argv) {
   if (slice_seconds <= 0 || seconds < slice_seconds)
     throw std::runtime_error("--slice must be above 0 and at most --seconds");
   const int cycles = static_cast<int>(std::lround(seconds / slice_seconds));
-  if (precision < 0 || (precision > 0 && max_seconds < seconds))
+  if (precision < 0) throw std::runtime_error("--precision must be 0 (off) or more");
+  if (precision > 0 && max_seconds < seconds)
     throw std::runtime_error("--precision needs --max-seconds of at least --seconds");
   const int max_cycles =
       precision > 0 ? static_cast<int>(std::lround(max_seconds / slice_seconds)) : cycles;
